@@ -1,0 +1,39 @@
+# `make figures` and `make test` set everything up themselves: a local .venv, torch (a CPU build
+# where there is no GPU), the package and its test dependencies.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# One intra-op thread per pytest worker: two workers fill the two cores without oversubscribing.
+TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MPLBACKEND=Agg
+WORKERS ?= 2
+
+.PHONY: setup test test-all figures lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml .ci/install-torch
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade --quiet pip
+	.ci/install-torch $(PY)
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+test: setup
+	$(TEST_ENV) $(PY) -m pytest -n $(WORKERS) -m "not slow" -q
+
+test-all: setup
+	$(TEST_ENV) $(PY) -m pytest -n $(WORKERS) -q
+
+figures: setup
+	MPLBACKEND=Agg $(PY) recipes/run_all.py --quick --out figures
+
+lint: setup
+	$(PY) -m ruff check ebm recipes tests benchmarks
+	$(PY) -m ruff format --check ebm recipes tests benchmarks
+
+bench: setup
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

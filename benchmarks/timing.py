@@ -1,0 +1,41 @@
+"""Timing side by side: both contenders run interleaved in one process, so load on the machine
+hits them alike. Report medians, never a single run."""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+
+def time_once(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def compare(
+    ours: Callable[[], object], peer: Callable[[], object], repeats: int = 15, warmup: int = 2
+) -> dict:
+    """Median seconds per call of ``ours`` and ``peer``, alternating calls; ratio = ours / peer."""
+    for _ in range(warmup):
+        ours(), peer()
+    t_ours, t_peer = [], []
+    for i in range(repeats):
+        # alternate the order so neither always runs on a warmer cache
+        pair = ((ours, t_ours), (peer, t_peer)) if i % 2 == 0 else ((peer, t_peer), (ours, t_ours))
+        for fn, sink in pair:
+            sink.append(time_once(fn))
+    ours_s, peer_s = statistics.median(t_ours), statistics.median(t_peer)
+    return {"ours_s": ours_s, "peer_s": peer_s, "ratio": ours_s / peer_s}
+
+
+def machine() -> str:
+    """One line naming the machine and torch build, for README tables."""
+    return (
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}, Python {platform.python_version()}"
+    )

@@ -1,0 +1,26 @@
+"""Lazy attribute loading for package namespaces.
+
+Heavy submodules (pyro, torchdiffeq, matplotlib) load on first use, so `import ebm` stays fast
+and has no side effects.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+
+def lazy_getattr(package: str, exports: dict[str, str]) -> Callable[[str], object]:
+    """Return a module-level ``__getattr__`` for ``package``.
+
+    exports: public name -> submodule (relative to ``package``) that defines it. A name that maps
+    to itself is a submodule, e.g. ``{"losses": "losses"}``.
+    """
+
+    def __getattr__(name: str) -> object:
+        if name not in exports:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        module = importlib.import_module(f"{package}.{exports[name]}")
+        return module if exports[name] == name else getattr(module, name)
+
+    return __getattr__

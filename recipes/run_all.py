@@ -1,0 +1,50 @@
+"""Run every recipe in this folder, in quick mode with --quick: ``python recipes/run_all.py --quick``.
+
+A recipe is any ``recipes/<name>.py`` not starting with an underscore (this runner excepted).
+Each runs in its own process, so one failure is reported without hiding the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def recipe_names() -> list[str]:
+    return sorted(
+        p.stem for p in HERE.glob("*.py") if not p.stem.startswith("_") and p.stem != "run_all"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", default="figures")
+    parser.add_argument("--only", nargs="*", help="run just these recipes")
+    args = parser.parse_args()
+    failed = []
+    for name in args.only or recipe_names():
+        cmd = [sys.executable, str(HERE / f"{name}.py"), "--device", args.device, "--out", args.out]
+        cmd += ["--quick"] if args.quick else []
+        start = time.perf_counter()
+        code = subprocess.call(cmd)
+        print(
+            f"[run_all] {name}: {'ok' if code == 0 else f'FAILED ({code})'} "
+            f"in {time.perf_counter() - start:.1f}s",
+            flush=True,
+        )
+        if code:
+            failed.append(name)
+    if failed:
+        print(f"[run_all] failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
