@@ -1,5 +1,8 @@
 """Data: toy generators and offline loaders. Nothing here downloads anything.
 
+A submodule never shares its name with a function it exports (the import system would shadow
+the function with the module).
+
 Each generator takes an explicit ``seed`` (or ``generator``) and never touches the global RNG.
 """
 
@@ -14,14 +17,13 @@ _EXPORTS = {
     "checkerboard": "toy2d",
     "parabola": "toy2d",
     "coin_flips": "toy2d",
-    # the notes' spiral (spiral.py)
-    "spiral": "spiral",
-    # latent-variable showcase (ellipse.py)
-    "ellipse": "ellipse",
-    "horn": "ellipse",
-    # images (digits.py, mnist.py)
-    "digits": "digits",
-    "mnist": "mnist",
+    "spiral": "toy2d",
+    # latent-variable showcase (latent_toys.py)
+    "ellipse": "latent_toys",
+    "horn": "latent_toys",
+    # images (images.py)
+    "digits": "images",
+    "mnist": "images",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_getattr(__name__, _EXPORTS)

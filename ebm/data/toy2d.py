@@ -117,3 +117,27 @@ def coin_flips(n: int, p_heads: float = 0.3, seed: int | None = None) -> Tensor:
         raise ValueError(f"p_heads must be in [0, 1], got {p_heads!r}")
     g = make_generator(seed)
     return (torch.rand(n, 1, generator=g) < p_heads).float()
+
+
+def spiral(
+    n_per_class: int = 1000, n_classes: int = 3, angle_noise: float = 0.33, seed: int | None = 12345
+) -> tuple[Tensor, Tensor]:
+    """The notes' spiral (ch. 37 code, which the ch. 27 formula does not match: we follow the code).
+
+    Class c traces y = t·(sin φ, cos φ), t ∈ [0, 1], φ from 2πc/C to 2π(2 + c)/C, with
+    N(0, angle_noise²) added to φ. Returns points (n_per_class·C, 2) and labels (n_per_class·C,).
+    """
+    _check_n(n_per_class)
+    if n_classes < 2:
+        raise ValueError(f"n_classes must be >= 2, got {n_classes!r}")
+    g = make_generator(seed)
+    t = torch.linspace(0, 1, n_per_class)
+    points, labels = [], []
+    for c in range(n_classes):
+        phi = torch.linspace(
+            2 * math.pi * c / n_classes, 2 * math.pi * (2 + c) / n_classes, n_per_class
+        )
+        phi = phi + angle_noise * torch.randn(n_per_class, generator=g)
+        points.append(t[:, None] * torch.stack([phi.sin(), phi.cos()], dim=1))
+        labels.append(torch.full((n_per_class,), c, dtype=torch.int64))
+    return torch.cat(points), torch.cat(labels)
