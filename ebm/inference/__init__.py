@@ -1,0 +1,29 @@
+"""Inference: minimise or marginalise an energy over the variables nobody observed.
+
+- ``free_energy(E, beta, dim)``: F over a set of latent values, the min at β = ∞ (zero
+  temperature), −(1/β)·log mean exp(−βE) at finite β (marginalisation).
+- ``exhaustive_search``, ``gradient_descent``, ``lbfgs``: the minimiser and its energy, as a
+  ``Minimum(argmin, energy)``; ``backprop`` chooses how gradients reach the energy's parameters.
+- ``flow(field, y0, t)`` integrates dy/dt = field(y); ``gradient_flow(energy, y0, t)`` is the
+  deterministic inference dy/dt = −∇E(y) (torchdiffeq).
+
+Sign convention everywhere: low energy = good. Submodules load lazily (torchdiffeq on first use).
+"""
+
+from ebm._lazy import lazy_getattr
+
+_EXPORTS = {
+    "free_energy": "marginal",
+    "Minimum": "search",
+    "exhaustive_search": "search",
+    "gradient_descent": "search",
+    "lbfgs": "search",
+    "flow": "ode",
+    "gradient_flow": "ode",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
+
+
+def __dir__() -> list[str]:
+    return __all__
