@@ -1,6 +1,13 @@
-"""scikit-learn's bundled 8×8 handwritten digits (1797 real images): the offline image default."""
+"""Offline image data: scikit-learn's bundled 8×8 handwritten digits (1797 real images), the
+default, and MNIST read from the standard IDX files in a folder the user points to."""
 
 from __future__ import annotations
+
+import gzip
+import math
+import struct
+import zlib
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -27,3 +34,79 @@ def digits(split: str = "all", test_fraction: float = 0.2, seed: int = 0) -> tup
     n_test = round(test_fraction * len(labels))
     idx = order[:n_test] if split == "test" else order[n_test:]
     return images[idx], labels[idx]
+
+
+# ---- MNIST from local IDX files ------------------------------------------------------------------
+
+_MNIST_FILES = {
+    True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+_IDX_UBYTE = 0x08
+
+
+def _find_idx(root: Path, stem: str) -> Path:
+    """``stem`` or ``stem.gz`` in ``root`` or torchvision's ``root/MNIST/raw``."""
+    for folder in (root, root / "MNIST" / "raw"):
+        for name in (stem, stem + ".gz"):
+            if (folder / name).is_file():
+                return folder / name
+    raise ValueError(
+        f"MNIST file {stem!r} (or {stem}.gz) not found in {str(root)!r} or "
+        f"{str(root / 'MNIST' / 'raw')!r}; expected the four standard IDX files "
+        f"train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+        f"t10k-labels-idx1-ubyte (gzipped or not), as distributed by Yann LeCun's MNIST page"
+    )
+
+
+def _read_idx(path: Path, ndim: int) -> Tensor:
+    """An unsigned-byte IDX array of ``ndim`` dimensions as a uint8 tensor."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as err:
+        raise ValueError(f"cannot read IDX file {str(path)!r}: {err}") from err
+    header = 4 + 4 * ndim
+    if len(raw) < header or raw[0] != 0 or raw[1] != 0:
+        raise ValueError(
+            f"{str(path)!r} is not an IDX file: expected a header starting with two zero bytes "
+            f"and {ndim} big-endian int32 sizes"
+        )
+    if raw[2] != _IDX_UBYTE or raw[3] != ndim:
+        raise ValueError(
+            f"{str(path)!r}: expected unsigned bytes (type 0x08) in {ndim} dimension(s), got "
+            f"type 0x{raw[2]:02x} in {raw[3]} dimension(s)"
+        )
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    expected = header + math.prod(shape)
+    if len(raw) != expected:
+        raise ValueError(
+            f"{str(path)!r} is truncated or corrupt: its header promises shape {shape} "
+            f"({expected} bytes in all), the file has {len(raw)} bytes"
+        )
+    data = torch.frombuffer(bytearray(raw[header:]), dtype=torch.uint8)
+    return data.reshape(shape)
+
+
+def mnist(root: str | Path, train: bool = True) -> tuple[Tensor, Tensor]:
+    """MNIST from the standard IDX files in a local folder (nothing is downloaded).
+
+    root: the folder holding train-images-idx3-ubyte, train-labels-idx1-ubyte,
+    t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each optionally gzipped (``.gz``);
+    torchvision's ``root/MNIST/raw`` layout also works. train: the 60 000 training images, else
+    the 10 000 test images. Returns images (N, 1, 28, 28) float32 in [0, 1], labels (N,) int64.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(
+            f"root must be an existing folder holding the MNIST IDX files, got {str(root)!r}"
+        )
+    image_stem, label_stem = _MNIST_FILES[bool(train)]
+    images = _read_idx(_find_idx(root, image_stem), ndim=3)
+    labels = _read_idx(_find_idx(root, label_stem), ndim=1)
+    if len(images) != len(labels):
+        raise ValueError(
+            f"MNIST files in {str(root)!r} disagree: {len(images)} images but {len(labels)} labels"
+        )
+    return images.unsqueeze(1).float() / 255.0, labels.long()

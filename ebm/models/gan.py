@@ -1,0 +1,190 @@
+"""Generative adversarial networks, trained through the shared Trainer with manual optimisation.
+
+A generator G maps z ~ N(0, I) to samples; a discriminator scores samples. The discriminator is
+also an energy: E(y) = −d(y) for the classifier losses (low = real-looking), and the
+reconstruction error ‖AE(y) − y‖² for EBGAN, whose discriminator is an autoencoder.
+
+Training: every ``training_step`` updates the discriminator once on a fresh real batch; every
+``n_critic``-th call also updates the generator, so there are n_critic discriminator steps per
+generator step, each with its own real data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+from torch import Tensor, nn
+
+from ebm._checks import check_choice, check_positive
+from ebm.models import gan_losses as L
+
+
+@dataclass(frozen=True)
+class _Game:
+    """One GAN objective: losses on logits (d: high = real) and what the discriminator outputs."""
+
+    discriminator: object  # (real_logits, fake_logits) -> loss
+    generator: object  # (fake_logits) -> loss
+    gradient_penalty: bool = False
+    autoencoder: bool = False  # the discriminator reconstructs its input (EBGAN)
+
+
+def _ebgan_d(real: Tensor, fake: Tensor, margin: float) -> Tensor:
+    return L.ebgan_discriminator_loss(-real, -fake, margin)
+
+
+def _ebgan_g(fake: Tensor) -> Tensor:
+    return L.ebgan_generator_loss(-fake)
+
+
+_GAMES = {
+    "minimax": _Game(L.bce_discriminator_loss, L.minimax_generator_loss),
+    "nonsaturating": _Game(L.bce_discriminator_loss, L.nonsaturating_generator_loss),
+    "wgan-gp": _Game(
+        L.wasserstein_critic_loss, L.wasserstein_generator_loss, gradient_penalty=True
+    ),
+    "hinge": _Game(L.hinge_discriminator_loss, L.hinge_generator_loss),
+    "ebgan": _Game(_ebgan_d, _ebgan_g, autoencoder=True),
+}
+LOSSES = tuple(_GAMES)
+
+
+class GAN(nn.Module):
+    """G: (B, latent_dim) -> (B, ...) samples; D: (B, ...) -> (B,) or (B, 1) logits, or for
+    ``loss="ebgan"`` an autoencoder (B, ...) -> (B, ...).
+
+    loss: one of ``LOSSES``. n_critic: discriminator steps per generator step. lr, lr_d: Adam
+    learning rates of G and D (lr_d defaults to lr); betas: Adam betas of both. gp_weight: the
+    WGAN-GP penalty weight λ. margin: EBGAN's margin m on the reconstruction energy.
+    """
+
+    manual_optimization = True
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        latent_dim: int,
+        loss: str = "nonsaturating",
+        n_critic: int = 1,
+        lr: float = 2e-4,
+        lr_d: float | None = None,
+        betas: tuple[float, float] = (0.5, 0.999),
+        gp_weight: float = 10.0,
+        margin: float = 1.0,
+    ):
+        super().__init__()
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
+            raise ValueError(f"latent_dim must be an int >= 1, got {latent_dim!r}")
+        if isinstance(n_critic, bool) or not isinstance(n_critic, int) or n_critic < 1:
+            raise ValueError(f"n_critic must be an int >= 1, got {n_critic!r}")
+        check_choice("loss", loss, LOSSES)
+        check_positive("lr", lr), check_positive("gp_weight", gp_weight)
+        check_positive("margin", margin)
+        if lr_d is not None:
+            check_positive("lr_d", lr_d)
+        self.generator, self.discriminator = generator, discriminator
+        self.latent_dim, self.loss, self.n_critic = latent_dim, loss, n_critic
+        self.lr, self.lr_d, self.betas = lr, lr if lr_d is None else lr_d, tuple(betas)
+        self.gp_weight, self.margin = gp_weight, margin
+        game = _GAMES[loss]
+        self._game = game
+        self._d_loss = (
+            partial(game.discriminator, margin=margin) if game.autoencoder else game.discriminator
+        )
+        self._calls = 0  # training_step calls so far: decides when the generator steps
+        self._last_g_loss: Tensor | None = None
+
+    # ---- the discriminator as an energy ---------------------------------------------------
+
+    def energy(self, y: Tensor) -> Tensor:
+        """E(y): (B, ...) -> (B,), low = real-looking: −logit, or EBGAN's mean squared
+        reconstruction error per sample."""
+        out = self.discriminator(y)
+        if self._game.autoencoder:
+            if out.shape != y.shape:
+                raise ValueError(
+                    f"an EBGAN discriminator must reconstruct its input: got output "
+                    f"{tuple(out.shape)} for input {tuple(y.shape)}"
+                )
+            return (out - y).pow(2).flatten(1).mean(1)
+        if out.ndim == 2 and out.shape[1] == 1:
+            out = out.squeeze(1)
+        if out.shape != (y.shape[0],):
+            raise ValueError(
+                f"the discriminator must return (B,) or (B, 1) logits, got {tuple(out.shape)} "
+                f"for a batch of {y.shape[0]}"
+            )
+        return -out
+
+    def logits(self, y: Tensor) -> Tensor:
+        """Discriminator scores d(y) = −E(y), (B,): high = real-looking."""
+        return -self.energy(y)
+
+    # ---- sampling ---------------------------------------------------------------------------
+
+    def _latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        param = next(self.generator.parameters())
+        return torch.randn(
+            n, self.latent_dim, generator=generator, device=param.device, dtype=param.dtype
+        )
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n generated samples G(z), z ~ N(0, I): (n, ...)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        return self.generator(self._latents(n, generator))
+
+    # ---- losses -----------------------------------------------------------------------------
+
+    def discriminator_loss(self, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
+        """{"loss", "d_adv", "gp"}: the adversarial term (+ λ·gradient penalty for WGAN-GP)."""
+        adv = self._d_loss(self.logits(real), self.logits(fake))
+        if self._game.gradient_penalty:
+            gp = L.gradient_penalty(self.logits, real, fake)
+            return {"loss": adv + self.gp_weight * gp, "d_adv": adv, "gp": gp}
+        return {"loss": adv, "d_adv": adv}
+
+    def generator_loss(self, fake: Tensor) -> Tensor:
+        return self._game.generator(self.logits(fake))
+
+    # ---- the Trainer contract ---------------------------------------------------------------
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        """[generator Adam (index 0), discriminator Adam (index 1)]."""
+        return [
+            torch.optim.Adam(self.generator.parameters(), lr=self.lr, betas=self.betas),
+            torch.optim.Adam(self.discriminator.parameters(), lr=self.lr_d, betas=self.betas),
+        ]
+
+    def training_step(self, batch, optimize) -> dict[str, Tensor]:
+        """One discriminator step; a generator step every ``n_critic``-th call."""
+        real = batch[0] if isinstance(batch, (list, tuple)) else batch
+        with torch.no_grad():
+            fake = self.generator(self._latents(real.shape[0]))
+        d_terms = self.discriminator_loss(real, fake)
+        optimize(d_terms["loss"], 1)
+        self._calls += 1
+        if self._calls % self.n_critic == 0:
+            # freeze D so the generator's backward leaves no stale gradients on it
+            self.discriminator.requires_grad_(False)
+            try:
+                g_loss = self.generator_loss(self.generator(self._latents(real.shape[0])))
+                optimize(g_loss, 0)
+            finally:
+                self.discriminator.requires_grad_(True)
+            self._last_g_loss = g_loss.detach()
+        metrics = {name: t.detach() for name, t in d_terms.items()}
+        metrics["d_loss"] = metrics["loss"]
+        if self._last_g_loss is not None:  # absent until the first generator step
+            metrics["g_loss"] = self._last_g_loss
+        return metrics
+
+    def get_extra_state(self) -> dict:
+        return {"calls": self._calls}
+
+    def set_extra_state(self, state: dict) -> None:
+        self._calls = int(state["calls"])

@@ -1,0 +1,102 @@
+"""GAN losses: pure functions on discriminator outputs, in numerically stable softplus forms.
+
+Sign conventions. A *logit* d(y) is high for samples the discriminator believes real:
+D(y) = sigmoid(d(y)). The energy view is E(y) = −d(y), low = real-looking. EBGAN's discriminator
+is an autoencoder whose reconstruction error is an energy directly (low = real).
+
+real, fake: (B,) logits (or energies for EBGAN) of a real and a generated batch. Every loss is a
+0-dim tensor to be minimised, averaged over the batch. log D = −softplus(−d) and
+log(1 − D) = −softplus(d) never overflow, even at |d| = 1e4.
+
+Reference: Goodfellow et al. 2014 (minimax, non-saturating), Gulrajani et al. 2017 (WGAN-GP),
+Lim & Ye 2017 / Miyato et al. 2018 (hinge), Zhao et al. 2017 (EBGAN).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def bce_discriminator_loss(real: Tensor, fake: Tensor) -> Tensor:
+    """Binary cross-entropy of the discriminator over the pooled real and fake batch.
+
+    ½·(E[−log D(x)] + E[−log(1 − D(G(z)))]) = ½·(E softplus(−d_real) + E softplus(d_fake)).
+    At the equilibrium D = ½ everywhere this is ln 2; Goodfellow's −V(D, G) is twice it.
+    Shared by the minimax and the non-saturating game.
+    """
+    return 0.5 * (F.softplus(-real).mean() + F.softplus(fake).mean())
+
+
+def minimax_generator_loss(fake: Tensor) -> Tensor:
+    """The original game: the generator minimises E log(1 − D(G(z))) = −E softplus(d_fake).
+
+    Its gradient vanishes when the discriminator confidently rejects the fakes (d_fake ≪ 0).
+    """
+    return -F.softplus(fake).mean()
+
+
+def nonsaturating_generator_loss(fake: Tensor) -> Tensor:
+    """The non-saturating heuristic: minimise −E log D(G(z)) = E softplus(−d_fake)."""
+    return F.softplus(-fake).mean()
+
+
+def wasserstein_critic_loss(real: Tensor, fake: Tensor) -> Tensor:
+    """The WGAN critic minimises E d(G(z)) − E d(x) (add ``gradient_penalty`` for WGAN-GP)."""
+    return fake.mean() - real.mean()
+
+
+def wasserstein_generator_loss(fake: Tensor) -> Tensor:
+    """The WGAN generator minimises −E d(G(z))."""
+    return -fake.mean()
+
+
+def hinge_discriminator_loss(real: Tensor, fake: Tensor) -> Tensor:
+    """E max(0, 1 − d(x)) + E max(0, 1 + d(G(z)))."""
+    return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+
+
+def hinge_generator_loss(fake: Tensor) -> Tensor:
+    """The hinge generator minimises −E d(G(z)), as in WGAN."""
+    return -fake.mean()
+
+
+def ebgan_discriminator_loss(real_energy: Tensor, fake_energy: Tensor, margin: float) -> Tensor:
+    """EBGAN's margin loss on energies: E E(x) + E max(0, m − E(G(z))).
+
+    Pushes data energies down and fake energies up until they exceed the margin m.
+    """
+    return real_energy.mean() + F.relu(margin - fake_energy).mean()
+
+
+def ebgan_generator_loss(fake_energy: Tensor) -> Tensor:
+    """The EBGAN generator minimises the energy of its samples, E E(G(z))."""
+    return fake_energy.mean()
+
+
+def gradient_penalty(
+    critic: Callable[[Tensor], Tensor],
+    real: Tensor,
+    fake: Tensor,
+    eps: Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """WGAN-GP's penalty E (‖∇ d(ŷ)‖₂ − 1)², ŷ = ε·x + (1 − ε)·G(z), one ε ~ U(0, 1) per sample.
+
+    real, fake: (B, ...) samples; critic maps (B, ...) -> (B,) scores. The gradient norm is taken
+    per sample over all its flattened features. eps: optional (B,) interpolation weights (tests).
+    The graph is kept (create_graph) so the penalty trains the critic.
+    """
+    if real.shape != fake.shape:
+        raise ValueError(
+            f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}"
+        )
+    if eps is None:
+        eps = torch.rand(real.shape[0], generator=generator, device=real.device, dtype=real.dtype)
+    eps = eps.reshape(-1, *([1] * (real.ndim - 1)))
+    mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
