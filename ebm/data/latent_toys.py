@@ -1,0 +1,86 @@
+"""The latent-variable showcase: points on an ellipse whose radii depend on an input x.
+
+For an input x the radii are ρ(x) = [αx + β(1 − x), βx + α(1 − x)] · exp(2x), and a sample is
+y = [ρ₁(x) cos θ + ε₁, ρ₂(x) sin θ + ε₂] with the latent angle θ ~ U(0, 2π) and ε ~ N(0, noise²).
+At x = 0 the ellipse has radii ρ(0) = [β, α] (2 along y₁, 1.5 along y₂ by default); as x grows to 1
+the radii swap and grow by e², which traces the horn. θ is what a latent-variable model must infer.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ebm._checks import make_generator
+
+
+def _check_n(n: int) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    return n
+
+
+def _check_real(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    return float(value)
+
+
+def _check_noise(noise: float) -> float:
+    if _check_real("noise", noise) < 0:
+        raise ValueError(f"noise must be >= 0, got {noise!r}")
+    return float(noise)
+
+
+def radii(x: Tensor | float, alpha: float = 1.5, beta: float = 2.0) -> Tensor:
+    """ρ(x) = [αx + β(1 − x), βx + α(1 − x)] · exp(2x). x: float or (n,) -> (2,) or (n, 2)."""
+    x = torch.as_tensor(x, dtype=torch.float32)
+    rho = torch.stack([alpha * x + beta * (1 - x), beta * x + alpha * (1 - x)], dim=-1)
+    return rho * torch.exp(2 * x).unsqueeze(-1)
+
+
+def _on_ellipse(rho: Tensor, n: int, noise: float, g: torch.Generator) -> tuple[Tensor, Tensor]:
+    theta = 2 * math.pi * torch.rand(n, generator=g)
+    y = rho * torch.stack([theta.cos(), theta.sin()], dim=1)
+    return y + noise * torch.randn(n, 2, generator=g), theta
+
+
+def ellipse(
+    n: int = 24,
+    x: float = 0.0,
+    alpha: float = 1.5,
+    beta: float = 2.0,
+    noise: float = 1 / 20,
+    seed: int | None = None,
+) -> tuple[Tensor, Tensor]:
+    """n noisy points of the ellipse with radii ρ(x) (one fixed input x).
+
+    Returns (y (n, 2), theta (n,)): the points and their latent angles in [0, 2π).
+    """
+    _check_n(n)
+    _check_real("x", x), _check_real("alpha", alpha), _check_real("beta", beta)
+    g = make_generator(seed)
+    return _on_ellipse(radii(x, alpha, beta), n, _check_noise(noise), g)
+
+
+def horn(
+    n: int = 1000,
+    alpha: float = 1.5,
+    beta: float = 2.0,
+    noise: float = 1 / 20,
+    seed: int | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The horn: the ellipse with a random input x ~ U(0, 1) per point.
+
+    Returns (x (n, 1), y (n, 2), theta (n,)): x is a column, ready as the input of a conditional
+    model f(x); y the points; theta their latent angles in [0, 2π).
+    """
+    _check_n(n)
+    _check_real("alpha", alpha), _check_real("beta", beta)
+    noise = _check_noise(noise)
+    g = make_generator(seed)
+    x = torch.rand(n, generator=g)
+    y, theta = _on_ellipse(radii(x, alpha, beta), n, noise, g)
+    return x.unsqueeze(1), y, theta
