@@ -1,0 +1,484 @@
+"""The energy-based loss family: pure functions on energy tensors, plus thin ``nn.Module`` wrappers.
+
+Sign convention: low energy = good. Every loss pushes the energy of the correct answer down and,
+except the plain energy loss, the energy of wrong answers up.
+
+Notation (LeCun et al., "A tutorial on energy-based learning", 2006):
+
+- ``p``: energy of the correct answer, any shape, usually (B,);
+- ``n``: energy of the most offending incorrect answer (the lowest-energy wrong answer), same
+  shape as ``p``; ``most_offending(E, target)`` computes it from candidate energies;
+- ``E``: energies over a candidate set, (B, K) with K >= 2, and ``target``: (B,) integer labels.
+
+Every loss takes ``reduction="mean" | "sum" | "none"`` (torch's convention, default ``"mean"``):
+``"none"`` returns one value per sample, shaped like ``p`` (or (B,) for ``E``).
+
+Validation is cheap: shapes, dtypes and hyper-parameters are checked on the host without looking
+at tensor values. The one value check, targets in ``[0, K)``, is done for targets on the CPU
+(where it costs a reduction and no device sync) and skipped under ``torch.compile`` and for
+targets on accelerators, where it would force a host sync every step; there torch's own kernels
+(``gather``, ``cross_entropy``) catch out-of-range indices with a device-side assert. Pass
+``check_target=True`` to force the check anywhere, ``False`` to skip it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ebm._checks import check_choice, check_positive, check_tensor
+
+__all__ = [
+    "energy_loss",
+    "perceptron_loss",
+    "hinge_loss",
+    "log_loss",
+    "lvq2_loss",
+    "mce_loss",
+    "square_square_loss",
+    "square_exp_loss",
+    "nll_loss",
+    "mee_loss",
+    "contrastive_loss",
+    "contrastive_divergence_loss",
+    "most_offending",
+    "correct_and_offending",
+    "EnergyLoss",
+    "PerceptronLoss",
+    "HingeLoss",
+    "LogLoss",
+    "LVQ2Loss",
+    "MCELoss",
+    "SquareSquareLoss",
+    "SquareExpLoss",
+    "NLLLoss",
+    "MEELoss",
+    "ContrastiveLoss",
+    "ContrastiveDivergenceLoss",
+]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+# ---- private helpers ----------------------------------------------------------------------------
+
+
+def _reduce(values: Tensor, reduction: str) -> Tensor:
+    """Apply torch's reduction convention to per-sample losses."""
+    if reduction == "mean":
+        return values.mean()
+    if reduction == "sum":
+        return values.sum()
+    return values
+
+
+def _check_reduction(reduction: str) -> None:
+    check_choice("reduction", reduction, _REDUCTIONS)
+
+
+def _check_energy(name: str, value: object) -> Tensor:
+    check_tensor(name, value)
+    if not value.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor of energies, got {value.dtype}")
+    return value
+
+
+def _check_pair(p: Tensor, n: Tensor) -> None:
+    """p and n: floating tensors of one shape (no broadcasting)."""
+    _check_energy("p", p)
+    _check_energy("n", n)
+    if p.shape != n.shape:
+        raise ValueError(
+            f"p and n must have the same shape (no broadcasting), got p {tuple(p.shape)} "
+            f"and n {tuple(n.shape)}"
+        )
+
+
+def _check_candidates(E: Tensor, target: Tensor, check_target: bool | None) -> Tensor:
+    """E: (B, K) floating with K >= 2; target: (B,) integer labels in [0, K). Returns int64 target."""
+    _check_energy("E", E)
+    if E.ndim != 2:
+        raise ValueError(f"E must have shape (B, K), got {tuple(E.shape)}")
+    B, K = E.shape
+    if K < 2:
+        raise ValueError(f"E must hold K >= 2 candidate energies per sample, got shape {(B, K)}")
+    check_tensor("target", target)
+    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+        raise ValueError(f"target must hold integer labels, got dtype {target.dtype}")
+    if target.shape != (B,):
+        raise ValueError(
+            f"target must have shape ({B},) to match E {tuple(E.shape)}, got {tuple(target.shape)}"
+        )
+    if check_target is None:
+        check_target = target.device.type == "cpu" and not torch.compiler.is_compiling()
+    if check_target and B > 0:
+        lo, hi = torch.aminmax(target)
+        if int(lo) < 0 or int(hi) >= K:
+            raise ValueError(
+                f"target must lie in [0, {K}) for E of shape {tuple(E.shape)}, "
+                f"got values in [{int(lo)}, {int(hi)}]"
+            )
+    return target.long()
+
+
+def _check_alpha(alpha: float) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha >= 0:
+        raise ValueError(f"alpha must be a number >= 0, got {alpha!r}")
+    if alpha == float("inf"):
+        raise ValueError(f"alpha must be finite, got {alpha!r}")
+    return alpha
+
+
+def _pick(E: Tensor, target: Tensor) -> Tensor:
+    """E[b, target[b]], (B,)."""
+    return E.gather(1, target.unsqueeze(1)).squeeze(1)
+
+
+def _most_offending(E: Tensor, target: Tensor) -> Tensor:
+    is_target = torch.arange(E.shape[1], device=E.device) == target.unsqueeze(1)  # (B, K)
+    return E.masked_fill(is_target, float("inf")).amin(dim=1)
+
+
+# ---- candidate energies -> (p, n) ---------------------------------------------------------------
+
+
+def most_offending(E: Tensor, target: Tensor, *, check_target: bool | None = None) -> Tensor:
+    """The lowest energy among the incorrect answers: min_{k != target} E[:, k].
+
+    E: (B, K) energies, K >= 2; target: (B,) integer labels. Returns n, (B,).
+    """
+    target = _check_candidates(E, target, check_target)
+    return _most_offending(E, target)
+
+
+def correct_and_offending(
+    E: Tensor, target: Tensor, *, check_target: bool | None = None
+) -> tuple[Tensor, Tensor]:
+    """(p, n) from candidate energies: p = E[target], n = most_offending(E, target), each (B,).
+
+    Feeds the pairwise losses (hinge, log, LVQ2, MCE, square-square, square-exp) from a
+    classifier's energies, e.g. ``hinge_loss(*correct_and_offending(E, y))``.
+    """
+    target = _check_candidates(E, target, check_target)
+    return _pick(E, target), _most_offending(E, target)
+
+
+# ---- the loss family: functions -----------------------------------------------------------------
+
+
+def energy_loss(p: Tensor, reduction: str = "mean") -> Tensor:
+    """Energy loss: p. Pushes the correct energy down and nothing up, so a flexible energy
+    collapses (every answer gets low energy). p: energies of the correct answers, any shape.
+    """
+    _check_energy("p", p)
+    _check_reduction(reduction)
+    return _reduce(p, reduction)
+
+
+def perceptron_loss(
+    E: Tensor, target: Tensor, reduction: str = "mean", *, check_target: bool | None = None
+) -> Tensor:
+    """Perceptron loss: E[target] − min_k E[k] >= 0 (zero margin). E: (B, K); target: (B,)."""
+    target = _check_candidates(E, target, check_target)
+    _check_reduction(reduction)
+    return _reduce(_pick(E, target) - E.amin(dim=1), reduction)
+
+
+def hinge_loss(p: Tensor, n: Tensor, margin: float = 1.0, reduction: str = "mean") -> Tensor:
+    """Hinge loss: max(0, margin + p − n). Zero once n exceeds p by the margin. p, n: same shape."""
+    _check_pair(p, n)
+    check_positive("margin", margin)
+    _check_reduction(reduction)
+    return _reduce(F.relu(margin + p - n), reduction)
+
+
+def log_loss(p: Tensor, n: Tensor, reduction: str = "mean") -> Tensor:
+    """Log loss (soft hinge): log(1 + exp(p − n)) = softplus(p − n), stable for any p − n."""
+    _check_pair(p, n)
+    _check_reduction(reduction)
+    return _reduce(F.softplus(p - n), reduction)
+
+
+def lvq2_loss(p: Tensor, n: Tensor, cap: float = 1.0, reduction: str = "mean") -> Tensor:
+    """LVQ2 loss: min(cap, max(0, p − n)). Zero margin; saturates at ``cap`` for bad mistakes."""
+    _check_pair(p, n)
+    check_positive("cap", cap)
+    _check_reduction(reduction)
+    return _reduce((p - n).clamp(min=0.0, max=cap), reduction)
+
+
+def mce_loss(p: Tensor, n: Tensor, reduction: str = "mean") -> Tensor:
+    """Minimum classification error loss: sigmoid(p − n), a smooth count of mistakes in (0, 1)."""
+    _check_pair(p, n)
+    _check_reduction(reduction)
+    return _reduce(torch.sigmoid(p - n), reduction)
+
+
+def square_square_loss(
+    p: Tensor, n: Tensor, margin: float = 1.0, reduction: str = "mean"
+) -> Tensor:
+    """Square-square loss: p² + max(0, margin − n)².
+
+    A PLUS: the lecture notes print a minus, which would push the wrong answer's energy down.
+    Meant for non-negative energies: it drives p to 0 and n above ``margin``.
+    """
+    _check_pair(p, n)
+    check_positive("margin", margin)
+    _check_reduction(reduction)
+    return _reduce(p.square() + F.relu(margin - n).square(), reduction)
+
+
+def square_exp_loss(p: Tensor, n: Tensor, beta: float = 1.0, reduction: str = "mean") -> Tensor:
+    """Square-exponential loss: p² + beta·exp(−n). Meant for non-negative energies; for n below
+    about −88 (float32) the value is truly beyond float range and comes out inf.
+    """
+    _check_pair(p, n)
+    check_positive("beta", beta)
+    _check_reduction(reduction)
+    return _reduce(p.square() + beta * torch.exp(-n), reduction)
+
+
+def nll_loss(
+    E: Tensor,
+    target: Tensor,
+    beta: float = 1.0,
+    reduction: str = "mean",
+    *,
+    check_target: bool | None = None,
+) -> Tensor:
+    """Negative log-likelihood (MMI) loss: E[target] + (1/beta)·logsumexp_k(−beta·E[k]).
+
+    The negative log of the Gibbs probability P(target) = softmax(−beta·E)[target], divided by
+    beta; it tends to the perceptron loss as beta → ∞. Computed as
+    ``cross_entropy(−beta·E, target) / beta``: stable for |E| up to 1e4 and beyond, with finite
+    gradients, at the cost of torch's fused kernel. E: (B, K); target: (B,).
+    """
+    target = _check_candidates(E, target, check_target)
+    check_positive("beta", beta)
+    _check_reduction(reduction)
+    if beta == 1:
+        return F.cross_entropy(E.neg(), target, reduction=reduction)
+    return F.cross_entropy(E * -beta, target, reduction=reduction) / beta
+
+
+def mee_loss(
+    E: Tensor,
+    target: Tensor,
+    beta: float = 1.0,
+    reduction: str = "mean",
+    *,
+    check_target: bool | None = None,
+) -> Tensor:
+    """Minimum empirical error loss: 1 − softmax(−beta·E)[target], in [0, 1).
+
+    The expected 0/1 error under the Gibbs distribution; it tends to the 0/1 loss of the argmin
+    as beta → ∞. E: (B, K); target: (B,).
+    """
+    target = _check_candidates(E, target, check_target)
+    check_positive("beta", beta)
+    _check_reduction(reduction)
+    log_prob = -F.cross_entropy(E * -beta, target, reduction="none")  # log softmax(−βE)[target]
+    return _reduce(-torch.expm1(log_prob), reduction)  # 1 − P, accurate when P ≈ 1
+
+
+def contrastive_loss(
+    d: Tensor, same: Tensor, margin: float = 1.0, reduction: str = "mean"
+) -> Tensor:
+    """Contrastive loss (Hadsell, Chopra & LeCun 2006): ½d² for matching pairs and
+    ½·max(0, margin − d)² for non-matching ones. Both terms are squared, so the gradient is
+    finite (and zero) at d = 0.
+
+    d: distances (energies) of pairs, any shape. same: same shape; bool (True = matching pair) or
+    floating weights in [0, 1] (1 = matching), which mix the two terms.
+    """
+    _check_energy("d", d)
+    check_tensor("same", same)
+    if same.shape != d.shape:
+        raise ValueError(
+            f"same must have the same shape as d (no broadcasting), got same "
+            f"{tuple(same.shape)} and d {tuple(d.shape)}"
+        )
+    if not (same.dtype == torch.bool or same.is_floating_point()):
+        raise ValueError(f"same must be bool or floating weights in [0, 1], got {same.dtype}")
+    check_positive("margin", margin)
+    _check_reduction(reduction)
+    pull = 0.5 * d.square()
+    push = 0.5 * F.relu(margin - d).square()
+    if same.dtype == torch.bool:
+        values = torch.where(same, pull, push)
+    else:
+        values = same * pull + (1 - same) * push
+    return _reduce(values, reduction)
+
+
+def contrastive_divergence_loss(e_data: Tensor, e_model: Tensor, alpha: float = 0.0) -> Tensor:
+    """The sampling-based EBM loss: mean(e_data) − mean(e_model) + alpha·(mean(e_data²) + mean(e_model²)).
+
+    Pushes the energy of data down and of model samples (e.g. from Langevin dynamics) up; the
+    ``alpha`` term keeps energies near zero (Du & Mordatch 2019). e_data: (B,), e_model: (M,);
+    the batch sizes may differ. Returns a scalar. Detach the model samples before computing
+    ``e_model`` so no gradient flows through the sampler.
+    """
+    _check_energy("e_data", e_data)
+    _check_energy("e_model", e_model)
+    for name, e in (("e_data", e_data), ("e_model", e_model)):
+        if e.ndim != 1 or e.shape[0] == 0:
+            raise ValueError(
+                f"{name} must be a non-empty 1-D tensor of energies, got {tuple(e.shape)}"
+            )
+    _check_alpha(alpha)
+    loss = e_data.mean() - e_model.mean()
+    if alpha:
+        loss = loss + alpha * (e_data.square().mean() + e_model.square().mean())
+    return loss
+
+
+# ---- thin modules holding the hyper-parameters --------------------------------------------------
+
+
+class _Loss(nn.Module):
+    """Stores ``reduction`` (and, in subclasses, the hyper-parameters named in ``_shown``)."""
+
+    _shown: tuple[str, ...] = ()
+
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        _check_reduction(reduction)
+        self.reduction = reduction
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={getattr(self, k)!r}" for k in (*self._shown, "reduction"))
+
+
+class EnergyLoss(_Loss):
+    """``energy_loss`` as a module: forward(p) -> loss."""
+
+    def forward(self, p: Tensor) -> Tensor:
+        return energy_loss(p, self.reduction)
+
+
+class PerceptronLoss(_Loss):
+    """``perceptron_loss`` as a module: forward(E, target) -> loss."""
+
+    def forward(self, E: Tensor, target: Tensor) -> Tensor:
+        return perceptron_loss(E, target, self.reduction)
+
+
+class HingeLoss(_Loss):
+    """``hinge_loss`` as a module: forward(p, n) -> loss."""
+
+    _shown = ("margin",)
+
+    def __init__(self, margin: float = 1.0, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.margin = check_positive("margin", margin)
+
+    def forward(self, p: Tensor, n: Tensor) -> Tensor:
+        return hinge_loss(p, n, self.margin, self.reduction)
+
+
+class LogLoss(_Loss):
+    """``log_loss`` as a module: forward(p, n) -> loss."""
+
+    def forward(self, p: Tensor, n: Tensor) -> Tensor:
+        return log_loss(p, n, self.reduction)
+
+
+class LVQ2Loss(_Loss):
+    """``lvq2_loss`` as a module: forward(p, n) -> loss."""
+
+    _shown = ("cap",)
+
+    def __init__(self, cap: float = 1.0, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.cap = check_positive("cap", cap)
+
+    def forward(self, p: Tensor, n: Tensor) -> Tensor:
+        return lvq2_loss(p, n, self.cap, self.reduction)
+
+
+class MCELoss(_Loss):
+    """``mce_loss`` as a module: forward(p, n) -> loss."""
+
+    def forward(self, p: Tensor, n: Tensor) -> Tensor:
+        return mce_loss(p, n, self.reduction)
+
+
+class SquareSquareLoss(_Loss):
+    """``square_square_loss`` as a module: forward(p, n) -> loss."""
+
+    _shown = ("margin",)
+
+    def __init__(self, margin: float = 1.0, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.margin = check_positive("margin", margin)
+
+    def forward(self, p: Tensor, n: Tensor) -> Tensor:
+        return square_square_loss(p, n, self.margin, self.reduction)
+
+
+class SquareExpLoss(_Loss):
+    """``square_exp_loss`` as a module: forward(p, n) -> loss."""
+
+    _shown = ("beta",)
+
+    def __init__(self, beta: float = 1.0, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.beta = check_positive("beta", beta)
+
+    def forward(self, p: Tensor, n: Tensor) -> Tensor:
+        return square_exp_loss(p, n, self.beta, self.reduction)
+
+
+class NLLLoss(_Loss):
+    """``nll_loss`` as a module: forward(E, target) -> loss."""
+
+    _shown = ("beta",)
+
+    def __init__(self, beta: float = 1.0, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.beta = check_positive("beta", beta)
+
+    def forward(self, E: Tensor, target: Tensor) -> Tensor:
+        return nll_loss(E, target, self.beta, self.reduction)
+
+
+class MEELoss(_Loss):
+    """``mee_loss`` as a module: forward(E, target) -> loss."""
+
+    _shown = ("beta",)
+
+    def __init__(self, beta: float = 1.0, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.beta = check_positive("beta", beta)
+
+    def forward(self, E: Tensor, target: Tensor) -> Tensor:
+        return mee_loss(E, target, self.beta, self.reduction)
+
+
+class ContrastiveLoss(_Loss):
+    """``contrastive_loss`` as a module: forward(d, same) -> loss."""
+
+    _shown = ("margin",)
+
+    def __init__(self, margin: float = 1.0, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.margin = check_positive("margin", margin)
+
+    def forward(self, d: Tensor, same: Tensor) -> Tensor:
+        return contrastive_loss(d, same, self.margin, self.reduction)
+
+
+class ContrastiveDivergenceLoss(nn.Module):
+    """``contrastive_divergence_loss`` as a module: forward(e_data, e_model) -> scalar loss."""
+
+    def __init__(self, alpha: float = 0.0):
+        super().__init__()
+        self.alpha = _check_alpha(alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha!r}"
+
+    def forward(self, e_data: Tensor, e_model: Tensor) -> Tensor:
+        return contrastive_divergence_loss(e_data, e_model, self.alpha)
