@@ -2,7 +2,20 @@
 
 from ebm._lazy import lazy_getattr
 
-_EXPORTS: dict[str, str] = {}
+_EXPORTS: dict[str, str] = {
+    "Prediction": "prediction",
+    "MCDropout": "mc_dropout",
+    "tau_from": "mc_dropout",
+    "dropout_modules": "mc_dropout",
+    "mean_probs": "classification",
+    "predictive_entropy": "classification",
+    "expected_entropy": "classification",
+    "mutual_information": "classification",
+    "Supervised": "supervised",
+    "GPRegressor": "gp",
+    "SVIRegressor": "svi",
+    "DeepEnsemble": "ensemble",
+}
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_getattr(__name__, _EXPORTS)
 

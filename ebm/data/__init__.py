@@ -24,6 +24,13 @@ _EXPORTS = {
     # images (images.py)
     "digits": "images",
     "mnist": "images",
+    # 1-D regression with an extrapolation region (regression.py)
+    "x_sin_x": "regression",
+    "mauna_loa_co2": "regression",
+    "CO2Split": "regression",
+    # a digit turned step by step (rotations.py)
+    "rotated_digit": "rotations",
+    "rotate_images": "rotations",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_getattr(__name__, _EXPORTS)

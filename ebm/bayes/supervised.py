@@ -1,0 +1,63 @@
+"""A plain supervised net as a trainable model for the shared Trainer: (x, y) batches, a data
+loss, and the optimiser the notes use (SGD with PyTorch ``weight_decay``)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ebm._checks import check_choice, check_positive
+
+_LOSSES = {"mse": F.mse_loss, "cross_entropy": F.cross_entropy}
+_OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
+
+
+class Supervised(nn.Module):
+    """Wraps ``net`` with ``training_step`` (mean-reduced ``loss``) and ``configure_optimizers``.
+
+    net: maps x (B, ...) to predictions (B, ...) ("mse", same shape as y) or logits (B, C)
+        ("cross_entropy", y (B,) int64 labels).
+    optimizer: "sgd" or "adam", with ``lr`` and PyTorch's ``weight_decay`` (a (wd/2)‖w‖² penalty on
+        every parameter, biases included, as in the notes; see ``tau_from``).
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        loss: str = "mse",
+        optimizer: str = "sgd",
+        lr: float = 0.01,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if not isinstance(net, nn.Module):
+            raise ValueError(f"net must be a torch.nn.Module, got {type(net).__name__}")
+        check_choice("loss", loss, tuple(_LOSSES))
+        check_choice("optimizer", optimizer, tuple(_OPTIMIZERS))
+        check_positive("lr", lr)
+        if weight_decay < 0 or momentum < 0:
+            raise ValueError(
+                f"weight_decay and momentum must be >= 0, got {weight_decay!r}, {momentum!r}"
+            )
+        self.net = net
+        self.loss_name, self.optimizer_name = loss, optimizer
+        self.lr, self.weight_decay, self.momentum = lr, weight_decay, momentum
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def training_step(self, batch) -> Tensor:
+        x, y = batch
+        return _LOSSES[self.loss_name](self.net(x), y)
+
+    def validation_step(self, batch) -> dict:
+        with torch.no_grad():
+            return {"val_loss": self.training_step(batch)}
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        kwargs = {"lr": self.lr, "weight_decay": self.weight_decay}
+        if self.optimizer_name == "sgd":
+            kwargs["momentum"] = self.momentum
+        return _OPTIMIZERS[self.optimizer_name](self.net.parameters(), **kwargs)

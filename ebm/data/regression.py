@@ -1,0 +1,95 @@
+"""One-dimensional regression data for predictive uncertainty: the notes' x·sin(x) toy (ch. 42)
+and the Mauna Loa CO₂ record (ch. 21), both with a region without data to extrapolate into."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from ebm._checks import check_positive, make_generator
+
+_CO2_FILE = Path(__file__).with_name("mauna_loa_co2.csv")
+
+
+def x_sin_x(
+    n: int = 20, low: float = -5.0, high: float = 5.0, noise_std: float = 0.0, seed: int = 0
+) -> tuple[Tensor, Tensor]:
+    """The notes' toy (ch. 42): x ~ U[low, high], y = x·sin(x) (+ N(0, noise_std²) noise).
+
+    Returns x (n, 1) and y (n, 1), float32.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    if not high > low:
+        raise ValueError(f"high must be > low, got low={low!r}, high={high!r}")
+    if noise_std < 0:
+        raise ValueError(f"noise_std must be >= 0, got {noise_std!r}")
+    generator = make_generator(seed)
+    x = low + (high - low) * torch.rand(n, 1, generator=generator)
+    y = x * torch.sin(x) + noise_std * torch.randn(n, 1, generator=generator)
+    return x, y
+
+
+@dataclass(frozen=True)
+class CO2Split:
+    """Normalised Mauna Loa CO₂: train before ``split_year``, held-out extrapolation after.
+
+    x_*: (N, 1) decimal years, centred and scaled by the training mean/std;
+    y_*: (N, 1) CO₂, centred and scaled by the training mean/std.
+    ``x_mean``, ``x_std`` (years) and ``y_mean``, ``y_std`` (ppmv) undo the scaling.
+    """
+
+    x_train: Tensor
+    y_train: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    x_mean: float
+    x_std: float
+    y_mean: float
+    y_std: float
+
+    def years(self, x: Tensor) -> Tensor:
+        """Normalised x -> decimal years."""
+        return x * self.x_std + self.x_mean
+
+    def ppmv(self, y: Tensor) -> Tensor:
+        """Normalised y -> CO₂ in ppmv."""
+        return y * self.y_std + self.y_mean
+
+
+def _read_co2() -> tuple[Tensor, Tensor]:
+    with _CO2_FILE.open() as handle:
+        rows = list(csv.DictReader(line for line in handle if not line.startswith("#")))
+    years = torch.tensor([float(r["decimal_year"]) for r in rows], dtype=torch.float64)
+    co2 = torch.tensor([float(r["co2_ppmv"]) for r in rows], dtype=torch.float64)
+    return years, co2
+
+
+def mauna_loa_co2(split_year: float = 1990.0, every: int = 2) -> CO2Split:
+    """Monthly Mauna Loa CO₂, 1958–2001 (Keeling & Whorf, Scripps; see the CSV's header),
+    shipped with the package: nothing is downloaded.
+
+    split_year: months before it train, months after it form the extrapolation region.
+    every: keep every ``every``-th month (2 gives ≈ 200 training points, as in the notes).
+    Both parts are scaled by the training statistics only.
+    """
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"every must be a positive int, got {every!r}")
+    years, co2 = _read_co2()
+    if not years[0] < split_year < years[-1]:
+        raise ValueError(
+            f"split_year must lie inside the record ({years[0]:.1f}, {years[-1]:.1f}), "
+            f"got {split_year!r}"
+        )
+    years, co2 = years[::every], co2[::every]
+    train = years < split_year
+    x_mean, x_std = years[train].mean().item(), years[train].std().item()
+    y_mean, y_std = co2[train].mean().item(), co2[train].std().item()
+    x = ((years - x_mean) / x_std).float().unsqueeze(1)
+    y = ((co2 - y_mean) / y_std).float().unsqueeze(1)
+    check_positive("x_std", x_std)
+    return CO2Split(x[train], y[train], x[~train], y[~train], x_mean, x_std, y_mean, y_std)

@@ -1,0 +1,48 @@
+"""A digit turned step by step: the notes' probe of classifier uncertainty (ch. 21, fig. 21.8)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ebm._checks import check_tensor
+from ebm.data.images import digits
+
+
+def rotate_images(images: Tensor, angles: Tensor) -> Tensor:
+    """Rotate each of images (N, 1, H, W) by angles (N,) degrees, anticlockwise, about the centre
+    (bilinear, zero padding)."""
+    check_tensor("images", images, ndim=4)
+    check_tensor("angles", angles, ndim=1)
+    if angles.shape[0] != images.shape[0]:
+        raise ValueError(
+            f"angles must have one entry per image ({images.shape[0]}), got {angles.shape[0]}"
+        )
+    theta = angles.to(images.dtype) * (math.pi / 180)
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    zero = torch.zeros_like(cos)
+    # affine_grid maps output coordinates to input ones: rotate the grid the other way
+    affine = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    grid = F.affine_grid(affine, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def rotated_digit(
+    index: int = 0, angles: Tensor | None = None, split: str = "test", seed: int = 0
+) -> tuple[Tensor, Tensor, int]:
+    """One 8×8 digit (scikit-learn's) seen at a sequence of rotations.
+
+    index: which image of ``digits(split, seed=seed)``; angles: (A,) degrees (default 12 steps
+    from 0 to 165). Returns images (A, 1, 8, 8) in [0, 1], the angles (A,) and the true label.
+    """
+    images, labels = digits(split, seed=seed)
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(labels):
+        raise ValueError(f"index must be an int in [0, {len(labels)}), got {index!r}")
+    if angles is None:
+        angles = torch.linspace(0.0, 165.0, 12)
+    angles = check_tensor("angles", angles, ndim=1).float()
+    image = images[index : index + 1].expand(len(angles), -1, -1, -1)
+    return rotate_images(image, angles).clamp(0.0, 1.0), angles, int(labels[index])
