@@ -1,0 +1,237 @@
+"""Latent-variable energies E(x, y, z): z is never observed, so inference removes it.
+
+Zero temperature minimises over z, F∞(x, y) = min_z E(x, y, z), and returns the best latent ž;
+finite temperature marginalises over a grid of z with a uniform prior,
+F_β(x, y) = −(1/β) log mean_z exp(−β E(x, y, z)) (``ebm.inference.free_energy``). Either F is an
+ordinary energy of (x, y): low = compatible.
+
+Training ("energy loss on the free energy") pushes F down on the data and nothing up. In general
+that collapses: a decoder flexible enough to reach every y for some z (e.g. a z as big as y)
+makes F = 0 everywhere, a flat energy that says nothing. The ellipse and horn decoders cannot
+do that: z is one angle, so for each x the zero-energy set {G(x, z) : z} is a closed curve, a set
+of zero area in the y-plane, and F grows quadratically off it. Like PCA and k-means (notes,
+ch. 20), the architecture limits the volume of low energy, so pushing down alone is enough.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from ebm._checks import check_choice, check_positive, check_tensor
+from ebm.energies import Energy, mlp
+from ebm.inference import exhaustive_search, free_energy, gradient_descent, lbfgs
+
+
+class LatentFreeEnergy(NamedTuple):
+    """free_energy: (B,) F(x, y); z: (B, Dz) the best latent ž = argmin_z E (the posterior mode)."""
+
+    free_energy: Tensor
+    z: Tensor
+
+
+def _tile(t: Tensor | None, times: int) -> Tensor | None:
+    """(N, D) -> (times·N, D), block-repeated (restart-major), or None."""
+    return None if t is None else t.repeat(times, *([1] * (t.ndim - 1)))
+
+
+def _z_by_grid(model: LatentEnergy, y: Tensor, x: Tensor | None) -> LatentFreeEnergy:
+    found = exhaustive_search(lambda z: model.grid_energies(y, x, z), model.z_grid)
+    return LatentFreeEnergy(found.energy, found.argmin)
+
+
+def _z_by_descent(solver: Callable) -> Callable:
+    def infer(model: LatentEnergy, y: Tensor, x: Tensor | None) -> LatentFreeEnergy:
+        starts = model.z_grid[:, None].expand(-1, y.shape[0], -1)  # (R, B, Dz): every grid z
+        restarts = starts.shape[0]
+
+        def energy(z: Tensor) -> Tensor:  # (R·B, Dz) -> (R·B,)
+            return model.energy(_tile(y, restarts), z, _tile(x, restarts))
+
+        found = solver(energy, starts, **model.inference_options)
+        return LatentFreeEnergy(found.energy, found.argmin)
+
+    return infer
+
+
+# How F∞ finds ž: search the grid, or descend from every grid point (continuous z).
+_INFERENCE = {
+    "grid": _z_by_grid,
+    "gradient": _z_by_descent(gradient_descent),
+    "lbfgs": _z_by_descent(lbfgs),
+}
+
+
+class LatentEnergy(Energy):
+    """A latent-variable energy E(y, z, x) with z-inference built in. Low = compatible.
+
+    energy: optional callable ``(y (N, Dy), z (N, Dz), x (N, Dx) | None) -> (N,)``; an
+    ``nn.Module`` is registered as a submodule. Subclasses override ``energy`` instead.
+    z_grid: (Nz, Dz) or (Nz,) latent values: the candidates of ``inference="grid"``, the restarts
+    of "gradient"/"lbfgs" (continuous z), and the quadrature points of finite-β marginalisation.
+    inference: "grid", "gradient" or "lbfgs" (see ``ebm.inference``); inference_options go to
+    the solver (e.g. ``{"steps": 50, "lr": 0.1}``). Gradients reach the parameters by the
+    envelope theorem: ž is detached and E is re-evaluated there.
+    beta: the temperature ``forward`` and ``training_step`` use (math.inf: zero temperature).
+    lr: Adam learning rate of ``configure_optimizers``.
+    """
+
+    def __init__(
+        self,
+        z_grid: Tensor,
+        energy: Callable[[Tensor, Tensor, Tensor | None], Tensor] | None = None,
+        inference: str = "grid",
+        inference_options: dict | None = None,
+        beta: float = math.inf,
+        lr: float = 1e-2,
+    ):
+        super().__init__()
+        check_tensor("z_grid", z_grid)
+        if z_grid.ndim == 1:
+            z_grid = z_grid[:, None]
+        if z_grid.ndim != 2 or z_grid.shape[0] == 0 or not z_grid.is_floating_point():
+            raise ValueError(
+                f"z_grid must be a non-empty float tensor of shape (Nz, Dz) or (Nz,), got "
+                f"{z_grid.dtype} {tuple(z_grid.shape)}"
+            )
+        check_choice("inference", inference, tuple(_INFERENCE))
+        self.register_buffer("z_grid", z_grid.clone())
+        self._energy_fn = energy
+        if energy is not None and not callable(energy):
+            raise ValueError(f"energy must be callable, got {type(energy).__name__}")
+        self.inference = inference
+        self.inference_options = dict(inference_options or {})
+        self.beta = check_positive("beta", beta, allow_inf=True)
+        self.lr = check_positive("lr", lr)
+
+    # ---- the energy and its evaluation on the grid --------------------------------------------
+
+    def energy(self, y: Tensor, z: Tensor, x: Tensor | None = None) -> Tensor:
+        """E(y, z, x) for matched rows: y (N, Dy), z (N, Dz), x (N, Dx) or None -> (N,)."""
+        if self._energy_fn is None:
+            raise NotImplementedError("pass energy=... or override LatentEnergy.energy")
+        return self._energy_fn(y, z, x)
+
+    def grid_energies(self, y: Tensor, x: Tensor | None = None, z: Tensor | None = None) -> Tensor:
+        """E of every sample against every latent value: (B, Nz). z: (Nz, Dz), default z_grid."""
+        z = self.z_grid if z is None else z
+        b, n = y.shape[0], z.shape[0]
+        y_rows = y[:, None].expand(b, n, *y.shape[1:]).reshape(b * n, *y.shape[1:])
+        z_rows = z[None].expand(b, n, *z.shape[1:]).reshape(b * n, *z.shape[1:])
+        x_rows = None if x is None else x[:, None].expand(b, n, *x.shape[1:]).reshape(b * n, -1)
+        return self.energy(y_rows, z_rows, x_rows).reshape(b, n)
+
+    # ---- inference ----------------------------------------------------------------------------
+
+    def _check_inputs(self, y: Tensor, x: Tensor | None) -> None:
+        check_tensor("y", y, ndim=2)
+        if x is not None:
+            check_tensor("x", x, ndim=2)
+            if x.shape[0] != y.shape[0]:
+                raise ValueError(
+                    f"x and y must hold the same number of samples, got x {tuple(x.shape)} "
+                    f"and y {tuple(y.shape)}"
+                )
+
+    def free_energy(
+        self, y: Tensor, x: Tensor | None = None, beta: float = math.inf
+    ) -> LatentFreeEnergy:
+        """F_β(x, y) and ž. y: (B, Dy); x: (B, Dx) or None. Returns ((B,), (B, Dz)).
+
+        β = ∞ minimises with the model's ``inference``; a finite β marginalises over z_grid
+        (uniform prior) and ž is the grid point of lowest energy (the posterior mode).
+        """
+        self._check_inputs(y, x)
+        check_positive("beta", beta, allow_inf=True)
+        if math.isinf(beta):
+            return _INFERENCE[self.inference](self, y, x)
+        energies = self.grid_energies(y, x)  # (B, Nz)
+        best = energies.detach().argmin(1)
+        return LatentFreeEnergy(free_energy(energies, beta), self.z_grid[best])
+
+    def forward(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        """F_β(x, y) at the model's own temperature ``self.beta``: (B,). Low = compatible."""
+        return self.free_energy(y, x, self.beta).free_energy
+
+    # ---- training through ebm.train.Trainer ---------------------------------------------------
+
+    @staticmethod
+    def _unpack(batch) -> tuple[Tensor, Tensor | None]:
+        """A batch is y, [y] or [x, y] (the order of ``horn``'s x, y)."""
+        if isinstance(batch, Tensor):
+            return batch, None
+        if isinstance(batch, (list, tuple)) and len(batch) in (1, 2):
+            return (batch[0], None) if len(batch) == 1 else (batch[1], batch[0])
+        raise ValueError(f"batch must be y, [y] or [x, y], got {type(batch).__name__}")
+
+    def training_step(self, batch) -> Tensor:
+        """The energy loss on the free energy: mean F_β(x, y) over the batch."""
+        y, x = self._unpack(batch)
+        return self(y, x).mean()
+
+    def validation_step(self, batch) -> dict[str, Tensor]:
+        y, x = self._unpack(batch)
+        return {"free_energy": self(y, x).mean()}
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+
+def _angle_grid(n_z: int) -> Tensor:
+    if isinstance(n_z, bool) or not isinstance(n_z, int) or n_z < 1:
+        raise ValueError(f"n_z must be a positive int, got {n_z!r}")
+    return (2 * math.pi / n_z) * torch.arange(n_z, dtype=torch.float32)[:, None]
+
+
+def _squared_error(y: Tensor, prediction: Tensor) -> Tensor:
+    if y.shape != prediction.shape:
+        raise ValueError(f"y must have shape {tuple(prediction.shape)}, got {tuple(y.shape)}")
+    return (y - prediction).pow(2).sum(1)
+
+
+class EllipseEnergy(LatentEnergy):
+    """The ellipse decoder energy E(y, z) = (y₁ − w₁ cos z)² + (y₂ − w₂ sin z)², learnable w.
+
+    y: (N, 2); z: (N, 1) angles; the grid is n_z angles over [0, 2π). w: initial (w₁, w₂); the
+    data's ellipse has w = ρ(x) (``ebm.data.latent_toys.radii``), (2, 1.5) at x = 0.
+    Other keywords go to ``LatentEnergy``.
+    """
+
+    def __init__(self, w: tuple[float, float] = (1.0, 1.0), n_z: int = 48, **kwargs):
+        super().__init__(_angle_grid(n_z), **kwargs)
+        self.w = nn.Parameter(torch.as_tensor(w, dtype=torch.float32).clone())
+        if self.w.shape != (2,):
+            raise ValueError(f"w must hold two numbers, got shape {tuple(self.w.shape)}")
+
+    def decode(self, z: Tensor) -> Tensor:
+        """The point of the ellipse at angle z: (N, 1) -> (N, 2)."""
+        return self.w * torch.cat([z.cos(), z.sin()], dim=1)
+
+    def energy(self, y: Tensor, z: Tensor, x: Tensor | None = None) -> Tensor:
+        return _squared_error(y, self.decode(z))
+
+
+class HornEnergy(LatentEnergy):
+    """The conditional horn E(x, y, z) = (y₁ − f₁(x) cos z)² + (y₂ − f₂(x) sin z)².
+
+    f: the 1 → 8 → 8 → 2 ReLU net (``hidden`` widths) mapping the input x to the radii.
+    x: (N, 1); y: (N, 2); z: (N, 1) angles on a grid of n_z over [0, 2π).
+    """
+
+    def __init__(self, hidden: tuple[int, ...] = (8, 8), n_z: int = 48, **kwargs):
+        super().__init__(_angle_grid(n_z), **kwargs)
+        self.f = mlp([1, *hidden, 2], nn.ReLU)
+
+    def decode(self, z: Tensor, x: Tensor) -> Tensor:
+        """The point of the ellipse of input x at angle z: (N, 1), (N, 1) -> (N, 2)."""
+        return self.f(x) * torch.cat([z.cos(), z.sin()], dim=1)
+
+    def energy(self, y: Tensor, z: Tensor, x: Tensor | None = None) -> Tensor:
+        if x is None or x.ndim != 2 or x.shape[1] != 1:
+            got = None if x is None else tuple(x.shape)
+            raise ValueError(f"HornEnergy needs the input x of shape (N, 1), got {got}")
+        return _squared_error(y, self.decode(z, x))

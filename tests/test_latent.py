@@ -1,0 +1,145 @@
+"""Tests for ebm.latent: z-inference, free energies against closed forms, envelope gradients."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from ebm.data import ellipse, horn
+from ebm.energies import Energy
+from ebm.latent import EllipseEnergy, HornEnergy, LatentEnergy, LatentFreeEnergy
+
+
+def _angle_error(a, b):
+    return torch.remainder(a - b + math.pi, 2 * math.pi) - math.pi
+
+
+def test_inferred_angle_is_theta_on_the_true_ellipse():
+    y, theta = ellipse(24, noise=0.0, seed=0)
+    grid = EllipseEnergy(w=(2.0, 1.5), n_z=48)
+    result = grid.free_energy(y)
+    assert isinstance(result, LatentFreeEnergy) and result.z.shape == (24, 1)
+    # the nearest of 48 grid angles: within half a grid step (plus float slack)
+    assert _angle_error(result.z[:, 0], theta).abs().max() <= math.pi / 48 + 1e-5
+    for inference in ("lbfgs", "gradient"):
+        options = {"steps": 300, "lr": 0.05} if inference == "gradient" else {}
+        model = EllipseEnergy(w=(2.0, 1.5), n_z=8, inference=inference, inference_options=options)
+        result = model.free_energy(y)
+        assert _angle_error(result.z[:, 0], theta).abs().max() < 1e-3
+        assert result.free_energy.abs().max() < 1e-6
+
+
+def _circle_model(radius, **kwargs):
+    return EllipseEnergy(w=(radius, radius), **kwargs).double()
+
+
+def _points(n=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    angles = 2 * math.pi * torch.rand(n, generator=g, dtype=torch.float64)
+    r = 0.2 + 3 * torch.rand(n, generator=g, dtype=torch.float64)
+    return r[:, None] * torch.stack([angles.cos(), angles.sin()], 1)
+
+
+def test_zero_temperature_free_energy_of_a_circle_is_the_squared_distance():
+    # E = ‖y − r(cos z, sin z)‖²: min over z gives (‖y‖ − r)²
+    y, r = _points(), 1.25  # exact in float32, like the model
+    F = _circle_model(r, n_z=6, inference="lbfgs").free_energy(y).free_energy
+    torch.testing.assert_close(F, (y.norm(dim=1) - r) ** 2, atol=1e-9, rtol=1e-7)
+
+
+@pytest.mark.parametrize("beta", [0.05, 0.5, 2.0])
+def test_finite_temperature_free_energy_of_a_circle_is_the_bessel_marginal(beta):
+    # mean_z exp(−β E) = exp(−β(‖y‖² + r²)) · I₀(2βr‖y‖) for z ~ U(0, 2π); a uniform grid of
+    # 96 angles integrates this periodic analytic function to machine precision
+    y, r = _points(seed=1), 1.25
+    F = _circle_model(r, n_z=96).free_energy(y, beta=beta).free_energy
+    a = 2 * beta * r * y.norm(dim=1)
+    log_i0 = torch.log(torch.special.i0e(a)) + a
+    expected = y.pow(2).sum(1) + r**2 - log_i0 / beta
+    torch.testing.assert_close(F, expected, atol=1e-6, rtol=1e-6)  # float32 grid angles
+
+
+def test_free_energy_limits_in_beta():
+    y, _ = ellipse(24, seed=3)
+    model = EllipseEnergy(w=(1.7, 1.2))
+    E = model.grid_energies(y)
+    torch.testing.assert_close(
+        model.free_energy(y, beta=1e-7).free_energy, E.mean(1), atol=1e-4, rtol=1e-5
+    )
+    torch.testing.assert_close(
+        model.free_energy(y, beta=1e5).free_energy, E.min(1).values, atol=1e-4, rtol=0
+    )
+    torch.testing.assert_close(model.free_energy(y).free_energy, E.min(1).values)
+
+
+def test_envelope_gradient_of_f_infinity_matches_finite_differences():
+    y = _points(8, seed=4)
+    model = EllipseEnergy(w=(1.8, 1.1), n_z=12, inference="lbfgs").double()
+    F = model.free_energy(y).free_energy.sum()
+    (grad,) = torch.autograd.grad(F, model.w)
+    eps, numeric = 1e-6, torch.zeros(2, dtype=torch.float64)
+    for i in range(2):
+        with torch.no_grad():
+            model.w[i] += eps
+            up = model.free_energy(y).free_energy.sum()
+            model.w[i] -= 2 * eps
+            down = model.free_energy(y).free_energy.sum()
+            model.w[i] += eps
+        numeric[i] = (up - down) / (2 * eps)
+    torch.testing.assert_close(grad, numeric, atol=1e-5, rtol=1e-5)
+    # and the gradient w.r.t. y is ∂E/∂y at ž: 2(y − G(ž))
+    y = y.requires_grad_(True)
+    result = model.free_energy(y)
+    (gy,) = torch.autograd.grad(result.free_energy.sum(), y)
+    torch.testing.assert_close(gy, 2 * (y - model.decode(result.z)).detach())
+
+
+def test_a_callable_energy_and_conditional_batches():
+    # E(y, z, x) = (y − x − z)²: F∞ over z on a grid is the squared distance to the nearest x + z
+    grid = torch.linspace(-1, 1, 5)
+    model = LatentEnergy(grid, energy=lambda y, z, x: (y - x - z).pow(2).sum(1))
+    assert isinstance(model, Energy)
+    x = torch.tensor([[0.0], [10.0]])
+    y = torch.tensor([[0.4], [10.9]])
+    result = model.free_energy(y, x)
+    torch.testing.assert_close(result.z, torch.tensor([[0.5], [1.0]]))
+    torch.testing.assert_close(result.free_energy, torch.tensor([0.01, 0.01]))
+    torch.testing.assert_close(model.training_step([x, y]), torch.tensor(0.01))
+    torch.testing.assert_close(model(y, x), result.free_energy)
+
+
+def test_horn_energy_shapes_and_zero_temperature_step():
+    x, y, _ = horn(16, seed=0)
+    model = HornEnergy()
+    result = model.free_energy(y, x)
+    assert result.free_energy.shape == (16,) and result.z.shape == (16, 1)
+    loss = model.training_step([x, y])
+    loss.backward()
+    assert all(p.grad is not None for p in model.f.parameters())
+    assert isinstance(model.configure_optimizers(), torch.optim.Optimizer)
+
+
+def test_bad_input_raises():
+    with pytest.raises(ValueError, match="z_grid"):
+        LatentEnergy(torch.zeros(0, 1), energy=lambda y, z, x: y.sum(1))
+    with pytest.raises(ValueError, match="z_grid"):
+        LatentEnergy([0.0, 1.0], energy=lambda y, z, x: y.sum(1))
+    with pytest.raises(ValueError, match="inference"):
+        EllipseEnergy(inference="annealing")
+    model = EllipseEnergy()
+    y = torch.zeros(4, 2)
+    for beta in (0.0, -2.0):
+        with pytest.raises(ValueError, match="beta"):
+            model.free_energy(y, beta=beta)
+    with pytest.raises(ValueError, match="y must have 2"):
+        model.free_energy(torch.zeros(4))
+    with pytest.raises(ValueError, match="y must have shape"):
+        model.free_energy(torch.zeros(4, 3))
+    with pytest.raises(ValueError, match="same number of samples"):
+        HornEnergy().free_energy(y, torch.zeros(3, 1))
+    with pytest.raises(ValueError, match="needs the input x"):
+        HornEnergy().free_energy(y)
+    with pytest.raises(ValueError, match="n_z"):
+        EllipseEnergy(n_z=0)
