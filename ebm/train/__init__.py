@@ -1,0 +1,25 @@
+"""The one Trainer: batching, devices, precision, optimisation extras, logs, checkpoints, DDP.
+
+``Trainer(...).fit(model, train_data, val_data=None, resume=False)``; see ``ebm.train.trainer``
+for the model contract and ``ebm.train.callbacks`` for the hooks.
+"""
+
+from ebm.train import callbacks
+from ebm.train.callbacks import Callback, EarlyStopping
+from ebm.train.checkpoint import UnsafeCheckpointError, load_checkpoint
+from ebm.train.devices import resolve_device
+from ebm.train.ema import EMA
+from ebm.train.logs import NonFiniteLossError
+from ebm.train.trainer import Trainer
+
+__all__ = [
+    "Callback",
+    "EMA",
+    "EarlyStopping",
+    "NonFiniteLossError",
+    "Trainer",
+    "UnsafeCheckpointError",
+    "callbacks",
+    "load_checkpoint",
+    "resolve_device",
+]

@@ -1,0 +1,195 @@
+"""Batching: in-memory tensors, Datasets and DataLoaders behind one small interface.
+
+Tensors are batched by slicing a permutation drawn from the trainer's private generator: no
+DataLoader, no collate, no per-batch Python objects beyond the slice. Under DDP every rank draws
+the same permutation and takes every ``world_size``-th index of it, so a global batch of
+``batch_size * world_size`` samples is exactly the batch a single process would see.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
+
+from ebm.train.devices import move_to_device
+
+
+class _IndexSampler(Sampler):
+    """Yields a fixed list of indices (this rank's share of the epoch order, from a start)."""
+
+    def __init__(self, indices: torch.Tensor):
+        self.indices = indices
+
+    def __iter__(self):
+        return iter(self.indices.tolist())
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def _check_not_empty(name: str, n: int) -> None:
+    if n == 0:
+        raise ValueError(f"{name} is empty (0 samples): there is nothing to train or validate on")
+
+
+class Batches:
+    """One epoch of batches at a time, on the training device.
+
+    data: a Tensor (batches are Tensor slices), a tuple/list of Tensors with equal first
+    dimension (batches are lists ``[xb, yb, ...]``), a Dataset (default collate) or a
+    DataLoader (used as is). ``batch_size=None`` means the whole (per-rank) data in one batch.
+    """
+
+    def __init__(
+        self,
+        data,
+        batch_size: int | None,
+        shuffle: bool,
+        device: torch.device,
+        rank: int = 0,
+        world_size: int = 1,
+        drop_last: bool = False,
+        num_workers: int = 0,
+        name: str = "train_data",
+    ):
+        self.name, self.shuffle, self.device = name, shuffle, device
+        self.rank, self.world_size, self.drop_last = rank, world_size, drop_last
+        self.num_workers = num_workers
+        self._pin = device.type == "cuda"
+        self.loader: DataLoader | None = None
+        self.tensors: list[torch.Tensor] | None = None
+        self.dataset: Dataset | None = None
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+        ):
+            raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
+        if isinstance(data, DataLoader):
+            self.loader = data
+            self._check_loader()
+            return
+        if isinstance(data, torch.Tensor):
+            self.tensors, self.single = [data], True
+        elif (
+            isinstance(data, (tuple, list))
+            and data
+            and all(isinstance(t, torch.Tensor) for t in data)
+        ):
+            self.tensors, self.single = list(data), False
+        elif isinstance(data, IterableDataset):
+            raise ValueError(
+                f"{name} is an IterableDataset: wrap it in a DataLoader yourself "
+                "(the trainer cannot shuffle or split it)"
+            )
+        elif isinstance(data, Dataset) and hasattr(data, "__len__"):
+            self.dataset = data
+        else:
+            raise ValueError(
+                f"{name} must be a Tensor, a tuple/list of Tensors, a Dataset with __len__ or a "
+                f"DataLoader, got {type(data).__name__}"
+            )
+        if self.tensors is not None:
+            if any(t.ndim == 0 for t in self.tensors):
+                raise ValueError(f"{name} tensors need a batch dimension, got a 0-dim tensor")
+            n = len(self.tensors[0])
+            lengths = [len(t) for t in self.tensors]
+            if any(m != n for m in lengths):
+                raise ValueError(f"{name} tensors must share their first dimension, got {lengths}")
+        self.n = len(self.tensors[0]) if self.tensors is not None else len(self.dataset)
+        _check_not_empty(name, self.n)
+        # every rank gets the same number of samples: the order is padded by wrapping around
+        self.per_rank = math.ceil(self.n / world_size)
+        self.batch_size = self.per_rank if batch_size is None else min(batch_size, self.per_rank)
+        if drop_last and self.per_rank // self.batch_size == 0:
+            raise ValueError(
+                f"{name} has {self.n} samples, fewer than one batch of {self.batch_size} per rank "
+                "with drop_last=True"
+            )
+
+    def _check_loader(self) -> None:
+        try:
+            n = len(self.loader)
+        except TypeError:  # an iterable-style loader: its length is unknown up front
+            return
+        _check_not_empty(self.name, n)
+
+    def __len__(self) -> int:
+        """Batches per epoch on this rank (a length-less DataLoader raises TypeError)."""
+        if self.loader is not None:
+            return len(self.loader)
+        full, rest = divmod(self.per_rank, self.batch_size)
+        return full + (1 if rest and not self.drop_last else 0)
+
+    def order(self, generator: torch.Generator) -> torch.Tensor | None:
+        """This epoch's sample order on this rank (None: natural order, no copying needed)."""
+        if self.loader is not None:
+            return None
+        full_batch = self.batch_size >= self.n and self.world_size == 1
+        if not self.shuffle or full_batch:  # a full batch's loss does not depend on its order
+            if self.world_size == 1:
+                return None
+            order = torch.arange(self.n)
+        else:
+            order = torch.randperm(self.n, generator=generator)
+        if self.world_size > 1:
+            pad = self.per_rank * self.world_size - self.n
+            order = torch.cat([order, order[:pad]])[self.rank :: self.world_size]
+        return order
+
+    def epoch(self, order: torch.Tensor | None, start: int = 0) -> Iterator:
+        """Batches of one epoch on the device, beginning at batch index ``start``."""
+        if self.loader is not None:
+            yield from self._loader_epoch(start)
+        elif self.tensors is not None:
+            yield from self._tensor_epoch(order, start)
+        else:
+            yield from self._dataset_epoch(order, start)
+
+    def _tensor_epoch(self, order, start):
+        tensors, bs, single = self.tensors, self.batch_size, self.single
+        device, pin = self.device, self._pin
+        if order is not None and tensors[0].device != order.device:
+            order = order.to(tensors[0].device)
+        for i in range(start, len(self)):
+            lo, hi = i * bs, min((i + 1) * bs, self.per_rank)
+            if order is None:
+                batch = [t[lo:hi] for t in tensors]  # views: no copy
+            else:
+                index = order[lo:hi]
+                batch = [t[index] for t in tensors]
+            if pin and batch[0].device.type == "cpu":
+                batch = [b.pin_memory() for b in batch]
+            batch = [b.to(device, non_blocking=pin) for b in batch]
+            yield batch[0] if single else batch
+
+    def _dataset_epoch(self, order, start):
+        indices = torch.arange(self.per_rank) if order is None else order
+        loader = DataLoader(
+            self.dataset,
+            batch_size=self.batch_size,
+            sampler=_IndexSampler(indices[start * self.batch_size :]),
+            drop_last=self.drop_last,
+            num_workers=self.num_workers,
+            pin_memory=self._pin,
+        )
+        for batch in loader:
+            yield move_to_device(batch, self.device, non_blocking=self._pin)
+
+    def _loader_epoch(self, start):
+        pin = self._pin and bool(getattr(self.loader, "pin_memory", False))
+        for i, batch in enumerate(self.loader):
+            if i >= start:
+                yield move_to_device(batch, self.device, non_blocking=pin)
+
+
+def batch_size_of(batch) -> int:
+    """Number of samples in a batch (first dimension of its first tensor; 1 if none)."""
+    if isinstance(batch, torch.Tensor):
+        return len(batch) if batch.ndim else 1
+    if isinstance(batch, (list, tuple)) and batch:
+        return batch_size_of(batch[0])
+    if isinstance(batch, dict) and batch:
+        return batch_size_of(next(iter(batch.values())))
+    return 1

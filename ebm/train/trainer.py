@@ -1,0 +1,506 @@
+"""The one Trainer every model and recipe trains through.
+
+A trainable model is an ``nn.Module`` with ``training_step(batch)`` returning a loss Tensor or a
+dict ``{"loss": tensor, **metrics}``, and ``configure_optimizers()``; ``validation_step(batch)``
+is optional. With ``manual_optimization = True`` the trainer calls
+``training_step(batch, optimize)`` and ``optimize(loss, index=0)`` performs one update.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from ebm._checks import check_choice, check_positive, make_generator
+from ebm.train import distributed
+from ebm.train.callbacks import Callback
+from ebm.train.checkpoint import (
+    FORMAT,
+    CheckpointDir,
+    load_checkpoint,
+    rng_states,
+    set_rng_states,
+)
+from ebm.train.data import Batches, batch_size_of
+from ebm.train.devices import resolve_device
+from ebm.train.ema import EMA
+from ebm.train.logs import (
+    NonFiniteLossError,
+    RunLog,
+    StepBuffer,
+    first_non_finite,
+    progress_enabled,
+)
+from ebm.train.optim import configure, current_lr
+from ebm.train.precision import Precision
+from ebm.train.steps import Stepper, split_output
+
+_NAN_POLICIES = ("raise", "skip")
+_FLUSH_AT_LEAST_EVERY = 1000  # steps; bounds the device-side metric buffer
+
+
+def _check_model(model) -> None:
+    contract = (
+        "a trainable model is an nn.Module defining training_step(self, batch) -> loss Tensor "
+        "or {'loss': tensor, **metrics}, and configure_optimizers(self) -> optimizer(s) or "
+        "{'optimizer': ..., 'lr_scheduler': ...}; with manual_optimization = True it is "
+        "training_step(self, batch, optimize)"
+    )
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}: {contract}")
+    for hook in ("training_step", "configure_optimizers"):
+        if not callable(getattr(model, hook, None)):
+            raise TypeError(f"{type(model).__name__} has no {hook}(): {contract}")
+
+
+def _positive_int_or_none(name: str, value) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+
+
+class Trainer:
+    """Fits a model: batching, devices, precision, optimisation extras, logs, checkpoints, DDP.
+
+    Args:
+        max_epochs: passes over the training data. max_steps: stop after this many steps
+            (batches) in total, whichever comes first.
+        batch_size: samples per batch on each process (None: the whole data in one batch).
+        device: "auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:N" or "mps".
+        precision: "32", "bf16" (autocast) or "16-mixed" (autocast + GradScaler).
+        seed: seeds the private generator of the data order and, when fit starts, torch's
+            global RNG (plus the rank under DDP) for randomness inside training_step.
+        ckpt_dir: folder for checkpoints (stepNNNNNNNN.pt and last.pt); also the default run
+            folder for metrics.csv. ckpt_every_n_steps / ckpt_every_n_epochs: when to save
+            (epochs default to 1 when ckpt_dir is given); keep_last: numbered files kept.
+        nan_policy: "raise" (error naming step, epoch and term; checked at every flush, before
+            any checkpoint) or "skip" (skip the batch, one host sync per step, count in logs).
+        grad_clip: max global gradient L2 norm. accumulate_grad_batches: micro-batches per
+            optimiser update (automatic optimisation only).
+        ema_decay: keep an EMA of the weights in ``trainer.ema``; ema_eval uses it to validate.
+        scheduler_interval: default stepping of LR schedulers, "epoch" or "step".
+        progress: True, False or "auto" (a tqdm bar when stdout is a TTY and CI is unset).
+        log_every_n_steps: step rows in history (None: epoch rows only); each is one flush.
+        log_dir: run folder for metrics.csv and TensorBoard (default: ckpt_dir).
+        tensorboard: "auto" (when installed and a run folder exists), True or False.
+        callbacks: Callback objects. val_every_n_epochs: validation frequency.
+        shuffle, drop_last, num_workers: batching of tensors and Datasets.
+        find_unused_parameters: passed to DistributedDataParallel.
+    """
+
+    def __init__(
+        self,
+        max_epochs: int = 10,
+        batch_size: int | None = 64,
+        device: str | torch.device = "auto",
+        precision: str = "32",
+        seed: int | None = None,
+        ckpt_dir: str | Path | None = None,
+        nan_policy: str = "raise",
+        grad_clip: float | None = None,
+        progress: bool | str = "auto",
+        max_steps: int | None = None,
+        accumulate_grad_batches: int = 1,
+        ema_decay: float | None = None,
+        ema_eval: bool = True,
+        scheduler_interval: str = "epoch",
+        ckpt_every_n_steps: int | None = None,
+        ckpt_every_n_epochs: int | None = None,
+        keep_last: int | None = None,
+        log_every_n_steps: int | None = 50,
+        log_dir: str | Path | None = None,
+        tensorboard: bool | str = "auto",
+        callbacks: list[Callback] | tuple = (),
+        val_every_n_epochs: int = 1,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        num_workers: int = 0,
+        find_unused_parameters: bool = False,
+    ):
+        _positive_int_or_none("max_epochs", max_epochs)
+        _positive_int_or_none("max_steps", max_steps)
+        if max_epochs is None and max_steps is None:
+            raise ValueError("give max_epochs or max_steps (both are None)")
+        _positive_int_or_none("accumulate_grad_batches", accumulate_grad_batches)
+        _positive_int_or_none("ckpt_every_n_steps", ckpt_every_n_steps)
+        _positive_int_or_none("ckpt_every_n_epochs", ckpt_every_n_epochs)
+        _positive_int_or_none("log_every_n_steps", log_every_n_steps)
+        _positive_int_or_none("val_every_n_epochs", val_every_n_epochs)
+        check_choice("nan_policy", nan_policy, _NAN_POLICIES)
+        check_choice("scheduler_interval", scheduler_interval, ("epoch", "step"))
+        check_choice("progress", progress, (True, False, "auto"))
+        check_choice("tensorboard", tensorboard, (True, False, "auto"))
+        if grad_clip is not None:
+            check_positive("grad_clip", grad_clip)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"seed must be an int or None, got {seed!r}")
+        Precision(precision, torch.device("cpu"))  # validates the name early
+        for cb in callbacks:
+            if not isinstance(cb, Callback):
+                raise ValueError(f"callbacks must be Callback instances, got {type(cb).__name__}")
+        self.max_epochs, self.max_steps, self.batch_size = max_epochs, max_steps, batch_size
+        self.device_name, self.precision_name, self.seed = device, precision, seed
+        self.ckpt_dir = Path(ckpt_dir) if ckpt_dir is not None else None
+        self.nan_policy, self.grad_clip, self.progress = nan_policy, grad_clip, progress
+        self.accumulate, self.ema_decay, self.ema_eval = (
+            accumulate_grad_batches,
+            ema_decay,
+            ema_eval,
+        )
+        self.scheduler_interval = scheduler_interval
+        self.ckpt_every_n_steps = ckpt_every_n_steps
+        self.ckpt_every_n_epochs = ckpt_every_n_epochs or (1 if ckpt_dir is not None else None)
+        self.keep_last, self.log_every_n_steps = keep_last, log_every_n_steps
+        self.log_dir = Path(log_dir) if log_dir is not None else self.ckpt_dir
+        self.tensorboard, self.callbacks = tensorboard, list(callbacks)
+        self.val_every_n_epochs, self.shuffle, self.drop_last = (
+            val_every_n_epochs,
+            shuffle,
+            drop_last,
+        )
+        self.num_workers, self.find_unused_parameters = num_workers, find_unused_parameters
+        self._ckpt = CheckpointDir(self.ckpt_dir, keep_last) if self.ckpt_dir is not None else None
+        self.history: list[dict[str, float]] = []
+        self.device: torch.device | None = None
+        self.ema: EMA | None = None
+        self.epoch = self.step = 0
+        self.rank, self.world_size = 0, 1
+        self.should_stop = False
+        self.skipped = 0
+        self.last_checkpoint: Path | None = None
+
+    # ---------------------------------------------------------------------------------------
+    def fit(self, model: nn.Module, train_data, val_data=None, resume: bool = False) -> Trainer:
+        """Train ``model`` on ``train_data`` (validating on ``val_data``); returns the trainer.
+
+        resume: continue from ``ckpt_dir/last.pt`` when it exists (fresh start otherwise),
+        exactly where it stopped, mid-epoch included.
+        """
+        _check_model(model)
+        if val_data is not None and not callable(getattr(model, "validation_step", None)):
+            raise TypeError(f"val_data was given but {type(model).__name__} has no validation_step")
+        if resume and self._ckpt is None:
+            raise ValueError("resume=True needs a ckpt_dir to resume from")
+        manual = bool(getattr(model, "manual_optimization", False))
+        if manual and self.accumulate > 1:
+            raise ValueError("accumulate_grad_batches > 1 needs automatic optimisation")
+        device = distributed.local_device(resolve_device(self.device_name))
+        self.rank, self.world_size, created = distributed.setup(device)
+        if created:
+            atexit.register(_destroy_process_group)
+        self.device, self.is_main = device, self.rank == 0
+        if self._ckpt is not None and self.is_main:
+            self._ckpt.check_writable()
+        if self.log_dir is not None and self.is_main:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+        train = Batches(
+            train_data,
+            self.batch_size,
+            self.shuffle,
+            device,
+            self.rank,
+            self.world_size,
+            self.drop_last,
+            self.num_workers,
+            "train_data",
+        )
+        val = None
+        if val_data is not None:
+            val = Batches(
+                val_data,
+                self.batch_size,
+                False,
+                device,
+                self.rank,
+                self.world_size,
+                False,
+                self.num_workers,
+                "val_data",
+            )
+
+        if self.seed is not None:
+            torch.manual_seed(self.seed + self.rank)  # asked for by the user through `seed`
+        data_seed = self.seed
+        if data_seed is None:  # every rank must draw the same data order
+            data_seed = distributed.broadcast_int(int(torch.randint(2**62, ()).item()), device)
+        self._data_gen = make_generator(data_seed)
+
+        model.to(device)
+        optimizers, schedulers = configure(model, self.scheduler_interval)
+        self._optimizers, self._schedulers = optimizers, schedulers
+        self._precision = Precision(self.precision_name, device)
+        self.ema = EMA(model, self.ema_decay) if self.ema_decay is not None else None
+        stepper = Stepper(
+            model,
+            optimizers,
+            self._precision,
+            self.grad_clip,
+            self.accumulate,
+            self.nan_policy,
+            self.world_size,
+            device,
+            self.find_unused_parameters,
+        )
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
+        self._log = RunLog(self.log_dir, self.tensorboard, self.is_main)
+        self.history = self._log.history
+        self._buffer = StepBuffer()
+        self.epoch = self.step = self.skipped = 0
+        self._batch = 0  # next batch index within the current epoch
+        self._epoch_sums: dict[str, float] = {}
+        self._epoch_counts: dict[str, int] = {}
+        self.should_stop = False
+        if resume and self._ckpt.last.is_file():
+            self._restore(model, load_checkpoint(self._ckpt.last, map_location=device))
+
+        self._call("on_fit_start", model)
+        try:
+            self._loop(model, train, val, stepper)
+        finally:
+            self._log.close()
+        self._call("on_fit_end", model)
+        return self
+
+    # ---------------------------------------------------------------------------------------
+    def _loop(self, model, train, val, stepper) -> None:
+        show = progress_enabled(self.progress) and self.is_main
+        updated_since_save = False
+        while not self._done():
+            epoch_started = time.perf_counter()
+            resuming_mid_epoch = self._batch > 0
+            if resuming_mid_epoch:
+                self._data_gen.set_state(self._epoch_gen_state)
+            else:
+                self._epoch_gen_state = self._data_gen.get_state()
+                self._epoch_sums, self._epoch_counts = {}, {}
+                self._call("on_epoch_start", model)
+            order = train.order(self._data_gen)
+            n_batches = _safe_len(train)
+            bar = _bar(n_batches, self._batch, self.epoch) if show else None
+            model.train()
+            for batch in train.epoch(order, self._batch):
+                b = self._batch
+                if stepper.manual:
+                    terms, updated, skipped = stepper.manual_step(batch)
+                else:
+                    last = n_batches is not None and b + 1 == n_batches
+                    is_update = (b + 1) % self.accumulate == 0 or last
+                    terms, updated, skipped = stepper.automatic(batch, is_update)
+                self.step += 1
+                self._batch += 1
+                if skipped:
+                    self.skipped += 1
+                else:
+                    self._buffer.add(self.step, self.epoch, b, terms, stepper.checks)
+                if updated:
+                    updated_since_save = True
+                    if self.ema is not None:
+                        self.ema.update(model)
+                    for sched in self._schedulers:
+                        if sched.interval == "step" and self.step % sched.frequency == 0:
+                            sched.step(self._last_metrics())
+                if self.callbacks:
+                    self._call("on_step_end", model, terms)
+                if bar is not None:
+                    bar.update(1)
+                log_now = self.log_every_n_steps and self.step % self.log_every_n_steps == 0
+                if log_now or len(self._buffer) >= _FLUSH_AT_LEAST_EVERY:
+                    self._flush(bar)
+                if self.ckpt_every_n_steps and updated and self.step % self.ckpt_every_n_steps == 0:
+                    self._save(model)
+                    updated_since_save = False
+                if self.max_steps is not None and self.step >= self.max_steps:
+                    self.should_stop = True
+                if self.should_stop:
+                    break
+            if bar is not None:
+                bar.close()
+            epoch_complete = n_batches is None or self._batch >= n_batches
+            self._flush(None)
+            row = self._end_epoch(model, val, time.perf_counter() - epoch_started)
+            if epoch_complete:
+                self.epoch += 1
+                self._batch = 0
+            every = self.ckpt_every_n_epochs
+            if (
+                self._ckpt is not None
+                and updated_since_save
+                and ((epoch_complete and every and self.epoch % every == 0) or self._done())
+            ):
+                self._save(model)
+                updated_since_save = False
+            self._call("on_epoch_end", model, row)
+
+    def _done(self) -> bool:
+        if self.should_stop:
+            return True
+        if self.max_steps is not None and self.step >= self.max_steps:
+            return True
+        return self.max_epochs is not None and self.epoch >= self.max_epochs
+
+    def _last_metrics(self) -> dict[str, float]:
+        return self.history[-1] if self.history else {}
+
+    # ---------------------------------------------------------------------------------------
+    def _flush(self, bar) -> None:
+        """The one host sync: copy buffered metrics, check them, log them."""
+        rows = self._buffer.flush()
+        if not rows:
+            return
+        if self.nan_policy == "raise":
+            bad = first_non_finite(rows)
+            if bad is not None:
+                step, epoch, batch, terms = bad
+                named = ", ".join(f"{k!r} = {v}" for k, v in terms.items())
+                kept = (
+                    f"; the last good checkpoint {self.last_checkpoint} is intact"
+                    if self.last_checkpoint is not None
+                    else ""
+                )
+                raise NonFiniteLossError(
+                    f"non-finite loss at step {step} (epoch {epoch}, batch {batch}): {named}"
+                    f"{kept}. Use nan_policy='skip' to skip such batches."
+                )
+        lr = current_lr(self._optimizers)
+        for step, epoch, batch, terms, _ in rows:
+            for name, value in terms.items():
+                self._epoch_sums[name] = self._epoch_sums.get(name, 0.0) + value
+                self._epoch_counts[name] = self._epoch_counts.get(name, 0) + 1
+            if self.log_every_n_steps and step % self.log_every_n_steps == 0:
+                self._log.append({"epoch": epoch, "batch": batch, "step": step, **terms, "lr": lr})
+        if bar is not None and rows[-1][3]:
+            bar.set_postfix({k: f"{v:.4g}" for k, v in rows[-1][3].items()}, refresh=False)
+
+    def _end_epoch(self, model, val, seconds: float) -> dict[str, float]:
+        means = {k: s / self._epoch_counts[k] for k, s in self._epoch_sums.items()}
+        means = distributed.mean_over_ranks(means, self.device)
+        row = {"epoch": self.epoch, "step": self.step, **means, "lr": current_lr(self._optimizers)}
+        if self.nan_policy == "skip":
+            row["skipped"] = float(self.skipped)
+        if val is not None and (self.epoch + 1) % self.val_every_n_epochs == 0:
+            metrics = self._validate(model, val)
+            row.update(metrics)
+            self._call("on_validation_end", model, metrics)
+        row["epoch_time"] = seconds
+        self._log.append(row)
+        self._log.write_csv()
+        for sched in self._schedulers:
+            if sched.interval == "epoch" and (self.epoch + 1) % sched.frequency == 0:
+                sched.step(row)
+        return row
+
+    @torch.no_grad()
+    def _validate(self, model, val) -> dict[str, float]:
+        """Batch-size-weighted means of validation_step's terms, prefixed with ``val_``.
+
+        Runs under ``torch.no_grad()``; a validation_step that needs gradients (e.g. Langevin
+        sampling) opens ``torch.enable_grad()`` itself.
+        """
+        model.eval()
+        sums: dict[str, torch.Tensor] = {}
+        count = 0
+        use_ema = self.ema is not None and self.ema_eval
+        with self.ema.swap(model) if use_ema else contextlib.nullcontext():
+            for batch in val.epoch(None):
+                with self._precision.autocast():
+                    out = model.validation_step(batch)
+                _, terms = split_output(out, "validation_step")
+                n = batch_size_of(batch)
+                for name, value in terms.items():
+                    value = torch.as_tensor(value, device=self.device).float().reshape(()) * n
+                    sums[name] = sums[name] + value if name in sums else value
+                count += n
+        model.train()
+        names = list(sums)
+        host = torch.stack([sums[k] for k in names]).tolist() if names else []
+        totals, count = distributed.weighted_sum_over_ranks(
+            dict(zip(names, host)), count, self.device
+        )
+        return {f"val_{k}": v / count for k, v in totals.items()}
+
+    # ---------------------------------------------------------------------------------------
+    def _state(self, model) -> dict:
+        rngs = distributed.gather_objects(rng_states())
+        return {
+            "format": FORMAT,
+            "model": model.state_dict(),
+            "optimizers": [opt.state_dict() for opt in self._optimizers],
+            "schedulers": [s.scheduler.state_dict() for s in self._schedulers],
+            "scaler": self._precision.scaler.state_dict() if self._precision.scaler else None,
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "rng": rngs,
+            "loop": {
+                "epoch": self.epoch,
+                "batch": self._batch,
+                "step": self.step,
+                "skipped": self.skipped,
+                "data_generator": self._data_gen.get_state(),
+                "epoch_generator": self._epoch_gen_state,
+                "epoch_sums": dict(self._epoch_sums),
+                "epoch_counts": dict(self._epoch_counts),
+                "world_size": self.world_size,
+            },
+            "history": list(self.history),
+            "callbacks": [cb.state_dict() for cb in self.callbacks],
+        }
+
+    def _save(self, model) -> None:
+        self._flush(None)  # a non-finite loss raises here, before anything is written
+        state = self._state(model)
+        if self.is_main:
+            path = self._ckpt.save(state, self.step)
+            self.last_checkpoint = self._ckpt.last
+            self._call("on_checkpoint", model, path)
+
+    def _restore(self, model, state: dict) -> None:
+        model.load_state_dict(state["model"])
+        for opt, s in zip(self._optimizers, state["optimizers"], strict=True):
+            opt.load_state_dict(s)
+        for sched, s in zip(self._schedulers, state["schedulers"], strict=True):
+            sched.scheduler.load_state_dict(s)
+        if self._precision.scaler is not None and state["scaler"] is not None:
+            self._precision.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None and state["ema"] is not None:
+            self.ema.load_state_dict(state["ema"])
+        loop = state["loop"]
+        self.epoch, self._batch, self.step = loop["epoch"], loop["batch"], loop["step"]
+        self.skipped = loop["skipped"]
+        self._data_gen.set_state(loop["data_generator"])
+        self._epoch_gen_state = loop["epoch_generator"]
+        self._epoch_sums, self._epoch_counts = loop["epoch_sums"], loop["epoch_counts"]
+        self.history[:] = state["history"]
+        for cb, s in zip(self.callbacks, state["callbacks"]):
+            cb.load_state_dict(s)
+        rngs = state["rng"]
+        set_rng_states(rngs[self.rank] if len(rngs) == self.world_size else rngs[0])
+        self.last_checkpoint = self._ckpt.last
+
+    def _call(self, hook: str, model, *args) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook)(self, model, *args)
+
+
+def _safe_len(batches) -> int | None:
+    try:
+        return len(batches)
+    except TypeError:
+        return None
+
+
+def _bar(total, initial, epoch):
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total, initial=initial, desc=f"epoch {epoch}", leave=False, dynamic_ncols=True
+    )
+
+
+def _destroy_process_group() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
