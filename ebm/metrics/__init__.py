@@ -8,6 +8,20 @@ _EXPORTS = {
     "mmd": "samples",
     "energy_distance": "samples",
     "mode_coverage": "samples",
+    # predictive uncertainty (uncertainty.py)
+    "gaussian_nll": "uncertainty",
+    "crps_gaussian": "uncertainty",
+    "crps_samples": "uncertainty",
+    "interval_coverage": "uncertainty",
+    "calibration_curve": "uncertainty",
+    "brier_score": "uncertainty",
+    "expected_calibration_error": "uncertainty",
+    "ood_auroc": "uncertainty",
+    # Fréchet distance on classifier features (frechet.py)
+    "frechet_distance": "frechet",
+    "gaussian_frechet_distance": "frechet",
+    "frechet_classifier_distance": "frechet",
+    "classifier_features": "frechet",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -24,7 +24,8 @@ def _check_pair(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def median_bandwidth(x: Tensor, y: Tensor) -> Tensor:
-    """The median heuristic: the median of the pairwise distances of the pooled samples."""
+    """The median heuristic: the median of the pairwise distances of the pooled samples (the
+    lower of the two middle values for an even count, as ``torch.median``)."""
     z = torch.cat([x, y])
     d = torch.cdist(z, z)
     return d[torch.triu_indices(len(z), len(z), offset=1, device=z.device).unbind()].median()
@@ -37,9 +38,11 @@ def mmd(x: Tensor, y: Tensor, bandwidth: float | Tensor | None = None) -> Tensor
     drops the diagonal terms, so it can be slightly negative when x and y share a distribution.
     """
     x, y = _check_pair(x, y)
-    h = median_bandwidth(x, y) if bandwidth is None else torch.as_tensor(bandwidth, dtype=x.dtype)
-    if bandwidth is not None:
+    if bandwidth is None:
+        h = median_bandwidth(x, y)
+    else:
         check_positive("bandwidth", float(bandwidth))
+        h = torch.as_tensor(bandwidth, dtype=x.dtype, device=x.device)
     gamma = 1.0 / (2 * h**2)
     n, m = len(x), len(y)
     kxx = torch.exp(-gamma * torch.cdist(x, x).pow(2))
@@ -51,7 +54,10 @@ def mmd(x: Tensor, y: Tensor, bandwidth: float | Tensor | None = None) -> Tensor
 
 
 def energy_distance(x: Tensor, y: Tensor) -> Tensor:
-    """Székely's energy distance 2·E‖X − Y‖ − E‖X − X'‖ − E‖Y − Y'‖ (V-statistic, ≥ 0)."""
+    """Székely's energy distance D² = 2·E‖X − Y‖ − E‖X − X'‖ − E‖Y − Y'‖ (V-statistic, ≥ 0).
+
+    This is the squared form: ``scipy.stats.energy_distance`` (1-D) returns its square root.
+    """
     x, y = _check_pair(x, y)
     return 2 * torch.cdist(x, y).mean() - torch.cdist(x, x).mean() - torch.cdist(y, y).mean()
 
