@@ -134,3 +134,51 @@ def uncertainty_band(
     )
     (line,) = ax.plot(x.numpy(), mean.numpy(), color=color, label=label)
     return line
+
+
+def decision_regions(
+    ax,
+    predict: Callable[[Tensor], Tensor],
+    xlim: tuple[float, float] = (-3, 3),
+    ylim: tuple[float, float] = (-3, 3),
+    n: int = 200,
+    data: Tensor | None = None,
+    labels: Tensor | None = None,
+    n_classes: int | None = None,
+    device: torch.device | str | None = None,
+    title: str | None = None,
+):
+    """Colour each point of the box by its predicted class, with labelled data on top.
+
+    predict: maps points (B, 2) -> integer labels (B,), e.g. ``ClassEnergy.predict`` (the argmin
+    of the energies). data: (N, 2), labels: (N,). Returns the image artist.
+    """
+    from matplotlib.colors import ListedColormap
+
+    pred, _, _ = evaluate_on_grid(lambda p: predict(p).float(), xlim, ylim, n, device=device)
+    if n_classes is None:
+        top = int(pred.max()) if labels is None else max(int(pred.max()), int(labels.max()))
+        n_classes = top + 1
+    cmap = ListedColormap([f"C{k % 10}" for k in range(n_classes)])
+    image = ax.imshow(
+        pred.numpy(),
+        origin="lower",
+        extent=(*xlim, *ylim),
+        cmap=cmap,
+        vmin=-0.5,
+        vmax=n_classes - 0.5,
+        alpha=0.35,
+        aspect="auto",
+        interpolation="nearest",
+    )
+    if data is not None:
+        d = data.detach().float().cpu()
+        c = None if labels is None else labels.detach().cpu().numpy()
+        ax.scatter(
+            d[:, 0], d[:, 1], s=3, c=c, cmap=cmap, vmin=-0.5, vmax=n_classes - 0.5, linewidths=0
+        )
+    if title:
+        ax.set_title(title)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    return image
