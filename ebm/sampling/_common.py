@@ -1,0 +1,87 @@
+"""Shared pieces of the samplers: argument checks, the energy gradient, optional compilation."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import Tensor, nn
+
+from ebm._checks import check_tensor
+
+EnergyFn = Callable[[Tensor], Tensor]
+
+# Above this many noise numbers, draw per step instead of preallocating the whole run.
+_PREALLOCATE_LIMIT = 1 << 24
+
+
+def check_sampler_args(energy: object, x0: object, n_steps: object, step_size: object) -> None:
+    if not callable(energy):
+        raise ValueError(f"energy must be callable (B, ...) -> (B,), got {type(energy).__name__}")
+    check_tensor("x0", x0)
+    if x0.ndim < 1 or x0.shape[0] < 1 or not x0.is_floating_point():
+        raise ValueError(
+            f"x0 must be a floating tensor of shape (B, ...), got {x0.dtype} {tuple(x0.shape)}"
+        )
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
+        raise ValueError(f"n_steps must be an int >= 0, got {n_steps!r}")
+    if isinstance(step_size, bool) or not isinstance(step_size, (int, float)) or not step_size > 0:
+        raise ValueError(f"step_size must be a number > 0, got {step_size!r}")
+
+
+@contextlib.contextmanager
+def frozen_parameters(energy: object) -> Iterator[None]:
+    """Switch off ``requires_grad`` of the energy's parameters while sampling.
+
+    Sampling needs ∇ₓE only; with the weights frozen autograd records a smaller graph and never
+    builds weight-gradient nodes. The flags are restored on exit.
+    """
+    params = (
+        [p for p in energy.parameters() if p.requires_grad] if isinstance(energy, nn.Module) else []
+    )
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def energy_and_grad(energy: EnergyFn, x: Tensor) -> tuple[Tensor, Tensor]:
+    """E(x) (B,) and ∇ₓE(x) (like x), both detached. Works under ``torch.no_grad`` too."""
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        e = energy(x)
+        (grad,) = torch.autograd.grad(e.sum(), x)
+    return e.detach(), grad
+
+
+def check_energy_shape(e: Tensor, x: Tensor) -> None:
+    """Once, before the loop: an energy must return one value per chain."""
+    if e.shape != (x.shape[0],):
+        raise ValueError(
+            f"energy must return shape ({x.shape[0]},) for x of shape {tuple(x.shape)}, "
+            f"got {tuple(e.shape)}"
+        )
+
+
+def maybe_compile(step: Callable, compile: bool) -> Callable:
+    return torch.compile(step, dynamic=False) if compile else step
+
+
+def noise_source(
+    x: Tensor, n_steps: int, generator: torch.Generator | None, per_step: int = 1
+) -> Callable[[int], Tensor]:
+    """``noise(i)`` -> standard normal draws like (per_step, *x.shape) for step i.
+
+    Small runs draw everything once up front (one kernel instead of n_steps); large ones draw
+    per step to bound memory.
+    """
+    shape = (per_step, *x.shape)
+    total = n_steps * per_step * x.numel()
+    if total <= _PREALLOCATE_LIMIT:
+        bank = torch.randn((n_steps, *shape), generator=generator, device=x.device, dtype=x.dtype)
+        return bank.__getitem__
+    return lambda i: torch.randn(shape, generator=generator, device=x.device, dtype=x.dtype)

@@ -1,0 +1,93 @@
+"""Unadjusted Langevin dynamics: noisy gradient descent on the energy.
+
+x ← x − step·∇E(x) + √(2·step)·ε,  ε ~ N(0, I)
+
+With the default noise the chain targets p(x) ∝ exp(−E(x)) up to an O(step) bias (MALA removes
+it). EBM training often shrinks the noise (``noise_scale``), which samples a colder density.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from ebm.sampling._common import (
+    EnergyFn,
+    check_energy_shape,
+    check_sampler_args,
+    energy_and_grad,
+    frozen_parameters,
+    noise_source,
+)
+from ebm.sampling._mlp_grad import mlp_input_gradient
+
+
+def _gradient_fn(energy: EnergyFn, compile: bool) -> Callable[[Tensor], Tensor]:
+    """The fused MLP gradient when the energy allows it, else autograd (torch.func under compile)."""
+    fused = mlp_input_gradient(energy)
+    if fused is not None:
+        return fused
+    if compile:
+        return torch.func.grad(lambda x: energy(x).sum())
+    return lambda x: energy_and_grad(energy, x)[1]
+
+
+def _step(grad_fn, x: Tensor, noise: Tensor, step_size: float, noise_scale: float) -> Tensor:
+    # in place on our own copy of the state: no new allocation per step
+    return x.add_(grad_fn(x), alpha=-step_size).add_(noise, alpha=noise_scale)
+
+
+def _pure_step(grad_fn, x: Tensor, noise: Tensor, step_size: float, noise_scale: float) -> Tensor:
+    # torch.compile fuses these itself and mishandles in-place updates of its inputs
+    return x - step_size * grad_fn(x) + noise_scale * noise
+
+
+def langevin(
+    energy: EnergyFn,
+    x0: Tensor,
+    n_steps: int,
+    step_size: float,
+    noise_scale: float | None = None,
+    clamp: tuple[float, float] | None = None,
+    generator: torch.Generator | None = None,
+    compile: bool = False,
+) -> Tensor:
+    """Run ``n_steps`` of Langevin dynamics on every chain; return the final states.
+
+    energy: an ``ebm.Energy`` or any callable (B, ...) -> (B,), low = likely.
+    x0: (B, ...) initial states, one chain per row (not modified).
+    step_size: the gradient step; noise_scale: the noise std per step, default √(2·step_size).
+    clamp: optional (low, high) box the states are clipped to after every step.
+    generator: the source of the noise (the global RNG when None).
+    compile: wrap the step in ``torch.compile``.
+    MLP energies (``MLPEnergy``, or Linear/activation ``nn.Sequential``) take a fused analytic
+    input gradient; every other energy goes through autograd.
+    Returns (B, ...) detached samples. No host synchronisation happens inside the loop.
+    """
+    check_sampler_args(energy, x0, n_steps, step_size)
+    if noise_scale is None:
+        noise_scale = math.sqrt(2.0 * step_size)
+    elif (
+        isinstance(noise_scale, bool)
+        or not isinstance(noise_scale, (int, float))
+        or noise_scale < 0
+    ):
+        raise ValueError(f"noise_scale must be a number >= 0 or None, got {noise_scale!r}")
+    if clamp is not None and (len(clamp) != 2 or not clamp[0] < clamp[1]):
+        raise ValueError(f"clamp must be (low, high) with low < high, got {clamp!r}")
+    x = x0.detach().clone()
+    if n_steps == 0:
+        return x
+    grad_fn = _gradient_fn(energy, compile)
+    step = torch.compile(_pure_step, dynamic=False) if compile else _step
+    noise = noise_source(x, n_steps, generator)
+    with frozen_parameters(energy), torch.no_grad():
+        check_energy_shape(energy(x), x)
+        for i in range(n_steps):
+            x = step(grad_fn, x, noise(i)[0], float(step_size), float(noise_scale))
+            if clamp is not None:
+                x.clamp_(clamp[0], clamp[1])
+    return x

@@ -1,0 +1,88 @@
+"""A replay buffer of persistent chains for contrastive divergence (Du & Mordatch 2019).
+
+Each training step starts its negative chains from stored states, so chains keep mixing across
+steps (persistent CD). With probability ``reinit_prob`` a slot is re-drawn from the noise
+distribution instead; the fresh draw is written back to the buffer right away, so the buffer
+really holds what the chain started from. The states live in a registered buffer: they move with
+``.to(device)`` and are saved in ``state_dict`` (hence in trainer checkpoints).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ebm._checks import check_choice, check_positive, check_tensor, make_generator
+
+_NOISE = ("uniform", "normal")
+
+
+class ReplayBuffer(nn.Module):
+    """``capacity`` stored states of shape ``shape``, initialised from the noise distribution.
+
+    noise: "uniform" on [−scale, scale] or "normal" with std ``scale``.
+    reinit_prob: probability that a sampled slot is re-drawn from the noise.
+    seed: seeds the initial fill only; ``sample`` takes an explicit generator (or the global RNG).
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        shape: Sequence[int],
+        reinit_prob: float = 0.05,
+        noise: str = "uniform",
+        scale: float = 1.0,
+        seed: int | None = None,
+    ):
+        super().__init__()
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+            raise ValueError(f"capacity must be a positive int, got {capacity!r}")
+        shape = tuple(int(s) for s in shape)
+        if not shape or any(s < 1 for s in shape):
+            raise ValueError(f"shape must be a non-empty tuple of positive ints, got {shape!r}")
+        if not 0.0 <= reinit_prob <= 1.0:
+            raise ValueError(f"reinit_prob must be in [0, 1], got {reinit_prob!r}")
+        self.capacity, self.shape, self.reinit_prob = capacity, shape, float(reinit_prob)
+        self.noise = check_choice("noise", noise, _NOISE)
+        self.scale = check_positive("scale", scale)
+        g = make_generator(seed)
+        self.register_buffer("samples", self._draw((capacity, *shape), torch.float32, "cpu", g))
+
+    def _draw(self, shape, dtype, device, generator) -> Tensor:
+        if self.noise == "uniform":
+            u = torch.rand(shape, generator=generator, dtype=dtype, device=device)
+            return self.scale * (2.0 * u - 1.0)
+        return self.scale * torch.randn(shape, generator=generator, dtype=dtype, device=device)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Draw ``n`` distinct slots. Returns (states (n, *shape), slot indices (n,)).
+
+        Each slot is re-initialised with probability ``reinit_prob``: the fresh noise replaces the
+        stored state in the buffer too. Pass the chains' end states back with ``push``.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= self.capacity:
+            raise ValueError(f"n must be an int in [1, capacity={self.capacity}], got {n!r}")
+        buf = self.samples
+        idx = torch.randperm(self.capacity, generator=generator, device=buf.device)[:n]
+        fresh = self._draw((n, *self.shape), buf.dtype, buf.device, generator)
+        reinit = torch.rand(n, generator=generator, device=buf.device) < self.reinit_prob
+        states = torch.where(reinit.view(-1, *([1] * len(self.shape))), fresh, buf[idx])
+        buf.index_copy_(0, idx, states)  # write the re-draws back
+        return states.clone(), idx
+
+    def push(self, states: Tensor, idx: Tensor) -> None:
+        """Store ``states`` (n, *shape) into slots ``idx`` (n,) (detached)."""
+        check_tensor("states", states), check_tensor("idx", idx, ndim=1)
+        if states.shape != (idx.shape[0], *self.shape):
+            raise ValueError(
+                f"states must have shape ({idx.shape[0]}, *{self.shape}), got {tuple(states.shape)}"
+            )
+        self.samples.index_copy_(0, idx, states.detach().to(self.samples.dtype))
+
+    def extra_repr(self) -> str:
+        return (
+            f"capacity={self.capacity}, shape={self.shape}, reinit_prob={self.reinit_prob}, "
+            f"noise={self.noise!r}, scale={self.scale}"
+        )
