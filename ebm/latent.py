@@ -214,6 +214,11 @@ class EllipseEnergy(LatentEnergy):
     def energy(self, y: Tensor, z: Tensor, x: Tensor | None = None) -> Tensor:
         return _squared_error(y, self.decode(z))
 
+    def training_step(self, batch) -> dict[str, Tensor]:
+        """Mean F_β, plus w₁ and w₂ as metrics so that a run's history traces w."""
+        w = self.w.detach()
+        return {"loss": super().training_step(batch), "w1": w[0], "w2": w[1]}
+
 
 class HornEnergy(LatentEnergy):
     """The conditional horn E(x, y, z) = (y₁ − f₁(x) cos z)² + (y₂ − f₂(x) sin z)².

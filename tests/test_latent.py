@@ -107,6 +107,8 @@ def test_a_callable_energy_and_conditional_batches():
     torch.testing.assert_close(result.z, torch.tensor([[0.5], [1.0]]))
     torch.testing.assert_close(result.free_energy, torch.tensor([0.01, 0.01]))
     torch.testing.assert_close(model.training_step([x, y]), torch.tensor(0.01))
+    step = EllipseEnergy(w=(2.0, 1.5)).training_step(torch.zeros(3, 2))
+    assert step["w1"].item() == 2.0 and step["w2"].item() == 1.5 and step["loss"].requires_grad
     torch.testing.assert_close(model(y, x), result.free_energy)
 
 
