@@ -1,0 +1,147 @@
+"""Gaussian-process regression baseline: pyro.contrib.gp's exact GP with an RBF (squared
+exponential) kernel, hyperparameters by type-II maximum likelihood through the shared Trainer.
+
+Pyro's global parameter store is never touched: every model/guide call runs under
+``pyro.settings.context(module_local_params=True)``, so the GP's hyperparameters are the module's
+own ``nn.Parameter``s (two regressors never share them, and no ``pyro.clear_param_store()`` is
+needed or called).
+"""
+
+from __future__ import annotations
+
+import pyro
+import pyro.contrib.gp as gp
+import torch
+from torch import Tensor, nn
+
+from ebm._checks import check_positive, check_tensor
+from ebm.bayes.prediction import Prediction
+
+
+def _local_params():
+    return pyro.settings.context(module_local_params=True)
+
+
+class _MarginalLikelihood(nn.Module):
+    """Trainable wrapper: loss = −log p(y | X, θ), the GP's negative marginal likelihood."""
+
+    def __init__(self, gpr: gp.models.GPRegression, lr: float) -> None:
+        super().__init__()
+        self.gpr, self.lr = gpr, lr
+        self._elbo = pyro.infer.Trace_ELBO()
+
+    def training_step(self, batch) -> Tensor:
+        x, y = batch
+        self.gpr.set_data(x, y)  # the batch is on the trainer's device
+        with _local_params():
+            return self._elbo.differentiable_loss(self.gpr.model, self.gpr.guide)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.gpr.parameters(), lr=self.lr)
+
+
+def _as_inputs(name: str, x: Tensor) -> Tensor:
+    check_tensor(name, x)
+    if x.ndim not in (1, 2) or x.shape[0] == 0:
+        raise ValueError(f"{name} must have shape (N,) or (N, D) with N >= 1, got {tuple(x.shape)}")
+    return x.unsqueeze(1) if x.ndim == 1 else x
+
+
+class GPRegressor:
+    """Exact GP regression, y = f(x) + ε, f ~ GP(0, σ² exp(−‖x − x'‖² / (2ℓ²))), ε ~ N(0, σₙ²).
+
+    lengthscale, variance, noise: initial hyperparameters (Pyro's defaults are 1, 1, 1);
+    ``fit`` maximises the marginal likelihood with Adam (``lr``) for ``n_steps`` full-batch steps.
+    Fitted hyperparameters: ``lengthscale_``, ``variance_``, ``noise_``; the Pyro module: ``model_``.
+    """
+
+    def __init__(
+        self,
+        lengthscale: float = 1.0,
+        variance: float = 1.0,
+        noise: float = 1.0,
+        lr: float = 0.01,
+        n_steps: int = 1000,
+        jitter: float = 1e-6,
+        device: str = "auto",
+    ) -> None:
+        for name, value in (
+            ("lengthscale", lengthscale),
+            ("variance", variance),
+            ("noise", noise),
+            ("lr", lr),
+            ("jitter", jitter),
+        ):
+            check_positive(name, value)
+        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
+            raise ValueError(f"n_steps must be an int >= 0, got {n_steps!r}")
+        self.lengthscale, self.variance, self.noise = lengthscale, variance, noise
+        self.lr, self.n_steps, self.jitter, self.device = lr, n_steps, jitter, device
+
+    def fit(self, x: Tensor, y: Tensor) -> GPRegressor:
+        """x: (N,) or (N, D) inputs; y: (N,) or (N, 1) targets. Returns self."""
+        from ebm.train import Trainer
+
+        x = _as_inputs("x", x)
+        check_tensor("y", y)
+        y = y.squeeze(1) if y.ndim == 2 and y.shape[1] == 1 else y
+        if y.shape != x.shape[:1]:
+            raise ValueError(
+                f"y must have shape ({x.shape[0]},) or ({x.shape[0]}, 1), got {tuple(y.shape)}"
+            )
+        with _local_params():  # modules built here keep a parameter state of their own
+            kernel = gp.kernels.RBF(
+                input_dim=x.shape[1],
+                variance=torch.tensor(float(self.variance)),
+                lengthscale=torch.tensor(float(self.lengthscale)),
+            )
+            self.model_ = gp.models.GPRegression(
+                x, y, kernel, noise=torch.tensor(float(self.noise)), jitter=self.jitter
+            )
+        if self.n_steps > 0:
+            trainer = Trainer(
+                max_epochs=self.n_steps,
+                batch_size=None,
+                device=self.device,
+                shuffle=False,
+                progress=False,
+                log_every_n_steps=None,
+                tensorboard=False,
+            )
+            trainer.fit(_MarginalLikelihood(self.model_, self.lr), (x, y))
+            self.history_ = trainer.history
+        return self
+
+    def _check_fitted(self) -> gp.models.GPRegression:
+        if not hasattr(self, "model_"):
+            raise ValueError("this GPRegressor is not fitted yet: call fit(x, y) first")
+        return self.model_
+
+    @property
+    def lengthscale_(self) -> Tensor:
+        return self._check_fitted().kernel.lengthscale.detach()
+
+    @property
+    def variance_(self) -> Tensor:
+        return self._check_fitted().kernel.variance.detach()
+
+    @property
+    def noise_(self) -> Tensor:
+        return self._check_fitted().noise.detach()
+
+    def log_marginal_likelihood(self) -> Tensor:
+        """log p(y | X, θ) at the fitted hyperparameters (scalar)."""
+        model = self._check_fitted()
+        with torch.no_grad(), _local_params():
+            return -pyro.infer.Trace_ELBO().differentiable_loss(model.model, model.guide)
+
+    def predict(self, x: Tensor, noiseless: bool = False) -> Prediction:
+        """x: (B,) or (B, D) -> Prediction with mean and var (B, 1) and no samples.
+
+        var is the variance of y (f plus noise) unless ``noiseless``, then of f alone.
+        """
+        model = self._check_fitted()
+        x = _as_inputs("x", x)
+        with torch.no_grad(), _local_params():
+            mean, var = model(x.to(model.X), full_cov=False, noiseless=noiseless)
+        return Prediction(mean=mean.unsqueeze(1), var=var.unsqueeze(1))

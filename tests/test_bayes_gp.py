@@ -1,0 +1,96 @@
+"""The GP baseline against a direct pyro.contrib.gp fit and against scikit-learn's GP posterior."""
+
+from __future__ import annotations
+
+import pyro
+import pyro.contrib.gp as gp
+import pytest
+import torch
+
+from ebm.bayes import GPRegressor
+from ebm.data import x_sin_x
+
+STEPS = 60
+
+
+def direct_pyro_fit(x, y, steps):
+    """What pyro's GP tutorial does, with module-local parameters so the test leaves no trace."""
+    with pyro.settings.context(module_local_params=True):
+        kernel = gp.kernels.RBF(1, variance=torch.tensor(1.0), lengthscale=torch.tensor(1.0))
+        model = gp.models.GPRegression(
+            x, y.squeeze(1), kernel, noise=torch.tensor(1.0), jitter=1e-6
+        )
+        gp.util.train(model, num_steps=steps)  # Adam(lr=0.01) on the negative marginal likelihood
+    return model
+
+
+@pytest.fixture(scope="module")
+def data():
+    return x_sin_x(seed=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    store_before = dict(pyro.get_param_store().items())
+    other = GPRegressor(n_steps=STEPS).fit(*x_sin_x(seed=5))  # fitted first: must not leak
+    ours = GPRegressor(n_steps=STEPS).fit(*data)
+    return ours, other, store_before
+
+
+def test_matches_a_direct_pyro_contrib_gp_fit(data, fitted):
+    ours, other, _ = fitted
+    ref = direct_pyro_fit(*data, STEPS)
+    torch.testing.assert_close(
+        ours.lengthscale_, ref.kernel.lengthscale.detach(), rtol=1e-4, atol=0
+    )
+    torch.testing.assert_close(ours.variance_, ref.kernel.variance.detach(), rtol=1e-4, atol=0)
+    torch.testing.assert_close(ours.noise_, ref.noise.detach(), rtol=1e-4, atol=0)
+    xs = torch.linspace(-15, 15, 31)
+    pred = ours.predict(xs)
+    with torch.no_grad(), pyro.settings.context(module_local_params=True):
+        mean, var = ref(xs.view(-1, 1), full_cov=False, noiseless=False)
+    torch.testing.assert_close(pred.mean.squeeze(1), mean, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(pred.var.squeeze(1), var, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(other.lengthscale_, ours.lengthscale_)  # no shared parameters
+
+
+def test_leaves_pyros_global_param_store_alone(fitted):
+    _, _, store_before = fitted
+    assert dict(pyro.get_param_store().items()).keys() == store_before.keys()
+
+
+def test_posterior_matches_scikit_learn_at_the_fitted_hyperparameters(data, fitted):
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel
+
+    ours = fitted[0]
+    x, y = data
+    kernel = ConstantKernel(ours.variance_.item(), "fixed") * RBF(ours.lengthscale_.item(), "fixed")
+    noise = ours.noise_.item() + 1e-6  # pyro adds its jitter to the noise on the diagonal
+    ref = GaussianProcessRegressor(kernel, alpha=noise, optimizer=None).fit(
+        x.double().numpy(), y.squeeze(1).double().numpy()
+    )
+    xs = torch.linspace(-15, 15, 31).view(-1, 1)
+    mean, std = ref.predict(xs.double().numpy(), return_std=True)
+    pred = ours.predict(xs, noiseless=True)
+    torch.testing.assert_close(
+        pred.mean.squeeze(1).double(), torch.from_numpy(mean), rtol=1e-3, atol=1e-3
+    )
+    torch.testing.assert_close(
+        pred.var.squeeze(1).double(), torch.from_numpy(std**2), rtol=1e-3, atol=1e-3
+    )
+    noisy = ours.predict(xs)
+    torch.testing.assert_close(noisy.var - pred.var, torch.full_like(pred.var, ours.noise_.item()))
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="lengthscale"):
+        GPRegressor(lengthscale=0.0)
+    with pytest.raises(ValueError, match="n_steps"):
+        GPRegressor(n_steps=-1)
+    with pytest.raises(ValueError, match="not fitted"):
+        GPRegressor().predict(torch.zeros(3, 1))
+    with pytest.raises(ValueError, match="y must"):
+        GPRegressor(n_steps=0).fit(torch.zeros(5, 1), torch.zeros(4))
+    with pytest.raises(ValueError, match="x must"):
+        GPRegressor(n_steps=0).fit(torch.zeros(5, 1, 1), torch.zeros(5))
