@@ -69,4 +69,8 @@ def mlp_data(n: int = 96, d: int = 4, seed: int = 1):
 
 
 def params_of(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return {
+        k: v.detach().clone()
+        for k, v in model.state_dict().items()
+        if isinstance(v, torch.Tensor)
+    }

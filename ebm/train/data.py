@@ -138,14 +138,34 @@ class Batches:
             order = torch.cat([order, order[:pad]])[self.rank :: self.world_size]
         return order
 
-    def epoch(self, order: torch.Tensor | None, start: int = 0) -> Iterator:
-        """Batches of one epoch on the device, beginning at batch index ``start``."""
+    def epoch(
+        self, order: torch.Tensor | None, start: int = 0, positioned=None, worker_seed: int = 0
+    ) -> Iterator:
+        """Batches of one epoch on the device, beginning at batch index ``start``.
+
+        positioned: for a DataLoader, an iterator already advanced to ``start`` (see
+        :meth:`skip_loader`).
+        """
         if self.loader is not None:
-            yield from self._loader_epoch(start)
+            yield from self._loader_epoch(start, positioned)
         elif self.tensors is not None:
             yield from self._tensor_epoch(order, start)
         else:
-            yield from self._dataset_epoch(order, start)
+            yield from self._dataset_epoch(order, start, worker_seed)
+
+    def skip_loader(self, start: int, rng_state: torch.Tensor):
+        """A DataLoader iterator advanced past ``start`` batches, re-created from the global
+        RNG state it first saw, so a shuffling sampler replays the interrupted epoch's order.
+        The global RNG is left as it was."""
+        current = torch.get_rng_state()
+        torch.set_rng_state(rng_state)
+        try:
+            iterator = iter(self.loader)
+            for _ in range(start):
+                next(iterator)
+        finally:
+            torch.set_rng_state(current)
+        return iterator
 
     def _tensor_epoch(self, order, start):
         tensors, bs, single = self.tensors, self.batch_size, self.single
@@ -164,7 +184,7 @@ class Batches:
             batch = [b.to(device, non_blocking=pin) for b in batch]
             yield batch[0] if single else batch
 
-    def _dataset_epoch(self, order, start):
+    def _dataset_epoch(self, order, start, worker_seed):
         indices = torch.arange(self.per_rank) if order is None else order
         loader = DataLoader(
             self.dataset,
@@ -173,12 +193,17 @@ class Batches:
             drop_last=self.drop_last,
             num_workers=self.num_workers,
             pin_memory=self._pin,
+            generator=torch.Generator().manual_seed(worker_seed),
         )
         for batch in loader:
             yield move_to_device(batch, self.device, non_blocking=self._pin)
 
-    def _loader_epoch(self, start):
+    def _loader_epoch(self, start, positioned):
         pin = self._pin and bool(getattr(self.loader, "pin_memory", False))
+        if positioned is not None:
+            for batch in positioned:
+                yield move_to_device(batch, self.device, non_blocking=pin)
+            return
         for i, batch in enumerate(self.loader):
             if i >= start:
                 yield move_to_device(batch, self.device, non_blocking=pin)

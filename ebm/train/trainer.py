@@ -131,6 +131,10 @@ class Trainer:
         _positive_int_or_none("ckpt_every_n_epochs", ckpt_every_n_epochs)
         _positive_int_or_none("log_every_n_steps", log_every_n_steps)
         _positive_int_or_none("val_every_n_epochs", val_every_n_epochs)
+        if ckpt_dir is None and (ckpt_every_n_steps or ckpt_every_n_epochs or keep_last):
+            raise ValueError(
+                "ckpt_every_n_steps, ckpt_every_n_epochs and keep_last need a ckpt_dir"
+            )
         check_choice("nan_policy", nan_policy, _NAN_POLICIES)
         check_choice("scheduler_interval", scheduler_interval, ("epoch", "step"))
         check_choice("progress", progress, (True, False, "auto"))
@@ -228,7 +232,7 @@ class Trainer:
         data_seed = self.seed
         if data_seed is None:  # every rank must draw the same data order
             data_seed = distributed.broadcast_int(int(torch.randint(2**62, ()).item()), device)
-        self._data_gen = make_generator(data_seed)
+        self._data_gen, self._data_seed = make_generator(data_seed), data_seed
 
         model.to(device)
         optimizers, schedulers = configure(model, self.scheduler_interval)
@@ -253,6 +257,7 @@ class Trainer:
         self._buffer = StepBuffer()
         self.epoch = self.step = self.skipped = 0
         self._batch = 0  # next batch index within the current epoch
+        self._loader_rng = torch.get_rng_state()  # global RNG when a DataLoader epoch began
         self._epoch_sums: dict[str, float] = {}
         self._epoch_counts: dict[str, int] = {}
         self.should_stop = False
@@ -281,10 +286,17 @@ class Trainer:
                 self._epoch_sums, self._epoch_counts = {}, {}
                 self._call("on_epoch_start", model)
             order = train.order(self._data_gen)
+            positioned = None
+            if train.loader is not None:
+                if resuming_mid_epoch:
+                    positioned = train.skip_loader(self._batch, self._loader_rng)
+                else:
+                    self._loader_rng = torch.get_rng_state()
             n_batches = _safe_len(train)
             bar = _bar(n_batches, self._batch, self.epoch) if show else None
             model.train()
-            for batch in train.epoch(order, self._batch):
+            worker_seed = (self._data_seed * 1_000_003 + self.epoch) % 2**63
+            for batch in train.epoch(order, self._batch, positioned, worker_seed):
                 b = self._batch
                 if stepper.manual:
                     terms, updated, skipped = stepper.manual_step(batch)
@@ -442,6 +454,7 @@ class Trainer:
                 "skipped": self.skipped,
                 "data_generator": self._data_gen.get_state(),
                 "epoch_generator": self._epoch_gen_state,
+                "loader_rng": self._loader_rng,
                 "epoch_sums": dict(self._epoch_sums),
                 "epoch_counts": dict(self._epoch_counts),
                 "world_size": self.world_size,
@@ -473,6 +486,7 @@ class Trainer:
         self.skipped = loop["skipped"]
         self._data_gen.set_state(loop["data_generator"])
         self._epoch_gen_state = loop["epoch_generator"]
+        self._loader_rng = loop["loader_rng"]
         self._epoch_sums, self._epoch_counts = loop["epoch_sums"], loop["epoch_counts"]
         self.history[:] = state["history"]
         for cb, s in zip(self.callbacks, state["callbacks"]):
