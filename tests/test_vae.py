@@ -1,0 +1,151 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.distributions import MultivariateNormal, Normal, kl_divergence
+
+from ebm.models import VAE
+from ebm.models.vae import conv_decoder, conv_encoder, gaussian_kl, mlp_decoder, mlp_encoder
+from ebm.train import Trainer
+
+
+def test_kl_closed_form_matches_torch_distributions():
+    g = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
+    q = Normal(mu, (0.5 * logvar).exp())
+    p = Normal(torch.zeros(4), torch.ones(4))
+    assert torch.allclose(gaussian_kl(mu, logvar), kl_divergence(q, p).sum(1), atol=1e-6)
+
+
+def _linear_gaussian_vae(exact_posterior: bool):
+    """y = W z + b + σ ε with orthogonal columns of W: p(y) = N(b, W Wᵀ + σ² I) is exact, and
+    the exact posterior N(M⁻¹Wᵀ(y − b)/σ², M⁻¹), M = I + WᵀW/σ², is diagonal, so a linear encoder
+    can represent it."""
+    D, d, sigma = 3, 2, 0.5
+    W = torch.tensor([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]], dtype=torch.float64)
+    b = torch.tensor([0.1, -0.2, 0.3], dtype=torch.float64)
+    enc, dec = nn.Linear(D, 2 * d).double(), nn.Linear(d, D).double()
+    with torch.no_grad():
+        dec.weight.copy_(W), dec.bias.copy_(b)
+        M_inv = torch.linalg.inv(torch.eye(d, dtype=torch.float64) + W.T @ W / sigma**2)
+        A = M_inv @ W.T / sigma**2
+        enc.weight.zero_(), enc.bias.zero_()
+        enc.weight[:d], enc.bias[:d] = A, -A @ b
+        enc.bias[d:] = M_inv.diagonal().log()
+        if not exact_posterior:  # a deliberately poor posterior: shifted and too wide
+            enc.bias[:d] += 0.5
+            enc.bias[d:] += 1.0
+    vae = VAE(enc, dec, d, likelihood="gaussian", sigma=sigma)
+    evidence = MultivariateNormal(b, W @ W.T + sigma**2 * torch.eye(D, dtype=torch.float64))
+    return vae, evidence
+
+
+def test_energy_is_minus_log_evidence_with_the_exact_posterior():
+    vae, evidence = _linear_gaussian_vae(exact_posterior=True)
+    y = torch.randn(5, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    log_p = evidence.log_prob(y)
+    # every importance weight equals p(y): the bound is exact for any K
+    assert torch.allclose(vae.log_likelihood(y, n_samples=3), log_p, atol=1e-10)
+    # the ELBO is exact too (KL(q ‖ posterior) = 0); its Monte Carlo estimate converges to it
+    g = torch.Generator().manual_seed(1)
+    assert torch.allclose(vae.energy(y, n_samples=4000, generator=g), -log_p, atol=0.03)
+
+
+def test_elbo_below_iwae_which_tightens_with_k_towards_log_evidence():
+    vae, evidence = _linear_gaussian_vae(exact_posterior=False)
+    y = torch.randn(8, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    log_p = evidence.log_prob(y)
+    g = torch.Generator().manual_seed(3)
+    elbo = -vae.energy(y.repeat(20000, 1), generator=g).reshape(20000, len(y)).mean(0)
+    means = []
+    for k, repeats in ((1, 20000), (4, 5000), (16, 1000), (64, 300), (1024, 30)):
+        # replicate the batch to average many independent estimates in one call
+        values = vae.log_likelihood(y.repeat(repeats, 1), n_samples=k, generator=g)
+        means.append(values.reshape(repeats, len(y)).mean(0))
+    assert (elbo < log_p - 0.1).all()  # the poor posterior leaves a real gap
+    assert torch.allclose(means[0], elbo, atol=0.1)  # K = 1 is the ELBO
+    for small, large in zip(means, means[1:]):
+        assert (large >= small - 0.03).all()  # non-decreasing in K on average
+        assert (large <= log_p + 0.02).all()  # a lower bound
+    assert torch.allclose(means[-1], log_p, atol=0.05)
+
+
+def test_training_step_terms_and_beta():
+    torch.manual_seed(0)  # module init only
+    enc, dec = mlp_encoder((1, 8, 8), 3, hidden=(16,)), mlp_decoder((1, 8, 8), 3, hidden=(16,))
+    y = torch.rand(10, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    for beta in (0.0, 2.5):
+        vae = VAE(enc, dec, 3, beta=beta)
+        mu, logvar = vae.encode(y)
+        out = vae.training_step(y)
+        assert set(out) == {"loss", "recon", "kl"}
+        assert out["kl"].item() == pytest.approx(gaussian_kl(mu, logvar).mean().item(), rel=1e-5)
+        assert out["loss"].item() == pytest.approx(
+            (out["recon"] + beta * out["kl"]).item(), rel=1e-6
+        )
+
+
+def test_bernoulli_reconstruction_term_is_binary_cross_entropy():
+    dec = nn.Sequential(nn.Linear(2, 4), nn.Unflatten(1, (1, 2, 2)))
+    enc = nn.Sequential(nn.Flatten(), nn.Linear(4, 4))
+    with torch.no_grad():
+        enc[1].weight.zero_()
+        enc[1].bias.copy_(torch.tensor([0.3, -0.2, -60.0, -60.0]))  # σ ≈ 0: z = μ
+    vae = VAE(enc, dec, 2)
+    y = torch.tensor([[[[0.0, 1.0], [0.25, 1.0]]]])
+    p = torch.sigmoid(dec(torch.tensor([[0.3, -0.2]])))
+    bce = -(y * p.log() + (1 - y) * (1 - p).log()).sum()
+    kl = 0.5 * (0.3**2 + 0.2**2 + 2 * (math.exp(-60) - 1 + 60))
+    assert vae.energy(y).item() == pytest.approx(bce.item() + kl, rel=1e-5)
+    assert torch.allclose(vae.reconstruct(y), p)
+
+
+def test_trains_through_the_trainer_and_lowers_the_energy():
+    from ebm.data import digits
+
+    images, _ = digits("train")
+    images = images[:256]
+    torch.manual_seed(0)
+    vae = VAE(mlp_encoder((1, 8, 8), 4, (64,)), mlp_decoder((1, 8, 8), 4, (64,)), 4, lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    before = vae.energy(images, generator=g).mean().item()
+    trainer = Trainer(max_epochs=10, batch_size=64, device="cpu", seed=0, progress=False)
+    trainer.fit(vae, images)
+    after = vae.energy(images, generator=g).mean().item()
+    assert after < before - 5
+    assert {"recon", "kl"} <= set(trainer.history[-1])
+    assert vae.sample(16, generator=g).shape == (16, 1, 8, 8)
+    path = vae.interpolate(images[0], images[1], steps=16)
+    assert path.shape == (16, 1, 8, 8)
+    assert torch.allclose(path[0], vae.reconstruct(images[:1])[0], atol=1e-6)
+    assert torch.allclose(path[-1], vae.reconstruct(images[1:2])[0], atol=1e-6)
+
+
+def test_conv_builders_shapes():
+    for shape in ((1, 8, 8), (1, 28, 28)):
+        enc, dec = conv_encoder(shape, 5), conv_decoder(shape, 5)
+        assert enc(torch.zeros(2, *shape)).shape == (2, 10)
+        assert dec(torch.zeros(2, 5)).shape == (2, *shape)
+
+
+def test_bad_input():
+    enc, dec = mlp_encoder((1, 8, 8), 2), mlp_decoder((1, 8, 8), 2)
+    with pytest.raises(ValueError, match="latent_dim must be an int >= 1"):
+        VAE(enc, dec, 0)
+    with pytest.raises(ValueError, match="beta must be a number >= 0"):
+        VAE(enc, dec, 2, beta=-0.1)
+    with pytest.raises(ValueError, match="likelihood must be one of"):
+        VAE(enc, dec, 2, likelihood="poisson")
+    vae = VAE(enc, dec, 2)
+    with pytest.raises(ValueError, match="y must have shape \\(B, 1, 8, 8\\) for this encoder"):
+        vae.energy(torch.rand(4, 1, 28, 28))
+    with pytest.raises(ValueError, match="Bernoulli likelihood needs data in \\[0, 1\\]"):
+        vae.energy(torch.rand(4, 1, 8, 8) * 2)
+    with pytest.raises(ValueError, match="Bernoulli likelihood needs data in \\[0, 1\\]"):
+        vae.training_step(torch.rand(4, 1, 8, 8) - 0.5)  # the first batch is checked
+    with pytest.raises(ValueError, match="2·latent_dim"):
+        VAE(enc, dec, 3).encode(torch.rand(4, 1, 8, 8))
+    with pytest.raises(ValueError, match="divisible by 4"):
+        conv_encoder((1, 10, 10), 2)
+    VAE(enc, dec, 2, likelihood="gaussian").energy(torch.rand(4, 1, 8, 8) * 2)  # any range is fine
