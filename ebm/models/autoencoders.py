@@ -1,0 +1,177 @@
+"""Autoencoders whose reconstruction error is the energy: E(y) = ‖y − G(y)‖², G = decoder∘encoder.
+
+Low energy = y is reconstructed, i.e. lies near the learned manifold. Two ways keep the energy
+from going flat (notes ch. 20):
+
+- ``DenoisingAutoencoder``: train G to map corrupted ỹ back to the clean y, so G(y) − y points
+  from off the manifold towards it; its trajectories dy/dt = G(y) − y flow onto the data.
+- ``ContractiveAutoencoder``: add λ‖∂h/∂y‖²_F, the squared Frobenius norm of the encoder's
+  Jacobian, which makes the code h (and so G) as constant as possible away from the data.
+
+Both are ``nn.Module``s trained through the shared ``ebm.train.Trainer``; ``.mlp(...)`` builds
+MLP encoder/decoder pairs. Inputs may be vectors (B, D) or images (B, C, H, W): the energy sums
+over every non-batch dimension.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ebm._checks import check_choice, check_positive, check_tensor
+from ebm.energies import Energy, mlp
+
+_NOISES = ("gaussian", "mask")
+
+
+class _Autoencoder(Energy):
+    """The shared part: G(y) = decoder(encoder(y)) and E(y) = ‖y − G(y)‖² (B,)."""
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, lr: float, weight_decay: float):
+        super().__init__()
+        if not isinstance(encoder, nn.Module) or not isinstance(decoder, nn.Module):
+            raise ValueError(
+                f"encoder and decoder must be nn.Modules, got {type(encoder).__name__} and "
+                f"{type(decoder).__name__}"
+            )
+        self.encoder, self.decoder = encoder, decoder
+        self.lr = check_positive("lr", lr)
+        if weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+        self.weight_decay = float(weight_decay)
+
+    @classmethod
+    def mlp(
+        cls,
+        dim: int,
+        hidden: Sequence[int] = (64, 64),
+        code_dim: int = 2,
+        activation: type[nn.Module] = nn.SiLU,
+        **kwargs,
+    ):
+        """An MLP pair: encoder dim -> hidden... -> code_dim, decoder the mirror image.
+        Inputs are (B, dim) vectors; ``kwargs`` go to the constructor (noise, lr, ...)."""
+        encoder = mlp([dim, *hidden, code_dim], activation)
+        decoder = mlp([code_dim, *reversed(hidden), dim], activation)
+        return cls(encoder, decoder, **kwargs)
+
+    def reconstruct(self, y: Tensor) -> Tensor:
+        """G(y) = decoder(encoder(y)), shaped like y."""
+        out = self.decoder(self.encoder(y))
+        if out.numel() != y.numel():
+            raise ValueError(
+                f"decoder output {tuple(out.shape)} does not match the input {tuple(y.shape)}"
+            )
+        return out.reshape(y.shape)
+
+    def field(self, y: Tensor) -> Tensor:
+        """The reconstruction field G(y) − y (shaped like y): it points towards the manifold."""
+        return self.reconstruct(y) - y
+
+    def forward(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        """E(y) = ‖y − G(y)‖² summed over all but the batch dimension: (B, ...) -> (B,)."""
+        check_tensor("y", y)
+        if y.ndim < 2:
+            raise ValueError(f"y must be a batch (B, ...) with B first, got {tuple(y.shape)}")
+        return (y - self.reconstruct(y)).flatten(1).square().sum(1)
+
+    def energy(self, y: Tensor) -> Tensor:
+        return self(y)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+
+    def validation_step(self, batch) -> dict[str, Tensor]:
+        return {"energy": self(_first(batch)).mean()}
+
+
+def _first(batch) -> Tensor:
+    """The data tensor of a batch: a Tensor, or the first entry of [y, labels, ...]."""
+    return batch[0] if isinstance(batch, (list, tuple)) else batch
+
+
+class DenoisingAutoencoder(_Autoencoder):
+    """Trained on ‖y − G(ỹ)‖² with ỹ a corrupted y; its energy is the clean ‖y − G(y)‖².
+
+    noise: "gaussian" (ỹ = y + σ·ε) or "mask" (each entry of y zeroed with probability p).
+    The corruption draws from the torch RNG (seeded by the Trainer), like dropout.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        noise: str = "gaussian",
+        sigma: float = 0.3,
+        p: float = 0.3,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+    ):
+        super().__init__(encoder, decoder, lr, weight_decay)
+        self.noise = check_choice("noise", noise, _NOISES)
+        self.sigma = check_positive("sigma", sigma)
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"p must be in [0, 1), got {p!r}")
+        self.p = float(p)
+
+    def corrupt(self, y: Tensor) -> Tensor:
+        """ỹ, shaped like y."""
+        if self.noise == "gaussian":
+            return y + self.sigma * torch.randn_like(y)
+        return y * (torch.rand_like(y) >= self.p).to(y.dtype)
+
+    def training_step(self, batch) -> dict[str, Tensor]:
+        y = _first(batch)
+        loss = (y - self.reconstruct(self.corrupt(y))).flatten(1).square().sum(1).mean()
+        return {"loss": loss}
+
+
+class ContractiveAutoencoder(_Autoencoder):
+    """Trained on ‖y − G(y)‖² + λ‖∂h/∂y‖²_F with h = encoder(y) (Rifai et al. 2011).
+
+    jacobian_weight: λ >= 0. The penalty is exact: one Jacobian per sample with torch.func
+    (forward mode when the input is the smaller side, reverse mode otherwise) under vmap, and
+    it is differentiable w.r.t. the parameters. The encoder must treat samples independently
+    (no batch norm).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        jacobian_weight: float = 0.1,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+    ):
+        super().__init__(encoder, decoder, lr, weight_decay)
+        if isinstance(jacobian_weight, bool) or not jacobian_weight >= 0:
+            raise ValueError(f"jacobian_weight must be a number >= 0, got {jacobian_weight!r}")
+        self.jacobian_weight = float(jacobian_weight)
+
+    def contractive_penalty(self, y: Tensor) -> Tensor:
+        """‖∂h/∂y‖²_F for every sample: (B, ...) -> (B,)."""
+        from torch.func import jacfwd, jacrev, vmap
+
+        check_tensor("y", y)
+
+        def encode_one(sample: Tensor) -> Tensor:
+            return self.encoder(sample.unsqueeze(0)).squeeze(0)
+
+        with torch.no_grad():
+            code_size = self.encoder(y[:1]).numel()
+        jacobian = jacfwd if y[0].numel() <= code_size else jacrev
+        J = vmap(jacobian(encode_one))(y)  # (B, *code, *input)
+        return J.flatten(1).square().sum(1)
+
+    def training_step(self, batch) -> dict[str, Tensor]:
+        y = _first(batch)
+        reconstruction = self(y).mean()
+        penalty = self.contractive_penalty(y).mean()
+        loss = reconstruction + self.jacobian_weight * penalty
+        return {
+            "loss": loss,
+            "reconstruction": reconstruction.detach(),
+            "penalty": penalty.detach(),
+        }
