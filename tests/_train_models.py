@@ -57,6 +57,10 @@ class MLP(nn.Module):
         x, y = batch
         return nn.functional.mse_loss(self.net(x).squeeze(-1), y)
 
+    def validation_step(self, batch):
+        x, y = batch
+        return {"loss": nn.functional.mse_loss(self.net(x).squeeze(-1), y)}
+
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.lr)
 
@@ -70,7 +74,5 @@ def mlp_data(n: int = 96, d: int = 4, seed: int = 1):
 
 def params_of(model: nn.Module) -> dict[str, torch.Tensor]:
     return {
-        k: v.detach().clone()
-        for k, v in model.state_dict().items()
-        if isinstance(v, torch.Tensor)
+        k: v.detach().clone() for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)
     }

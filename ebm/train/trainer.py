@@ -419,7 +419,7 @@ class Trainer:
         count = 0
         use_ema = self.ema is not None and self.ema_eval
         with self.ema.swap(model) if use_ema else contextlib.nullcontext():
-            for batch in val.epoch(None):
+            for batch in val.epoch(val.order(None)):  # unshuffled: no generator needed
                 with self._precision.autocast():
                     out = model.validation_step(batch)
                 _, terms = split_output(out, "validation_step")
