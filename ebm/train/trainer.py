@@ -339,6 +339,7 @@ class Trainer:
             if epoch_complete:
                 self.epoch += 1
                 self._batch = 0
+            self._call("on_epoch_end", model, row)  # before saving: callback state included
             every = self.ckpt_every_n_epochs
             if (
                 self._ckpt is not None
@@ -347,7 +348,6 @@ class Trainer:
             ):
                 self._save(model)
                 updated_since_save = False
-            self._call("on_epoch_end", model, row)
 
     def _done(self) -> bool:
         if self.should_stop:
@@ -387,7 +387,7 @@ class Trainer:
             if self.log_every_n_steps and step % self.log_every_n_steps == 0:
                 self._log.append({"epoch": epoch, "batch": batch, "step": step, **terms, "lr": lr})
         if bar is not None and rows[-1][3]:
-            bar.set_postfix({k: f"{v:.4g}" for k, v in rows[-1][3].items()}, refresh=False)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in rows[-1][3].items()})
 
     def _end_epoch(self, model, val, seconds: float) -> dict[str, float]:
         means = {k: s / self._epoch_counts[k] for k, s in self._epoch_sums.items()}
