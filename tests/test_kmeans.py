@@ -1,0 +1,115 @@
+"""k-means against scikit-learn and brute force."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import logsumexp
+from sklearn.cluster import KMeans as SkKMeans
+
+from ebm.models import KMeans
+from ebm.models._estimator import NotFittedError
+from ebm.models.kmeans import _closest
+
+
+def _blobs(n: int, d: int, k: int, seed: int, spread: float = 4.0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    centers = spread * torch.randn(k, d, generator=g)
+    return centers[torch.randint(k, (n,), generator=g)] + torch.randn(n, d, generator=g)
+
+
+def _brute_sq_dists(Y: torch.Tensor, W: torch.Tensor) -> np.ndarray:
+    y, w = Y.double().numpy(), W.double().numpy()
+    return np.stack([((y - w[j]) ** 2).sum(1) for j in range(len(w))], axis=1)
+
+
+@pytest.mark.parametrize(
+    "data,k",
+    [
+        (_blobs(3000, 4, 8, seed=0), 8),
+        (_blobs(3000, 4, 8, seed=1), 12),  # more prototypes than blobs
+        (torch.randn(2000, 2, generator=torch.Generator().manual_seed(2)), 10),  # no structure
+    ],
+)
+def test_inertia_within_one_percent_of_sklearn(data, k):
+    ours = KMeans(k, n_init=5, seed=0).fit(data)
+    ref = SkKMeans(k, n_init=5, random_state=0).fit(data.numpy())
+    assert ours.inertia_ <= 1.01 * ref.inertia_
+    # inertia_ is the sum of squared distances to the assigned centres
+    W = ours.cluster_centers_.double()
+    np.testing.assert_allclose(
+        ours.inertia_, ((data.double() - W[ours.labels_]) ** 2).sum().item(), rtol=1e-5
+    )
+
+
+def test_energy_and_predict_against_brute_force():
+    Y = _blobs(1000, 3, 5, seed=3)
+    km = KMeans(5, n_init=3, seed=1).fit(Y)
+    W = km.cluster_centers_
+    assert torch.equal(km.energy(W), torch.zeros(5))  # exactly zero at the prototypes
+    query = 3 * torch.randn(300, 3, generator=torch.Generator().manual_seed(4))
+    dists = _brute_sq_dists(query, W)
+    np.testing.assert_allclose(km.energy(query).numpy(), dists.min(1), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(km.predict(query).numpy(), dists.argmin(1))
+    np.testing.assert_array_equal(km.labels_.numpy(), _brute_sq_dists(Y, W).argmin(1))
+
+
+def test_free_energy():
+    Y = _blobs(500, 2, 4, seed=5)
+    km = KMeans(4, n_init=2, seed=0).fit(Y)
+    query = 2 * torch.randn(100, 2, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    dists = _brute_sq_dists(query, km.cluster_centers_)
+    for beta in (0.05, 1.0, 20.0):
+        expected = -logsumexp(-beta * dists, axis=1) / beta
+        np.testing.assert_allclose(km.free_energy(query, beta).numpy(), expected, rtol=1e-5)
+    energy = km.energy(query)
+    assert torch.equal(km.free_energy(query, math.inf), energy)
+    assert torch.allclose(km.free_energy(query, 1e6), energy, atol=1e-4)  # β → ∞ limit
+    assert (km.free_energy(query, 1.0) <= energy + 1e-6).all()
+    with pytest.raises(ValueError, match="beta"):
+        km.free_energy(query, 0.0)
+
+
+def test_seeded_and_leaves_the_global_rng_alone():
+    Y = _blobs(800, 2, 6, seed=7)
+    state = torch.get_rng_state()
+    a = KMeans(6, n_init=3, seed=11).fit(Y)
+    b = KMeans(6, n_init=3, seed=11).fit(Y)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(a.cluster_centers_, b.cluster_centers_)
+    assert a.n_iter_ >= 1 and a.cluster_centers_.shape == (6, 2)
+    one = KMeans(6, n_init=1, max_iter=1, seed=0).fit(Y)
+    assert one.n_iter_ == 1
+
+
+def test_packed_argmin_picks_a_minimum():
+    g = torch.Generator().manual_seed(8)
+    for dtype in (torch.float32, torch.float64):
+        scores = torch.rand(3, 32, 1000, generator=g, dtype=dtype) * 10  # (R, K, c)
+        expected = scores.amin(1)
+        chosen = _closest(scores.clone(), 32)
+        picked = scores.gather(1, chosen[:, None, :]).squeeze(1)
+        assert torch.all(picked <= expected * (1 + 1e-5))
+        assert (chosen == scores.argmin(1)).float().mean() > 0.999
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="n_clusters"):
+        KMeans(10).fit(torch.randn(5, 2))  # fewer samples than clusters
+    with pytest.raises(ValueError, match="NaN or inf"):
+        KMeans(2).fit(torch.tensor([[0.0, 0.0], [1.0, math.nan], [2.0, 2.0]]))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        KMeans(2).fit(torch.tensor([[0.0, 0.0], [1.0, -math.inf], [2.0, 2.0]]))
+    with pytest.raises(ValueError, match="n_init"):
+        KMeans(2, n_init=0).fit(torch.randn(5, 2))
+    with pytest.raises(ValueError, match="tol"):
+        KMeans(2, tol=-1.0).fit(torch.randn(5, 2))
+    with pytest.raises(ValueError, match="floating"):
+        KMeans(2).fit(torch.ones(5, 2, dtype=torch.int64))
+    with pytest.raises(NotFittedError, match="not fitted"):
+        KMeans(2).energy(torch.randn(3, 2))
+    with pytest.raises(ValueError, match="not fitted"):  # NotFittedError is a ValueError
+        KMeans(2).predict(torch.randn(3, 2))
