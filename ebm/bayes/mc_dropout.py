@@ -81,7 +81,9 @@ class MCDropout:
         (B, ...) must be a Tensor (B, ...).
     n_samples: T, the number of passes.
     tau: model precision τ (see ``tau_from``); τ⁻¹ is added to the variance. None adds nothing.
-    chunk_size: at most this many rows (samples × points) per forward pass, to bound memory.
+    chunk_size: at most this many rows (samples × points) per forward pass. It bounds memory, and
+        small chunks keep a narrow net's activations in cache (4096 was fastest for the notes'
+        20-unit net on CPU; a wide net on a GPU may prefer more).
     seed: seeds the private mask generator (None: fresh entropy). The global RNG is untouched.
     """
 
@@ -90,7 +92,7 @@ class MCDropout:
         net: nn.Module,
         n_samples: int = 100,
         tau: float | None = None,
-        chunk_size: int = 16384,
+        chunk_size: int = 4096,
         seed: int | None = None,
     ) -> None:
         if not isinstance(net, nn.Module):
@@ -192,11 +194,14 @@ class MCDropout:
         shape = x.shape[:2] + (1,) * (x.ndim - 2) if channelwise and x.ndim > 2 else x.shape
         kept_levels = round((1.0 - p) * _LEVELS)
         p_rounded = 1.0 - kept_levels / _LEVELS
+        # the comparisons write 0/1 straight into a float mask: several times cheaper on CPU
+        # than a bool mask with masked_fill_ or where
+        mask = torch.empty(shape, dtype=x.dtype, device=x.device)
         if 0 < kept_levels < _LEVELS and abs(p_rounded - p) <= _MAX_ROUNDING * p:
-            drop = self._uniform16(shape, x.device) >= kept_levels - _LEVELS // 2
+            torch.lt(self._uniform16(shape, x.device), kept_levels - _LEVELS // 2, out=mask)
             scale = _LEVELS / kept_levels
         else:  # p too small or too close to 1 for 16 bits
             u = torch.rand(shape, device=x.device, generator=self._generator(x.device))
-            drop = u < p
+            torch.ge(u, p, out=mask)
             scale = 1.0 / (1.0 - p)
-        return x.mul(scale).masked_fill_(drop, 0.0)
+        return (x * mask).mul_(scale)
