@@ -84,7 +84,7 @@ results["beta_evaluated_at_beta"] = evaluate(models["beta"], BETA)
 
 # ---- figure 1: F∞(y | x) for three inputs, before and after training ----------------------------
 X_SHOWN = (0.1, 0.5, 0.9)
-fig, axes = plt.subplots(3, 3, figsize=(14, 13))
+fig, axes = plt.subplots(3, 3, figsize=(12, 11.5))
 angles = torch.linspace(0, 2 * math.pi, 200)[:, None]
 for col, xv in enumerate(X_SHOWN):
     lim = 1.35 * radii(xv).max().item()

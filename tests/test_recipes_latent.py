@@ -1,0 +1,36 @@
+"""Smoke runs of the latent-variable recipes (quick mode), checking the targets they report."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_ellipse_latent_learns_the_radii_and_flows_onto_the_ellipse(run_recipe):
+    out = run_recipe("ellipse_latent")
+    for name in ("ellipse_latent.png", "ellipse_latent_flow.png"):
+        assert (out / name).stat().st_size > 10_000
+    results = json.loads((out / "ellipse_latent.json").read_text())
+    w1, w2 = results["w_learned"]["inf"]
+    # ρ(0) = [β, α] = (2, 1.5); 24 points with noise 1/20 and a 48-angle grid
+    assert abs(w1 - 2.0) < 0.1 and abs(w2 - 1.5) < 0.1
+    # ž is within about a grid step (2π/48 ≈ 0.13) of the true angle, noise included
+    assert results["zhat_minus_theta_max_abs"] < 0.2
+    assert results["flow_F_monotone"] is True
+    assert results["flow_final_F_inf_max"] < 0.01
+
+
+def test_horn_latent_separates_the_horn_from_points_off_it(run_recipe):
+    out = run_recipe("horn_latent")
+    for name in ("horn_latent.png", "horn_latent_eval.png"):
+        assert (out / name).stat().st_size > 10_000
+    results = json.loads((out / "horn_latent.json").read_text())["held_out_F_inf"]
+    for model in ("zero_temperature", "beta"):
+        r = results[model]
+        for off in ("radii x0.7", "radii x1.3", "wrong x"):
+            assert r[f"off[{off}]_mean"] > 10 * r["on_manifold_mean"], (model, off)
+            assert r[f"off[{off}]_frac_higher"] > 0.9, (model, off)
+    # training moved the free energy of the held-out horn down by orders of magnitude
+    assert (
+        results["zero_temperature"]["on_manifold_mean"]
+        < 0.01 * results["before"]["on_manifold_mean"]
+    )
