@@ -56,6 +56,11 @@ class ReplayBuffer(nn.Module):
             return self.scale * (2.0 * u - 1.0)
         return self.scale * torch.randn(shape, generator=generator, dtype=dtype, device=device)
 
+    def draw_noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n fresh draws (n, *shape) from the initialisation noise, on the buffer's device."""
+        buf = self.samples
+        return self._draw((n, *self.shape), buf.dtype, buf.device, generator)
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Draw ``n`` distinct slots. Returns (states (n, *shape), slot indices (n,)).
 

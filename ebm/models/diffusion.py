@@ -1,0 +1,182 @@
+"""A denoising diffusion model (DDPM, Ho et al. 2020) with ε-prediction.
+
+Forward process: q(x_t | x_{t−1}) = N(√(1−β_t) x_{t−1}, β_t I), hence in closed form
+    q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I),  ᾱ_t = ∏_{s≤t} (1 − β_s).
+A network ε_θ(x_t, t) learns the noise: loss = E‖ε − ε_θ(√ᾱ_t x_0 + √(1−ᾱ_t) ε, t)‖².
+
+Sampling starts from x_T ~ N(0, I), which is only right if ᾱ_T ≈ 0. The Warwick tutorial's
+schedule (T = 50, β linear up to 0.02) has ᾱ_T = ∏(1 − β_t) ≈ exp(−Σβ) ≈ 0.6: its x_T still
+carries 77 % (√0.6) of the data signal, so starting from pure noise samples the wrong thing. Its
+one-step generation x = x_T − ε_θ(x_T, T) is not the DDPM sampler either. Here the schedule is
+checked (ᾱ_T ≤ ``max_alpha_bar_T``) and the default is the DDPM one, T = 1000 (ᾱ_T ≈ 4e−5).
+
+Two samplers: ancestral (the DDPM reverse chain) and the probability-flow ODE, integrated with
+torchdiffeq in DDIM's variables y = x/√ᾱ, σ = √((1 − ᾱ)/ᾱ), where it reads dy/dσ = ε_θ(x, t).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ebm._checks import check_choice, check_positive, check_tensor
+from ebm.energies import mlp
+
+
+def linear_schedule(T: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> Tensor:
+    """β_1..β_T linearly spaced (Ho et al. 2020). (T,) float64"""
+    return torch.linspace(beta_start, beta_end, T, dtype=torch.float64)
+
+
+def cosine_schedule(T: int, s: float = 0.008, max_beta: float = 0.999) -> Tensor:
+    """β_t from ᾱ(t) = cos²(π/2 · (t/T + s)/(1 + s)) (Nichol & Dhariwal 2021). (T,) float64"""
+    t = torch.arange(T + 1, dtype=torch.float64) / T
+    f = torch.cos((t + s) / (1 + s) * math.pi / 2) ** 2
+    return (1 - f[1:] / f[:-1]).clamp(max=max_beta)
+
+
+_SCHEDULES = {"linear": linear_schedule, "cosine": cosine_schedule}
+
+
+def check_schedule(betas: Tensor, max_alpha_bar_T: float = 1e-2) -> Tensor:
+    """Validate β_1..β_T (T,): each in (0, 1), and ᾱ_T ≤ max_alpha_bar_T so x_T ≈ N(0, I)."""
+    check_tensor("betas", betas, ndim=1)
+    if len(betas) < 1 or not bool(((betas > 0) & (betas < 1)).all()):
+        raise ValueError("betas must be a non-empty 1-D tensor with every value in (0, 1)")
+    alpha_bar_T = float(torch.prod(1 - betas.double()))
+    if alpha_bar_T > max_alpha_bar_T:
+        raise ValueError(
+            f"the schedule leaves alpha_bar_T = {alpha_bar_T:.3g} > {max_alpha_bar_T}: x_T is not "
+            "close to N(0, I), so sampling from pure noise is wrong (the Warwick tutorial's T = 50 "
+            "with beta up to 0.02 gives about 0.6). Use more steps or larger betas."
+        )
+    return betas
+
+
+class Diffusion(nn.Module):
+    """DDPM on vectors x (B, dim) with an MLP ε_θ([x, time features]).
+
+    T, schedule ("linear" or "cosine") or explicit ``betas`` (T,): the noise schedule, validated
+    by ``check_schedule``. hidden: the MLP widths; lr: Adam's learning rate.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        hidden: Sequence[int] = (128, 128, 128),
+        T: int = 1000,
+        schedule: str = "linear",
+        betas: Tensor | None = None,
+        time_features: int = 16,
+        lr: float = 1e-3,
+        max_alpha_bar_T: float = 1e-2,
+    ):
+        super().__init__()
+        if dim < 1:
+            raise ValueError(f"dim must be >= 1, got {dim!r}")
+        if betas is None:
+            check_choice("schedule", schedule, tuple(_SCHEDULES))
+            if isinstance(T, bool) or not isinstance(T, int) or T < 1:
+                raise ValueError(f"T must be a positive int, got {T!r}")
+            betas = _SCHEDULES[schedule](T)
+        betas = check_schedule(betas.double(), max_alpha_bar_T)
+        self.dim, self.T, self.lr = dim, len(betas), check_positive("lr", lr)
+        alpha_bars = torch.cumprod(1 - betas, 0)
+        self.register_buffer("betas", betas.float())
+        self.register_buffer("alpha_bars", alpha_bars.float())
+        # log σ_t of DDIM's variables, increasing in t: maps an ODE time back to a step index
+        self.register_buffer("log_sigmas", (0.5 * ((1 - alpha_bars) / alpha_bars).log()).float())
+        freqs = torch.exp(-math.log(1000.0) * torch.arange(time_features) / time_features)
+        self.register_buffer("freqs", freqs)
+        self.net = mlp([dim + 2 * time_features, *hidden, dim], nn.SiLU)
+
+    # ---- the network and the forward process ------------------------------------------------
+    def eps_model(self, x: Tensor, t: Tensor) -> Tensor:
+        """ε_θ(x_t, t): x (B, dim), t (B,) step indices in [1, T] (may be fractional)."""
+        angles = t.to(x.dtype).unsqueeze(1) * self.freqs.to(x.dtype)
+        return self.net(torch.cat([x, angles.sin(), angles.cos()], dim=1))
+
+    def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
+        """x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε, the closed-form forward marginal. t: (B,) in [1, T]."""
+        ab = self.alpha_bars[t - 1].to(x0.dtype).unsqueeze(1)
+        return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+
+    def training_step(self, batch) -> Tensor:
+        x0 = batch if isinstance(batch, Tensor) else batch[0]
+        t = torch.randint(1, self.T + 1, (len(x0),), device=x0.device)
+        noise = torch.randn_like(x0)
+        return (self.eps_model(self.q_sample(x0, t, noise), t) - noise).pow(2).mean()
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+    # ---- samplers ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        method: str = "ancestral",
+        generator: torch.Generator | None = None,
+        return_trajectory: bool = False,
+        rtol: float = 1e-5,
+        atol: float = 1e-5,
+    ) -> Tensor:
+        """n samples (n, dim) by the ancestral chain or the probability-flow ODE.
+
+        return_trajectory (ancestral only): also return x_T, ..., x_0 as (T + 1, n, dim).
+        rtol, atol: the ODE solver's tolerances (dopri5).
+        """
+        check_choice("method", method, ("ancestral", "ode"))
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        if return_trajectory and method != "ancestral":
+            raise ValueError("return_trajectory is only available with method='ancestral'")
+        device, dtype = self.betas.device, self.freqs.dtype
+        x = torch.randn(n, self.dim, generator=generator, device=device, dtype=dtype)
+        if method == "ode":
+            return self._ode(x, rtol, atol)
+        return self._ancestral(x, generator, return_trajectory)
+
+    def _ancestral(self, x: Tensor, generator, return_trajectory: bool):
+        """x_{t−1} = (x_t − β_t/√(1−ᾱ_t) ε_θ)/√α_t + σ_t z with σ_t² = β̃_t = β_t(1−ᾱ_{t−1})/(1−ᾱ_t)."""
+        noise = torch.randn((self.T, *x.shape), generator=generator, device=x.device, dtype=x.dtype)
+        path = [x] if return_trajectory else None
+        for t in range(self.T, 0, -1):
+            beta, ab = self.betas[t - 1], self.alpha_bars[t - 1]
+            ab_prev = self.alpha_bars[t - 2] if t > 1 else torch.ones_like(ab)
+            eps = self.eps_model(x, torch.full((len(x),), t, device=x.device))
+            x = (x - beta / (1 - ab).sqrt() * eps) / (1 - beta).sqrt()
+            if t > 1:
+                x = x + (beta * (1 - ab_prev) / (1 - ab)).sqrt() * noise[t - 1]
+            if path is not None:
+                path.append(x)
+        return (x, torch.stack(path)) if return_trajectory else x
+
+    def _step_of(self, log_sigma: Tensor) -> Tensor:
+        """The fractional step t ∈ [1, T] whose log σ_t is ``log_sigma`` (linear interpolation)."""
+        table = self.log_sigmas
+        i = torch.searchsorted(table, log_sigma.reshape(1)).clamp(1, len(table) - 1)
+        lo, hi = table[i - 1], table[i]
+        return (i + (log_sigma - lo) / (hi - lo)).clamp(1, self.T)  # table index i−1 is step i
+
+    def _ode(self, x_T: Tensor, rtol: float, atol: float) -> Tensor:
+        """Integrate dy/d(log σ) = σ·ε_θ(y/√(1+σ²), t(σ)) from σ_T down to σ_1, then step to σ = 0."""
+        from torchdiffeq import odeint
+
+        log_s = self.log_sigmas
+
+        def field(s: Tensor, y: Tensor) -> Tensor:
+            sigma = s.exp()
+            x = y / (1 + sigma**2).sqrt()
+            t = self._step_of(s).expand(len(y))
+            return sigma * self.eps_model(x, t)
+
+        y_T = x_T * log_s[-1].exp().pow(2).add(1).sqrt()  # y = x/√ᾱ and 1/ᾱ = 1 + σ²
+        span = torch.stack([log_s[-1], log_s[0]]).to(x_T.dtype)
+        y_1 = odeint(field, y_T, span, method="dopri5", rtol=rtol, atol=atol)[-1]
+        sigma_1 = log_s[0].exp()
+        x_1 = y_1 / (1 + sigma_1**2).sqrt()
+        return y_1 - sigma_1 * self.eps_model(x_1, torch.ones(len(y_1), device=y_1.device))

@@ -1,0 +1,123 @@
+"""An energy trained by (persistent) contrastive divergence through the shared Trainer.
+
+Maximum likelihood for p(x) = exp(−E(x))/Z has the gradient
+    ∇θ NLL = E_data[∇θE(x)] − E_{p_θ}[∇θE(x)],
+push the energy down on data, up on the model's own samples. The second expectation uses
+negatives from Langevin dynamics (with 1/K over K samples, drawn from p_θ, not hill-climbing: see
+the errata on the notes' derivation). Persistent chains keep their state in a ``ReplayBuffer``
+between steps (Du & Mordatch 2019), which lives inside the model, so checkpoints save it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ebm._checks import check_choice, check_positive
+from ebm.losses import contrastive_divergence_loss
+from ebm.sampling import ReplayBuffer, langevin
+
+_CHAINS = ("persistent", "noise", "data")
+
+
+class EBM(nn.Module):
+    """Trains ``energy`` (an ``ebm.Energy`` or any module (B, *data_shape) -> (B,), low = data).
+
+    data_shape: the shape of one sample, e.g. (2,).
+    chains: where each step's negative chains start: "persistent" (replay buffer), "noise"
+        (fresh noise: short-run MCMC) or "data" (the batch itself: CD-k).
+    n_steps, step_size, noise_scale, clamp: the Langevin settings (see ``ebm.sampling.langevin``).
+    buffer_size, reinit_prob, init_noise, init_scale: the replay buffer and noise distribution.
+    alpha: weight of the energy-magnitude regulariser in ``contrastive_divergence_loss``.
+    lr, betas: Adam's settings (β₁ = 0 is common for EBMs: the gradient flips sign often).
+    """
+
+    manual_optimization = True
+
+    def __init__(
+        self,
+        energy: nn.Module,
+        data_shape: Sequence[int],
+        chains: str = "persistent",
+        n_steps: int = 20,
+        step_size: float = 0.01,
+        noise_scale: float | None = None,
+        clamp: tuple[float, float] | None = None,
+        buffer_size: int = 10000,
+        reinit_prob: float = 0.05,
+        init_noise: str = "uniform",
+        init_scale: float = 1.0,
+        alpha: float = 0.1,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.0, 0.999),
+        seed: int | None = None,
+    ):
+        super().__init__()
+        if not isinstance(energy, nn.Module):
+            raise ValueError(f"energy must be an nn.Module, got {type(energy).__name__}")
+        self.energy = energy
+        self.chains = check_choice("chains", chains, _CHAINS)
+        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
+            raise ValueError(f"n_steps must be a positive int, got {n_steps!r}")
+        self.n_steps, self.step_size = n_steps, check_positive("step_size", step_size)
+        self.noise_scale, self.clamp = noise_scale, clamp
+        if alpha < 0:
+            raise ValueError(f"alpha must be >= 0, got {alpha!r}")
+        self.alpha, self.lr, self.betas = alpha, check_positive("lr", lr), tuple(betas)
+        # the buffer also defines the noise distribution used by chains="noise" and sample()
+        self.buffer = ReplayBuffer(
+            buffer_size, data_shape, reinit_prob, noise=init_noise, scale=init_scale, seed=seed
+        )
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.energy.parameters(), lr=self.lr, betas=self.betas)
+
+    def noise(self, n: int) -> Tensor:
+        """n draws (n, *data_shape) from the chains' initial noise distribution."""
+        return self.buffer.draw_noise(n)
+
+    def langevin(self, x0: Tensor, n_steps: int | None = None) -> Tensor:
+        """Run the model's Langevin chains from x0 (B, *data_shape); detached samples."""
+        return langevin(
+            self.energy,
+            x0,
+            self.n_steps if n_steps is None else n_steps,
+            self.step_size,
+            noise_scale=self.noise_scale,
+            clamp=self.clamp,
+        )
+
+    def _negatives(self, x: Tensor) -> Tensor:
+        if self.chains == "data":
+            return self.langevin(x)
+        if self.chains == "noise":
+            return self.langevin(self.noise(len(x)))
+        start, idx = self.buffer.sample(min(len(x), self.buffer.capacity))
+        negatives = self.langevin(start)
+        self.buffer.push(negatives, idx)
+        return negatives
+
+    def training_step(self, batch, optimize) -> dict[str, Tensor]:
+        x = batch if isinstance(batch, Tensor) else batch[0]
+        negatives = self._negatives(x)
+        e = self.energy(torch.cat([x, negatives.to(x.dtype)]))
+        e_data, e_model = e[: len(x)], e[len(x) :]
+        loss = contrastive_divergence_loss(e_data, e_model, self.alpha)
+        optimize(loss)
+        return {
+            "loss": loss.detach(),
+            "e_data": e_data.detach().mean(),
+            "e_model": e_model.detach().mean(),
+        }
+
+    @torch.no_grad()
+    def sample(self, n: int, n_steps: int | None = None, from_buffer: bool = False) -> Tensor:
+        """n samples (n, *data_shape): Langevin from fresh noise (default) or from buffer states."""
+        start = self.buffer.sample(n)[0] if from_buffer else self.noise(n)
+        return self.langevin(start, n_steps)
+
+    def forward(self, y: Tensor) -> Tensor:
+        """The energy E(y), (B,): low = likely."""
+        return self.energy(y)

@@ -1,0 +1,108 @@
+"""Diffusion: the schedule check, closed-form forward marginals, both samplers driven by the exact
+ε of Gaussian data, and a small trained model's mode fractions."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ebm.models import Diffusion
+from ebm.models.diffusion import check_schedule, cosine_schedule, linear_schedule
+
+
+def test_warwick_schedule_is_rejected_and_defaults_reach_noise():
+    warwick = linear_schedule(50, 1e-4, 0.02)
+    alpha_bar_T = float(torch.prod(1 - warwick))
+    assert 0.55 < alpha_bar_T < 0.65  # the tutorial's x_T is far from N(0, 1)
+    with pytest.raises(ValueError, match="alpha_bar_T"):
+        check_schedule(warwick)
+    with pytest.raises(ValueError, match="alpha_bar_T"):
+        Diffusion(1, T=50)
+    for betas in (linear_schedule(1000), cosine_schedule(1000)):
+        assert float(torch.prod(1 - betas)) < 1e-4
+    assert float(Diffusion(1).alpha_bars[-1]) < 1e-4
+
+
+def test_forward_marginals_match_the_step_by_step_chain():
+    model = Diffusion(1, T=200, schedule="cosine")
+    g = torch.Generator().manual_seed(0)
+    which = torch.rand(20000, 1, generator=g) < 0.7
+    x0 = torch.where(which, -0.75, 0.75) + 0.05 * torch.randn(20000, 1, generator=g)
+    x = x0.double()
+    for t in range(1, model.T + 1):
+        beta = model.betas[t - 1].double()
+        x = (1 - beta).sqrt() * x + beta.sqrt() * torch.randn(x.shape, generator=g, dtype=x.dtype)
+        if t in (10, 50, 120, 200):
+            ab = model.alpha_bars[t - 1].double()
+            # closed form: mean √ᾱ E[x0], variance ᾱ Var[x0] + 1 − ᾱ
+            torch.testing.assert_close(x.mean(), ab.sqrt() * x0.double().mean(), atol=0.02, rtol=0)
+            expected_var = ab * x0.double().var() + 1 - ab
+            torch.testing.assert_close(x.var(), expected_var, atol=0.03, rtol=0.03)
+            closed = model.q_sample(x0, torch.full((20000,), t), torch.randn(20000, 1, generator=g))
+            torch.testing.assert_close(closed.double().var(), expected_var, atol=0.03, rtol=0.03)
+
+
+class _ExactGaussianDiffusion(Diffusion):
+    """ε_θ replaced by the exact E[ε | x_t] of data N(m, s²):
+    √(1−ᾱ)(x − √ᾱ m)/(ᾱ s² + 1 − ᾱ), with ᾱ at fractional steps from the log σ table."""
+
+    m, s = 1.5, 0.3
+
+    def eps_model(self, x, t):
+        table = self.log_sigmas.double()
+        t = t.double().clamp(1, self.T)
+        i = t.floor().long().clamp(max=self.T - 1)
+        log_sigma = table[i - 1] + (t - i) * (table[i] - table[i - 1])
+        ab = (1 / (1 + (2 * log_sigma).exp())).to(x.dtype).unsqueeze(1)
+        return (1 - ab).sqrt() * (x - ab.sqrt() * self.m) / (ab * self.s**2 + 1 - ab)
+
+
+@pytest.mark.parametrize("method", ["ancestral", "ode"])
+def test_samplers_with_the_exact_noise_predictor_recover_the_data(method):
+    model = _ExactGaussianDiffusion(1, hidden=(4,), T=300, schedule="cosine")
+    x = model.sample(4000, method=method, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(x.mean(), torch.tensor(model.m), atol=0.02, rtol=0)
+    torch.testing.assert_close(x.std(), torch.tensor(model.s), atol=0.02, rtol=0)
+
+
+def test_ode_sampler_is_deterministic_and_ancestral_trajectory_has_all_steps():
+    model = _ExactGaussianDiffusion(1, hidden=(4,), T=100, schedule="cosine")
+    z = torch.Generator().manual_seed(2)
+    a = model.sample(50, method="ode", generator=z)
+    b = model.sample(50, method="ode", generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(a, b)
+    x, path = model.sample(30, return_trajectory=True)
+    assert path.shape == (101, 30, 1) and torch.equal(path[-1], x)
+
+
+@pytest.mark.slow
+def test_trained_model_reproduces_the_warwick_mode_fractions():
+    from ebm.train import Trainer
+
+    g = torch.Generator().manual_seed(0)
+    which = torch.rand(4000, 1, generator=g) < 0.7
+    data = torch.where(which, -0.75, 0.75) + 0.05 * torch.randn(4000, 1, generator=g)
+    model = Diffusion(1, hidden=(64, 64), T=200, schedule="cosine", lr=2e-3)
+    Trainer(
+        max_epochs=None,
+        max_steps=1500,
+        batch_size=256,
+        device="cpu",
+        seed=0,
+        progress=False,
+        log_every_n_steps=None,
+    ).fit(model, data)
+    for method in ("ancestral", "ode"):
+        x = model.sample(2000, method=method, generator=torch.Generator().manual_seed(3))
+        near_left = float(((x + 0.75).abs() < 0.25).float().mean())
+        near_right = float(((x - 0.75).abs() < 0.25).float().mean())
+        assert abs(near_left - 0.70) < 0.05 and near_left + near_right > 0.95
+
+
+def test_bad_arguments_are_rejected():
+    with pytest.raises(ValueError, match="schedule"):
+        Diffusion(1, schedule="quadratic")
+    with pytest.raises(ValueError, match="betas"):
+        check_schedule(torch.tensor([0.5, 1.5]))
+    with pytest.raises(ValueError, match="method"):
+        Diffusion(1, T=100, schedule="cosine").sample(4, method="euler")
