@@ -5,7 +5,7 @@ The "switch" classifier gives one energy per label; inference is the argmin. Eac
 energy of the correct label down and the most offending wrong label (or every label, NLL) up.
 A linear ClassEnergy trained with NLL is the baseline: the spiral is not linearly separable.
 
-    python recipes/spiral_ebm.py [--quick] [--device auto] [--seed 0] [--out figures]
+    python recipes/spiral_ebm.py [--quick] [--device auto] [--seed 0] [--data-seed 12345] [--out figures]
 """
 
 import matplotlib.pyplot as plt
@@ -19,13 +19,16 @@ from ebm.plot import decision_regions
 from ebm.recipe import parse_args, save_figure, write_results
 from ebm.train import Trainer
 
-args = parse_args(__doc__.split("\n\n")[0])
+args = parse_args(
+    __doc__.split("\n\n")[0],
+    add_arguments=lambda p: p.add_argument("--data-seed", type=int, default=12345),
+)
 EPOCHS = 20 if args.quick else 300
 torch.manual_seed(args.seed)  # parameter initialisation (a script may seed the global RNG)
 
-# ---- data: 3 classes × 1000 points, the notes' seed and angle noise; a fresh draw to test -------
-x_train, y_train = spiral(n_per_class=1000, n_classes=3, angle_noise=0.33, seed=12345)
-x_test, y_test = spiral(n_per_class=1000, n_classes=3, angle_noise=0.33, seed=54321)
+# ---- data: 3 classes × 1000 points, the notes' seed (12345) and angle noise; a fresh draw to test -
+x_train, y_train = spiral(n_per_class=1000, n_classes=3, angle_noise=0.33, seed=args.data_seed)
+x_test, y_test = spiral(n_per_class=1000, n_classes=3, angle_noise=0.33, seed=args.data_seed + 1)
 
 # ---- the losses, each mapping energies E (B, 3) and labels (B,) to a scalar ----------------------
 LOSSES = {
@@ -101,6 +104,7 @@ write_results(
         "accuracy": {name: results[name] for name in LOSSES},
         "linear_nll_accuracy": results["linear, NLL"],
         "epochs": EPOCHS,
+        "data_seed": args.data_seed,
         "quick": args.quick,
     },
 )
