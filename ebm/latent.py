@@ -123,7 +123,10 @@ class LatentEnergy(Energy):
         y_rows = y[:, None].expand(b, n, *y.shape[1:]).reshape(b * n, *y.shape[1:])
         z_rows = z[None].expand(b, n, *z.shape[1:]).reshape(b * n, *z.shape[1:])
         x_rows = None if x is None else x[:, None].expand(b, n, *x.shape[1:]).reshape(b * n, -1)
-        return self.energy(y_rows, z_rows, x_rows).reshape(b, n)
+        e = self.energy(y_rows, z_rows, x_rows)
+        if e.shape != (b * n,):
+            raise ValueError(f"energy must return ({b * n},) energies, got {tuple(e.shape)}")
+        return e.reshape(b, n)
 
     # ---- inference ----------------------------------------------------------------------------
 

@@ -145,3 +145,5 @@ def test_bad_input_raises():
         HornEnergy().free_energy(y)
     with pytest.raises(ValueError, match="n_z"):
         EllipseEnergy(n_z=0)
+    with pytest.raises(ValueError, match="energy must return"):
+        LatentEnergy(torch.zeros(3), energy=lambda y, z, x: y).free_energy(y)
