@@ -252,7 +252,7 @@ def nll_loss(
     The negative log of the Gibbs probability P(target) = softmax(−beta·E)[target], divided by
     beta; it tends to the perceptron loss as beta → ∞. Computed as
     ``cross_entropy(−beta·E, target) / beta``: stable for |E| up to 1e4 and beyond, with finite
-    gradients, at the cost of torch's fused kernel. E: (B, K); target: (B,).
+    gradients, at the speed of torch's fused kernel. E: (B, K); target: (B,).
     """
     target = _check_candidates(E, target, check_target)
     check_positive("beta", beta)
