@@ -21,8 +21,8 @@ from ebm.recipe import parse_args, save_figure, write_results  # noqa: E402
 from ebm.train import Trainer  # noqa: E402
 
 args = parse_args(__doc__)
-epochs = 12 if args.quick else 60
-n_points = 1500 if args.quick else 4000
+epochs = 8 if args.quick else 60
+n_points = 1000 if args.quick else 4000
 torch.manual_seed(args.seed)  # the recipe owns its process: seeds the network initialisations
 
 # ---- data: the notes' parabola y₂ = y₁² and two moons ---------------------------------------
@@ -124,7 +124,7 @@ decoder = nn.Sequential(
 )
 dae = DenoisingAutoencoder(encoder, decoder, noise="gaussian", sigma=0.3, lr=2e-3)
 Trainer(
-    max_epochs=25 if args.quick else 150, batch_size=64, seed=args.seed, device=args.device
+    max_epochs=15 if args.quick else 150, batch_size=64, seed=args.seed, device=args.device
 ).fit(dae, train_images)
 dae.eval()
 clean = test_images[:12]

@@ -19,7 +19,7 @@ from ebm.plot import energy_landscape  # noqa: E402
 from ebm.recipe import parse_args, save_figure, write_results  # noqa: E402
 
 args = parse_args(__doc__)
-n_grid = 120 if args.quick else 250
+n_grid = 90 if args.quick else 250
 
 # ---- data: the notes' manifold y₂ = y₁² with noise, and the three-armed spiral -----------------
 datasets = {

@@ -1,0 +1,32 @@
+"""Smoke tests of the classical-energy recipes in quick mode, checking their key numbers."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_pca_kmeans_energy(run_recipe):
+    out = run_recipe("pca_kmeans_energy")
+    for name in ("pca_kmeans_energy", "pca_kmeans_energy_soft"):
+        assert (out / f"{name}.png").stat().st_size > 10_000
+    results = json.loads((out / "pca_kmeans_energy.json").read_text())
+    for data in ("parabola", "spiral"):
+        # K prototypes along a curve reconstruct it far better than one principal line
+        assert results[data]["kmeans_inertia_per_point"] < 0.2 * results[data]["pca_mean_energy"]
+    free = results["soft_kmeans_mean_free_energy_on_data"]
+    # F_β rises towards the k-means energy as β grows
+    assert free["0.3"] < free["3"] < free["30"] <= free["inf"] + 1e-6
+
+
+def test_autoencoder_manifold(run_recipe):
+    out = run_recipe("autoencoder_manifold")
+    for name in ("autoencoder_manifold", "autoencoder_manifold_digits"):
+        assert (out / f"{name}.png").stat().st_size > 10_000
+    results = json.loads((out / "autoencoder_manifold.json").read_text())
+    for kind in ("DAE", "CAE"):
+        on = results[f"parabola_{kind}_energy_on_data"]
+        assert on < results[f"parabola_{kind}_energy_off_data_0.1"]
+        # the flow dy/dt = G(y) − y ends several times closer to the parabola than it starts
+        end = results[f"parabola_{kind}_manifold_gap_end"]
+        assert end < 0.25 * results[f"parabola_{kind}_manifold_gap_start"]
+    assert results["digits_mse_reconstructed"] < 0.5 * results["digits_mse_noisy"]
