@@ -145,7 +145,7 @@ def digit_classifier(
 
             images, labels = mnist(mnist_root, train=True)
             epochs, batch = 2, 128
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), torch.enable_grad():
             _train(model, images, labels, epochs, batch)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
