@@ -19,7 +19,7 @@ from ebm.train import Trainer
 
 args = parse_args(__doc__.splitlines()[0])
 width, depth = (64, 3) if args.quick else (1024, 5)
-epochs = 150 if args.quick else 1500
+epochs = 100 if args.quick else 400
 p_drop, weight_decay = 0.1, 1e-5
 torch.manual_seed(args.seed)
 
@@ -47,7 +47,7 @@ def train(net):
 tau = tau_from(1.0, keep_prob=1 - p_drop, n_data=len(data.x_train), weight_decay=weight_decay)
 nets = {"relu": train(dropout_net(nn.ReLU)), "tanh": train(dropout_net(nn.Tanh))}
 mc = {name: MCDropout(net, n_samples=100, tau=tau, seed=args.seed) for name, net in nets.items()}
-gp = GPRegressor(n_steps=60 if args.quick else 1000, device=args.device).fit(
+gp = GPRegressor(n_steps=40 if args.quick else 1000, device=args.device).fit(
     data.x_train, data.y_train
 )
 nets["relu"].eval()

@@ -15,7 +15,9 @@ def test_bayesian_linear_regression_recovers_the_line_and_widens_away():
     y = 2.0 * x + 0.5 + 0.1 * torch.randn(64, 1, generator=gen)
     keys = set(pyro.get_param_store().keys())
     model = SVIRegressor(sizes=(1, 1), lr=0.05, n_epochs=150, n_samples=400, seed=0, device="cpu")
+    rng = torch.get_rng_state()
     model.fit(x, y)
+    assert torch.equal(torch.get_rng_state(), rng)  # seeded privately
     assert set(pyro.get_param_store().keys()) == keys  # module-local parameters only
     pred = model.predict(torch.tensor([[0.0], [1.0], [10.0]]))
     assert pred.samples.shape == (400, 3, 1)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.infer.autoguide import AutoNormal
+from pyro.infer.autoguide import AutoNormal, init_to_sample
 from pyro.nn import PyroModule, PyroSample
 from torch import Tensor, nn
 
@@ -143,7 +143,9 @@ class SVIRegressor:
             self.model_ = _BayesianMLP(
                 self.sizes, self.activation, self.prior_scale, self.noise_scale
             )
-            self.guide_ = AutoNormal(self.model_, init_scale=self.init_scale)
+            self.guide_ = AutoNormal(
+                self.model_, init_loc_fn=init_to_sample, init_scale=self.init_scale
+            )  # means start at a prior draw: a random init that breaks the units' symmetry
             self.guide_(x, y)  # creates the variational parameters
         trainer = Trainer(
             max_epochs=self.n_epochs,
@@ -154,7 +156,8 @@ class SVIRegressor:
             log_every_n_steps=None,
             tensorboard=False,
         )
-        trainer.fit(_ELBO(self.model_, self.guide_, x.shape[0], self.lr), (x, y))
+        with torch.random.fork_rng(devices=[]):  # the trainer's seeding stays in here
+            trainer.fit(_ELBO(self.model_, self.guide_, x.shape[0], self.lr), (x, y))
         self.history_ = trainer.history
         return self
 
