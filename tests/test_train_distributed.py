@@ -58,10 +58,18 @@ trainer = Trainer(max_epochs=2, batch_size=8, seed=3, device=args.device, progre
 trainer.fit(mlp, (x, y), val_data=(x, y))
 players = TwoPlayers()
 Trainer(max_epochs=2, batch_size=8, seed=3, device=args.device, progress=False).fit(players, (x, y))
+y_bad = y.clone()
+y_bad[5] = float("nan")  # one poisoned sample: the global batch holding it is skipped
+skipper = MLP(seed=1)
+skipping = Trainer(max_epochs=2, batch_size=8, seed=3, device=args.device, progress=False,
+                   nan_policy="skip")
+skipping.fit(skipper, (x, y_bad))
 rank = torch.distributed.get_rank()
 (args.out / f"rank{{rank}}.txt").write_text(str(trainer.world_size))
 if is_main_process():
-    torch.save({{"mlp": mlp.state_dict(), "players": players.state_dict()}}, args.out / "ddp.pt")
+    torch.save({{"mlp": mlp.state_dict(), "players": players.state_dict(),
+                "skipper": skipper.state_dict(),
+                "skipped": torch.tensor(skipping.history[-1]["skipped"])}}, args.out / "ddp.pt")
 write_results(args.out, "ddp_check", {{"val_loss": trainer.history[-1]["val_loss"]}})
 """
 
@@ -95,7 +103,14 @@ def test_two_gloo_processes_under_torchrun_match_one_process(tmp_path):
     single.fit(mlp, (x, y), val_data=(x, y))
     players = TwoPlayers()
     Trainer(max_epochs=2, batch_size=16, seed=3, device="cpu", progress=False).fit(players, (x, y))
-    for model, key in ((mlp, "mlp"), (players, "players")):
+    y_bad = y.clone()
+    y_bad[5] = float("nan")
+    skipper = MLP(seed=1)
+    Trainer(
+        max_epochs=2, batch_size=16, seed=3, device="cpu", progress=False, nan_policy="skip"
+    ).fit(skipper, (x, y_bad))
+    assert ddp["skipped"].item() == 2.0  # once per epoch, decided together by both ranks
+    for model, key in ((mlp, "mlp"), (players, "players"), (skipper, "skipper")):
         for name, value in model.state_dict().items():
             torch.testing.assert_close(ddp[key][name], value, rtol=1e-5, atol=1e-6)
     # players moved: the comparison is not between two untouched initialisations
