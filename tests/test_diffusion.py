@@ -65,6 +65,34 @@ def test_samplers_with_the_exact_noise_predictor_recover_the_data(method):
     torch.testing.assert_close(x.std(), torch.tensor(model.s), atol=0.02, rtol=0)
 
 
+class _ExactWarwickDiffusion(_ExactGaussianDiffusion):
+    """The exact ε of the Warwick mixture 0.7·N(−0.75, 0.05²) + 0.3·N(0.75, 0.05²):
+    ε* = −√(1−ᾱ) ∇log p_t(x), p_t the mixture of N(√ᾱ m_k, ᾱ s² + 1 − ᾱ)."""
+
+    def eps_model(self, x, t):
+        table = self.log_sigmas.double()
+        t = t.double().clamp(1, self.T)
+        i = t.floor().long().clamp(max=self.T - 1)
+        log_sigma = table[i - 1] + (t - i) * (table[i] - table[i - 1])
+        ab = (1 / (1 + (2 * log_sigma).exp())).unsqueeze(1)
+        means = torch.tensor([-0.75, 0.75], dtype=ab.dtype) * ab.sqrt()  # (B, 2)
+        var = ab * 0.05**2 + 1 - ab
+        logw = torch.tensor([0.7, 0.3], dtype=ab.dtype).log()
+        log_comp = logw - 0.5 * (x.double() - means) ** 2 / var
+        resp = torch.softmax(log_comp, dim=1)
+        score = (resp * (means - x.double()) / var).sum(1, keepdim=True)
+        return (-(1 - ab).sqrt() * score).to(x.dtype)
+
+
+@pytest.mark.parametrize("method", ["ancestral", "ode"])
+def test_samplers_with_the_exact_noise_predictor_keep_the_warwick_mode_weights(method):
+    model = _ExactWarwickDiffusion(1, hidden=(4,), T=1000)
+    x = model.sample(4000, method=method, generator=torch.Generator().manual_seed(4))
+    left = float(((x + 0.75).abs() < 0.25).float().mean())
+    right = float(((x - 0.75).abs() < 0.25).float().mean())
+    assert abs(left - 0.70) < 0.025 and left + right > 0.99
+
+
 def test_ode_sampler_is_deterministic_and_ancestral_trajectory_has_all_steps():
     model = _ExactGaussianDiffusion(1, hidden=(4,), T=100, schedule="cosine")
     z = torch.Generator().manual_seed(2)
