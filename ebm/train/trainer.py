@@ -9,7 +9,6 @@ is optional. With ``manual_optimization = True`` the trainer calls
 from __future__ import annotations
 
 import atexit
-import contextlib
 import time
 from pathlib import Path
 
@@ -20,14 +19,8 @@ from torch import nn
 from ebm._checks import check_choice, check_positive, make_generator
 from ebm.train import distributed
 from ebm.train.callbacks import Callback
-from ebm.train.checkpoint import (
-    FORMAT,
-    CheckpointDir,
-    load_checkpoint,
-    rng_states,
-    set_rng_states,
-)
-from ebm.train.data import Batches, batch_size_of
+from ebm.train.checkpoint import CheckpointDir, load_checkpoint
+from ebm.train.data import Batches
 from ebm.train.devices import resolve_device
 from ebm.train.ema import EMA
 from ebm.train.logs import (
@@ -39,7 +32,9 @@ from ebm.train.logs import (
 )
 from ebm.train.optim import configure, current_lr
 from ebm.train.precision import Precision
-from ebm.train.steps import Stepper, split_output
+from ebm.train.state import capture, restore
+from ebm.train.steps import Stepper
+from ebm.train.validation import validate
 
 _NAN_POLICIES = ("raise", "skip")
 _FLUSH_AT_LEAST_EVERY = 1000  # steps; bounds the device-side metric buffer
@@ -262,7 +257,8 @@ class Trainer:
         self._epoch_counts: dict[str, int] = {}
         self.should_stop = False
         if resume and self._ckpt.last.is_file():
-            self._restore(model, load_checkpoint(self._ckpt.last, map_location=device))
+            restore(self, model, load_checkpoint(self._ckpt.last, map_location=device))
+            self.last_checkpoint = self._ckpt.last
 
         self._call("on_fit_start", model)
         try:
@@ -396,7 +392,8 @@ class Trainer:
         if self.nan_policy == "skip":
             row["skipped"] = float(self.skipped)
         if val is not None and (self.epoch + 1) % self.val_every_n_epochs == 0:
-            metrics = self._validate(model, val)
+            ema = self.ema if self.ema_eval else None
+            metrics = validate(model, val, self._precision, self.device, ema)
             row.update(metrics)
             self._call("on_validation_end", model, metrics)
         row["epoch_time"] = seconds
@@ -407,93 +404,13 @@ class Trainer:
                 sched.step(row)
         return row
 
-    @torch.no_grad()
-    def _validate(self, model, val) -> dict[str, float]:
-        """Batch-size-weighted means of validation_step's terms, prefixed with ``val_``.
-
-        Runs under ``torch.no_grad()``; a validation_step that needs gradients (e.g. Langevin
-        sampling) opens ``torch.enable_grad()`` itself.
-        """
-        model.eval()
-        sums: dict[str, torch.Tensor] = {}
-        count = 0
-        use_ema = self.ema is not None and self.ema_eval
-        with self.ema.swap(model) if use_ema else contextlib.nullcontext():
-            for batch in val.epoch(val.order(None)):  # unshuffled: no generator needed
-                with self._precision.autocast():
-                    out = model.validation_step(batch)
-                _, terms = split_output(out, "validation_step")
-                n = batch_size_of(batch)
-                for name, value in terms.items():
-                    value = torch.as_tensor(value, device=self.device).float().reshape(()) * n
-                    sums[name] = sums[name] + value if name in sums else value
-                count += n
-        model.train()
-        names = list(sums)
-        host = torch.stack([sums[k] for k in names]).tolist() if names else []
-        totals, count = distributed.weighted_sum_over_ranks(
-            dict(zip(names, host)), count, self.device
-        )
-        return {f"val_{k}": v / count for k, v in totals.items()}
-
-    # ---------------------------------------------------------------------------------------
-    def _state(self, model) -> dict:
-        rngs = distributed.gather_objects(rng_states())
-        return {
-            "format": FORMAT,
-            "model": model.state_dict(),
-            "optimizers": [opt.state_dict() for opt in self._optimizers],
-            "schedulers": [s.scheduler.state_dict() for s in self._schedulers],
-            "scaler": self._precision.scaler.state_dict() if self._precision.scaler else None,
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-            "rng": rngs,
-            "loop": {
-                "epoch": self.epoch,
-                "batch": self._batch,
-                "step": self.step,
-                "skipped": self.skipped,
-                "data_generator": self._data_gen.get_state(),
-                "epoch_generator": self._epoch_gen_state,
-                "loader_rng": self._loader_rng,
-                "epoch_sums": dict(self._epoch_sums),
-                "epoch_counts": dict(self._epoch_counts),
-                "world_size": self.world_size,
-            },
-            "history": list(self.history),
-            "callbacks": [cb.state_dict() for cb in self.callbacks],
-        }
-
     def _save(self, model) -> None:
         self._flush(None)  # a non-finite loss raises here, before anything is written
-        state = self._state(model)
+        state = capture(self, model)
         if self.is_main:
             path = self._ckpt.save(state, self.step)
             self.last_checkpoint = self._ckpt.last
             self._call("on_checkpoint", model, path)
-
-    def _restore(self, model, state: dict) -> None:
-        model.load_state_dict(state["model"])
-        for opt, s in zip(self._optimizers, state["optimizers"], strict=True):
-            opt.load_state_dict(s)
-        for sched, s in zip(self._schedulers, state["schedulers"], strict=True):
-            sched.scheduler.load_state_dict(s)
-        if self._precision.scaler is not None and state["scaler"] is not None:
-            self._precision.scaler.load_state_dict(state["scaler"])
-        if self.ema is not None and state["ema"] is not None:
-            self.ema.load_state_dict(state["ema"])
-        loop = state["loop"]
-        self.epoch, self._batch, self.step = loop["epoch"], loop["batch"], loop["step"]
-        self.skipped = loop["skipped"]
-        self._data_gen.set_state(loop["data_generator"])
-        self._epoch_gen_state = loop["epoch_generator"]
-        self._loader_rng = loop["loader_rng"]
-        self._epoch_sums, self._epoch_counts = loop["epoch_sums"], loop["epoch_counts"]
-        self.history[:] = state["history"]
-        for cb, s in zip(self.callbacks, state["callbacks"]):
-            cb.load_state_dict(s)
-        rngs = state["rng"]
-        set_rng_states(rngs[self.rank] if len(rngs) == self.world_size else rngs[0])
-        self.last_checkpoint = self._ckpt.last
 
     def _call(self, hook: str, model, *args) -> None:
         for cb in self.callbacks:
