@@ -24,7 +24,7 @@ from ebm.models._estimator import as_query, check_data, check_fitted, check_posi
 # rows per chunk are chosen so that one (chunk, runs·K) distance block holds about this many
 # floats: small enough for the CPU caches and a bounded GPU temporary, large enough that the
 # per-chunk overhead of launching a few kernels stays small.
-_BLOCK_FLOATS = 1 << 19
+_BLOCK_FLOATS = 1 << 21
 
 
 class KMeans:
