@@ -270,3 +270,36 @@ def test_max_steps_stops_mid_epoch():
     trainer = Trainer(max_epochs=10, max_steps=5, batch_size=8, progress=False)
     trainer.fit(Regression(), regression_data(64))
     assert trainer.step == 5
+
+
+def test_auto_device_prefers_cuda_then_mps(monkeypatch):
+    mps = getattr(torch.backends, "mps", None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    if mps is not None:
+        monkeypatch.setattr(mps, "is_available", lambda: True)
+        assert resolve_device("auto") == torch.device("mps")
+        monkeypatch.setattr(mps, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+
+
+def test_manual_optimisation_refuses_gradient_accumulation():
+    with pytest.raises(ValueError, match="accumulate_grad_batches"):
+        Trainer(max_epochs=1, accumulate_grad_batches=2, progress=False).fit(
+            _TwoOptimisers(), torch.zeros(4, 1)
+        )
+
+
+def test_sharding_gives_each_rank_every_world_size_th_sample_of_the_global_order():
+    from ebm.train.data import Batches
+
+    data = torch.arange(11)  # padded to 12 by wrapping around: ranks see 6 samples each
+    shards = []
+    for rank in range(2):
+        batches = Batches(data, 3, False, torch.device("cpu"), rank=rank, world_size=2)
+        shards.append([b.tolist() for b in batches.epoch(batches.order(None))])
+    assert shards == [[[0, 2, 4], [6, 8, 10]], [[1, 3, 5], [7, 9, 0]]]
+    loader = DataLoader(TensorDataset(data), batch_size=2)
+    with pytest.warns(UserWarning, match="without a DistributedSampler"):
+        Batches(loader, None, True, torch.device("cpu"), rank=0, world_size=2)

@@ -9,10 +9,11 @@ the same permutation and takes every ``world_size``-th index of it, so a global 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 
 import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset, Sampler
 
 from ebm.train.devices import move_to_device
 
@@ -109,6 +110,15 @@ class Batches:
             )
 
     def _check_loader(self) -> None:
+        if self.world_size > 1 and not isinstance(
+            getattr(self.loader, "sampler", None), DistributedSampler
+        ):
+            warnings.warn(
+                f"{self.name} is a DataLoader without a DistributedSampler: under DDP every "
+                "rank iterates all of it. Pass a Dataset or tensors to let the trainer shard "
+                "them, or give the loader a DistributedSampler.",
+                stacklevel=4,
+            )
         try:
             n = len(self.loader)
         except TypeError:  # an iterable-style loader: its length is unknown up front
