@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import random
 
 import numpy as np
@@ -102,6 +103,10 @@ def test_resume_mid_epoch_is_bit_identical(tmp_path, form):
     for k, v in ref_trainer.ema.shadow.items():
         assert torch.equal(v, trainer.ema.shadow[k])
     assert _losses(trainer.history) == _losses(ref_trainer.history)
+    # metrics.csv: the rows logged after the checkpoint and before the crash are not repeated
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        steps = [int(row["step"]) for row in csv.DictReader(f)]
+    assert steps == [h["step"] for h in ref_trainer.history]
 
 
 def test_checkpoint_contents_and_rotation(tmp_path):

@@ -111,6 +111,8 @@ class RunLog:
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self.write = write and self.log_dir is not None
         self._tb = None
+        self._columns: list[str] = []
+        self._written = 0  # rows of history already in metrics.csv
         if self.write and tensorboard:
             self._tb = _summary_writer(self.log_dir, required=tensorboard is True)
 
@@ -124,19 +126,26 @@ class RunLog:
                     self._tb.add_scalar(prefix + name, value, step)
 
     def write_csv(self) -> None:
-        """Rewrite ``metrics.csv`` atomically (the union of all columns, in first-seen order)."""
-        if not self.write or not self.history:
+        """Append new rows to ``metrics.csv``; rewrite it (atomically) when a column appears."""
+        if not self.write or len(self.history) == self._written:
             return
-        columns: dict[str, None] = {}
-        for row in self.history:
+        new_rows = self.history[self._written :]
+        columns = dict.fromkeys(self._columns)
+        for row in new_rows:
             columns.update(dict.fromkeys(row))
         path = self.log_dir / "metrics.csv"
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(columns))
-            writer.writeheader()
-            writer.writerows(self.history)
-        os.replace(tmp, path)
+        if list(columns) == self._columns and path.exists():
+            with open(path, "a", newline="") as f:
+                csv.DictWriter(f, fieldnames=self._columns).writerows(new_rows)
+        else:
+            self._columns = list(columns)
+            tmp = path.with_name(path.name + ".tmp")
+            with open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=self._columns)
+                writer.writeheader()
+                writer.writerows(self.history)
+            os.replace(tmp, path)
+        self._written = len(self.history)
         if self._tb is not None:
             self._tb.flush()
 

@@ -29,6 +29,8 @@ class Precision:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.name = _ALIASES[key]
         self.device = device
+        if self.name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise ValueError("precision 'bf16' needs a GPU with bfloat16 support; use '16-mixed'")
         self.dtype = {"32": None, "bf16": torch.bfloat16, "16-mixed": torch.float16}[self.name]
         self.scaler = torch.amp.GradScaler(device.type) if self.name == "16-mixed" else None
 
