@@ -121,3 +121,28 @@ def test_nan_skip_skips_exactly_the_bad_batches_and_counts_them():
     )
     for a, b in zip(skipping.parameters(), clean.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_nan_skip_inside_an_accumulation_window_steps_with_the_rest_of_the_window():
+    x, y = _poisoned(bad_rows=range(24, 32))  # micro-batch 3 closes the first window of 4
+    skipping = _VAELike()
+    Trainer(
+        max_epochs=1,
+        batch_size=8,
+        accumulate_grad_batches=4,
+        shuffle=False,
+        nan_policy="skip",
+        progress=False,
+    ).fit(skipping, (x, y))
+    # window 1 = micro-batches 0-2 (each scaled by 1/4), window 2 = micro-batches 4-7
+    reference = _VAELike()
+    opt = torch.optim.SGD(reference.parameters(), lr=reference.lr)
+    for window in ([0, 1, 2], [4, 5, 6, 7]):
+        for b in window:
+            (
+                reference.training_step((x[8 * b : 8 * b + 8], y[8 * b : 8 * b + 8]))["loss"] / 4
+            ).backward()
+        opt.step()
+        opt.zero_grad()
+    for a, b in zip(skipping.parameters(), reference.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)

@@ -125,11 +125,21 @@ class Stepper:
             if self.nan_policy == "skip":
                 values = [v for v in terms.values() if isinstance(v, torch.Tensor)]
                 if not self._finite(values):
-                    return terms, False, True
+                    return terms, is_update and self._update_after_skip(), True
             self._backward(loss / self.accumulate if self.accumulate > 1 else loss)
         if is_update:
             self._update(self.optimizers, self.params)
         return terms, is_update, False
+
+    def _update_after_skip(self) -> bool:
+        """The skipped micro-batch closed an accumulation window: step with what the window
+        gathered before it, if anything (all-reduced by hand: DDP's sync pass never ran)."""
+        if not any(p.grad is not None for p in self.params):
+            return False
+        if self.world_size > 1:
+            distributed.all_reduce_grads(self.params, self.world_size)
+        self._update(self.optimizers, self.params)
+        return True
 
     # --- manual ---------------------------------------------------------------------------
     def optimize(self, loss: torch.Tensor, index: int = 0) -> None:
