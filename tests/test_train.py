@@ -303,3 +303,26 @@ def test_sharding_gives_each_rank_every_world_size_th_sample_of_the_global_order
     loader = DataLoader(TensorDataset(data), batch_size=2)
     with pytest.warns(UserWarning, match="without a DistributedSampler"):
         Batches(loader, None, True, torch.device("cpu"), rank=0, world_size=2)
+
+
+def test_accumulation_window_left_open_by_a_length_less_loader_is_stepped():
+    from torch.utils.data import IterableDataset
+
+    x, y = regression_data(48)
+
+    class Stream(IterableDataset):
+        def __iter__(self):
+            return iter(zip(x, y))
+
+    model = Regression(3, lr=0.1)
+    loader = DataLoader(Stream(), batch_size=8)  # 6 batches, length unknown up front
+    Trainer(max_epochs=1, accumulate_grad_batches=4, progress=False).fit(model, loader)
+    reference = Regression(3, lr=0.1)
+    opt = torch.optim.SGD(reference.parameters(), lr=0.1)
+    for window in ([0, 1, 2, 3], [4, 5]):  # the second window closes at the end of the data
+        for b in window:
+            (reference.training_step((x[8 * b : 8 * b + 8], y[8 * b : 8 * b + 8])) / 4).backward()
+        opt.step()
+        opt.zero_grad()
+    for k, v in params_of(model).items():
+        torch.testing.assert_close(v, params_of(reference)[k], rtol=1e-6, atol=1e-7)

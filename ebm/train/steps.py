@@ -131,6 +131,12 @@ class Stepper:
             self._update(self.optimizers, self.params)
         return terms, is_update, False
 
+    def finish_window(self) -> bool:
+        """Step with gradients an unfinished accumulation window left behind (True if any)."""
+        if self.manual or self.accumulate == 1:
+            return False
+        return self._update_after_skip()
+
     def _update_after_skip(self) -> bool:
         """The skipped micro-batch closed an accumulation window: step with what the window
         gathered before it, if anything (all-reduced by hand: DDP's sync pass never ran)."""

@@ -329,6 +329,10 @@ class Trainer:
                     break
             if bar is not None:
                 bar.close()
+            if stepper.finish_window():  # a DataLoader of unknown length, or an early stop
+                updated_since_save = True
+                if self.ema is not None:
+                    self.ema.update(model)
             epoch_complete = n_batches is None or self._batch >= n_batches
             self._flush(None)
             row = self._end_epoch(model, val, time.perf_counter() - epoch_started)
