@@ -10,6 +10,7 @@ _EXPORTS = {
     "GaussianMixture": "gmm",
     "DenoisingAutoencoder": "autoencoders",
     "ContractiveAutoencoder": "autoencoders",
+    "NotFittedError": "_estimator",  # raised by PCA/KMeans/GaussianMixture before fit
     # generative models
     "VAE": "vae",
     "GAN": "gan",
