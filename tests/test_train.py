@@ -181,6 +181,14 @@ def test_step_interval_scheduler():
     steps = [h for h in trainer.history if "batch" in h]
     # row k (step k) is logged after the scheduler stepped k times
     assert [h["lr"] for h in steps] == pytest.approx([1.0 / (k + 1) for k in range(1, 9)])
+    # with accumulation a "step" interval means an optimiser update, not a micro-batch
+    trainer = Trainer(
+        max_epochs=2, batch_size=8, accumulate_grad_batches=2, progress=False, log_every_n_steps=2
+    )
+    trainer.fit(PerStep(), (x, y))
+    steps = [h for h in trainer.history if "batch" in h]
+    assert [h["lr"] for h in steps] == pytest.approx([1.0 / (k + 1) for k in range(1, 5)])
+    assert trainer.updates == 4 and trainer.step == 8
 
 
 class _TwoOptimisers(nn.Module):

@@ -26,6 +26,7 @@ def capture(trainer, model) -> dict:
             "epoch": trainer.epoch,
             "batch": trainer._batch,
             "step": trainer.step,
+            "updates": trainer.updates,
             "skipped": trainer.skipped,
             "data_generator": trainer._data_gen.get_state(),
             "epoch_generator": trainer._epoch_gen_state,
@@ -66,7 +67,7 @@ def restore(trainer, model, state: dict) -> None:
             cb.load_state_dict(saved)
     loop = state["loop"]
     trainer.epoch, trainer._batch, trainer.step = loop["epoch"], loop["batch"], loop["step"]
-    trainer.skipped = loop["skipped"]
+    trainer.skipped, trainer.updates = loop["skipped"], loop["updates"]
     trainer._data_gen.set_state(loop["data_generator"])
     trainer._epoch_gen_state = loop["epoch_generator"]
     trainer._loader_rng = loop["loader_rng"]

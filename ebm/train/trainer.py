@@ -167,7 +167,7 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.device: torch.device | None = None
         self.ema: EMA | None = None
-        self.epoch = self.step = 0
+        self.epoch = self.step = self.updates = 0
         self.rank, self.world_size = 0, 1
         self.should_stop = False
         self.skipped = 0
@@ -251,6 +251,7 @@ class Trainer:
         self.history = self._log.history
         self._buffer = StepBuffer()
         self.epoch = self.step = self.skipped = 0
+        self.updates = 0  # optimiser updates (steps count batches; they differ when accumulating)
         self._batch = 0  # next batch index within the current epoch
         self._loader_rng = torch.get_rng_state()  # global RNG when a DataLoader epoch began
         self._epoch_sums: dict[str, float] = {}
@@ -308,10 +309,11 @@ class Trainer:
                     self._buffer.add(self.step, self.epoch, b, terms, stepper.checks)
                 if updated:
                     updated_since_save = True
+                    self.updates += 1
                     if self.ema is not None:
                         self.ema.update(model)
                     for sched in self._schedulers:
-                        if sched.interval == "step" and self.step % sched.frequency == 0:
+                        if sched.interval == "step" and self.updates % sched.frequency == 0:
                             sched.step(self._last_metrics())
                 if self.callbacks:
                     self._call("on_step_end", model, terms)
@@ -331,6 +333,7 @@ class Trainer:
                 bar.close()
             if stepper.finish_window():  # a DataLoader of unknown length, or an early stop
                 updated_since_save = True
+                self.updates += 1
                 if self.ema is not None:
                     self.ema.update(model)
             epoch_complete = n_batches is None or self._batch >= n_batches
