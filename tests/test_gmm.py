@@ -11,8 +11,7 @@ from scipy.stats import multivariate_normal
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
 
-from ebm.models import GaussianMixture
-from ebm.models._estimator import NotFittedError
+from ebm.models import GaussianMixture, NotFittedError
 
 KINDS = ("full", "tied", "diag", "spherical")
 

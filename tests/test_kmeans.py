@@ -10,8 +10,7 @@ import torch
 from scipy.special import logsumexp
 from sklearn.cluster import KMeans as SkKMeans
 
-from ebm.models import KMeans
-from ebm.models._estimator import NotFittedError
+from ebm.models import KMeans, NotFittedError
 from ebm.models.kmeans import _closest
 
 

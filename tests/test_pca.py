@@ -9,8 +9,7 @@ import pytest
 import torch
 from sklearn.decomposition import PCA as SkPCA
 
-from ebm.models import PCA, LinearAutoencoder
-from ebm.models._estimator import NotFittedError
+from ebm.models import PCA, LinearAutoencoder, NotFittedError
 from ebm.train import Trainer
 
 
