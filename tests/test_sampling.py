@@ -223,3 +223,15 @@ def test_langevin_compiled_step_matches_eager(fused):
     )
     torch.testing.assert_close(compiled, eager, atol=1e-5, rtol=1e-5)
     assert math.isfinite(float(compiled.sum()))
+
+
+@pytest.mark.slow
+def test_mala_and_hmc_compiled_steps_match_eager():
+    x0 = _start(16)
+    for sampler, args in ((mala, (5, 0.1)), (hmc, (3, 0.1, 4))):
+        eager = sampler(_gaussian(), x0, *args, generator=torch.Generator().manual_seed(0))
+        compiled = sampler(
+            _gaussian(), x0, *args, generator=torch.Generator().manual_seed(0), compile=True
+        )
+        torch.testing.assert_close(compiled[0], eager[0], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(compiled[1], eager[1])

@@ -58,6 +58,27 @@ def energy_and_grad(energy: EnergyFn, x: Tensor) -> tuple[Tensor, Tensor]:
     return e.detach(), grad
 
 
+def energy_and_grad_fn(
+    energy: EnergyFn, compile: bool
+) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+    """x -> (E(x), ∇ₓE(x)): autograd eagerly, ``torch.func`` under torch.compile (which cannot
+    trace ``torch.autograd.grad`` on a fresh leaf)."""
+    if not compile:
+        return lambda x: energy_and_grad(energy, x)
+
+    def total(x: Tensor) -> tuple[Tensor, Tensor]:
+        e = energy(x)
+        return e.sum(), e
+
+    grad_and_value = torch.func.grad_and_value(total, has_aux=True)
+
+    def fn(x: Tensor) -> tuple[Tensor, Tensor]:
+        grad, (_, e) = grad_and_value(x)
+        return e, grad
+
+    return fn
+
+
 def check_energy_shape(e: Tensor, x: Tensor) -> None:
     """Once, before the loop: an energy must return one value per chain."""
     if e.shape != (x.shape[0],):

@@ -15,6 +15,7 @@ from ebm.sampling._common import (
     check_energy_shape,
     check_sampler_args,
     energy_and_grad,
+    energy_and_grad_fn,
     frozen_parameters,
     maybe_compile,
     noise_source,
@@ -25,14 +26,16 @@ def _kinetic(p: Tensor, inv_mass: Tensor) -> Tensor:
     return 0.5 * (p * p * inv_mass).flatten(1).sum(1)
 
 
-def _step(energy, x, e, grad, z, uniform, step_size: float, n_leapfrog: int, sqrt_mass, inv_mass):
+def _step(
+    value_and_grad, x, e, grad, z, uniform, step_size: float, n_leapfrog: int, sqrt_mass, inv_mass
+):
     p = z * sqrt_mass
     h0 = e + _kinetic(p, inv_mass)
     x_new = x
     p = p - 0.5 * step_size * grad
     for k in range(n_leapfrog):
         x_new = x_new + step_size * inv_mass * p
-        e_new, grad_new = energy_and_grad(energy, x_new)
+        e_new, grad_new = value_and_grad(x_new)
         if k < n_leapfrog - 1:
             p = p - step_size * grad_new
     p = p - 0.5 * step_size * grad_new
@@ -84,6 +87,7 @@ def hmc(
     if n_steps == 0:
         return x, accepted
     sqrt_mass, inv_mass = mass.sqrt(), mass.reciprocal()
+    value_and_grad = energy_and_grad_fn(energy, compile)
     step = maybe_compile(_step, compile)
     noise = noise_source(x, n_steps, generator)
     uniforms = torch.rand(
@@ -94,7 +98,7 @@ def hmc(
         check_energy_shape(e, x)
         for i in range(n_steps):
             x, e, grad, accept = step(
-                energy,
+                value_and_grad,
                 x,
                 e,
                 grad,

@@ -17,6 +17,7 @@ from ebm.sampling._common import (
     check_energy_shape,
     check_sampler_args,
     energy_and_grad,
+    energy_and_grad_fn,
     frozen_parameters,
     maybe_compile,
     noise_source,
@@ -29,9 +30,9 @@ def _log_q(to: Tensor, frm: Tensor, grad_frm: Tensor, step_size: float) -> Tenso
     return -diff.pow(2).sum(1) / (4.0 * step_size)
 
 
-def _step(energy, x, e, grad, noise, uniform, step_size: float):
+def _step(value_and_grad, x, e, grad, noise, uniform, step_size: float):
     proposal = x - step_size * grad + math.sqrt(2.0 * step_size) * noise
-    e_prop, grad_prop = energy_and_grad(energy, proposal)
+    e_prop, grad_prop = value_and_grad(proposal)
     log_accept = (
         e
         - e_prop
@@ -65,6 +66,7 @@ def mala(
     accepted = torch.zeros((), device=x.device, dtype=x.dtype)
     if n_steps == 0:
         return x, accepted
+    value_and_grad = energy_and_grad_fn(energy, compile)
     step = maybe_compile(_step, compile)
     noise = noise_source(x, n_steps, generator)
     uniforms = torch.rand(
@@ -75,7 +77,7 @@ def mala(
         check_energy_shape(e, x)
         for i in range(n_steps):
             x, e, grad, accept = step(
-                energy, x, e, grad, noise(i)[0], uniforms[i], float(step_size)
+                value_and_grad, x, e, grad, noise(i)[0], uniforms[i], float(step_size)
             )
             accepted += accept.to(x.dtype).mean()
     return x, accepted / n_steps
