@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from _train_models import MLP, mlp_data
 from torch import nn
@@ -43,6 +44,7 @@ class TwoPlayers(nn.Module):
 # A recipe-shaped script: parse_args -> data -> models -> Trainer.fit -> write_results.
 SCRIPT = r"""
 import sys
+import pytest
 import torch
 sys.path.insert(0, {tests!r})
 from _train_models import MLP, mlp_data
@@ -126,3 +128,24 @@ def test_two_gloo_processes_under_torchrun_match_one_process(tmp_path):
     for name, value in fresh.state_dict().items():
         torch.testing.assert_close(value, ddp["mlp"][name], rtol=0, atol=0)
     assert len((tmp_path / "ckpt" / "metrics.csv").read_text().splitlines()) > 1
+
+
+@pytest.mark.slow
+def test_a_real_recipe_runs_under_torchrun(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--standalone",
+        str(ROOT / "recipes" / "gan_toy.py"),
+        "--quick",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path),
+    ]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (tmp_path / "gan_toy.json").is_file() and (tmp_path / "gan_toy.png").is_file()
