@@ -26,7 +26,7 @@ from ebm.train import Trainer
 
 def add_arguments(parser):
     parser.add_argument("--losses", nargs="*", default=None, help=f"subset of {LOSSES}")
-    parser.add_argument("--steps", type=int, default=None, help="generator+critic steps per run")
+    parser.add_argument("--steps", type=int, default=None, help="critic steps per run")
 
 
 args = parse_args(__doc__, add_arguments=add_arguments)
@@ -78,7 +78,7 @@ DATASETS = {
     "ring-8": (lambda n, seed: ring_of_gaussians(n, std=STD, seed=seed), ring_centers()),
     "grid-25": (lambda n, seed: grid_of_gaussians(n, std=STD, seed=seed), grid_centers()),
 }
-losses = args.losses or (["nonsaturating", "hinge"] if args.quick else list(LOSSES))
+losses = args.losses or (["nonsaturating"] if args.quick else list(LOSSES))
 steps = args.steps or (300 if args.quick else 6000)
 results, scatters = {}, {}
 for data_name, (make_data, centers) in DATASETS.items():
@@ -94,9 +94,8 @@ for data_name, (make_data, centers) in DATASETS.items():
             loss=loss,
             **settings,
         )
-        n_calls = steps * settings.get("n_critic", 1)  # one call = one critic step
-        trainer = Trainer(
-            max_steps=n_calls,
+        trainer = Trainer(  # one step = one critic update (and a generator update every n_critic)
+            max_steps=steps,
             max_epochs=None,
             batch_size=256,
             device=args.device,

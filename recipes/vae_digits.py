@@ -49,7 +49,8 @@ with torch.no_grad():
     test_nelbo = vae.energy(test, generator=g).mean().item()
     test_iwae = vae.log_likelihood(test[:500], n_samples=64 if not args.quick else 8, generator=g)
     samples = vae.sample(16, generator=g)
-    a, b = int((test_y == 3).nonzero()[0]), int((test_y == 8).nonzero()[0])
+    threes, eights = (test_y == 3).nonzero(), (test_y == 8).nonzero()
+    a, b = (int(threes[0]), int(eights[0])) if len(threes) and len(eights) else (0, 1)
     path = vae.interpolate(test[a], test[b], steps=16)
     recon = vae.reconstruct(test[:8])
 

@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from ebm.metrics import classifier_features, frechet_distance, gaussian_frechet_distance
+
+
+def _spd(d, seed):
+    a = torch.randn(d, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return a @ a.T + 0.1 * torch.eye(d, dtype=torch.float64)
+
+
+def test_gaussian_frechet_matches_scipy_sqrtm():
+    mu1, mu2 = torch.randn(5, dtype=torch.float64), torch.randn(5, dtype=torch.float64)
+    c1, c2 = _spd(5, 0), _spd(5, 1)
+    cross = scipy.linalg.sqrtm(c1.numpy() @ c2.numpy())
+    expected = ((mu1 - mu2) ** 2).sum().item() + np.trace(c1.numpy() + c2.numpy() - 2 * cross.real)
+    assert gaussian_frechet_distance(mu1, c1, mu2, c2).item() == pytest.approx(expected, rel=1e-8)
+
+
+def test_gaussian_frechet_closed_form_for_diagonal_covariances():
+    # diagonal covariances commute: FD = ‖μ₁ − μ₂‖² + Σ (σ₁ − σ₂)²
+    s1, s2 = torch.tensor([1.0, 2.0, 0.5]), torch.tensor([3.0, 0.5, 0.5])
+    mu1, mu2 = torch.tensor([0.0, 1.0, 2.0]), torch.tensor([1.0, 1.0, 0.0])
+    fd = gaussian_frechet_distance(mu1, torch.diag(s1**2), mu2, torch.diag(s2**2))
+    assert fd.item() == pytest.approx(5.0 + 4.0 + 2.25 + 0.0, rel=1e-10)
+
+
+def test_frechet_distance_of_samples_zero_and_shift():
+    x = torch.randn(500, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert frechet_distance(x, x.clone()).item() == pytest.approx(0.0, abs=1e-8)
+    shift = torch.tensor([1.0, -2.0, 0.0, 0.5], dtype=torch.float64)
+    assert frechet_distance(x, x + shift).item() == pytest.approx(
+        shift.pow(2).sum().item(), rel=1e-8
+    )
+
+
+def test_classifier_features_separate_digits_from_noise(tmp_path, monkeypatch):
+    from ebm.data import digits
+    from ebm.metrics import frechet as fr
+
+    monkeypatch.setenv("EBM_CACHE", str(tmp_path))
+    monkeypatch.setattr(fr, "_MEMO", {})
+    state = torch.get_rng_state()
+    model = fr.digit_classifier("digits")
+    assert torch.equal(state, torch.get_rng_state())  # training forked the global RNG
+    cached = tmp_path / "digits_classifier_v1.pt"
+    assert cached.is_file()
+    (test_x, test_y), (train_x, _) = digits("test"), digits("train")
+    with torch.no_grad():
+        accuracy = (model(test_x).argmax(1) == test_y).float().mean().item()
+    assert accuracy > 0.9  # a real classifier, on held-out digits
+    # the cached weights load (weights_only) to the same features
+    monkeypatch.setattr(fr, "_MEMO", {})
+    f1 = classifier_features(test_x[:50])
+    assert torch.allclose(f1, model.features(test_x[:50]))
+    n = len(test_x)
+    real = fr.frechet_classifier_distance(train_x[:n], test_x).item()
+    noise = fr.frechet_classifier_distance(
+        torch.rand(n, 1, 8, 8, generator=torch.Generator().manual_seed(0)), test_x
+    ).item()
+    assert real < 0.1 * noise
+
+
+def test_bad_input(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="one D"):
+        gaussian_frechet_distance(torch.zeros(2), torch.eye(2), torch.zeros(3), torch.eye(3))
+    with pytest.raises(ValueError, match="N, M >= 2"):
+        frechet_distance(torch.zeros(1, 2), torch.zeros(5, 2))
+    with pytest.raises(ValueError, match="\\(N, 1, 8, 8\\) digits or \\(N, 1, 28, 28\\) MNIST"):
+        classifier_features(torch.zeros(3, 1, 16, 16))
+    from ebm.metrics import frechet as fr
+
+    monkeypatch.setenv("EBM_CACHE", str(tmp_path))  # no cached MNIST classifier there
+    monkeypatch.setattr(fr, "_MEMO", {})
+    with pytest.raises(ValueError, match="mnist_root is needed"):
+        fr.digit_classifier("mnist")
+    with pytest.raises(ValueError, match="dataset must be"):
+        fr.digit_classifier("cifar")

@@ -1,0 +1,65 @@
+"""Smoke runs of the generative recipes in --quick mode, asserting the key claims of their JSON."""
+
+import gzip
+import json
+import math
+import struct
+
+import torch
+
+from ebm.data import digits
+
+
+def test_vae_digits(run_recipe):
+    out = run_recipe("vae_digits")
+    res = json.loads((out / "vae_digits.json").read_text())
+    assert (out / "vae_digits.png").is_file() and (out / "vae_digits_latent.png").is_file()
+    # 64 pixels: a trained VAE must beat the 64·ln 2 ≈ 44 nats of predicting ½ everywhere
+    assert res["test_neg_elbo_per_sample"] < 64 * math.log(2) - 5
+    assert -res["test_iwae_log_likelihood"] <= res["test_neg_elbo_per_sample"] + 0.5
+    # figure 34.3: without the KL term the codes spread much farther from the origin
+    assert res["latent_median_norm_without_kl"] > 1.5 * res["latent_median_norm_with_kl"]
+
+
+def _idx(array: torch.Tensor) -> bytes:
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.to(torch.uint8).numpy().tobytes()
+
+
+def test_vae_digits_mnist_configuration(run_recipe, tmp_path):
+    # a tiny stand-in for MNIST: 8×8 digits upscaled to 28×28, written as gzipped IDX files
+    images, labels = digits()
+    big = torch.nn.functional.interpolate(images[:300], size=(28, 28), mode="bilinear")
+    big = (big[:, 0] * 255).round()
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for prefix, sl in (("train", slice(0, 240)), ("t10k", slice(240, 300))):
+        (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx(big[sl])))
+        (folder / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(
+            gzip.compress(_idx(labels[:300][sl]))
+        )
+    out = run_recipe("vae_digits", "--data-dir", str(folder))
+    res = json.loads((out / "vae_digits.json").read_text())
+    assert res["data"] == "mnist" and res["latent_dim"] == 20
+    assert math.isfinite(res["test_neg_elbo_per_sample"])
+    assert res["test_neg_elbo_per_sample"] < 784 * math.log(2)
+
+
+def test_gan_toy(run_recipe):
+    out = run_recipe("gan_toy")
+    res = json.loads((out / "gan_toy.json").read_text())
+    assert (out / "gan_toy.png").is_file() and (out / "gan_toy_coin.png").is_file()
+    assert abs(res["coin_head_frequency"] - 0.3) < 0.06
+    assert abs(res["coin_discriminator_bce"] - math.log(2)) < 0.05
+    assert set(res["mode_coverage"]) == {
+        f"{d}/{loss}" for d in ("ring-8", "grid-25") for loss in ("nonsaturating", "hinge")
+    }
+
+
+def test_gan_digits(run_recipe):
+    out = run_recipe("gan_digits")
+    res = json.loads((out / "gan_digits.json").read_text())
+    assert (out / "gan_digits.png").is_file()
+    # the classifier's Fréchet distance separates real from noise by far
+    assert res["frechet_train_vs_test"] < 0.1 * res["frechet_noise_vs_test"]
+    assert math.isfinite(res["frechet_gan_vs_test"])
