@@ -17,7 +17,14 @@ from ebm.plot import image_grid
 from ebm.recipe import parse_args, save_figure, write_results
 from ebm.train import Trainer
 
-args = parse_args(__doc__)
+
+def add_arguments(parser):
+    parser.add_argument(
+        "--loss", default="nonsaturating", help="a GAN loss from ebm.models.gan.LOSSES"
+    )
+
+
+args = parse_args(__doc__, add_arguments=add_arguments)
 torch.manual_seed(args.seed)  # module initialisation; the Trainer seeds the rest
 
 # ---- data --------------------------------------------------------------------------------------
@@ -29,7 +36,7 @@ generator = nn.Sequential(
     mlp([LATENT, 256, 256, 64], nn.LeakyReLU), nn.Sigmoid(), nn.Unflatten(1, (1, 8, 8))
 )
 discriminator = nn.Sequential(nn.Flatten(), mlp([64, 256, 256, 1], nn.LeakyReLU))
-gan = GAN(generator, discriminator, LATENT, loss="nonsaturating", lr=2e-4)
+gan = GAN(generator, discriminator, LATENT, loss=args.loss, lr=2e-4)
 epochs = 15 if args.quick else 300
 trainer = Trainer(
     max_epochs=epochs, batch_size=64, device=args.device, seed=args.seed, progress=False
@@ -59,6 +66,7 @@ write_results(
     "gan_digits",
     {
         "epochs": epochs,
+        "loss": args.loss,
         "n_samples": n,
         "frechet_gan_vs_test": fd_gan,
         "frechet_train_vs_test": fd_floor,
