@@ -182,6 +182,7 @@ class Batches:
         device, pin = self.device, self._pin
         if order is not None and tensors[0].device != order.device:
             order = order.to(tensors[0].device)
+        move = tensors[0].device != device
         for i in range(start, len(self)):
             lo, hi = i * bs, min((i + 1) * bs, self.per_rank)
             if order is None:
@@ -189,9 +190,10 @@ class Batches:
             else:
                 index = order[lo:hi]
                 batch = [t[index] for t in tensors]
-            if pin and batch[0].device.type == "cpu":
-                batch = [b.pin_memory() for b in batch]
-            batch = [b.to(device, non_blocking=pin) for b in batch]
+            if move:
+                if pin and batch[0].device.type == "cpu":
+                    batch = [b.pin_memory() for b in batch]
+                batch = [b.to(device, non_blocking=pin) for b in batch]
             yield batch[0] if single else batch
 
     def _dataset_epoch(self, order, start, worker_seed):

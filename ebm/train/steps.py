@@ -111,22 +111,28 @@ class Stepper:
     # --- automatic ------------------------------------------------------------------------
     def automatic(self, batch, is_update: bool) -> tuple[dict, bool, bool]:
         """(terms, updated, skipped). ``is_update``: last micro-batch of an accumulation."""
+        if self.ddp is None and self.precision.dtype is None:  # the lean common case
+            return self._automatic(self.model.training_step(batch), is_update)
         sync_off = self.ddp is not None and not is_update
         with self.ddp.no_sync() if sync_off else contextlib.nullcontext():
             with self.precision.autocast():
                 out = self.ddp(batch) if self.ddp is not None else self.model.training_step(batch)
-            loss, terms = split_output(out, "training_step")
-            if not isinstance(loss, torch.Tensor):
-                raise TypeError(
-                    "training_step must return a loss Tensor or a dict with a 'loss' Tensor "
-                    f"(got keys {sorted(terms)}); set manual_optimization = True to step the "
-                    "optimisers yourself"
-                )
-            if self.nan_policy == "skip":
-                values = [v for v in terms.values() if isinstance(v, torch.Tensor)]
-                if not self._finite(values):
-                    return terms, is_update and self._update_after_skip(), True
-            self._backward(loss / self.accumulate if self.accumulate > 1 else loss)
+            return self._automatic(out, is_update)
+
+    def _automatic(self, out, is_update: bool) -> tuple[dict, bool, bool]:
+        """Backward (and the update closing a window) for training_step's output ``out``."""
+        loss, terms = split_output(out, "training_step")
+        if not isinstance(loss, torch.Tensor):
+            raise TypeError(
+                "training_step must return a loss Tensor or a dict with a 'loss' Tensor "
+                f"(got keys {sorted(terms)}); set manual_optimization = True to step the "
+                "optimisers yourself"
+            )
+        if self.nan_policy == "skip":
+            values = [v for v in terms.values() if isinstance(v, torch.Tensor)]
+            if not self._finite(values):
+                return terms, is_update and self._update_after_skip(), True
+        self._backward(loss / self.accumulate if self.accumulate > 1 else loss)
         if is_update:
             self._update(self.optimizers, self.params)
         return terms, is_update, False
