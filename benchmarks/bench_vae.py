@@ -137,8 +137,11 @@ def run() -> list[dict]:
                 "target": "≤ 1",
             },
         ]
-    for name in ("pythae", "pythae.trainers", "pythae.models"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    import pythae.trainers  # noqa: F401  (creates pythae's loggers, which set their own levels)
+
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("pythae"):
+            logging.getLogger(name).setLevel(logging.ERROR)
     trained = {}
 
     def ours():
