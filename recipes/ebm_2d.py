@@ -3,9 +3,9 @@
 Each step pushes the energy down on a data batch and up on negatives: Langevin chains that start
 from a replay buffer of earlier chains (5 % re-drawn from uniform noise). The chains run colder
 than p ∝ exp(−E) (noise_scale below √(2·step), common EBM practice), so the landscape's minima,
-not its exact depth, are what to look at. The figure shows the data, the learned energy and
-samples: Langevin chains from fresh noise. MMD (RBF, median bandwidth) compares them with fresh
-data; 0 means indistinguishable.
+not its exact depth, are what to look at. The figure shows the data, the learned energy (colours
+clipped just above the data's energies) and samples: Langevin chains from fresh noise. MMD (RBF,
+median bandwidth) compares them with fresh data; 0 means indistinguishable.
 """
 
 import matplotlib.pyplot as plt
@@ -70,8 +70,16 @@ for col, (name, (make_data, lim)) in enumerate(DATASETS.items()):
     box = (-lim, lim)
     axes[0, col].scatter(data[::3, 0], data[::3, 1], s=1, alpha=0.5)
     axes[0, col].set_title(f"{name}: data")
+    # colours clipped a little above the data's energies, so the basins, not the far walls, show
+    with torch.no_grad():
+        cap = float(model.energy(data.to(trainer.device)).quantile(0.99)) + 1.0
     energy_landscape(
-        axes[1, col], model.energy, box, box, n=150, title="learned energy (low = dark)"
+        axes[1, col],
+        lambda y, model=model, cap=cap: model.energy(y).clamp(max=cap),
+        box,
+        box,
+        n=150,
+        title="learned energy (clipped): low = dark",
     )
     axes[2, col].scatter(samples[:, 0], samples[:, 1], s=1, alpha=0.5, c="C1")
     axes[2, col].set_title(f"Langevin samples, MMD {results[name]['mmd_langevin_vs_data']:.4f}")
