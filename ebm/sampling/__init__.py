@@ -2,13 +2,14 @@
 
 Every sampler takes an energy (an ``ebm.Energy`` or any callable (B, ...) -> (B,), low = likely)
 and initial states x0 (B, ...), runs all B chains in parallel, and never synchronises with the
-host inside its loop.
+host inside its loop. The sampler modules are private (``_langevin.py`` ...): a module must not
+share its name with the function it exports.
 """
 
+from ebm.sampling._hmc import hmc
+from ebm.sampling._langevin import langevin
+from ebm.sampling._mala import mala
 from ebm.sampling.diagnostics import effective_sample_size
-from ebm.sampling.hmc import hmc
-from ebm.sampling.langevin import langevin
-from ebm.sampling.mala import mala
 from ebm.sampling.replay import ReplayBuffer
 
 __all__ = ["ReplayBuffer", "effective_sample_size", "hmc", "langevin", "mala"]
