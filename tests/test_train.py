@@ -334,3 +334,25 @@ def test_accumulation_window_left_open_by_a_length_less_loader_is_stepped():
         opt.zero_grad()
     for k, v in params_of(model).items():
         torch.testing.assert_close(v, params_of(reference)[k], rtol=1e-6, atol=1e-7)
+
+
+def test_logged_metrics_are_the_values_at_their_step_even_for_parameter_views():
+    class Scalar(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(()))
+
+        def training_step(self, batch):
+            # w.detach() shares storage with w, which the optimiser changes in place
+            return {"loss": (self.w - 1.0) ** 2 + 0 * batch.sum(), "w": self.w.detach()}
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.25)
+
+    trainer = Trainer(
+        max_epochs=1, batch_size=1, shuffle=False, log_every_n_steps=2, progress=False
+    )
+    trainer.fit(Scalar(), torch.zeros(4, 1))
+    # w_{k+1} = w_k + (1 - w_k) / 2 from 0: the steps see 0, 0.5, 0.75, 0.875
+    assert [h["w"] for h in trainer.history if "batch" in h] == [0.5, 0.875]
+    assert trainer.history[-1]["w"] == pytest.approx((0 + 0.5 + 0.75 + 0.875) / 4)

@@ -183,3 +183,11 @@ def test_resume_without_checkpoint_starts_fresh_and_finished_run_stays_finished(
     more = _trainer(tmp_path, max_epochs=3)
     more.fit(again, (x, y), resume=True)  # a longer budget continues from epoch 2
     assert more.epoch == 3 and more.step == 12
+
+
+def test_a_plain_state_dict_is_not_taken_for_a_checkpoint(tmp_path):
+    torch.save({"weight": torch.zeros(2)}, tmp_path / "weights.pt")
+    with pytest.raises(ValueError, match="not an ebm.train checkpoint"):
+        load_checkpoint(tmp_path / "weights.pt")
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "missing.pt")

@@ -146,3 +146,34 @@ def test_nan_skip_inside_an_accumulation_window_steps_with_the_rest_of_the_windo
         opt.zero_grad()
     for a, b in zip(skipping.parameters(), reference.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+class _ManualNaN(nn.Module):
+    """Manual optimisation whose second optimize call gets a NaN loss on the poisoned batch."""
+
+    manual_optimization = True
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Parameter(torch.tensor(1.0))
+
+    def training_step(self, batch, optimize):
+        optimize((self.a - 1.0) ** 2, index=0)
+        optimize((self.a * batch.mean()) ** 2, index=0)
+        return {"a": self.a.detach()}
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_nan_in_a_manual_optimize_call_is_named():
+    data = torch.ones(12, 1)
+    data[9] = torch.nan  # batch 2 of 3 (batch size 4)
+    with pytest.raises(
+        NonFiniteLossError, match=r"step 3 \(epoch 0, batch 2\).*optimize\(index=0\) call 1"
+    ):
+        Trainer(max_epochs=1, batch_size=4, shuffle=False, progress=False).fit(_ManualNaN(), data)
+    model = _ManualNaN()
+    trainer = Trainer(max_epochs=2, batch_size=4, shuffle=False, nan_policy="skip", progress=False)
+    trainer.fit(model, data)
+    assert trainer.history[-1]["skipped"] == 2.0 and torch.isfinite(model.a)

@@ -70,6 +70,30 @@ class StepBuffer:
         return out
 
 
+def _scalar(name: str, value: torch.Tensor) -> torch.Tensor:
+    if value.numel() != 1:
+        raise ValueError(f"logged metric {name!r} must be a scalar, got shape {tuple(value.shape)}")
+    return value.detach().reshape(()).float()
+
+
+def snapshot(values: dict) -> dict:
+    """The same dict with its tensors copied into fresh storage (one kernel per device).
+
+    Step metrics wait on the device until the next flush; a metric such as
+    ``param.detach()`` shares storage with a parameter that the optimiser changes in place, so
+    dict returns are copied as soon as training_step returns. A bare loss is a fresh tensor.
+    """
+    names = [k for k, v in values.items() if isinstance(v, torch.Tensor)]
+    if not names:
+        return values
+    tensors = [_scalar(k, values[k]) for k in names]
+    if len({t.device for t in tensors}) == 1:
+        copies = torch.stack(tensors).unbind()
+    else:
+        copies = [t.clone() for t in tensors]
+    return {**values, **dict(zip(names, copies))}
+
+
 def _to_host(tensors: list[torch.Tensor]) -> list[float]:
     if not tensors:
         return []

@@ -13,6 +13,7 @@ import torch.distributed as dist
 from torch import nn
 
 from ebm.train import distributed
+from ebm.train.logs import snapshot
 
 
 class SkipBatch(Exception):
@@ -122,6 +123,8 @@ class Stepper:
     def _automatic(self, out, is_update: bool) -> tuple[dict, bool, bool]:
         """Backward (and the update closing a window) for training_step's output ``out``."""
         loss, terms = split_output(out, "training_step")
+        if not isinstance(out, torch.Tensor):  # a bare loss is fresh: no copy needed
+            terms = snapshot(terms)
         if not isinstance(loss, torch.Tensor):
             raise TypeError(
                 "training_step must return a loss Tensor or a dict with a 'loss' Tensor "
@@ -187,4 +190,5 @@ class Stepper:
                 o.zero_grad(set_to_none=True)
             return {}, bool(self.checks), True
         _, terms = split_output(out, "training_step (manual optimisation)")
+        terms = snapshot(terms)
         return terms, True, False
