@@ -55,7 +55,8 @@ def all_reduce_grads(params, world_size: int) -> None:
     """Average the gradients of ``params`` over ranks in one flattened all-reduce.
 
     Used by manual optimisation, where a training step runs several backward passes that DDP's
-    reducer (one backward per forward) cannot follow.
+    reducer (one backward per forward) cannot follow. Every rank must hold gradients for the
+    same parameters (the same ``optimize`` calls in the same order), or the sizes disagree.
     """
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
