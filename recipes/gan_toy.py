@@ -27,6 +27,7 @@ from ebm.train import Trainer
 def add_arguments(parser):
     parser.add_argument("--losses", nargs="*", default=None, help=f"subset of {LOSSES}")
     parser.add_argument("--steps", type=int, default=None, help="critic steps per run")
+    parser.add_argument("--datasets", nargs="*", default=None, help="subset of ring-8 grid-25")
 
 
 args = parse_args(__doc__, add_arguments=add_arguments)
@@ -78,6 +79,7 @@ DATASETS = {
     "ring-8": (lambda n, seed: ring_of_gaussians(n, std=STD, seed=seed), ring_centers()),
     "grid-25": (lambda n, seed: grid_of_gaussians(n, std=STD, seed=seed), grid_centers()),
 }
+DATASETS = {name: DATASETS[name] for name in (args.datasets or DATASETS)}
 losses = args.losses or (["nonsaturating"] if args.quick else list(LOSSES))
 steps = args.steps or (300 if args.quick else 6000)
 results, scatters = {}, {}
@@ -118,7 +120,12 @@ for data_name, (make_data, centers) in DATASETS.items():
         )
 
 # ---- plots -------------------------------------------------------------------------------------
-fig, axes = plt.subplots(2, len(losses) + 1, figsize=(3 * (len(losses) + 1), 6.2), squeeze=False)
+fig, axes = plt.subplots(
+    len(DATASETS),
+    len(losses) + 1,
+    figsize=(3 * (len(losses) + 1), 3.1 * len(DATASETS)),
+    squeeze=False,
+)
 for row, (data_name, (make_data, centers)) in enumerate(DATASETS.items()):
     real = make_data(N_EVAL, args.seed + 1)
     panels = [("data", real)] + [(loss, scatters[(data_name, loss)]) for loss in losses]

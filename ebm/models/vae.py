@@ -148,7 +148,8 @@ class VAE(nn.Module):
     ) -> Tensor:
         """The importance-weighted bound log (1/K) Σ_k p(y, z_k) / q(z_k|y), z_k ~ q(z|y): (B,).
 
-        K = 1 gives the ELBO (β = 1); the bound tightens towards log p(y) as K grows.
+        K = 1 gives the ELBO (β = 1); the bound tightens towards log p(y) as K grows. It ignores
+        β: it bounds the model's true log-likelihood. Cost: K decoder passes; memory O(B·K).
         """
         self._check_range(self._check_input(y))
         if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
