@@ -356,3 +356,23 @@ def test_logged_metrics_are_the_values_at_their_step_even_for_parameter_views():
     # w_{k+1} = w_k + (1 - w_k) / 2 from 0: the steps see 0, 0.5, 0.75, 0.875
     assert [h["w"] for h in trainer.history if "batch" in h] == [0.5, 0.875]
     assert trainer.history[-1]["w"] == pytest.approx((0 + 0.5 + 0.75 + 0.875) / 4)
+
+
+class _NoisyRegression(Regression):
+    """Draws from the global RNG inside training_step, like dropout or a reparameterisation."""
+
+    def training_step(self, batch):
+        x, y = batch
+        return nn.functional.mse_loss(self(x + 0.1 * torch.randn_like(x)), y)
+
+
+def test_seed_makes_global_rng_draws_reproducible_and_gives_the_callers_state_back():
+    x, y = regression_data()
+    runs = []
+    for _ in range(2):
+        model = _NoisyRegression()  # nn.Linear's init draws from the global RNG: before `before`
+        before = torch.get_rng_state()
+        Trainer(max_epochs=2, batch_size=32, seed=5, progress=False).fit(model, (x, y))
+        assert torch.equal(before, torch.get_rng_state())
+        runs.append(model.lin.weight.detach().clone())
+    assert torch.equal(runs[0], runs[1])

@@ -9,6 +9,7 @@ is optional. With ``manual_optimization = True`` the trainer calls
 from __future__ import annotations
 
 import atexit
+import contextlib
 import time
 from pathlib import Path
 
@@ -40,6 +41,17 @@ _NAN_POLICIES = ("raise", "skip")
 _FLUSH_AT_LEAST_EVERY = 1000  # steps; bounds the device-side metric buffer
 
 
+@contextlib.contextmanager
+def _seeded_global_rng(seed: int | None, rank: int, device: torch.device):
+    """Seed torch's global RNG with ``seed + rank`` for the duration of fit, then restore it."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed + rank)
+        yield
+
+
 def _check_model(model) -> None:
     contract = (
         "a trainable model is an nn.Module defining training_step(self, batch) -> loss Tensor "
@@ -68,8 +80,9 @@ class Trainer:
         batch_size: samples per batch on each process (None: the whole data in one batch).
         device: "auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:N" or "mps".
         precision: "32", "bf16" (autocast) or "16-mixed" (autocast + GradScaler).
-        seed: seeds the private generator of the data order and, when fit starts, torch's
-            global RNG (plus the rank under DDP) for randomness inside training_step.
+        seed: seeds the private generator of the data order and, for the duration of fit,
+            torch's global RNG (plus the rank under DDP) for randomness inside training_step;
+            the caller's global RNG state is restored when fit returns.
         ckpt_dir: folder for checkpoints (stepNNNNNNNN.pt and last.pt); also the default run
             folder for metrics.csv. ckpt_every_n_steps / ckpt_every_n_epochs: when to save
             (epochs default to 1 when ckpt_dir is given); keep_last: numbered files kept.
@@ -222,52 +235,55 @@ class Trainer:
                 "val_data",
             )
 
-        if self.seed is not None:
-            torch.manual_seed(self.seed + self.rank)  # asked for by the user through `seed`
-        data_seed = self.seed
-        if data_seed is None:  # every rank must draw the same data order
-            data_seed = distributed.broadcast_int(int(torch.randint(2**62, ()).item()), device)
-        self._data_gen, self._data_seed = make_generator(data_seed), data_seed
+        # `seed` seeds the global RNG for the randomness inside training_step (dropout, noise),
+        # inside a fork: the caller's RNG state is given back when fit returns.
+        with _seeded_global_rng(self.seed, self.rank, device):
+            data_seed = self.seed
+            if data_seed is None:  # every rank must draw the same data order
+                data_seed = distributed.broadcast_int(int(torch.randint(2**62, ()).item()), device)
+            self._data_gen, self._data_seed = make_generator(data_seed), data_seed
 
-        model.to(device)
-        optimizers, schedulers = configure(model, self.scheduler_interval)
-        self._optimizers, self._schedulers = optimizers, schedulers
-        self._precision = Precision(self.precision_name, device)
-        self.ema = EMA(model, self.ema_decay) if self.ema_decay is not None else None
-        stepper = Stepper(
-            model,
-            optimizers,
-            self._precision,
-            self.grad_clip,
-            self.accumulate,
-            self.nan_policy,
-            self.world_size,
-            device,
-            self.find_unused_parameters,
-        )
-        for opt in optimizers:
-            opt.zero_grad(set_to_none=True)
-        self._log = RunLog(self.log_dir, self.tensorboard, self.is_main)
-        self.history = self._log.history
-        self._buffer = StepBuffer()
-        self.epoch = self.step = self.skipped = 0
-        self.updates = 0  # optimiser updates (steps count batches; they differ when accumulating)
-        self._batch = 0  # next batch index within the current epoch
-        self._loader_rng = torch.get_rng_state()  # global RNG when a DataLoader epoch began
-        self._epoch_sums: dict[str, float] = {}
-        self._epoch_counts: dict[str, int] = {}
-        self.should_stop = False
-        if resume and self._ckpt.last.is_file():
-            restore(self, model, load_checkpoint(self._ckpt.last, map_location=device))
-            self.last_checkpoint = self._ckpt.last
+            model.to(device)
+            optimizers, schedulers = configure(model, self.scheduler_interval)
+            self._optimizers, self._schedulers = optimizers, schedulers
+            self._precision = Precision(self.precision_name, device)
+            self.ema = EMA(model, self.ema_decay) if self.ema_decay is not None else None
+            stepper = Stepper(
+                model,
+                optimizers,
+                self._precision,
+                self.grad_clip,
+                self.accumulate,
+                self.nan_policy,
+                self.world_size,
+                device,
+                self.find_unused_parameters,
+            )
+            for opt in optimizers:
+                opt.zero_grad(set_to_none=True)
+            self._log = RunLog(self.log_dir, self.tensorboard, self.is_main)
+            self.history = self._log.history
+            self._buffer = StepBuffer()
+            self.epoch = self.step = self.skipped = 0
+            self.updates = (
+                0  # optimiser updates (steps count batches; they differ when accumulating)
+            )
+            self._batch = 0  # next batch index within the current epoch
+            self._loader_rng = torch.get_rng_state()  # global RNG when a DataLoader epoch began
+            self._epoch_sums: dict[str, float] = {}
+            self._epoch_counts: dict[str, int] = {}
+            self.should_stop = False
+            if resume and self._ckpt.last.is_file():
+                restore(self, model, load_checkpoint(self._ckpt.last, map_location=device))
+                self.last_checkpoint = self._ckpt.last
 
-        self._call("on_fit_start", model)
-        try:
-            self._loop(model, train, val, stepper)
-        finally:
-            self._log.close()
-        self._call("on_fit_end", model)
-        return self
+            self._call("on_fit_start", model)
+            try:
+                self._loop(model, train, val, stepper)
+            finally:
+                self._log.close()
+            self._call("on_fit_end", model)
+            return self
 
     # ---------------------------------------------------------------------------------------
     def _loop(self, model, train, val, stepper) -> None:
