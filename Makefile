@@ -33,6 +33,7 @@ lint: setup
 	$(PY) -m ruff format --check ebm recipes tests benchmarks
 
 bench: setup
+	$(PY) -m pip install --quiet -e ".[bench]" "torch==$$($(PY) -c 'import torch; print(torch.__version__)')"
 	$(PY) -m benchmarks
 
 clean:
