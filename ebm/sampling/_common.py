@@ -106,3 +106,38 @@ def noise_source(
         bank = torch.randn((n_steps, *shape), generator=generator, device=x.device, dtype=x.dtype)
         return bank.__getitem__
     return lambda i: torch.randn(shape, generator=generator, device=x.device, dtype=x.dtype)
+
+
+def metropolis_chain(
+    energy: EnergyFn,
+    x: Tensor,
+    n_steps: int,
+    generator: torch.Generator | None,
+    compile: bool,
+    step: Callable,
+    *step_args,
+) -> tuple[Tensor, Tensor]:
+    """The driver MALA and HMC share: ``n_steps`` proposals with a Metropolis test each.
+
+    step(value_and_grad, x, e, grad, noise, uniform, *step_args) -> (x, e, grad, accept (B,)).
+    Returns (samples like x, acceptance rate as a 0-dim tensor on x's device). The loop never
+    reads a value back to the host.
+    """
+    accepted = torch.zeros((), device=x.device, dtype=x.dtype)
+    if n_steps == 0:
+        return x, accepted
+    value_and_grad = energy_and_grad_fn(energy, compile)
+    step = maybe_compile(step, compile)
+    noise = noise_source(x, n_steps, generator)
+    uniforms = torch.rand(
+        (n_steps, x.shape[0]), generator=generator, device=x.device, dtype=x.dtype
+    )
+    with frozen_parameters(energy), torch.no_grad():
+        e, grad = energy_and_grad(energy, x)
+        check_energy_shape(e, x)
+        for i in range(n_steps):
+            x, e, grad, accept = step(
+                value_and_grad, x, e, grad, noise(i)[0], uniforms[i], *step_args
+            )
+            accepted += accept.to(x.dtype).mean()
+    return x, accepted / n_steps

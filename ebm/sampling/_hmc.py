@@ -10,16 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebm.sampling._common import (
-    EnergyFn,
-    check_energy_shape,
-    check_sampler_args,
-    energy_and_grad,
-    energy_and_grad_fn,
-    frozen_parameters,
-    maybe_compile,
-    noise_source,
-)
+from ebm.sampling._common import EnergyFn, check_sampler_args, metropolis_chain
 
 
 def _kinetic(p: Tensor, inv_mass: Tensor) -> Tensor:
@@ -83,31 +74,15 @@ def hmc(
                 f"mass must be positive with shape {tuple(x.shape[1:])} (one state), "
                 f"got {tuple(mass.shape)}"
             )
-    accepted = torch.zeros((), device=x.device, dtype=x.dtype)
-    if n_steps == 0:
-        return x, accepted
-    sqrt_mass, inv_mass = mass.sqrt(), mass.reciprocal()
-    value_and_grad = energy_and_grad_fn(energy, compile)
-    step = maybe_compile(_step, compile)
-    noise = noise_source(x, n_steps, generator)
-    uniforms = torch.rand(
-        (n_steps, x.shape[0]), generator=generator, device=x.device, dtype=x.dtype
+    return metropolis_chain(
+        energy,
+        x,
+        n_steps,
+        generator,
+        compile,
+        _step,
+        float(step_size),
+        n_leapfrog,
+        mass.sqrt(),
+        mass.reciprocal(),
     )
-    with frozen_parameters(energy), torch.no_grad():
-        e, grad = energy_and_grad(energy, x)
-        check_energy_shape(e, x)
-        for i in range(n_steps):
-            x, e, grad, accept = step(
-                value_and_grad,
-                x,
-                e,
-                grad,
-                noise(i)[0],
-                uniforms[i],
-                float(step_size),
-                n_leapfrog,
-                sqrt_mass,
-                inv_mass,
-            )
-            accepted += accept.to(x.dtype).mean()
-    return x, accepted / n_steps

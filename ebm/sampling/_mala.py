@@ -12,16 +12,7 @@ import math
 import torch
 from torch import Tensor
 
-from ebm.sampling._common import (
-    EnergyFn,
-    check_energy_shape,
-    check_sampler_args,
-    energy_and_grad,
-    energy_and_grad_fn,
-    frozen_parameters,
-    maybe_compile,
-    noise_source,
-)
+from ebm.sampling._common import EnergyFn, check_sampler_args, metropolis_chain
 
 
 def _log_q(to: Tensor, frm: Tensor, grad_frm: Tensor, step_size: float) -> Tensor:
@@ -62,22 +53,6 @@ def mala(
     mean over chains and steps of the accept decisions (aim for about 0.5–0.6).
     """
     check_sampler_args(energy, x0, n_steps, step_size)
-    x = x0.detach().clone()
-    accepted = torch.zeros((), device=x.device, dtype=x.dtype)
-    if n_steps == 0:
-        return x, accepted
-    value_and_grad = energy_and_grad_fn(energy, compile)
-    step = maybe_compile(_step, compile)
-    noise = noise_source(x, n_steps, generator)
-    uniforms = torch.rand(
-        (n_steps, x.shape[0]), generator=generator, device=x.device, dtype=x.dtype
+    return metropolis_chain(
+        energy, x0.detach().clone(), n_steps, generator, compile, _step, float(step_size)
     )
-    with frozen_parameters(energy), torch.no_grad():
-        e, grad = energy_and_grad(energy, x)
-        check_energy_shape(e, x)
-        for i in range(n_steps):
-            x, e, grad, accept = step(
-                value_and_grad, x, e, grad, noise(i)[0], uniforms[i], float(step_size)
-            )
-            accepted += accept.to(x.dtype).mean()
-    return x, accepted / n_steps
