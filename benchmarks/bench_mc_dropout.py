@@ -11,22 +11,15 @@ import torch
 from torch import nn
 
 from benchmarks.timing import compare
-from ebm.bayes import MCDropout
+from ebm.bayes import MCDropout, notes_regression_net
 
 T, N = 100, 1000
 
 
 def _notes_net(activation) -> nn.Sequential:
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Dropout(0.05),
-        nn.Linear(1, 20),
-        activation(),
-        nn.Dropout(0.05),
-        nn.Linear(20, 20),
-        activation(),
-        nn.Linear(20, 1),
-    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return notes_regression_net(activation)
 
 
 def _rows(name: str, activation, x: torch.Tensor) -> list[dict]:

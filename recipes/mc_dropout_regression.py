@@ -10,7 +10,15 @@ import torch
 from matplotlib import pyplot as plt
 from torch import nn
 
-from ebm.bayes import DeepEnsemble, GPRegressor, MCDropout, Supervised, SVIRegressor, tau_from
+from ebm.bayes import (
+    DeepEnsemble,
+    GPRegressor,
+    MCDropout,
+    Supervised,
+    SVIRegressor,
+    notes_regression_net,
+    tau_from,
+)
 from ebm.data import x_sin_x
 from ebm.metrics import crps_gaussian, crps_samples, gaussian_nll
 from ebm.plot import uncertainty_band
@@ -28,18 +36,6 @@ x_test, y_test = x_sin_x(n=200, seed=args.seed + 1)
 inside, far = grid.abs().squeeze(1) <= 5, grid.abs().squeeze(1) >= 12
 
 
-def notes_net(activation, dropout=0.05):
-    return nn.Sequential(
-        nn.Dropout(dropout),
-        nn.Linear(1, 20),
-        activation(),
-        nn.Dropout(dropout),
-        nn.Linear(20, 20),
-        activation(),
-        nn.Linear(20, 1),
-    )
-
-
 def train(net):
     model = Supervised(net, loss="mse", optimizer="sgd", lr=0.01, weight_decay=1e-5)
     Trainer(max_epochs=epochs, batch_size=None, device=args.device, seed=args.seed).fit(
@@ -50,7 +46,7 @@ def train(net):
 
 # MC dropout with tanh and with ReLU: same net, same training, predictions with dropout on
 tau = tau_from(length_scale=1.0, keep_prob=0.95, n_data=len(x), weight_decay=1e-5, loss="mse")
-nets = {"tanh": train(notes_net(nn.Tanh)), "relu": train(notes_net(nn.ReLU))}
+nets = {"tanh": train(notes_regression_net(nn.Tanh)), "relu": train(notes_regression_net(nn.ReLU))}
 predictions = {
     f"mc_dropout_{name}": MCDropout(net, n_samples=100, tau=tau, seed=args.seed).predict(grid)
     for name, net in nets.items()
@@ -71,7 +67,7 @@ svi = SVIRegressor(
     device=args.device,
 ).fit(x, y)
 ensemble = DeepEnsemble(
-    lambda: notes_net(nn.Tanh, dropout=0.0),
+    lambda: notes_regression_net(nn.Tanh, p=0.0),
     n_members=2 if args.quick else 5,
     weight_decay=1e-5,
     max_epochs=150 if args.quick else 1000,

@@ -7,22 +7,14 @@ import pytest
 import torch
 from torch import nn
 
-from ebm.bayes import MCDropout, Prediction, Supervised, tau_from
+from ebm.bayes import MCDropout, Prediction, Supervised, notes_regression_net, tau_from
 from ebm.data import x_sin_x
 
 
 def notes_net(activation=nn.Tanh, seed=0) -> nn.Sequential:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return nn.Sequential(
-            nn.Dropout(0.05),
-            nn.Linear(1, 20),
-            activation(),
-            nn.Dropout(0.05),
-            nn.Linear(20, 20),
-            activation(),
-            nn.Linear(20, 1),
-        )
+        return notes_regression_net(activation)
 
 
 def test_samples_have_shape_t_b_and_prediction_fields():

@@ -11,6 +11,7 @@ _EXPORTS: dict[str, str] = {
     "predictive_entropy": "classification",
     "expected_entropy": "classification",
     "mutual_information": "classification",
+    "notes_regression_net": "nets",
     "Supervised": "supervised",
     "GPRegressor": "gp",
     "SVIRegressor": "svi",
