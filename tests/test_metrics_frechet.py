@@ -45,7 +45,7 @@ def test_classifier_features_separate_digits_from_noise(tmp_path, monkeypatch):
     state = torch.get_rng_state()
     model = fr.digit_classifier("digits")
     assert torch.equal(state, torch.get_rng_state())  # training forked the global RNG
-    cached = tmp_path / "digits_classifier_v1.pt"
+    cached = tmp_path / "digits_classifier_v2.pt"
     assert cached.is_file()
     (test_x, test_y), (train_x, _) = digits("test"), digits("train")
     with torch.no_grad():

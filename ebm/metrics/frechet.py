@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from ebm._checks import check_tensor
 
-_VERSION = 1
+_VERSION = 2  # bump when the architecture or training schedule changes
 _FEATURES = 64
 _MEMO: dict[str, nn.Module] = {}
 
@@ -92,6 +92,14 @@ class DigitClassifier(nn.Module):
     def forward(self, images: Tensor) -> Tensor:
         return self.head(self.features(images))
 
+    # trainable through the shared Trainer
+    def training_step(self, batch: list[Tensor]) -> Tensor:
+        images, labels = batch
+        return F.cross_entropy(self(images), labels)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
+
 
 def _cache_dir() -> Path:
     if os.environ.get("EBM_CACHE"):
@@ -101,16 +109,18 @@ def _cache_dir() -> Path:
 
 
 def _train(model: DigitClassifier, images: Tensor, labels: Tensor, epochs: int, batch: int) -> None:
-    """A fixed, deterministic training schedule (CPU, Adam 1e-3); the caller forks the RNG."""
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    g = torch.Generator().manual_seed(0)
-    for _ in range(epochs):
-        order = torch.randperm(len(labels), generator=g)
-        for idx in order.split(batch):
-            loss = F.cross_entropy(model(images[idx]), labels[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    """A fixed, deterministic schedule through the shared Trainer (CPU, Adam 1e-3, seed 0)."""
+    from ebm.train import Trainer
+
+    Trainer(
+        max_epochs=epochs,
+        batch_size=batch,
+        device="cpu",
+        seed=0,
+        progress=False,
+        log_every_n_steps=None,
+        tensorboard=False,
+    ).fit(model, (images, labels))
 
 
 def digit_classifier(
@@ -145,7 +155,7 @@ def digit_classifier(
 
             images, labels = mnist(mnist_root, train=True)
             epochs, batch = 2, 128
-        with torch.random.fork_rng(devices=[]), torch.enable_grad():
+        with torch.enable_grad():
             _train(model, images, labels, epochs, batch)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
