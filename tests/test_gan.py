@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from ebm.models import GAN
+from ebm.models import GAN, BernoulliGenerator
 from ebm.models import gan_losses as L
 from ebm.train import Trainer
 
@@ -177,5 +177,100 @@ def test_bad_input():
         GAN(G, nn.Linear(2, 3), latent_dim=2).energy(torch.zeros(4, 2))
     with pytest.raises(ValueError, match="reconstruct its input"):
         GAN(G, D, latent_dim=2, loss="ebgan").energy(torch.zeros(4, 2))
+    with pytest.raises(ValueError, match="pack must be"):
+        GAN(G, D, latent_dim=2, pack=0)
+    with pytest.raises(ValueError, match="r1_weight must be"):
+        GAN(G, D, latent_dim=2, r1_weight=-1.0)
+    with pytest.raises(ValueError, match="r1_weight applies"):
+        GAN(G, D, latent_dim=2, loss="hinge", r1_weight=1.0)
+    with pytest.raises(ValueError, match="features must be"):
+        BernoulliGenerator(0)
+    with pytest.raises(ValueError, match="p must be in"):
+        BernoulliGenerator(1, p=1.0)
+    with pytest.raises(ValueError, match="z must be"):
+        BernoulliGenerator(2)(torch.zeros(3, 1))
     with pytest.raises(ValueError, match="real and fake must have the same shape"):
         L.gradient_penalty(lambda y: y.sum(1), torch.zeros(3, 2), torch.zeros(4, 2))
+
+
+def test_r1_penalty_closed_form_on_a_quadratic_critic():
+    # d(x) = -½‖A x‖² has ∇d = -AᵀA x, so R1 = mean ‖AᵀA x‖², sample by sample
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(3, 3, generator=g, dtype=torch.float64)
+    x = torch.randn(6, 3, generator=g, dtype=torch.float64)
+    r1 = L.r1_penalty(lambda y: -0.5 * (y @ A.T).pow(2).sum(1), x)
+    expected = (x @ (A.T @ A).T).pow(2).sum(1).mean()
+    assert torch.allclose(r1, expected)
+    # zero-centred: a constant critic has no penalty, a linear one pays ‖w‖² whatever the data
+    w = torch.tensor([3.0, -4.0, 0.0], dtype=torch.float64)
+    assert L.r1_penalty(lambda y: y @ w, x).item() == pytest.approx(25.0)
+
+
+def test_r1_weight_adds_half_gamma_times_the_penalty():
+    torch.manual_seed(0)
+    real, fake = torch.randn(8, 2), torch.randn(8, 2)
+    plain, penalised = _toy_gan(), _toy_gan()
+    penalised.load_state_dict(plain.state_dict())
+    penalised.r1_weight = 4.0
+    terms = penalised.discriminator_loss(real, fake)
+    expected_r1 = L.r1_penalty(penalised.logits, real)
+    assert torch.allclose(terms["r1"], expected_r1)
+    base = plain.discriminator_loss(real, fake)["loss"]
+    assert torch.allclose(terms["loss"], base + 2.0 * expected_r1)
+
+
+def test_packing_concatenates_consecutive_samples():
+    w = torch.arange(1.0, 7.0)  # a linear discriminator on packs of 3 two-dimensional samples
+    D = nn.Linear(6, 1, bias=False)
+    with torch.no_grad():
+        D.weight.copy_(w[None])
+    gan = GAN(nn.Linear(2, 2), D, latent_dim=2, pack=3)
+    y = torch.randn(6, 2, generator=torch.Generator().manual_seed(1))
+    expected = torch.stack([y[:3].flatten() @ w, y[3:].flatten() @ w])
+    assert torch.allclose(gan.logits(y), expected)
+    with pytest.raises(ValueError, match="multiple of 3"):
+        gan.logits(y[:4])
+
+
+def test_packed_gan_trains_through_the_trainer_with_penalties():
+    for loss, kw in (("nonsaturating", {"r1_weight": 1.0}), ("wgan-gp", {})):
+        G = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2))
+        D = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+        gan = GAN(G, D, latent_dim=2, loss=loss, pack=2, **kw)
+        data = torch.randn(32, 2, generator=torch.Generator().manual_seed(0))
+        trainer = Trainer(max_epochs=1, batch_size=16, device="cpu", seed=0, progress=False)
+        trainer.fit(gan, data)
+        assert math.isfinite(trainer.history[-1]["d_loss"])
+
+
+def test_bernoulli_generator_draws_exact_binary_values_with_straight_through_gradient():
+    gen = BernoulliGenerator(1, p=0.3)
+    z = torch.randn(40000, 1, generator=torch.Generator().manual_seed(0))
+    out = gen(z)
+    assert set(out.detach().unique().tolist()) == {0.0, 1.0}
+    # the frequency of ones is p: binomial standard error sqrt(0.21 / 40000) ≈ 0.0023
+    assert abs(out.mean().item() - 0.3) < 0.01
+    # straight through: ∂ out / ∂ p = 1 for every sample, so ∂ Σ out / ∂ logit = B · p (1 − p)
+    out.sum().backward()
+    assert gen.logit.grad.item() == pytest.approx(40000 * 0.3 * 0.7, rel=1e-5)
+
+
+def test_bernoulli_coin_gan_reaches_the_equilibrium_where_d_is_one_half():
+    # on binary data an affine logit is the most general discriminator; R1 = a² damps the
+    # oscillation of the (Dirac-GAN-like) game so p converges to 0.3 and D to ½
+    data = (torch.rand(1024, 1, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    torch.manual_seed(0)
+    gan = GAN(
+        BernoulliGenerator(1),
+        nn.Linear(1, 1),
+        latent_dim=1,
+        lr=1e-2,
+        betas=(0.5, 0.9),
+        r1_weight=1.0,
+    )
+    Trainer(
+        max_steps=1500, max_epochs=None, batch_size=64, device="cpu", seed=0, progress=False
+    ).fit(gan, data)
+    assert abs(gan.generator.probability.item() - data.mean().item()) < 0.03
+    d = torch.sigmoid(gan.logits(torch.tensor([[0.0], [1.0]])))
+    assert torch.allclose(d, torch.full((2,), 0.5), atol=0.05)

@@ -58,6 +58,12 @@ class GAN(nn.Module):
     loss: one of ``LOSSES``. n_critic: discriminator steps per generator step. lr, lr_d: Adam
     learning rates of G and D (lr_d defaults to lr); betas: Adam betas of both. gp_weight: the
     WGAN-GP penalty weight λ. margin: EBGAN's margin m on the reconstruction energy.
+    r1_weight: γ of the zero-centred R1 penalty (γ/2)·E‖∇ₓd(x)‖² on real data (Mescheder et al.
+    2018), added to the discriminator loss of the minimax and nonsaturating losses (0 = off).
+    pack: PacGAN's packing degree m (Lin et al. 2018): the discriminator judges m samples at once,
+    concatenated along the features, so its input is (B/m, m·features) and a generator that
+    collapses onto few modes is easy to spot. Batches must be multiples of m; ``energy`` and
+    ``logits`` then score packs of m consecutive samples: (B, ...) -> (B/m,).
     """
 
     manual_optimization = True
@@ -74,6 +80,8 @@ class GAN(nn.Module):
         betas: tuple[float, float] = (0.5, 0.999),
         gp_weight: float = 10.0,
         margin: float = 1.0,
+        r1_weight: float = 0.0,
+        pack: int = 1,
     ):
         super().__init__()
         if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
@@ -85,10 +93,21 @@ class GAN(nn.Module):
         check_positive("margin", margin)
         if lr_d is not None:
             check_positive("lr_d", lr_d)
+        if isinstance(pack, bool) or not isinstance(pack, int) or pack < 1:
+            raise ValueError(f"pack must be an int >= 1, got {pack!r}")
+        if not (isinstance(r1_weight, (int, float)) and r1_weight >= 0):
+            raise ValueError(f"r1_weight must be a number >= 0, got {r1_weight!r}")
+        if r1_weight > 0 and (loss not in ("minimax", "nonsaturating")):
+            raise ValueError(
+                f"r1_weight applies to the minimax and nonsaturating losses, got loss={loss!r}"
+            )
+        if pack > 1 and loss == "ebgan":
+            raise ValueError("pack > 1 needs a classifier discriminator, not loss='ebgan'")
         self.generator, self.discriminator = generator, discriminator
         self.latent_dim, self.loss, self.n_critic = latent_dim, loss, n_critic
         self.lr, self.lr_d, self.betas = lr, lr if lr_d is None else lr_d, tuple(betas)
         self.gp_weight, self.margin = gp_weight, margin
+        self.r1_weight, self.pack = float(r1_weight), pack
         game = _GAMES[loss]
         self._game = game
         self._d_loss = (
@@ -99,9 +118,25 @@ class GAN(nn.Module):
 
     # ---- the discriminator as an energy ---------------------------------------------------
 
+    def _packed(self, y: Tensor) -> Tensor:
+        """(B, ...) -> (B/m, m·features): m consecutive samples side by side (PacGAN)."""
+        if self.pack == 1:
+            return y
+        if y.shape[0] % self.pack:
+            raise ValueError(
+                f"with pack={self.pack} the batch size must be a multiple of {self.pack}, "
+                f"got {y.shape[0]}"
+            )
+        return y.reshape(y.shape[0] // self.pack, -1)
+
     def energy(self, y: Tensor) -> Tensor:
         """E(y): (B, ...) -> (B,), low = real-looking: −logit, or EBGAN's mean squared
-        reconstruction error per sample."""
+        reconstruction error per sample. With ``pack`` = m > 1: (B, ...) -> (B/m,), one energy
+        per pack of m consecutive samples."""
+        return self._input_energy(self._packed(y))
+
+    def _input_energy(self, y: Tensor) -> Tensor:
+        """Energy of the discriminator's own (packed) inputs, (B', ...) -> (B',)."""
         out = self.discriminator(y)
         if self._game.autoencoder:
             if out.shape != y.shape:
@@ -118,6 +153,9 @@ class GAN(nn.Module):
                 f"for a batch of {y.shape[0]}"
             )
         return -out
+
+    def _input_logits(self, y: Tensor) -> Tensor:
+        return -self._input_energy(y)
 
     def logits(self, y: Tensor) -> Tensor:
         """Discriminator scores d(y) = −E(y), (B,): high = real-looking."""
@@ -144,8 +182,12 @@ class GAN(nn.Module):
         """{"loss", "d_adv", "gp"}: the adversarial term (+ λ·gradient penalty for WGAN-GP)."""
         adv = self._d_loss(self.logits(real), self.logits(fake))
         if self._game.gradient_penalty:
-            gp = L.gradient_penalty(self.logits, real, fake)
+            # packs are the critic's samples: interpolate and take gradient norms per pack
+            gp = L.gradient_penalty(self._input_logits, self._packed(real), self._packed(fake))
             return {"loss": adv + self.gp_weight * gp, "d_adv": adv, "gp": gp}
+        if self.r1_weight > 0:
+            r1 = L.r1_penalty(self._input_logits, self._packed(real))
+            return {"loss": adv + 0.5 * self.r1_weight * r1, "d_adv": adv, "r1": r1}
         return {"loss": adv, "d_adv": adv}
 
     def generator_loss(self, fake: Tensor) -> Tensor:
@@ -188,3 +230,34 @@ class GAN(nn.Module):
 
     def set_extra_state(self, state: dict) -> None:
         self._calls = int(state["calls"])
+
+
+class BernoulliGenerator(nn.Module):
+    """A generator of exact binary data: (B, features) latents -> (B, features) values in {0, 1}.
+
+    Each feature is 1 with a learnt probability p = σ(logit), drawn from its latent as
+    1[Φ(z) < p] (Φ the standard normal CDF, so Φ(z) ~ U(0, 1) and a seeded latent gives a
+    reproducible sample). The output is the hard 0/1 draw in the forward pass with the
+    straight-through gradient ∂out/∂p = 1 (Bengio et al. 2013): the discriminator sees the same
+    kind of values as the data, so at the equilibrium p = p_data it cannot tell them apart.
+    """
+
+    def __init__(self, features: int = 1, p: float = 0.5):
+        super().__init__()
+        if isinstance(features, bool) or not isinstance(features, int) or features < 1:
+            raise ValueError(f"features must be an int >= 1, got {features!r}")
+        if not 0 < p < 1:
+            raise ValueError(f"p must be in (0, 1), got {p!r}")
+        self.logit = nn.Parameter(torch.full((features,), float(torch.logit(torch.tensor(p)))))
+
+    @property
+    def probability(self) -> Tensor:
+        """p = σ(logit): (features,)."""
+        return torch.sigmoid(self.logit)
+
+    def forward(self, z: Tensor) -> Tensor:
+        if z.ndim != 2 or z.shape[1] != self.logit.shape[0]:
+            raise ValueError(f"z must be (B, {self.logit.shape[0]}) latents, got {tuple(z.shape)}")
+        p = self.probability.to(z.dtype).expand_as(z)
+        hard = (torch.special.ndtr(z) < p).to(z.dtype)
+        return hard + (p - p.detach())  # exactly 0 or 1 in the forward pass
