@@ -14,6 +14,7 @@ _EXPORTS = {
     # generative models
     "VAE": "vae",
     "GAN": "gan",
+    "BernoulliGenerator": "gan",
     "EBM": "ebm",
     "Diffusion": "diffusion",
     "CNF": "cnf",
