@@ -274,3 +274,15 @@ def test_bernoulli_coin_gan_reaches_the_equilibrium_where_d_is_one_half():
     assert abs(gan.generator.probability.item() - data.mean().item()) < 0.03
     d = torch.sigmoid(gan.logits(torch.tensor([[0.0], [1.0]])))
     assert torch.allclose(d, torch.full((2,), 0.5), atol=0.05)
+
+
+def test_decay_steps_anneal_both_learning_rates_linearly_to_zero():
+    gan = GAN(nn.Linear(2, 2), nn.Linear(2, 1), latent_dim=2, lr=1e-3, lr_d=4e-3, decay_steps=8)
+    data = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+    trainer = Trainer(max_steps=4, max_epochs=None, batch_size=8, device="cpu", seed=0)
+    trainer.fit(gan, data)
+    lrs = [group["lr"] for opt in trainer._optimizers for group in opt.param_groups]
+    assert lrs == pytest.approx([0.5e-3, 2e-3])  # 4 of 8 steps: half way down
+    assert gan._decay(8) == 0.0 and gan._decay(20) == 0.0
+    with pytest.raises(ValueError, match="decay_steps"):
+        GAN(nn.Linear(2, 2), nn.Linear(2, 1), latent_dim=2, decay_steps=0)

@@ -64,6 +64,8 @@ class GAN(nn.Module):
     concatenated along the features, so its input is (B/m, m·features) and a generator that
     collapses onto few modes is easy to spot. Batches must be multiples of m; ``energy`` and
     ``logits`` then score packs of m consecutive samples: (B, ...) -> (B/m,).
+    decay_steps: if set, both learning rates decay linearly to 0 over that many training steps
+    (Trainer updates), so the stochastic game settles instead of jittering around its equilibrium.
     """
 
     manual_optimization = True
@@ -82,6 +84,7 @@ class GAN(nn.Module):
         margin: float = 1.0,
         r1_weight: float = 0.0,
         pack: int = 1,
+        decay_steps: int | None = None,
     ):
         super().__init__()
         if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
@@ -101,13 +104,17 @@ class GAN(nn.Module):
             raise ValueError(
                 f"r1_weight applies to the minimax and nonsaturating losses, got loss={loss!r}"
             )
+        if decay_steps is not None and (
+            isinstance(decay_steps, bool) or not isinstance(decay_steps, int) or decay_steps < 1
+        ):
+            raise ValueError(f"decay_steps must be None or an int >= 1, got {decay_steps!r}")
         if pack > 1 and loss == "ebgan":
             raise ValueError("pack > 1 needs a classifier discriminator, not loss='ebgan'")
         self.generator, self.discriminator = generator, discriminator
         self.latent_dim, self.loss, self.n_critic = latent_dim, loss, n_critic
         self.lr, self.lr_d, self.betas = lr, lr if lr_d is None else lr_d, tuple(betas)
         self.gp_weight, self.margin = gp_weight, margin
-        self.r1_weight, self.pack = float(r1_weight), pack
+        self.r1_weight, self.pack, self.decay_steps = float(r1_weight), pack, decay_steps
         game = _GAMES[loss]
         self._game = game
         self._d_loss = (
@@ -195,12 +202,28 @@ class GAN(nn.Module):
 
     # ---- the Trainer contract ---------------------------------------------------------------
 
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        """[generator Adam (index 0), discriminator Adam (index 1)]."""
-        return [
+    def configure_optimizers(self) -> list:
+        """[generator Adam (index 0), discriminator Adam (index 1)], each with a per-step linear
+        decay schedule when ``decay_steps`` is set."""
+        optimizers = [
             torch.optim.Adam(self.generator.parameters(), lr=self.lr, betas=self.betas),
             torch.optim.Adam(self.discriminator.parameters(), lr=self.lr_d, betas=self.betas),
         ]
+        if self.decay_steps is None:
+            return optimizers
+        return [
+            {
+                "optimizer": opt,
+                "lr_scheduler": {
+                    "scheduler": torch.optim.lr_scheduler.LambdaLR(opt, self._decay),
+                    "interval": "step",
+                },
+            }
+            for opt in optimizers
+        ]
+
+    def _decay(self, step: int) -> float:
+        return max(0.0, 1.0 - step / self.decay_steps)
 
     def training_step(self, batch, optimize) -> dict[str, Tensor]:
         """One discriminator step; a generator step every ``n_critic``-th call."""
