@@ -49,11 +49,14 @@ def test_gan_toy(run_recipe):
     out = run_recipe("gan_toy")
     res = json.loads((out / "gan_toy.json").read_text())
     assert (out / "gan_toy.png").is_file() and (out / "gan_toy_coin.png").is_file()
-    assert abs(res["coin_head_frequency"] - 0.3) < 0.06
-    assert abs(res["coin_discriminator_bce"] - math.log(2)) < 0.05
+    # the coin GAN reaches its equilibrium even in quick mode: p(heads) = 0.3 and D = ½ (ln 2)
+    assert abs(res["coin_head_frequency"] - 0.3) < 0.03
+    assert abs(res["coin_discriminator_bce"] - math.log(2)) < 0.01
     assert set(res["mode_coverage"]) == {
-        f"{d}/{loss}" for d in ("ring-8", "grid-25") for loss in ("nonsaturating",)
+        f"{d}/{loss}" for d in ("ring-8", "grid-25") for loss in ("nonsaturating+r1",)
     }
+    for row in res["mode_coverage"].values():
+        assert 0 <= row["modes"] <= row["of"] and 0.0 <= row["high_quality"] <= 1.0
 
 
 def test_gan_digits(run_recipe):
