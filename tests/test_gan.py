@@ -284,5 +284,13 @@ def test_decay_steps_anneal_both_learning_rates_linearly_to_zero():
     lrs = [group["lr"] for opt in trainer._optimizers for group in opt.param_groups]
     assert lrs == pytest.approx([0.5e-3, 2e-3])  # 4 of 8 steps: half way down
     assert gan._decay(8) == 0.0 and gan._decay(20) == 0.0
+    # with n_critic > 1 the generator's rate follows the same clock (and nothing warns)
+    gan = _toy_gan("wgan-gp", n_critic=2)
+    gan.decay_steps = 8
+    trainer = Trainer(max_steps=6, max_epochs=None, batch_size=8, device="cpu", seed=0)
+    trainer.fit(gan, data)
+    assert [opt.param_groups[0]["lr"] for opt in trainer._optimizers] == pytest.approx(
+        [0.25 * gan.lr, 0.25 * gan.lr_d]
+    )
     with pytest.raises(ValueError, match="decay_steps"):
         GAN(nn.Linear(2, 2), nn.Linear(2, 1), latent_dim=2, decay_steps=0)

@@ -121,6 +121,7 @@ class GAN(nn.Module):
             partial(game.discriminator, margin=margin) if game.autoencoder else game.discriminator
         )
         self._calls = 0  # training_step calls so far: decides when the generator steps
+        self._optimizers: list[torch.optim.Optimizer] = []  # kept for the decay schedule
         self._last_g_loss: Tensor | None = None
 
     # ---- the discriminator as an energy ---------------------------------------------------
@@ -202,28 +203,23 @@ class GAN(nn.Module):
 
     # ---- the Trainer contract ---------------------------------------------------------------
 
-    def configure_optimizers(self) -> list:
-        """[generator Adam (index 0), discriminator Adam (index 1)], each with a per-step linear
-        decay schedule when ``decay_steps`` is set."""
-        optimizers = [
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        """[generator Adam (index 0), discriminator Adam (index 1)]."""
+        self._optimizers = [
             torch.optim.Adam(self.generator.parameters(), lr=self.lr, betas=self.betas),
             torch.optim.Adam(self.discriminator.parameters(), lr=self.lr_d, betas=self.betas),
         ]
-        if self.decay_steps is None:
-            return optimizers
-        return [
-            {
-                "optimizer": opt,
-                "lr_scheduler": {
-                    "scheduler": torch.optim.lr_scheduler.LambdaLR(opt, self._decay),
-                    "interval": "step",
-                },
-            }
-            for opt in optimizers
-        ]
+        return self._optimizers
 
     def _decay(self, step: int) -> float:
         return max(0.0, 1.0 - step / self.decay_steps)
+
+    def _anneal(self) -> None:
+        """Set both learning rates for the next step (python floats: no device sync)."""
+        factor = self._decay(self._calls)
+        for opt, base in zip(self._optimizers, (self.lr, self.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = base * factor
 
     def training_step(self, batch, optimize) -> dict[str, Tensor]:
         """One discriminator step; a generator step every ``n_critic``-th call."""
@@ -244,6 +240,8 @@ class GAN(nn.Module):
             self._last_g_loss = g_loss.detach()
         metrics = {name: t.detach() for name, t in d_terms.items()}
         metrics["d_loss"] = metrics["loss"]
+        if self.decay_steps is not None and self._optimizers:
+            self._anneal()
         if self._last_g_loss is not None:  # absent until the first generator step
             metrics["g_loss"] = self._last_g_loss
         return metrics
