@@ -24,3 +24,14 @@ def lazy_getattr(package: str, exports: dict[str, str]) -> Callable[[str], objec
         return module if exports[name] == name else getattr(module, name)
 
     return __getattr__
+
+
+def lazy_namespace(
+    package: str, exports: dict[str, str]
+) -> tuple[list[str], Callable[[str], object], Callable[[], list[str]]]:
+    """``__all__, __getattr__, __dir__`` for a package whose public names load lazily.
+
+    Use as ``__all__, __getattr__, __dir__ = lazy_namespace(__name__, _EXPORTS)``.
+    """
+    names = sorted(exports)
+    return names, lazy_getattr(package, exports), lambda: list(names)

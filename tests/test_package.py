@@ -8,7 +8,7 @@ import pytest
 
 import ebm
 
-NAMESPACES = ["ebm", "ebm.models", "ebm.data", "ebm.metrics", "ebm.bayes"]
+NAMESPACES = ["ebm", "ebm.models", "ebm.data", "ebm.metrics", "ebm.bayes", "ebm.inference"]
 
 
 def test_import_has_no_global_side_effects():
@@ -42,6 +42,12 @@ def test_every_exported_name_resolves(namespace):
     module = importlib.import_module(namespace)
     for name in module.__all__:
         assert getattr(module, name) is not None, f"{namespace}.{name}"
+
+
+@pytest.mark.parametrize("namespace", NAMESPACES)
+def test_dir_lists_the_public_names(namespace):
+    module = importlib.import_module(namespace)
+    assert set(module.__all__) <= set(dir(module))
 
 
 def test_unknown_attribute_is_an_attribute_error():

@@ -1,6 +1,6 @@
 """Bayesian predictors behind one ``Prediction`` interface. Classes load lazily."""
 
-from ebm._lazy import lazy_getattr
+from ebm._lazy import lazy_namespace
 
 _EXPORTS: dict[str, str] = {
     "Prediction": "prediction",
@@ -17,9 +17,4 @@ _EXPORTS: dict[str, str] = {
     "SVIRegressor": "svi",
     "DeepEnsemble": "ensemble",
 }
-__all__ = sorted(_EXPORTS)
-__getattr__ = lazy_getattr(__name__, _EXPORTS)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__, __getattr__, __dir__ = lazy_namespace(__name__, _EXPORTS)

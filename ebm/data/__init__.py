@@ -6,7 +6,7 @@ the function with the module).
 Each generator takes an explicit ``seed`` (or ``generator``) and never touches the global RNG.
 """
 
-from ebm._lazy import lazy_getattr
+from ebm._lazy import lazy_namespace
 
 _EXPORTS = {
     # 2-D toys (toy2d.py)
@@ -32,9 +32,4 @@ _EXPORTS = {
     "rotated_digit": "rotations",
     "rotate_images": "rotations",
 }
-__all__ = sorted(_EXPORTS)
-__getattr__ = lazy_getattr(__name__, _EXPORTS)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__, __getattr__, __dir__ = lazy_namespace(__name__, _EXPORTS)

@@ -10,7 +10,7 @@
 Sign convention everywhere: low energy = good. Submodules load lazily (torchdiffeq on first use).
 """
 
-from ebm._lazy import lazy_getattr
+from ebm._lazy import lazy_namespace
 
 _EXPORTS = {
     "free_energy": "marginal",
@@ -21,9 +21,4 @@ _EXPORTS = {
     "flow": "ode",
     "gradient_flow": "ode",
 }
-__all__ = sorted(_EXPORTS)
-__getattr__ = lazy_getattr(__name__, _EXPORTS)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__, __getattr__, __dir__ = lazy_namespace(__name__, _EXPORTS)

@@ -1,7 +1,7 @@
 """Metrics: sample quality (MMD, energy distance, mode coverage, Fréchet distance) and
 predictive uncertainty (NLL, CRPS, coverage, calibration, ECE, Brier, AUROC)."""
 
-from ebm._lazy import lazy_getattr
+from ebm._lazy import lazy_namespace
 
 _EXPORTS = {
     # two-sample distances (samples.py)
@@ -23,9 +23,4 @@ _EXPORTS = {
     "frechet_classifier_distance": "frechet",
     "classifier_features": "frechet",
 }
-__all__ = sorted(_EXPORTS)
-__getattr__ = lazy_getattr(__name__, _EXPORTS)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__, __getattr__, __dir__ = lazy_namespace(__name__, _EXPORTS)

@@ -1,6 +1,6 @@
 """Model families, one file each. Classes load lazily on first access."""
 
-from ebm._lazy import lazy_getattr
+from ebm._lazy import lazy_namespace
 
 _EXPORTS = {
     # classical energies (models/pca.py, kmeans.py, gmm.py, autoencoders.py)
@@ -19,9 +19,4 @@ _EXPORTS = {
     "Diffusion": "diffusion",
     "CNF": "cnf",
 }
-__all__ = sorted(_EXPORTS)
-__getattr__ = lazy_getattr(__name__, _EXPORTS)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__, __getattr__, __dir__ = lazy_namespace(__name__, _EXPORTS)
