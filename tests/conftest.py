@@ -15,12 +15,23 @@ matplotlib.use("Agg")
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session")
+def recipe_cache(tmp_path_factory):
+    """A classifier cache for the recipe runs, so tests never write into the user's ~/.cache."""
+    return tmp_path_factory.mktemp("ebm_cache")
+
+
 @pytest.fixture
-def run_recipe(tmp_path):
+def run_recipe(tmp_path, recipe_cache):
     """Run ``recipes/<name>.py --quick --device cpu --out tmp`` in a subprocess; return the out dir."""
 
     def run(name: str, *extra: str, timeout: float = 300) -> Path:
-        env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
+        env = {
+            **os.environ,
+            "MPLBACKEND": "Agg",
+            "PYTHONPATH": str(ROOT),
+            "EBM_CACHE": str(recipe_cache),
+        }
         cmd = [
             sys.executable,
             str(ROOT / "recipes" / f"{name}.py"),

@@ -3,14 +3,9 @@ import struct
 
 import pytest
 import torch
+from idx_files import idx_bytes, write_mnist_split
 
 from ebm.data import digits, mnist
-
-
-def _idx_bytes(array: torch.Tensor) -> bytes:
-    """The IDX format written from its specification: 0, 0, type 0x08, ndim, big-endian sizes."""
-    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    return header + array.to(torch.uint8).numpy().tobytes()
 
 
 def _write_mnist(folder, n_train=5, n_test=3, gz=False, seed=0):
@@ -19,15 +14,7 @@ def _write_mnist(folder, n_train=5, n_test=3, gz=False, seed=0):
     for prefix, n in (("train", n_train), ("t10k", n_test)):
         images = torch.randint(0, 256, (n, 28, 28), generator=g, dtype=torch.uint8)
         labels = torch.randint(0, 10, (n,), generator=g, dtype=torch.uint8)
-        for stem, arr in (
-            (f"{prefix}-images-idx3-ubyte", images),
-            (f"{prefix}-labels-idx1-ubyte", labels),
-        ):
-            payload = _idx_bytes(arr)
-            if gz:
-                (folder / (stem + ".gz")).write_bytes(gzip.compress(payload))
-            else:
-                (folder / stem).write_bytes(payload)
+        write_mnist_split(folder, prefix, images, labels, gz=gz)
         data[prefix] = (images, labels)
     return data
 
@@ -83,7 +70,7 @@ def test_mnist_corrupt_gzip_and_count_mismatch(tmp_path):
     with pytest.raises(ValueError, match="cannot read IDX file"):
         mnist(tmp_path, train=False)
     labels = torch.zeros(4, dtype=torch.uint8)  # 5 images but 4 labels
-    (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(labels)))
+    (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(labels)))
     with pytest.raises(ValueError, match="5 images but 4 labels"):
         mnist(tmp_path)
 

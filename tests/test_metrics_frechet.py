@@ -78,3 +78,34 @@ def test_bad_input(tmp_path, monkeypatch):
         fr.digit_classifier("mnist")
     with pytest.raises(ValueError, match="dataset must be"):
         fr.digit_classifier("cifar")
+
+
+def test_mnist_classifier_is_cached_per_training_set(tmp_path, monkeypatch):
+    from idx_files import write_mnist_split
+
+    from ebm.data import digits
+    from ebm.metrics import frechet as fr
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("EBM_CACHE", str(cache))
+    monkeypatch.setattr(fr, "_MEMO", {})
+    images, labels = digits()
+    big = torch.nn.functional.interpolate(images[:128], size=(28, 28), mode="bilinear")
+    big = (big[:, 0] * 255).round()
+    folders = [tmp_path / "a", tmp_path / "b"]
+    for folder, part in zip(folders, (slice(0, 64), slice(64, 128))):
+        folder.mkdir()
+        write_mnist_split(folder, "train", big[part], labels[part])
+    model_a = fr.digit_classifier("mnist", folders[0])
+    assert len(list(cache.glob("mnist_*_classifier_v*.pt"))) == 1
+    # without a root, the one cached classifier loads (a fresh process: nothing memoised)
+    monkeypatch.setattr(fr, "_MEMO", {})
+    x = big[:5, None] / 255
+    assert torch.allclose(fr.digit_classifier("mnist").features(x), model_a.features(x))
+    # another training set never reuses the first one's weights
+    model_b = fr.digit_classifier("mnist", folders[1])
+    assert len(list(cache.glob("mnist_*_classifier_v*.pt"))) == 2
+    assert not torch.allclose(model_b.features(x), model_a.features(x))
+    monkeypatch.setattr(fr, "_MEMO", {})
+    with pytest.raises(ValueError, match="2 MNIST classifiers are cached.*pass mnist_root"):
+        fr.digit_classifier("mnist")

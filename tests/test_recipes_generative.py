@@ -1,11 +1,10 @@
 """Smoke runs of the generative recipes in --quick mode, asserting the key claims of their JSON."""
 
-import gzip
 import json
 import math
-import struct
 
 import torch
+from idx_files import write_mnist_split
 
 from ebm.data import digits
 
@@ -21,11 +20,6 @@ def test_vae_digits(run_recipe):
     assert res["latent_median_norm_without_kl"] > 1.5 * res["latent_median_norm_with_kl"]
 
 
-def _idx(array: torch.Tensor) -> bytes:
-    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    return header + array.to(torch.uint8).numpy().tobytes()
-
-
 def test_vae_digits_mnist_configuration(run_recipe, tmp_path):
     # a tiny stand-in for MNIST: 8×8 digits upscaled to 28×28, written as gzipped IDX files
     images, labels = digits()
@@ -34,10 +28,7 @@ def test_vae_digits_mnist_configuration(run_recipe, tmp_path):
     folder = tmp_path / "mnist"
     folder.mkdir()
     for prefix, sl in (("train", slice(0, 240)), ("t10k", slice(240, 300))):
-        (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx(big[sl])))
-        (folder / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(
-            gzip.compress(_idx(labels[:300][sl]))
-        )
+        write_mnist_split(folder, prefix, big[sl], labels[:300][sl], gz=True)
     out = run_recipe("vae_digits", "--data-dir", str(folder))
     res = json.loads((out / "vae_digits.json").read_text())
     assert res["data"] == "mnist" and res["latent_dim"] == 20

@@ -11,6 +11,7 @@ cache loads with ``torch.load(weights_only=True)``. Training forks the global RN
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from ebm._checks import check_tensor
 
 _VERSION = 2  # bump when the architecture or training schedule changes
 _FEATURES = 64
-_MEMO: dict[str, nn.Module] = {}
+_MEMO: dict[str, nn.Module] = {}  # cache path -> loaded classifier
 
 
 def gaussian_frechet_distance(mu1: Tensor, cov1: Tensor, mu2: Tensor, cov2: Tensor) -> Tensor:
@@ -123,20 +124,51 @@ def _train(model: DigitClassifier, images: Tensor, labels: Tensor, epochs: int, 
     ).fit(model, (images, labels))
 
 
+def _fingerprint(images: Tensor, labels: Tensor) -> str:
+    """A short content hash of a training set: the cache key of the classifier trained on it."""
+    digest = hashlib.sha1(labels.to(torch.int64).numpy().tobytes())
+    digest.update((images * 255).round().to(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
+def _cached_mnist_classifiers() -> list[Path]:
+    return sorted(_cache_dir().glob(f"mnist_*_classifier_v{_VERSION}.pt"))
+
+
 def digit_classifier(
     dataset: str = "digits", mnist_root: str | Path | None = None
 ) -> DigitClassifier:
     """The repository's feature classifier, trained on first use and cached (eval mode, CPU).
 
-    dataset: "digits" (scikit-learn's 8×8 training split) or "mnist" (needs ``mnist_root``,
-    the folder of the IDX files; see ``ebm.data.mnist``).
+    dataset: "digits" (scikit-learn's 8×8 training split) or "mnist": trained on the training
+    split in ``mnist_root`` (the folder of the IDX files; see ``ebm.data.mnist``) and cached under
+    a hash of those images and labels, so a different folder never reuses a stale classifier.
+    Without ``mnist_root`` the one cached MNIST classifier is used.
     """
     if dataset not in ("digits", "mnist"):
         raise ValueError(f"dataset must be 'digits' or 'mnist', got {dataset!r}")
-    if dataset in _MEMO:
-        return _MEMO[dataset]
+    images = labels = None
+    if dataset == "digits":
+        name = "digits"
+    elif mnist_root is not None:
+        from ebm.data.images import mnist
+
+        images, labels = mnist(mnist_root, train=True)
+        name = f"mnist_{_fingerprint(images, labels)}"
+    else:
+        cached = _cached_mnist_classifiers()
+        if len(cached) != 1:
+            raise ValueError(
+                "mnist_root is needed to train the MNIST feature classifier once"
+                if not cached
+                else f"{len(cached)} MNIST classifiers are cached in {_cache_dir()}: pass "
+                "mnist_root to choose the one trained on that folder"
+            )
+        name = cached[0].name.removesuffix(f"_classifier_v{_VERSION}.pt")
+    path = _cache_dir() / f"{name}_classifier_v{_VERSION}.pt"
+    if str(path) in _MEMO:
+        return _MEMO[str(path)]
     size = 8 if dataset == "digits" else 28
-    path = _cache_dir() / f"{dataset}_classifier_v{_VERSION}.pt"
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = DigitClassifier(size)
@@ -149,11 +181,6 @@ def digit_classifier(
             images, labels = digits("train")
             epochs, batch = 12, 64
         else:
-            if mnist_root is None:
-                raise ValueError("mnist_root is needed to train the MNIST feature classifier once")
-            from ebm.data.images import mnist
-
-            images, labels = mnist(mnist_root, train=True)
             epochs, batch = 2, 128
         with torch.enable_grad():
             _train(model, images, labels, epochs, batch)
@@ -165,7 +192,7 @@ def digit_classifier(
         except OSError:
             pass  # an unwritable cache only costs retraining next time
     model.eval().requires_grad_(False)
-    _MEMO[dataset] = model
+    _MEMO[str(path)] = model
     return model
 
 

@@ -1,0 +1,26 @@
+"""MNIST-format IDX files written from the specification, for tests of the MNIST code paths."""
+
+import gzip
+import struct
+from pathlib import Path
+
+import torch
+
+
+def idx_bytes(array: torch.Tensor) -> bytes:
+    """The IDX format: 0, 0, type 0x08 (uint8), ndim, big-endian sizes, then the raw bytes."""
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.to(torch.uint8).numpy().tobytes()
+
+
+def write_mnist_split(folder: Path, prefix: str, images, labels, gz: bool = False) -> None:
+    """Write ``<prefix>-images-idx3-ubyte`` (N, 28, 28) and ``<prefix>-labels-idx1-ubyte`` (N,)."""
+    for stem, array in (
+        (f"{prefix}-images-idx3-ubyte", images),
+        (f"{prefix}-labels-idx1-ubyte", labels),
+    ):
+        payload = idx_bytes(array)
+        if gz:
+            (folder / (stem + ".gz")).write_bytes(gzip.compress(payload))
+        else:
+            (folder / stem).write_bytes(payload)
