@@ -16,6 +16,7 @@ def test_vae_digits(run_recipe):
     # 64 pixels: a trained VAE must beat the 64·ln 2 ≈ 44 nats of predicting ½ everywhere
     assert res["test_neg_elbo_per_sample"] < 64 * math.log(2) - 5
     assert -res["test_iwae_log_likelihood"] <= res["test_neg_elbo_per_sample"] + 0.5
+    assert 0 < res["frechet_train_vs_test"] < res["frechet_samples_vs_test"]
     # figure 34.3: without the KL term the codes spread much farther from the origin
     assert res["latent_median_norm_without_kl"] > 1.5 * res["latent_median_norm_with_kl"]
 
@@ -56,4 +57,5 @@ def test_gan_digits(run_recipe):
     assert (out / "gan_digits.png").is_file()
     # the classifier's Fréchet distance separates real from noise by far
     assert res["frechet_train_vs_test"] < 0.1 * res["frechet_noise_vs_test"]
-    assert math.isfinite(res["frechet_gan_vs_test"])
+    # R1 keeps even the 15-epoch quick GAN off mode collapse: far closer to the digits than noise
+    assert res["frechet_gan_vs_test"] < 0.5 * res["frechet_noise_vs_test"]
