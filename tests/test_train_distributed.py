@@ -1,5 +1,6 @@
 """DDP on CPU: 2 gloo processes launched by torchrun match one process with the same global
-batch; rank 0 alone writes; its checkpoint loads in a single process."""
+batch; rank 0 alone writes; its checkpoint loads in a single process; a job resumed mid-epoch
+from it continues exactly as the uninterrupted job, every rank with its own RNG stream."""
 
 from __future__ import annotations
 
@@ -149,3 +150,84 @@ def test_a_real_recipe_runs_under_torchrun(tmp_path):
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (tmp_path / "gan_toy.json").is_file() and (tmp_path / "gan_toy.png").is_file()
+
+
+# Two torchrun jobs: the first stops mid-epoch (max_steps) after a checkpoint, the second resumes
+# it; an uninterrupted job is the reference. Dropout draws from each rank's own global RNG.
+RESUME_SCRIPT = r"""
+import os
+import sys
+import torch
+from torch import nn
+sys.path.insert(0, {tests!r})
+from _train_models import mlp_data
+from ebm.recipe import parse_args
+from ebm.train import Trainer
+
+
+class DropoutMLP(nn.Module):
+    def __init__(self, seed):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.net = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Dropout(0.3), nn.Linear(16, 1))
+        with torch.no_grad():
+            for p in self.net.parameters():
+                p.copy_(0.5 * torch.randn(p.shape, generator=g))
+
+    def training_step(self, batch):
+        x, y = batch
+        return nn.functional.mse_loss(self.net(x).squeeze(-1), y)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-2)
+
+
+args = parse_args("DDP resume check")
+x, y = mlp_data(64)  # 4 global batches of 2 x 8 per epoch
+
+
+def fit(folder, seed, resume=False, **kw):
+    model = DropoutMLP(seed)
+    Trainer(max_epochs=3, batch_size=8, seed=3, device="cpu", progress=False,
+            ckpt_dir=args.out / folder, ckpt_every_n_steps=5, **kw).fit(model, (x, y), resume=resume)
+    return model
+
+
+if os.environ["PHASE"] == "first":
+    reference = fit("reference", seed=0)
+    fit("interrupted", seed=0, max_steps=6)  # checkpoint at step 5, mid-epoch 1; stop at 6
+    name, model = "reference", reference
+else:
+    torch.manual_seed(1000 + int(os.environ["RANK"]))  # another process: other RNG states
+    name, model = "resumed", fit("interrupted", seed=9, resume=True)
+torch.save(model.state_dict(), args.out / f"{{name}}_rank{{os.environ['RANK']}}.pt")
+"""
+
+
+def test_ddp_resume_mid_epoch_matches_the_uninterrupted_run(tmp_path):
+    script = tmp_path / "ddp_resume.py"
+    script.write_text(RESUME_SCRIPT.format(tests=str(ROOT / "tests")))
+    for phase in ("first", "second"):
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "PHASE": phase,
+        }
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"]
+        cmd += [str(script), "--device", "cpu", "--out", str(tmp_path)]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        if phase == "first":
+            # the interrupted job's last checkpoint is the one of step 6 (end of fit), mid-epoch 1
+            state = load_checkpoint(tmp_path / "interrupted" / "last.pt")
+            assert state["loop"]["step"] == 6 and state["loop"]["batch"] == 2
+            assert len(state["rng"]) == 2 and not torch.equal(
+                state["rng"][0]["torch"], state["rng"][1]["torch"]
+            )
+    for rank in (0, 1):
+        reference = torch.load(tmp_path / f"reference_rank{rank}.pt", weights_only=True)
+        resumed = torch.load(tmp_path / f"resumed_rank{rank}.pt", weights_only=True)
+        for name, value in reference.items():
+            assert torch.equal(value, resumed[name]), (rank, name)
