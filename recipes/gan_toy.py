@@ -90,7 +90,7 @@ DATASETS = {
 }
 DATASETS = {name: DATASETS[name] for name in (args.datasets or DATASETS)}
 losses = args.losses or (["nonsaturating+r1"] if args.quick else list(SETTINGS))
-steps = args.steps or (300 if args.quick else 6000)
+steps = args.steps or (300 if args.quick else 20000)
 results, scatters = {}, {}
 for data_name, (make_data, centers) in DATASETS.items():
     data = make_data(50000, args.seed)

@@ -294,3 +294,33 @@ def test_decay_steps_anneal_both_learning_rates_linearly_to_zero():
     )
     with pytest.raises(ValueError, match="decay_steps"):
         GAN(nn.Linear(2, 2), nn.Linear(2, 1), latent_dim=2, decay_steps=0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset, n_modes, min_quality", [("ring", 8, 0.90), ("grid", 25, 0.80)])
+def test_r1_gan_covers_every_mode_of_the_ring_and_the_grid(dataset, n_modes, min_quality):
+    # the targets (VEEGAN's benchmark): non-saturating + R1, 20 000 annealed steps
+    from ebm.data import grid_of_gaussians, ring_of_gaussians
+    from ebm.data.toy2d import grid_centers, ring_centers
+    from ebm.energies import mlp
+    from ebm.metrics import mode_coverage
+
+    std, steps = 0.02, 20000
+    make, centers = {
+        "ring": (ring_of_gaussians, ring_centers()),
+        "grid": (grid_of_gaussians, grid_centers()),
+    }[dataset]
+    data = make(50000, std=std, seed=0)
+    torch.manual_seed(0)
+    gan = GAN(
+        mlp([8, 128, 128, 128, 2], nn.ReLU),
+        mlp([2, 128, 128, 128, 1], nn.LeakyReLU),
+        latent_dim=8,
+        lr=1e-3,
+        r1_weight=1.0,
+        decay_steps=steps,
+    )
+    Trainer(max_steps=steps, max_epochs=None, batch_size=256, seed=0, progress=False).fit(gan, data)
+    samples = gan.sample(2500, generator=torch.Generator().manual_seed(0))
+    covered, quality = mode_coverage(samples, centers, std)
+    assert covered == n_modes and quality >= min_quality
