@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MPLBACKEND=Agg
 WORKERS ?= 2
 
-.PHONY: setup test test-all figures lint bench clean
+.PHONY: setup test test-all figures gallery lint bench clean
 
 setup: $(STAMP)
 
@@ -25,8 +25,13 @@ test: setup
 test-all: setup
 	$(TEST_ENV) $(PY) -m pytest -n $(WORKERS) -q
 
+# quick runs (a smoke check of every recipe) go to build/figures; `make gallery` re-runs every
+# recipe in full and rewrites the committed figures/ (about 35 minutes on 2 CPU cores)
 figures: setup
-	MPLBACKEND=Agg $(PY) recipes/run_all.py --quick --out figures
+	MPLBACKEND=Agg $(PY) recipes/run_all.py --quick --out build/figures
+
+gallery: setup
+	MPLBACKEND=Agg $(PY) recipes/run_all.py --out figures
 
 lint: setup
 	$(PY) -m ruff check ebm recipes tests benchmarks
