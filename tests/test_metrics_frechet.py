@@ -89,6 +89,7 @@ def test_mnist_classifier_is_cached_per_training_set(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("EBM_CACHE", str(cache))
     monkeypatch.setattr(fr, "_MEMO", {})
+    monkeypatch.setattr(fr, "_NAMES", {})
     images, labels = digits()
     big = torch.nn.functional.interpolate(images[:128], size=(28, 28), mode="bilinear")
     big = (big[:, 0] * 255).round()
@@ -102,6 +103,14 @@ def test_mnist_classifier_is_cached_per_training_set(tmp_path, monkeypatch):
     monkeypatch.setattr(fr, "_MEMO", {})
     x = big[:5, None] / 255
     assert torch.allclose(fr.digit_classifier("mnist").features(x), model_a.features(x))
+    # the same folder again: its hash is remembered, so no MNIST file is read
+    import ebm.data.images
+
+    monkeypatch.setattr(fr, "_MEMO", {})
+    with monkeypatch.context() as m:
+        m.setattr(ebm.data.images, "mnist", lambda *a, **k: pytest.fail("MNIST read again"))
+        again = fr.digit_classifier("mnist", folders[0])
+    assert torch.allclose(again.features(x), model_a.features(x))
     # another training set never reuses the first one's weights
     model_b = fr.digit_classifier("mnist", folders[1])
     assert len(list(cache.glob("mnist_*_classifier_v*.pt"))) == 2

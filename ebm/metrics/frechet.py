@@ -24,6 +24,7 @@ from ebm._checks import check_tensor
 _VERSION = 2  # bump when the architecture or training schedule changes
 _FEATURES = 64
 _MEMO: dict[str, nn.Module] = {}  # cache path -> loaded classifier
+_NAMES: dict[tuple, str] = {}  # MNIST training files (path, size, mtime) -> cache name
 
 
 def gaussian_frechet_distance(mu1: Tensor, cov1: Tensor, mu2: Tensor, cov2: Tensor) -> Tensor:
@@ -131,6 +132,21 @@ def _fingerprint(images: Tensor, labels: Tensor) -> str:
     return digest.hexdigest()[:12]
 
 
+def _mnist_training_set(root: str | Path) -> tuple[str, Tensor | None, Tensor | None]:
+    """(cache name, images, labels) of the training split in ``root``. The content hash is
+    remembered per file identity (path, size, mtime), so later calls read no data: (name, None,
+    None)."""
+    from ebm.data.images import mnist
+
+    files = sorted(Path(root).glob("train-*-idx*"))
+    stamp = tuple((str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    if stamp in _NAMES:
+        return _NAMES[stamp], None, None
+    images, labels = mnist(root, train=True)
+    _NAMES[stamp] = f"mnist_{_fingerprint(images, labels)}"
+    return _NAMES[stamp], images, labels
+
+
 def _cached_mnist_classifiers() -> list[Path]:
     return sorted(_cache_dir().glob(f"mnist_*_classifier_v{_VERSION}.pt"))
 
@@ -151,10 +167,7 @@ def digit_classifier(
     if dataset == "digits":
         name = "digits"
     elif mnist_root is not None:
-        from ebm.data.images import mnist
-
-        images, labels = mnist(mnist_root, train=True)
-        name = f"mnist_{_fingerprint(images, labels)}"
+        name, images, labels = _mnist_training_set(mnist_root)
     else:
         cached = _cached_mnist_classifiers()
         if len(cached) != 1:
@@ -181,6 +194,10 @@ def digit_classifier(
             images, labels = digits("train")
             epochs, batch = 12, 64
         else:
+            if images is None:  # hashed earlier, but its classifier is no longer on disk
+                from ebm.data.images import mnist
+
+                images, labels = mnist(mnist_root, train=True)
             epochs, batch = 2, 128
         with torch.enable_grad():
             _train(model, images, labels, epochs, batch)
