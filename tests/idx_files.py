@@ -24,3 +24,17 @@ def write_mnist_split(folder: Path, prefix: str, images, labels, gz: bool = Fals
             (folder / (stem + ".gz")).write_bytes(gzip.compress(payload))
         else:
             (folder / stem).write_bytes(payload)
+
+
+def write_digits_as_mnist(folder: Path, n_train: int = 240, n_test: int = 60) -> Path:
+    """A tiny stand-in for MNIST: scikit-learn's 8×8 digits upscaled to 28×28, gzipped IDX."""
+    from ebm.data import digits
+
+    images, labels = digits()
+    n = n_train + n_test
+    big = torch.nn.functional.interpolate(images[:n], size=(28, 28), mode="bilinear")
+    big = (big[:, 0] * 255).round()
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, part in (("train", slice(0, n_train)), ("t10k", slice(n_train, n))):
+        write_mnist_split(folder, prefix, big[part], labels[part], gz=True)
+    return folder

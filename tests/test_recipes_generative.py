@@ -3,10 +3,7 @@
 import json
 import math
 
-import torch
-from idx_files import write_mnist_split
-
-from ebm.data import digits
+from idx_files import write_digits_as_mnist
 
 
 def test_vae_digits(run_recipe):
@@ -22,14 +19,7 @@ def test_vae_digits(run_recipe):
 
 
 def test_vae_digits_mnist_configuration(run_recipe, tmp_path):
-    # a tiny stand-in for MNIST: 8×8 digits upscaled to 28×28, written as gzipped IDX files
-    images, labels = digits()
-    big = torch.nn.functional.interpolate(images[:300], size=(28, 28), mode="bilinear")
-    big = (big[:, 0] * 255).round()
-    folder = tmp_path / "mnist"
-    folder.mkdir()
-    for prefix, sl in (("train", slice(0, 240)), ("t10k", slice(240, 300))):
-        write_mnist_split(folder, prefix, big[sl], labels[:300][sl], gz=True)
+    folder = write_digits_as_mnist(tmp_path / "mnist")
     out = run_recipe("vae_digits", "--data-dir", str(folder))
     res = json.loads((out / "vae_digits.json").read_text())
     assert res["data"] == "mnist" and res["latent_dim"] == 20
@@ -59,3 +49,13 @@ def test_gan_digits(run_recipe):
     assert res["frechet_train_vs_test"] < 0.1 * res["frechet_noise_vs_test"]
     # R1 keeps even the 15-epoch quick GAN off mode collapse: far closer to the digits than noise
     assert res["frechet_gan_vs_test"] < 0.5 * res["frechet_noise_vs_test"]
+
+
+def test_gan_digits_mnist_configuration(run_recipe, tmp_path):
+    folder = write_digits_as_mnist(tmp_path / "mnist")
+    out = run_recipe("gan_digits", "--data-dir", str(folder))
+    res = json.loads((out / "gan_digits.json").read_text())
+    assert res["data"] == "mnist" and res["n_samples"] == 60
+    assert (out / "gan_digits.png").is_file()
+    assert res["frechet_train_vs_test"] < res["frechet_noise_vs_test"]
+    assert math.isfinite(res["frechet_gan_vs_test"])
