@@ -26,13 +26,17 @@ def write_mnist_split(folder: Path, prefix: str, images, labels, gz: bool = Fals
             (folder / stem).write_bytes(payload)
 
 
-def write_digits_as_mnist(folder: Path, n_train: int = 240, n_test: int = 60) -> Path:
-    """A tiny stand-in for MNIST: scikit-learn's 8×8 digits upscaled to 28×28, gzipped IDX."""
+def write_digits_as_mnist(
+    folder: Path, n_train: int = 240, n_test: int = 60, offset: int = 0
+) -> Path:
+    """A tiny stand-in for MNIST: scikit-learn's 8×8 digits from index ``offset`` on, upscaled to
+    28×28, written as gzipped IDX files (the first n_train for training, the next n_test for test)."""
     from ebm.data import digits
 
     images, labels = digits()
     n = n_train + n_test
-    big = torch.nn.functional.interpolate(images[:n], size=(28, 28), mode="bilinear")
+    images, labels = images[offset : offset + n], labels[offset : offset + n]
+    big = torch.nn.functional.interpolate(images, size=(28, 28), mode="bilinear")
     big = (big[:, 0] * 255).round()
     folder.mkdir(parents=True, exist_ok=True)
     for prefix, part in (("train", slice(0, n_train)), ("t10k", slice(n_train, n))):

@@ -81,27 +81,24 @@ def test_bad_input(tmp_path, monkeypatch):
 
 
 def test_mnist_classifier_is_cached_per_training_set(tmp_path, monkeypatch):
-    from idx_files import write_mnist_split
+    from idx_files import write_digits_as_mnist
 
-    from ebm.data import digits
+    from ebm.data import mnist
     from ebm.metrics import frechet as fr
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("EBM_CACHE", str(cache))
     monkeypatch.setattr(fr, "_MEMO", {})
     monkeypatch.setattr(fr, "_NAMES", {})
-    images, labels = digits()
-    big = torch.nn.functional.interpolate(images[:128], size=(28, 28), mode="bilinear")
-    big = (big[:, 0] * 255).round()
+    # two different training sets, in torchvision's root/MNIST/raw layout
     folders = [tmp_path / "a", tmp_path / "b"]
-    for folder, part in zip(folders, (slice(0, 64), slice(64, 128))):
-        folder.mkdir()
-        write_mnist_split(folder, "train", big[part], labels[part])
+    for folder, offset in zip(folders, (0, 65)):
+        write_digits_as_mnist(folder / "MNIST" / "raw", n_train=64, n_test=1, offset=offset)
     model_a = fr.digit_classifier("mnist", folders[0])
     assert len(list(cache.glob("mnist_*_classifier_v*.pt"))) == 1
     # without a root, the one cached classifier loads (a fresh process: nothing memoised)
     monkeypatch.setattr(fr, "_MEMO", {})
-    x = big[:5, None] / 255
+    x = mnist(folders[0])[0][:5]
     assert torch.allclose(fr.digit_classifier("mnist").features(x), model_a.features(x))
     # the same folder again: its hash is remembered, so no MNIST file is read
     import ebm.data.images

@@ -89,6 +89,17 @@ def _read_idx(path: Path, ndim: int) -> Tensor:
     return data.reshape(shape)
 
 
+def mnist_files(root: str | Path, train: bool = True) -> tuple[Path, Path]:
+    """The (images, labels) IDX files that ``mnist(root, train)`` reads, found as it finds them."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(
+            f"root must be an existing folder holding the MNIST IDX files, got {str(root)!r}"
+        )
+    image_stem, label_stem = _MNIST_FILES[bool(train)]
+    return _find_idx(root, image_stem), _find_idx(root, label_stem)
+
+
 def mnist(root: str | Path, train: bool = True) -> tuple[Tensor, Tensor]:
     """MNIST from the standard IDX files in a local folder (nothing is downloaded).
 
@@ -97,14 +108,9 @@ def mnist(root: str | Path, train: bool = True) -> tuple[Tensor, Tensor]:
     torchvision's ``root/MNIST/raw`` layout also works. train: the 60 000 training images, else
     the 10 000 test images. Returns images (N, 1, 28, 28) float32 in [0, 1], labels (N,) int64.
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise ValueError(
-            f"root must be an existing folder holding the MNIST IDX files, got {str(root)!r}"
-        )
-    image_stem, label_stem = _MNIST_FILES[bool(train)]
-    images = _read_idx(_find_idx(root, image_stem), ndim=3)
-    labels = _read_idx(_find_idx(root, label_stem), ndim=1)
+    image_file, label_file = mnist_files(root, train)
+    images = _read_idx(image_file, ndim=3)
+    labels = _read_idx(label_file, ndim=1)
     if len(images) != len(labels):
         raise ValueError(
             f"MNIST files in {str(root)!r} disagree: {len(images)} images but {len(labels)} labels"

@@ -136,10 +136,12 @@ def _mnist_training_set(root: str | Path) -> tuple[str, Tensor | None, Tensor | 
     """(cache name, images, labels) of the training split in ``root``. The content hash is
     remembered per file identity (path, size, mtime), so later calls read no data: (name, None,
     None)."""
-    from ebm.data.images import mnist
+    from ebm.data.images import mnist, mnist_files
 
-    files = sorted(Path(root).glob("train-*-idx*"))
-    stamp = tuple((str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    files = mnist_files(root, train=True)
+    stamp = tuple(
+        (str(f.resolve()), st.st_size, st.st_mtime_ns) for f in files for st in [f.stat()]
+    )
     if stamp in _NAMES:
         return _NAMES[stamp], None, None
     images, labels = mnist(root, train=True)
