@@ -19,6 +19,7 @@ from ebm.data import digits, mnist
 from ebm.energies import mlp
 from ebm.metrics import frechet_classifier_distance
 from ebm.models import GAN
+from ebm.models.gan import R1_LOSSES
 from ebm.plot import image_grid
 from ebm.recipe import parse_args, save_figure, write_results
 from ebm.train import Trainer
@@ -35,29 +36,20 @@ args = parse_args(__doc__, add_arguments=add_arguments)
 torch.manual_seed(args.seed)  # module initialisation; the Trainer seeds the rest
 
 # ---- data and sizes ----------------------------------------------------------------------------
+# image shape, latent size, hidden widths of G and of D, batch size, epochs of the full run
+SIZES = {
+    "mnist": ((1, 28, 28), 64, [256, 512], [512, 256], 128, 30),
+    "digits": ((1, 8, 8), 32, [256, 256], [256, 256], 64, 300),
+}
+shape, latent, g_hidden, d_hidden, batch, epochs = SIZES["mnist" if args.data_dir else "digits"]
 if args.data_dir:
     (train_x, _), (test_x, _) = mnist(args.data_dir), mnist(args.data_dir, train=False)
-    shape, latent, g_hidden, d_hidden, batch, epochs = (
-        (1, 28, 28),
-        64,
-        [256, 512],
-        [512, 256],
-        128,
-        30,
-    )
     if args.quick:
         train_x, epochs = train_x[:2048], 1
 else:
     (train_x, _), (test_x, _) = digits("train"), digits("test")
-    shape, latent, g_hidden, d_hidden, batch, epochs = (
-        (1, 8, 8),
-        32,
-        [256, 256],
-        [256, 256],
-        64,
-        300,
-    )
-    epochs = 15 if args.quick else epochs
+    if args.quick:
+        epochs = 15
 pixels = math.prod(shape)
 
 # ---- the GAN: MLP generator with a sigmoid (pixels in [0, 1]) and MLP discriminator ------------
@@ -74,7 +66,7 @@ gan = GAN(
     latent,
     loss=args.loss,
     lr=1e-3,
-    r1_weight=1.0 if args.loss in ("minimax", "nonsaturating") else 0.0,
+    r1_weight=1.0 if args.loss in R1_LOSSES else 0.0,
     decay_steps=steps,
 )
 trainer = Trainer(

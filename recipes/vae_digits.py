@@ -5,7 +5,8 @@ Default data: scikit-learn's 8×8 digits (offline). ``--data-dir`` pointing at t
 runs the notes' exact configuration: d = 20, encoder 784 → 400 → ReLU → 40, decoder
 20 → 400 → ReLU → 784 → sigmoid, Adam 1e-3, batch 256, 11 epochs, and reports the test loss
 (negative ELBO) per sample. Both report the Fréchet distance of the samples to the test images on
-the features of the repository's digit classifier. The KL carries its ½ (the ch. 34 formula drops it; ch. 41 has it).
+the features of the repository's digit classifier. The KL carries its ½ (the ch. 34 formula drops
+it; ch. 41 has it).
 """
 
 import matplotlib.pyplot as plt

@@ -49,6 +49,7 @@ _GAMES = {
     "ebgan": _Game(_ebgan_d, _ebgan_g, autoencoder=True),
 }
 LOSSES = tuple(_GAMES)
+R1_LOSSES = ("minimax", "nonsaturating")  # the losses the R1 penalty (r1_weight) applies to
 
 
 class GAN(nn.Module):
@@ -100,10 +101,8 @@ class GAN(nn.Module):
             raise ValueError(f"pack must be an int >= 1, got {pack!r}")
         if not (isinstance(r1_weight, (int, float)) and r1_weight >= 0):
             raise ValueError(f"r1_weight must be a number >= 0, got {r1_weight!r}")
-        if r1_weight > 0 and (loss not in ("minimax", "nonsaturating")):
-            raise ValueError(
-                f"r1_weight applies to the minimax and nonsaturating losses, got loss={loss!r}"
-            )
+        if r1_weight > 0 and loss not in R1_LOSSES:
+            raise ValueError(f"r1_weight applies to the losses {R1_LOSSES}, got loss={loss!r}")
         if decay_steps is not None and (
             isinstance(decay_steps, bool) or not isinstance(decay_steps, int) or decay_steps < 1
         ):
