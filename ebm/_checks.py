@@ -1,9 +1,21 @@
-"""Input validation shared by every public function: fail early, name the argument."""
+"""Input validation shared by every public function: fail early, name the argument.
+
+The library's one input convention (README, "Reliability"):
+
+- Forward passes of energies and losses propagate NaN as torch does: no checks, no host syncs.
+- Everything that fits, predicts, evaluates or generates data validates its inputs here: NaN/inf
+  and out-of-range values raise a ``ValueError`` that names the user's argument, what was given
+  and what was expected.
+- Array-likes (numpy arrays, lists, Python numbers) are accepted where tensors are; integer and
+  bool inputs are promoted to the default float dtype, so no result is ever truncated.
+"""
 
 from __future__ import annotations
 
 import math
+import numbers
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -15,6 +27,57 @@ def check_tensor(name: str, value: object, ndim: int | None = None) -> Tensor:
     if ndim is not None and value.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimension(s), got shape {tuple(value.shape)}")
     return value
+
+
+def as_float_tensor(
+    name: str,
+    value: object,
+    ndim: int | tuple[int, ...] | None = None,
+    finite: bool = True,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """``value`` as a floating tensor: the input convention for data-taking entry points.
+
+    Accepts a Tensor or an array-like (numpy array, nested lists, Python number). Integer and
+    bool values become ``dtype`` (default: torch's default float dtype); floating tensors keep
+    their dtype unless ``dtype`` is given. ``ndim``: the required number of dimensions (or a
+    tuple of allowed ones). ``finite``: reject NaN/inf (one host sync: call on inputs, never
+    inside a hot loop).
+    """
+    if isinstance(value, Tensor):
+        t = value
+    else:
+        if isinstance(value, (str, bytes)) or value is None:
+            raise ValueError(f"{name} must be a tensor or an array-like of numbers, got {value!r}")
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError) as err:  # ragged lists
+            raise ValueError(f"{name} must be a rectangular array of numbers: {err}") from err
+        if arr.dtype == object or arr.dtype.kind not in "biuf":
+            raise ValueError(
+                f"{name} must be a tensor or an array-like of real numbers, got "
+                f"{type(value).__name__} of dtype {arr.dtype}"
+            )
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+    if t.is_complex():
+        raise ValueError(f"{name} must hold real numbers, got dtype {t.dtype}")
+    if dtype is not None:
+        t = t.to(dtype)
+    elif not t.is_floating_point():
+        t = t.to(torch.get_default_dtype())
+    if device is not None:
+        t = t.to(device)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if t.ndim not in allowed:
+            expected = " or ".join(str(d) for d in allowed)
+            raise ValueError(
+                f"{name} must have {expected} dimension(s), got shape {tuple(t.shape)}"
+            )
+    if finite:
+        check_finite(name, t)
+    return t
 
 
 def check_same_shape(**tensors: Tensor) -> None:
@@ -31,23 +94,76 @@ def check_same_shape(**tensors: Tensor) -> None:
 def check_finite(name: str, value: Tensor) -> Tensor:
     """Require no NaN or inf (one host sync: call on inputs, not inside hot loops)."""
     if not torch.isfinite(value).all():
-        raise ValueError(f"{name} contains NaN or inf values")
+        n_nan = int(torch.isnan(value).sum())
+        n_inf = int(torch.isinf(value).sum())
+        raise ValueError(
+            f"{name} contains NaN or inf values ({n_nan} NaN, {n_inf} inf in shape "
+            f"{tuple(value.shape)}): it must be finite"
+        )
     return value
+
+
+def _real(name: str, value: object, expected: str) -> float:
+    """A Python float from a real scalar (int, float, numpy scalar, 0-d tensor); bools refused."""
+    if isinstance(value, Tensor) and value.ndim == 0 and not value.is_complex():
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return float(value)
 
 
 def check_positive(name: str, value: float, allow_inf: bool = False) -> float:
     """Require a real number > 0 (inf only if ``allow_inf``)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    if not value > 0 or (math.isinf(value) and not allow_inf) or math.isnan(value):
-        expected = "> 0" if allow_inf else "finite and > 0"
+    expected = "> 0" if allow_inf else "finite and > 0"
+    number = _real(name, value, f"a real number {expected}")
+    if not number > 0 or (math.isinf(number) and not allow_inf):
         raise ValueError(f"{name} must be {expected}, got {value!r}")
     return value
 
 
+def check_real(
+    name: str,
+    value: object,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> float:
+    """Require a finite real number in the interval given by ``low``/``high`` (None: unbounded).
+
+    Returns ``value`` unchanged, so ``self.x = check_real("x", x, 0, 1)`` stores what was given.
+    """
+    lo = "-inf" if low is None else ("[" if low_inclusive else "(") + f"{low}"
+    hi = "inf" if high is None else f"{high}" + ("]" if high_inclusive else ")")
+    interval = f"{'(' if low is None else ''}{lo}, {hi}{')' if high is None else ''}"
+    expected = f"a finite real number in {interval}"
+    number = _real(name, value, expected)
+    ok = math.isfinite(number)
+    if ok and low is not None:
+        ok = number >= low if low_inclusive else number > low
+    if ok and high is not None:
+        ok = number <= high if high_inclusive else number < high
+    if not ok:
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return value
+
+
+def check_int(name: str, value: object, minimum: int | None = 1, maximum: int | None = None) -> int:
+    """Require an integer (Python or numpy; bools refused) in [minimum, maximum]; returns an int."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an int, got {value!r}")
+    value = int(value)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        bounds = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        if minimum is None:
+            bounds = f"<= {maximum}"
+        raise ValueError(f"{name} must be an int {bounds}, got {value!r}")
+    return value
+
+
 def check_choice(name: str, value: object, choices: tuple) -> object:
-    """Require one of a fixed set of options."""
-    if value not in choices:
+    """Require one of a fixed set of options (compared by type and value: 1 is not True)."""
+    if not any(value is c or (type(value) is type(c) and value == c) for c in choices):
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
     return value
 
@@ -61,5 +177,5 @@ def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torc
     if seed is None:
         generator.seed()
     else:
-        generator.manual_seed(int(seed))
+        generator.manual_seed(check_int("seed", seed, minimum=0))
     return generator

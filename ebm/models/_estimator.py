@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebm._checks import check_finite, check_tensor
+from ebm._checks import check_finite, check_int, check_tensor
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -36,10 +36,8 @@ def check_data(name: str, Y: object, min_samples: int = 1, what: str = "") -> Te
 
 
 def check_positive_int(name: str, value: object, minimum: int = 1) -> int:
-    """Require an int >= ``minimum`` (bools are rejected)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
+    """Require an int >= ``minimum`` (bools are rejected); see ``ebm._checks.check_int``."""
+    return check_int(name, value, minimum=minimum)
 
 
 def check_fitted(estimator: object, attribute: str) -> Tensor:
