@@ -1,7 +1,7 @@
 """What every recipe shares: its command line and its outputs.
 
 A recipe is a thin script: ``args = parse_args(...)`` -> build -> ``Trainer.fit`` -> plot ->
-``save_figure`` and ``write_results``. Under ``torchrun`` only rank 0 writes files.
+``save_figure``, ``write_results`` (and ``save_samples``). Under ``torchrun`` only rank 0 writes files.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 
@@ -74,5 +75,34 @@ def write_results(out: Path | str, name: str, results: dict) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(_jsonable(results), indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+    return path
+
+
+def save_samples(out: Path | str, name: str, arrays: dict[str, torch.Tensor | np.ndarray]) -> Path:
+    """Write ``arrays`` to ``<out>/<name>_samples.npz`` atomically (rank 0 only).
+
+    The samples a figure shows and its numbers were computed on, so anyone can recompute them:
+    ``np.load(path)[key]``. Tensors are detached and moved to the CPU; keys are kept as given.
+    """
+    if not isinstance(arrays, dict) or not arrays:
+        raise ValueError(f"arrays must be a non-empty dict of name -> array, got {arrays!r}")
+    saved = {}
+    for key, value in arrays.items():
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"arrays' keys must be non-empty strings, got {key!r}")
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().numpy()
+        if not isinstance(value, np.ndarray):
+            raise ValueError(
+                f"arrays[{key!r}] must be a torch.Tensor or numpy array, got {type(value).__name__}"
+            )
+        saved[key] = value
+    path = Path(out) / f"{name}_samples.npz"
+    if is_main_process():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".npz.tmp")
+        with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a path
+            np.savez(f, **saved)
         os.replace(tmp, path)
     return path

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pytest
 import torch
 
-from ebm.recipe import parse_args, save_figure, write_results
+from ebm.recipe import parse_args, save_figure, save_samples, write_results
 from recipes.run_all import recipe_names
 
 
@@ -41,3 +42,25 @@ def test_save_figure_writes_png_and_closes(tmp_path):
 def test_run_all_finds_recipes_but_not_itself():
     names = recipe_names()
     assert "run_all" not in names and all(not n.startswith("_") for n in names)
+
+
+def test_save_samples_round_trips_tensors_and_arrays(tmp_path):
+    a = torch.arange(6, dtype=torch.float32).reshape(3, 2).requires_grad_()
+    b = np.array([[0.5, -1.0]])
+    path = save_samples(tmp_path / "sub", "demo", {"ring-8": a, "two moons": b})
+    assert path == tmp_path / "sub" / "demo_samples.npz"
+    with np.load(path) as saved:
+        assert sorted(saved.files) == ["ring-8", "two moons"]
+        np.testing.assert_array_equal(saved["ring-8"], a.detach().numpy())
+        assert saved["ring-8"].dtype == np.float32
+        np.testing.assert_array_equal(saved["two moons"], b)
+    assert not list(path.parent.glob("*.tmp"))
+
+
+@pytest.mark.parametrize(
+    "arrays", [{}, [1, 2], {"x": [1.0, 2.0]}, {"": np.zeros(2)}, {3: np.zeros(2)}]
+)
+def test_save_samples_rejects_what_it_cannot_save(tmp_path, arrays):
+    with pytest.raises(ValueError, match="arrays"):
+        save_samples(tmp_path, "demo", arrays)
+    assert not list(tmp_path.iterdir())
