@@ -10,12 +10,13 @@ between steps (Du & Mordatch 2019), which lives inside the model, so checkpoints
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
-from ebm._checks import check_choice, check_positive
+from ebm._checks import check_choice, check_int, check_positive, check_real
 from ebm.losses import contrastive_divergence_loss
 from ebm.sampling import ReplayBuffer, langevin
 
@@ -32,6 +33,10 @@ class EBM(nn.Module):
     buffer_size, reinit_prob, init_noise, init_scale: the replay buffer and noise distribution.
     alpha: weight of the energy-magnitude regulariser in ``contrastive_divergence_loss``.
     lr, betas: Adam's settings (β₁ = 0 is common for EBMs: the gradient flips sign often).
+    lr_decay_steps, lr_final_ratio: cosine-anneal the learning rate from ``lr`` to
+        ``lr · lr_final_ratio`` over the first ``lr_decay_steps`` optimiser steps, then hold it
+        (None: a constant ``lr``). Sharp landscapes need a large early rate, to grow the weights
+        that make steep walls, and a small late one, so the valleys' depths stop jittering.
     """
 
     manual_optimization = True
@@ -53,6 +58,8 @@ class EBM(nn.Module):
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.0, 0.999),
         seed: int | None = None,
+        lr_decay_steps: int | None = None,
+        lr_final_ratio: float = 0.02,
     ):
         super().__init__()
         if not isinstance(energy, nn.Module):
@@ -70,9 +77,27 @@ class EBM(nn.Module):
         self.buffer = ReplayBuffer(
             buffer_size, data_shape, reinit_prob, noise=init_noise, scale=init_scale, seed=seed
         )
+        # the learning-rate schedule (configure_optimizers)
+        if lr_decay_steps is not None:
+            check_int("lr_decay_steps", lr_decay_steps, minimum=1)
+        self.lr_decay_steps = lr_decay_steps
+        self.lr_final_ratio = check_real("lr_final_ratio", lr_final_ratio, 0.0, 1.0)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.energy.parameters(), lr=self.lr, betas=self.betas)
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict:
+        optimizer = torch.optim.Adam(self.energy.parameters(), lr=self.lr, betas=self.betas)
+        if self.lr_decay_steps is None:
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+    def _lr_factor(self, step: int) -> float:
+        """lr(step) / lr: cosine from 1 to lr_final_ratio over lr_decay_steps, then constant."""
+        progress = min(step, self.lr_decay_steps) / self.lr_decay_steps
+        cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+        return self.lr_final_ratio + (1.0 - self.lr_final_ratio) * cosine
 
     def noise(self, n: int) -> Tensor:
         """n draws (n, *data_shape) from the chains' initial noise distribution."""
