@@ -45,8 +45,10 @@ right to within a nat, not exactly): the JSON records the metrics after 3000 ste
 
 from __future__ import annotations
 
+import json
 import math
 import time
+from collections import namedtuple
 
 import matplotlib.pyplot as plt
 import torch
@@ -64,62 +66,73 @@ from ebm.recipe import parse_args, save_figure, save_samples, write_results
 from ebm.train import Trainer
 
 args = parse_args(__doc__)
-# name: (draw n points with a seed, half-width of the box, training steps, the data's noise)
+Toy = namedtuple("Toy", "make box noise steps alpha n_steps reinit")
+# make(n, seed) draws the data; box: half-width of the square the chains start in and are clamped
+# to; noise: the data's noise (the targets' length scale); steps: training steps; alpha: the
+# energy-magnitude penalty; n_steps: Langevin steps per training step; reinit: the buffer's
+# re-draw probability (the buffer's chains are n_steps/reinit Langevin steps old on average)
 TOYS = {
-    "ring-8": (lambda n, seed: ring_of_gaussians(n, std=0.1, seed=seed), 3.0, 6000, 0.1),
-    "two-moons": (lambda n, seed: two_moons(n, noise=0.05, seed=seed), 2.5, 6000, 0.05),
-    "pinwheel": (lambda n, seed: pinwheel(n, seed=seed), 4.0, 6000, 0.2),
-    "checkerboard": (lambda n, seed: checkerboard(n, seed=seed), 4.5, 10000, None),
+    "ring-8": Toy(
+        lambda n, seed: ring_of_gaussians(n, std=0.1, seed=seed), 3.0, 0.1, 6000, 0.01, 20, 0.02
+    ),
+    "two-moons": Toy(
+        lambda n, seed: two_moons(n, noise=0.05, seed=seed), 2.5, 0.05, 6000, 0.01, 20, 0.02
+    ),
+    "pinwheel": Toy(lambda n, seed: pinwheel(n, seed=seed), 4.0, 0.2, 6000, 0.01, 20, 0.02),
+    "checkerboard": Toy(
+        lambda n, seed: checkerboard(n, seed=seed), 4.5, None, 10000, 0.001, 10, 0.01
+    ),
 }
 STEP_SIZE = 0.001  # Langevin step s; the noise is √(2s): proper Langevin on exp(−E)
 N_TRAIN, N_EVAL, N_REF = 20000, 4000, 20000
-SAMPLE_STEPS, LONG_STEPS = 1000, 3000  # fresh-noise chains: shown / continued
+SAMPLE_STEPS = (200, 1000, 3000)  # fresh-noise chains, recorded after each; SHOWN is the headline
+SHOWN = 1000
 if args.quick:
-    N_TRAIN, N_EVAL, N_REF, SAMPLE_STEPS, LONG_STEPS = 4000, 500, 4000, 100, 200
+    N_TRAIN, N_EVAL, N_REF, SAMPLE_STEPS, SHOWN = 4000, 500, 4000, (50, 100), 100
 
 
 def quality(name: str, x: torch.Tensor, seed: int) -> dict:
     """The sharp metrics of samples x (n, 2) of toy ``name``, and whether they meet the target."""
-    make, _, _, noise = TOYS[name]
+    toy = TOYS[name]
     if name == "checkerboard":
         inside, shares = checkerboard_occupancy(x)
         ok = inside >= 0.95 and ((shares - 0.125).abs() <= 0.025).all()
         return {"inside_squares": inside, "square_shares": shares, "target_met": bool(ok)}
     if name == "ring-8":
-        shares, within = mode_weights(x, ring_centers(8, 2.0), std=noise, n_std=3.0)
+        shares, within = mode_weights(x, ring_centers(8, 2.0), std=toy.noise, n_std=3.0)
         ok = within >= 0.95 and ((shares - 0.125).abs() <= 0.025).all()
         return {"within_3sd": within, "mode_shares": shares, "target_met": bool(ok)}
-    near = near_data_fraction(x, make(N_REF, seed + 100), radius=3 * noise)
+    near = near_data_fraction(x, toy.make(N_REF, seed + 100), radius=3 * toy.noise)
     return {"near_data": near, "target_met": bool(near >= 0.95)}
 
 
 def headline(name: str, q: dict) -> str:
-    """One line of the key numbers, for the figure's titles and the printed table."""
+    """One line of the key numbers (from the JSON), for the figure's titles and the table."""
     if name == "checkerboard":
-        s = 100 * q["square_shares"]
-        return f"{100 * q['inside_squares']:.1f}% in squares, each {s.min():.1f}–{s.max():.1f}%"
+        lo, hi = 100 * min(q["square_shares"]), 100 * max(q["square_shares"])
+        return f"{100 * q['inside_squares']:.1f}% in squares, each {lo:.1f}–{hi:.1f}%"
     if name == "ring-8":
-        s = 100 * q["mode_shares"]
-        return f"{100 * q['within_3sd']:.1f}% within 3σ, modes {s.min():.1f}–{s.max():.1f}%"
+        lo, hi = 100 * min(q["mode_shares"]), 100 * max(q["mode_shares"])
+        return f"{100 * q['within_3sd']:.1f}% within 3σ, modes {lo:.1f}–{hi:.1f}%"
     return f"{100 * q['near_data']:.1f}% within 3× noise of data"
 
 
 results, samples, models = {}, {}, {}
-for name, (make_data, lim, steps, _) in TOYS.items():
-    steps = 150 if args.quick else steps
+for name, toy in TOYS.items():
+    steps = 150 if args.quick else toy.steps
     torch.manual_seed(args.seed)
-    data = make_data(N_TRAIN, args.seed)
+    data = toy.make(N_TRAIN, args.seed)
     model = EBM(
         MLPEnergy(2, hidden=(128, 128), activation=nn.SiLU),
         data_shape=(2,),
-        n_steps=20,
+        n_steps=toy.n_steps,
         step_size=STEP_SIZE,
         noise_scale=math.sqrt(2 * STEP_SIZE),
-        clamp=(-lim, lim),
+        clamp=(-toy.box, toy.box),
         buffer_size=2048,
-        reinit_prob=0.02,
-        init_scale=lim,
-        alpha=0.001,
+        reinit_prob=toy.reinit,
+        init_scale=toy.box,
+        alpha=toy.alpha,
         lr=0.01,
         lr_decay_steps=steps,
         lr_final_ratio=0.02,
@@ -138,36 +151,54 @@ for name, (make_data, lim, steps, _) in TOYS.items():
     trainer.fit(model, data)
     train_seconds = time.perf_counter() - start
     model.eval()
-    x = model.sample(N_EVAL, n_steps=SAMPLE_STEPS)  # fresh uniform noise on the box
-    longer = model.langevin(x, LONG_STEPS - SAMPLE_STEPS)  # the same chains, continued
-    x, longer = x.cpu(), longer.cpu()
-    fresh, other = make_data(N_EVAL, args.seed + 1), make_data(N_EVAL, args.seed + 2)
-    q = quality(name, x, args.seed)
+    fresh, other = toy.make(N_EVAL, args.seed + 1), toy.make(N_EVAL, args.seed + 2)
+    # Langevin from fresh uniform noise on the box (not the buffer), recorded along the way
+    x, done, by_steps = model.noise(N_EVAL), 0, {}
+    for k in SAMPLE_STEPS:
+        x, done = model.langevin(x, k - done), k
+        by_steps[k] = {**quality(name, x.cpu(), args.seed), "mmd": mmd(x.cpu(), fresh)}
+        if k == SHOWN:
+            samples[name] = x.cpu()
     results[name] = {
-        **q,
-        "mmd": mmd(x, fresh),
+        **by_steps[SHOWN],
         "mmd_data_vs_data": mmd(other, fresh),
         "data": quality(name, other, args.seed),
-        f"after_{LONG_STEPS}_steps": {
-            **quality(name, longer, args.seed),
-            "mmd": mmd(longer, fresh),
-        },
+        "by_langevin_steps": by_steps,
         "train_steps": steps,
         "train_seconds": round(train_seconds, 1),
         "final_loss": trainer.history[-1]["loss"],
     }
-    samples[name], models[name] = x, model
-    print(f"{name}: {headline(name, q)}, MMD {float(results[name]['mmd']):.4f}", flush=True)
+    models[name] = model
+    print(f"{name}: trained {steps} steps in {train_seconds:.0f} s", flush=True)
+
+save_samples(args.out, "ebm_2d", samples)
+path = write_results(
+    args.out,
+    "ebm_2d",
+    {
+        "seed": args.seed,
+        "langevin_steps_from_noise": SHOWN,
+        "langevin_steps_recorded": list(SAMPLE_STEPS),
+        "langevin_step_size": STEP_SIZE,
+        "langevin_noise_scale": math.sqrt(2 * STEP_SIZE),
+        "n_samples": N_EVAL,
+        "all_targets_met": all(r["target_met"] for r in results.values()),
+        "datasets": results,
+    },
+)
+
+# the titles and the table quote the JSON, so every number shown is one a reader can look up
+saved = json.loads(path.read_text())["datasets"]
 
 # ---- the figure: learned energies (top) and fresh-noise samples (bottom) ----------------------
-fig, axes = plt.subplots(2, len(TOYS), figsize=(4.6 * len(TOYS), 9.4), squeeze=False)
-for col, (name, (make_data, lim, _, noise)) in enumerate(TOYS.items()):
-    model, x, r = models[name], samples[name], results[name]
-    box = (-lim, lim)
+fig, axes = plt.subplots(2, len(TOYS), figsize=(4.6 * len(TOYS), 9.0), squeeze=False)
+for col, (name, toy) in enumerate(TOYS.items()):
+    model, x, r = models[name], samples[name], saved[name]
+    box = (-toy.box, toy.box)
     # E − min E over the box, clipped 15 nats above the data's 99th percentile: the valleys show,
     # the far walls (hundreds of nats) do not flatten the colours
     with torch.no_grad():
-        ref = make_data(N_EVAL, args.seed + 1).to(trainer.device)
+        ref = toy.make(N_EVAL, args.seed + 1).to(trainer.device)
         E, _, _ = evaluate_on_grid(model.energy, box, box, n=200)
         cap = float(model.energy(ref).quantile(0.99).cpu()) + 15.0
     shown = (E.clamp(max=cap) - E.min()).numpy()
@@ -187,12 +218,12 @@ for col, (name, (make_data, lim, _, noise)) in enumerate(TOYS.items()):
                     )
     elif name == "ring-8":
         for c in ring_centers(8, 2.0):
-            ax.add_patch(Circle(c.tolist(), 3 * noise, fill=False, ec="0.4", lw=0.8))
+            ax.add_patch(Circle(c.tolist(), 3 * toy.noise, fill=False, ec="0.4", lw=0.8))
     else:
-        d = make_data(N_EVAL, args.seed + 1)
+        d = toy.make(N_EVAL, args.seed + 1)
         ax.scatter(d[:, 0], d[:, 1], s=1, c="0.75", linewidths=0, label="data")
     ax.scatter(x[:, 0], x[:, 1], s=1.5, c="C1", alpha=0.6, linewidths=0, label="samples")
-    ax.set_title(f"{SAMPLE_STEPS} Langevin steps from noise\n{headline(name, r)}", fontsize=11)
+    ax.set_title(f"{SHOWN} Langevin steps from noise\n{headline(name, r)}", fontsize=11)
     for a in axes[:, col]:
         a.set_xlim(*box)
         a.set_ylim(*box)
@@ -206,27 +237,13 @@ fig.suptitle(
 )
 fig.tight_layout()
 save_figure(fig, args.out, "ebm_2d")
-save_samples(args.out, "ebm_2d", samples)
-write_results(
-    args.out,
-    "ebm_2d",
-    {
-        "seed": args.seed,
-        "langevin_steps_from_noise": SAMPLE_STEPS,
-        "langevin_step_size": STEP_SIZE,
-        "langevin_noise_scale": math.sqrt(2 * STEP_SIZE),
-        "n_samples": N_EVAL,
-        "all_targets_met": all(r["target_met"] for r in results.values()),
-        "datasets": results,
-    },
-)
-
 # ---- a readable table of the key numbers --------------------------------------------------------
-print(f"\nseed {args.seed}, samples: {SAMPLE_STEPS} Langevin steps from fresh noise")
+print(f"\nseed {args.seed}, samples: {SHOWN} Langevin steps from fresh noise")
 print(f"{'toy':<13} {'steps':>6} {'MMD':>8} {'data':>8}  {'sharp metric':<44} target")
-for name, r in results.items():
+for name in TOYS:
+    r = saved[name]
     print(
-        f"{name:<13} {r['train_steps']:>6} {float(r['mmd']):>8.4f} "
-        f"{float(r['mmd_data_vs_data']):>8.4f}  {headline(name, r):<44} "
+        f"{name:<13} {r['train_steps']:>6} {r['mmd']:>8.4f} "
+        f"{r['mmd_data_vs_data']:>8.4f}  {headline(name, r):<44} "
         f"{'met' if r['target_met'] else 'MISSED'}"
     )
