@@ -140,8 +140,11 @@ class _Gadget:
 def test_checkpoint_carrying_pickled_objects_is_refused(tmp_path):
     path = tmp_path / "last.pt"
     torch.save({"format": FORMAT, "model": {}, "gadget": _Gadget()}, path)
-    with pytest.raises(UnsafeCheckpointError, match="refusing to load .*pickled Python objects"):
+    with pytest.raises(UnsafeCheckpointError, match="refusing to load .*pickled Python object") as err:
         load_checkpoint(path)
+    text = str(err.value)
+    assert "_Gadget" in text and str(path) in text
+    assert "weights_only" not in text and "\x1b" not in text  # our words, no torch advice
     with pytest.raises(UnsafeCheckpointError):
         _trainer(tmp_path).fit(_NoisyMLP(), mlp_data(16), resume=True)
 

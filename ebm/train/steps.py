@@ -2,6 +2,12 @@
 
 Nothing here reads a tensor on the host, except the non-finite check of ``nan_policy="skip"``,
 which must decide before the optimiser steps (one sync per step, or per ``optimize`` call).
+
+Gradients are checked as well as losses: a finite loss can have a non-finite gradient (``sqrt``
+or ``log`` at 0). Under ``nan_policy="raise"`` the global gradient norm of every update joins
+the step's device-side checks, read at the next flush (no extra sync); under ``"skip"`` it is
+read with the loss terms, in the same sync, before the optimiser steps. With fp16 precision the
+GradScaler owns inf/NaN gradients: it skips such steps and lowers its scale, as torch.amp does.
 """
 
 from __future__ import annotations
@@ -18,6 +24,14 @@ from ebm.train.logs import snapshot
 
 class SkipBatch(Exception):
     """Raised inside ``optimize`` to abandon the rest of a batch with a non-finite loss."""
+
+
+def total_grad_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+    """The L2 norm of all of ``grads`` together, on their device (no host sync)."""
+    get_total_norm = getattr(torch.nn.utils, "get_total_norm", None)  # torch >= 2.6
+    if get_total_norm is not None:
+        return get_total_norm(grads, 2.0, error_if_nonfinite=False)
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
 
 
 def split_output(out, where: str) -> tuple[torch.Tensor | None, dict]:
@@ -78,7 +92,9 @@ class Stepper:
                     find_unused_parameters=find_unused_parameters,
                 )
         self.checks: dict[str, torch.Tensor] = {}
+        self._prefix, self._calls, self.updated = "", 0, False
         self.skipped_updates = 0  # optimiser updates dropped because of a non-finite loss
+        self.check_grads = self.scaler is None
 
     # --- helpers -------------------------------------------------------------------------
     def _finite(self, tensors) -> bool:
@@ -89,10 +105,23 @@ class Stepper:
             dist.all_reduce(bad, op=dist.ReduceOp.MAX)
         return not bool(bad)
 
+    def _grad_norm(self, params) -> torch.Tensor | None:
+        """Global L2 norm of the gradients of ``params`` (a device tensor; None if none)."""
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return None
+        return total_grad_norm(grads)
+
+    def _zero(self, optimizers) -> None:
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
+
     def _backward(self, loss):
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
 
-    def _update(self, optimizers, params):
+    def _update(self, optimizers, params, norm: torch.Tensor | None = None):
+        """Unscale, clip, step and zero ``optimizers``. ``norm``: the gradient norm if already
+        computed; under nan_policy="raise" it joins ``self.checks``."""
         if self.scaler is not None:
             if self.grad_clip is not None:
                 for opt in optimizers:
@@ -103,11 +132,14 @@ class Stepper:
             self.scaler.update()
         else:
             if self.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+                norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+            elif norm is None and self.check_grads:
+                norm = self._grad_norm(params)
+            if norm is not None and self.nan_policy == "raise":
+                self.checks[f"{self._prefix}gradient norm"] = norm.detach()
             for opt in optimizers:
                 opt.step()
-        for opt in optimizers:
-            opt.zero_grad(set_to_none=True)
+        self._zero(optimizers)
 
     # --- automatic ------------------------------------------------------------------------
     def automatic(self, batch, is_update: bool) -> tuple[dict, bool, bool]:
@@ -122,6 +154,7 @@ class Stepper:
 
     def _automatic(self, out, is_update: bool) -> tuple[dict, bool, bool]:
         """Backward (and the update closing a window) for training_step's output ``out``."""
+        self.checks, self._prefix = {}, ""
         loss, terms = split_output(out, "training_step")
         if not isinstance(out, torch.Tensor):  # a bare loss is fresh: no copy needed
             terms = snapshot(terms)
@@ -131,19 +164,32 @@ class Stepper:
                 f"(got keys {sorted(terms)}); set manual_optimization = True to step the "
                 "optimisers yourself"
             )
-        if self.nan_policy == "skip":
-            values = [v for v in terms.values() if isinstance(v, torch.Tensor)]
-            if not self._finite(values):
-                return terms, is_update and self._update_after_skip(), True
+        values = [v for v in terms.values() if isinstance(v, torch.Tensor)]
+        skip = self.nan_policy == "skip"
+        if skip and self.accumulate > 1 and not self._finite(values):
+            return terms, is_update and self._update_after_skip(), True
         self._backward(loss / self.accumulate if self.accumulate > 1 else loss)
-        if is_update:
-            self._update(self.optimizers, self.params)
-        return terms, is_update, False
+        if not is_update:
+            return terms, False, False
+        norm = None
+        if skip and self.check_grads:
+            # one sync: the loss terms (not yet checked when accumulate == 1) and the gradients
+            norm = self._grad_norm(self.params)
+            checked = values if self.accumulate == 1 else []
+            if not self._finite(checked + ([norm] if norm is not None else [])):
+                self._zero(self.optimizers)  # a non-finite gradient poisons the whole window
+                return terms, False, True
+        elif skip and self.accumulate == 1 and not self._finite(values):
+            self._zero(self.optimizers)
+            return terms, False, True
+        self._update(self.optimizers, self.params, norm)
+        return terms, True, False
 
     def finish_window(self) -> bool:
         """Step with gradients an unfinished accumulation window left behind (True if any)."""
         if self.manual or self.accumulate == 1:
             return False
+        self.checks, self._prefix = {}, ""
         return self._update_after_skip()
 
     def _update_after_skip(self) -> bool:
@@ -153,7 +199,13 @@ class Stepper:
             return False
         if self.world_size > 1:
             distributed.all_reduce_grads(self.params, self.world_size)
-        self._update(self.optimizers, self.params)
+        norm = None
+        if self.nan_policy == "skip" and self.check_grads:
+            norm = self._grad_norm(self.params)
+            if norm is not None and not self._finite([norm]):
+                self._zero(self.optimizers)
+                return False
+        self._update(self.optimizers, self.params, norm)
         return True
 
     # --- manual ---------------------------------------------------------------------------
@@ -167,28 +219,36 @@ class Stepper:
             raise ValueError(
                 f"optimize index must be in [0, {len(self.optimizers)}), got {index!r}"
             )
-        if self.nan_policy == "skip" and not self._finite([loss]):
-            raise SkipBatch
-        self.checks[f"optimize(index={index}) call {len(self.checks)}"] = loss.detach()
         opt = self.optimizers[index]
-        for o in self.optimizers:
-            o.zero_grad(set_to_none=True)
+        self._zero(self.optimizers)
         with self.precision.no_autocast():
             self._backward(loss)
         params = [p for g in opt.param_groups for p in g["params"]]
         if self.world_size > 1:
             distributed.all_reduce_grads(params, self.world_size)
-        self._update([opt], params)
+        self._prefix = f"optimize(index={index}) call {self._calls} "
+        self._calls += 1
+        norm = None
+        if self.nan_policy == "skip":
+            # one sync for the loss and its gradients, before the optimiser steps
+            norm = self._grad_norm(params) if self.check_grads else None
+            if not self._finite([loss] + ([norm] if norm is not None else [])):
+                self._zero(self.optimizers)
+                raise SkipBatch
+        self.checks[f"{self._prefix}loss"] = loss.detach()
+        self._update([opt], params, norm)
+        self.updated = True
 
     def manual_step(self, batch) -> tuple[dict, bool, bool]:
-        self.checks = {}
+        self.checks, self._calls = {}, 0
+        self.updated = False
         try:
             with self.precision.autocast():
                 out = self.model.training_step(batch, self.optimize)
         except SkipBatch:
             for o in self.optimizers:
                 o.zero_grad(set_to_none=True)
-            return {}, bool(self.checks), True
+            return {}, self.updated, True
         _, terms = split_output(out, "training_step (manual optimisation)")
         terms = snapshot(terms)
         return terms, True, False

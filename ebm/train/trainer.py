@@ -25,7 +25,9 @@ from ebm.train.data import Batches
 from ebm.train.devices import resolve_device
 from ebm.train.ema import EMA
 from ebm.train.logs import (
+    NonFiniteGradientError,
     NonFiniteLossError,
+    NonFiniteStateError,
     RunLog,
     StepBuffer,
     first_non_finite,
@@ -33,7 +35,7 @@ from ebm.train.logs import (
 )
 from ebm.train.optim import configure, current_lr
 from ebm.train.precision import Precision
-from ebm.train.state import capture, restore
+from ebm.train.state import capture, first_non_finite_tensor, restore, run_config
 from ebm.train.steps import Stepper
 from ebm.train.validation import validate
 
@@ -190,8 +192,17 @@ class Trainer:
     def fit(self, model: nn.Module, train_data, val_data=None, resume: bool = False) -> Trainer:
         """Train ``model`` on ``train_data`` (validating on ``val_data``); returns the trainer.
 
+        train_data / val_data: a Tensor or array, a tuple/list of them (batches are lists
+        ``[xb, yb, ...]``), a Dataset with ``__len__`` or a DataLoader. Numpy arrays become
+        tensors; floating data are cast to the dtype of the model's parameters (float64 data
+        train a float32 model in float32); integer data (labels) stay integers. Tensor data
+        with NaN or inf values are rejected before training.
+
         resume: continue from ``ckpt_dir/last.pt`` when it exists (fresh start otherwise),
-        exactly where it stopped, mid-epoch included.
+        exactly where it stopped, mid-epoch included. The checkpoint must come from the same
+        set-up (data size, batch size, world size, accumulation, precision, EMA, model
+        architecture, optimisers and schedulers): a difference raises a ValueError naming it
+        before anything changes, and a failed load leaves the model and optimisers untouched.
         """
         _check_model(model)
         if val_data is not None and not callable(getattr(model, "validation_step", None)):
@@ -208,6 +219,10 @@ class Trainer:
         self.device, self.is_main = device, self.rank == 0
         if self._ckpt is not None and self.is_main:
             self._ckpt.check_writable()
+        saved = None  # read before anything changes: a bad file fails here, model untouched
+        if resume and self._ckpt.last.exists():
+            saved = load_checkpoint(self._ckpt.last, map_location=device)
+        float_dtype = _float_dtype(model)
         if self.log_dir is not None and self.is_main:
             self.log_dir.mkdir(parents=True, exist_ok=True)
         train = Batches(
@@ -220,6 +235,7 @@ class Trainer:
             self.drop_last,
             self.num_workers,
             "train_data",
+            float_dtype,
         )
         val = None
         if val_data is not None:
@@ -233,6 +249,7 @@ class Trainer:
                 False,
                 self.num_workers,
                 "val_data",
+                float_dtype,
             )
 
         # `seed` seeds the global RNG for the randomness inside training_step (dropout, noise),
@@ -273,8 +290,9 @@ class Trainer:
             self._epoch_sums: dict[str, float] = {}
             self._epoch_counts: dict[str, int] = {}
             self.should_stop = False
-            if resume and self._ckpt.last.is_file():
-                restore(self, model, load_checkpoint(self._ckpt.last, map_location=device))
+            self._run_config = run_config(self, train)
+            if saved is not None:
+                restore(self, model, saved)  # all or nothing: validated before it changes anything
                 self.last_checkpoint = self._ckpt.last
 
             self._call("on_fit_start", model)
@@ -387,17 +405,7 @@ class Trainer:
         if self.nan_policy == "raise":
             bad = first_non_finite(rows)
             if bad is not None:
-                step, epoch, batch, terms = bad
-                named = ", ".join(f"{k!r} = {v}" for k, v in terms.items())
-                kept = (
-                    f"; the last good checkpoint {self.last_checkpoint} is intact"
-                    if self.last_checkpoint is not None
-                    else ""
-                )
-                raise NonFiniteLossError(
-                    f"non-finite loss at step {step} (epoch {epoch}, batch {batch}): {named}"
-                    f"{kept}. Use nan_policy='skip' to skip such batches."
-                )
+                raise self._non_finite_error(*bad)
         lr = current_lr(self._optimizers)
         for step, epoch, batch, terms, _ in rows:
             for name, value in terms.items():
@@ -407,6 +415,28 @@ class Trainer:
                 self._log.append({"epoch": epoch, "batch": batch, "step": step, **terms, "lr": lr})
         if bar is not None and rows[-1][3]:
             bar.set_postfix({k: f"{v:.4g}" for k, v in rows[-1][3].items()})
+
+    def _kept(self) -> str:
+        if self.last_checkpoint is None:
+            return "no checkpoint was written"
+        return f"the last good checkpoint {self.last_checkpoint} is intact"
+
+    def _non_finite_error(self, step, epoch, batch, bad, terms) -> NonFiniteLossError:
+        where = f"at step {step} (epoch {epoch}, batch {batch})"
+        named = ", ".join(f"{k!r} = {v}" for k, v in bad.items())
+        losses_finite = not any(k == "loss" or k.endswith(" loss") for k in bad)
+        if losses_finite and any(k.endswith("gradient norm") for k in bad):
+            loss = ", ".join(f"{k!r} = {v:.6g}" for k, v in terms.items()) or "finite"
+            return NonFiniteGradientError(
+                f"non-finite gradient {where}: {named}, while the loss was finite ({loss}). "
+                f"The optimiser has applied it, so the weights in memory are no longer usable; "
+                f"{self._kept()}. Look for an operation with an infinite derivative (sqrt or "
+                "log at 0, a division by ~0), or use nan_policy='skip' to skip such steps."
+            )
+        return NonFiniteLossError(
+            f"non-finite loss {where}: {named}; {self._kept()}. "
+            "Use nan_policy='skip' to skip such batches."
+        )
 
     def _end_epoch(self, model, val, seconds: float) -> dict[str, float]:
         means = {k: s / self._epoch_counts[k] for k, s in self._epoch_sums.items()}
@@ -428,8 +458,14 @@ class Trainer:
         return row
 
     def _save(self, model) -> None:
-        self._flush(None)  # a non-finite loss raises here, before anything is written
+        self._flush(None)  # a non-finite loss or gradient raises here, before anything is written
         state = capture(self, model)
+        bad = first_non_finite_tensor(state)
+        if bad is not None:
+            raise NonFiniteStateError(
+                f"refusing to write a checkpoint at step {self.step}: {bad} holds NaN or inf "
+                f"values; {self._kept()}"
+            )
         if self.is_main:
             path = self._ckpt.save(state, self.step)
             self.last_checkpoint = self._ckpt.last
@@ -438,6 +474,14 @@ class Trainer:
     def _call(self, hook: str, model, *args) -> None:
         for cb in self.callbacks:
             getattr(cb, hook)(self, model, *args)
+
+
+def _float_dtype(model: nn.Module) -> torch.dtype | None:
+    """The dtype of the model's first floating parameter: floating data are cast to it."""
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return None
 
 
 def _safe_len(batches) -> int | None:
