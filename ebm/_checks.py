@@ -59,7 +59,7 @@ def as_float_tensor(
                 f"{name} must be a tensor or an array-like of real numbers, got "
                 f"{type(value).__name__} of dtype {arr.dtype}"
             )
-        t = torch.from_numpy(np.ascontiguousarray(arr))
+        t = torch.from_numpy(np.ascontiguousarray(arr)).reshape(arr.shape)  # keeps 0-d
     if t.is_complex():
         raise ValueError(f"{name} must hold real numbers, got dtype {t.dtype}")
     if dtype is not None:
@@ -77,6 +77,58 @@ def as_float_tensor(
             )
     if finite:
         check_finite(name, t)
+    return t
+
+
+def as_index_tensor(
+    name: str,
+    value: object,
+    ndim: int | tuple[int, ...] | None = None,
+    high: int | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """``value`` as an int64 tensor of indices (class labels) in [0, ``high``).
+
+    Accepts a Tensor or an array-like of integers or bools (bools become 0/1). Floating values
+    are refused, even integral ones: a float label usually means a target went in the wrong
+    place. ``ndim``: the required number of dimensions (or a tuple of allowed ones); ``high``:
+    the number of classes (None: only ``>= 0`` is checked). One host sync.
+    """
+    if isinstance(value, Tensor):
+        t = value
+    else:
+        if isinstance(value, (str, bytes)) or value is None:
+            raise ValueError(f"{name} must be a tensor or an array-like of integers, got {value!r}")
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError) as err:  # ragged lists
+            raise ValueError(f"{name} must be a rectangular array of integers: {err}") from err
+        if arr.dtype == object or arr.dtype.kind not in "biuf":
+            raise ValueError(
+                f"{name} must be a tensor or an array-like of integers, got "
+                f"{type(value).__name__} of dtype {arr.dtype}"
+            )
+        t = torch.from_numpy(np.ascontiguousarray(arr)).reshape(arr.shape)  # keeps 0-d
+    if t.is_floating_point() or t.is_complex():
+        raise ValueError(f"{name} must hold integer indices, got dtype {t.dtype}")
+    t = t.to(torch.int64)
+    if device is not None:
+        t = t.to(device)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if t.ndim not in allowed:
+            expected = " or ".join(str(d) for d in allowed)
+            raise ValueError(
+                f"{name} must have {expected} dimension(s), got shape {tuple(t.shape)}"
+            )
+    if t.numel() > 0:
+        bad = (t < 0) if high is None else (t < 0) | (t >= high)
+        if bool(bad.any()):
+            interval = ">= 0" if high is None else f"in [0, {high})"
+            raise ValueError(
+                f"{name} must hold indices {interval}, got {int(bad.sum())} outside "
+                f"(min {int(t.min())}, max {int(t.max())})"
+            )
     return t
 
 
