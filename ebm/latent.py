@@ -16,6 +16,7 @@ ch. 20), the architecture limits the volume of low energy, so pushing down alone
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from typing import NamedTuple
@@ -66,6 +67,24 @@ def _z_by_descent(solver: Callable) -> Callable:
     return infer
 
 
+# The solver behind each inference, whose keyword arguments inference_options may set.
+_SOLVERS = {"grid": None, "gradient": gradient_descent, "lbfgs": lbfgs}
+_SET_BY_THE_MODEL = ("energy", "init", "candidates")
+
+
+def _check_options(inference: str, options: dict) -> None:
+    """Refuse options the solver does not take (a typo would otherwise fail at the first call)."""
+    solver = _SOLVERS[inference]
+    allowed = () if solver is None else tuple(inspect.signature(solver).parameters)
+    allowed = tuple(name for name in allowed if name not in _SET_BY_THE_MODEL)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"inference_options {unknown} are not options of inference={inference!r}; "
+            f"allowed: {list(allowed)}"
+        )
+
+
 # How F∞ finds ž: search the grid, or descend from every grid point (continuous z).
 _INFERENCE = {
     "grid": _z_by_grid,
@@ -112,6 +131,7 @@ class LatentEnergy(Energy):
             raise ValueError(f"energy must be callable, got {type(energy).__name__}")
         if inference_options is not None and not isinstance(inference_options, dict):
             raise ValueError(f"inference_options must be a dict, got {inference_options!r}")
+        _check_options(inference, inference_options or {})
         self.register_buffer("z_grid", z_grid.clone())
         self._energy_fn = energy
         self.inference = inference

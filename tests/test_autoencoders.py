@@ -143,6 +143,7 @@ def test_inputs_are_promoted_and_cast_to_the_parameters_dtype():
         torch.testing.assert_close(out, expected)
     torch.testing.assert_close(model.field(y), model.reconstruct(y.float()) - y.float())
     cae = ContractiveAutoencoder.mlp(2, (8,), 1).double()
+    assert cae.contractive_penalty(torch.zeros(0, 2)).shape == (0,)  # was an IndexError
     torch.testing.assert_close(
         cae.contractive_penalty(y), cae.contractive_penalty(y.double()), rtol=0, atol=0
     )

@@ -151,6 +151,9 @@ def test_queries_must_be_finite_and_far_queries_get_no_label():
             # predict used to label a NaN row 0
             with pytest.raises(ValueError, match="Y contains NaN or inf"):
                 method(query)
+    with pytest.raises(ValueError, match="at least one sample"):
+        gmm.score(torch.zeros(0, 2))  # the mean of nothing was NaN
+    assert gmm.predict(torch.zeros(0, 2)).shape == (0,)
     far = torch.tensor([[1e200, 0.0]], dtype=torch.float64)
     assert gmm.energy(far).item() == math.inf  # −log p beyond float64: inf, honestly
     for method in (gmm.predict, gmm.predict_proba):

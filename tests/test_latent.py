@@ -183,6 +183,11 @@ def test_bad_input_raises():
         LatentEnergy(torch.zeros(2, 2, 2), energy=lambda y, z, x: y.sum(1))
     with pytest.raises(ValueError, match="energy must be callable"):
         LatentEnergy(torch.zeros(3), energy="E")
+    # a misspelt solver option used to fail only at the first inference, with a TypeError
+    with pytest.raises(ValueError, match=r"inference_options \['step'\] are not options"):
+        EllipseEnergy(inference="gradient", inference_options={"step": 3})
+    with pytest.raises(ValueError, match=r"inference_options \['lr'\] are not options"):
+        EllipseEnergy(inference="grid", inference_options={"lr": 0.1})
     with pytest.raises(ValueError, match="inference_options must be a dict"):
         LatentEnergy(torch.zeros(3), energy=lambda y, z, x: y.sum(1), inference_options=[1])
     for w in ((1.0, math.nan), (1.0, 2.0, 3.0)):

@@ -169,6 +169,8 @@ class ContractiveAutoencoder(_Autoencoder):
         from torch.func import jacfwd, jacrev, vmap
 
         y = self._input(y)
+        if y.shape[0] == 0:
+            return y.new_zeros(0)
 
         def encode_one(sample: Tensor) -> Tensor:
             return self.encoder(sample.unsqueeze(0)).squeeze(0)

@@ -208,8 +208,11 @@ class GaussianMixture:
         return self.energy(Y)
 
     def score(self, Y: Tensor) -> float:
-        """Mean log-likelihood of the batch (higher is better)."""
-        return float(self.score_samples(Y).double().mean())
+        """Mean log-likelihood of the batch (higher is better). Y: (B, D) with B >= 1."""
+        log_p = self.score_samples(Y)
+        if log_p.numel() == 0:
+            raise ValueError("Y must hold at least one sample to score, got shape (0, D)")
+        return float(log_p.double().mean())
 
     def predict_proba(self, Y: Tensor) -> Tensor:
         """Responsibilities p(k | y), (B, D) -> (B, K)."""
