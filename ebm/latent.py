@@ -105,6 +105,10 @@ class LatentEnergy(Energy):
     the solver (e.g. ``{"steps": 50, "lr": 0.1}``). Gradients reach the parameters by the
     envelope theorem: ž is detached and E is re-evaluated there.
     beta: the temperature ``forward`` and ``training_step`` use (math.inf: zero temperature).
+    average: the form of the finite-β free energy ``forward`` uses and ``free_energy`` defaults
+    to: False for −(1/β) log Σ_z exp(−βE) (the library's convention), True for
+    −(1/β) log mean_z exp(−βE) (a uniform prior on the grid; ≥ min E, so it stays positive for
+    non-negative E, e.g. on a log plot). Gradients are the same.
     lr: Adam learning rate of ``configure_optimizers``.
     """
 
@@ -116,6 +120,7 @@ class LatentEnergy(Energy):
         inference_options: dict | None = None,
         beta: float = math.inf,
         lr: float = 1e-2,
+        average: bool = False,
     ):
         super().__init__()
         z_grid = as_float_tensor("z_grid", z_grid, ndim=(1, 2))
@@ -137,6 +142,9 @@ class LatentEnergy(Energy):
         self.inference = inference
         self.inference_options = dict(inference_options or {})
         self.beta = check_positive("beta", beta, allow_inf=True)
+        if not isinstance(average, bool):
+            raise ValueError(f"average must be a bool, got {average!r}")
+        self.average = average
         self.lr = check_positive("lr", lr)
 
     # ---- the energy and its evaluation on the grid --------------------------------------------
@@ -177,21 +185,28 @@ class LatentEnergy(Energy):
         return y, x
 
     def free_energy(
-        self, y: Tensor, x: Tensor | None = None, beta: float = math.inf, *, average: bool = False
+        self,
+        y: Tensor,
+        x: Tensor | None = None,
+        beta: float = math.inf,
+        *,
+        average: bool | None = None,
     ) -> LatentFreeEnergy:
         """F_β(x, y) and ž. y: (B, Dy); x: (B, Dx) or None. Returns ((B,), (B, Dz)).
 
         β = ∞ minimises with the model's ``inference``; a finite β marginalises over z_grid:
         −(1/β) log Σ_z exp(−βE) (the library's convention), or with ``average=True``
         −(1/β) log mean_z exp(−βE), a uniform prior on the grid (see
-        ``ebm.inference.free_energy``). ž is the grid point of lowest energy (the posterior mode).
+        ``ebm.inference.free_energy``); ``average=None`` uses the model's ``average``. ž is the grid point of lowest energy (the posterior mode).
         y and x may be array-likes; they are cast to the model's floating dtype. No value checks
         (a forward pass): NaN propagates.
         """
         y, x = self._inputs(y, x)
         check_positive("beta", beta, allow_inf=True)
-        if not isinstance(average, bool):
-            raise ValueError(f"average must be a bool, got {average!r}")
+        if average is None:
+            average = self.average
+        elif not isinstance(average, bool):
+            raise ValueError(f"average must be None or a bool, got {average!r}")
         if math.isinf(beta):
             return _INFERENCE[self.inference](self, y, x)
         energies = self.grid_energies(y, x)  # (B, Nz)

@@ -63,6 +63,10 @@ def test_finite_temperature_free_energy_of_a_circle_is_the_bessel_marginal(beta)
     # the library's default sums over the 96 grid angles instead: log(96)/β lower
     F_sum = model.free_energy(y, beta=beta).free_energy
     torch.testing.assert_close(F_sum, expected - math.log(96) / beta, atol=1e-5, rtol=1e-6)
+    # a model built with average=True and beta uses the average form in forward (and training)
+    averaged = EllipseEnergy(w=(r, r), n_z=96, beta=beta, average=True).double()
+    torch.testing.assert_close(averaged(y), F, rtol=0, atol=0)
+    torch.testing.assert_close(averaged.free_energy(y, beta=beta, average=False).free_energy, F_sum)
 
 
 def test_free_energy_limits_in_beta():
@@ -204,8 +208,10 @@ def test_bad_input_raises():
     for beta in (0.0, -2.0, math.nan, "1"):
         with pytest.raises(ValueError, match="beta"):
             model.free_energy(y, beta=beta)
-    with pytest.raises(ValueError, match="average must be a bool"):
+    with pytest.raises(ValueError, match="average must be None or a bool"):
         model.free_energy(y, beta=1.0, average="yes")
+    with pytest.raises(ValueError, match="average must be a bool"):
+        EllipseEnergy(average=1)
     with pytest.raises(ValueError, match="y must have 2"):
         model.free_energy(torch.zeros(4))
     with pytest.raises(ValueError, match="y must have shape"):
