@@ -99,8 +99,8 @@ class LatentEnergy(Energy):
     energy: optional callable ``(y (N, Dy), z (N, Dz), x (N, Dx) | None) -> (N,)``; an
     ``nn.Module`` is registered as a submodule. Subclasses override ``energy`` instead.
     z_grid: (Nz, Dz) or (Nz,) finite latent values (a tensor or array-like; integers become
-    floats): the candidates of ``inference="grid"``, the restarts
-    of "gradient"/"lbfgs" (continuous z), and the quadrature points of finite-β marginalisation.
+    floats): the candidates of ``inference="grid"``, the restarts of "gradient"/"lbfgs"
+    (continuous z), and the quadrature points of finite-β marginalisation.
     inference: "grid", "gradient" or "lbfgs" (see ``ebm.inference``); inference_options go to
     the solver (e.g. ``{"steps": 50, "lr": 0.1}``). Gradients reach the parameters by the
     envelope theorem: ž is detached and E is re-evaluated there.
@@ -197,7 +197,8 @@ class LatentEnergy(Energy):
         β = ∞ minimises with the model's ``inference``; a finite β marginalises over z_grid:
         −(1/β) log Σ_z exp(−βE) (the library's convention), or with ``average=True``
         −(1/β) log mean_z exp(−βE), a uniform prior on the grid (see
-        ``ebm.inference.free_energy``); ``average=None`` uses the model's ``average``. ž is the grid point of lowest energy (the posterior mode).
+        ``ebm.inference.free_energy``); ``average=None`` uses the model's ``average``. ž is the
+        grid point of lowest energy (the posterior mode).
         y and x may be array-likes; they are cast to the model's floating dtype. No value checks
         (a forward pass): NaN propagates.
         """
