@@ -40,8 +40,8 @@ def as_float_tensor(
     """``value`` as a floating tensor: the input convention for data-taking entry points.
 
     Accepts a Tensor or an array-like (numpy array, nested lists, Python number). Integer and
-    bool values become ``dtype`` (default: torch's default float dtype); floating tensors keep
-    their dtype unless ``dtype`` is given. ``ndim``: the required number of dimensions (or a
+    bool values, lists and numbers become ``dtype`` (default: torch's default float dtype);
+    floating tensors and numpy arrays keep their dtype unless ``dtype`` is given. ``ndim``: the required number of dimensions (or a
     tuple of allowed ones). ``finite``: reject NaN/inf (one host sync: call on inputs, never
     inside a hot loop).
     """
@@ -60,6 +60,8 @@ def as_float_tensor(
                 f"{type(value).__name__} of dtype {arr.dtype}"
             )
         t = torch.from_numpy(np.ascontiguousarray(arr)).reshape(arr.shape)  # keeps 0-d
+        if not isinstance(value, np.ndarray) and dtype is None:
+            dtype = torch.get_default_dtype()  # lists and numbers, as torch.tensor reads them
     if t.is_complex():
         raise ValueError(f"{name} must hold real numbers, got dtype {t.dtype}")
     if dtype is not None:

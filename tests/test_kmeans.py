@@ -135,7 +135,10 @@ def test_array_likes_and_integer_data():
     ref = KMeans(3, n_init=2, seed=0).fit(Y)
     km = KMeans(3, n_init=2, seed=0).fit(Y.numpy())  # float32 array: the same computation
     assert torch.equal(km.cluster_centers_, ref.cluster_centers_) and km.inertia_ == ref.inertia_
-    km = KMeans(3, n_init=2, seed=0).fit(Y.tolist())  # Python floats: float64, like numpy
+    km = KMeans(3, n_init=2, seed=0).fit(Y.tolist())  # Python floats: the default dtype
+    assert km.cluster_centers_.dtype == torch.get_default_dtype()
+    assert torch.equal(km.cluster_centers_, ref.cluster_centers_)
+    km = KMeans(3, n_init=2, seed=0).fit(Y.double().numpy())  # a float64 array stays float64
     assert km.cluster_centers_.dtype == torch.float64
     torch.testing.assert_close(
         km.cluster_centers_, ref.cluster_centers_.double(), rtol=1e-5, atol=0

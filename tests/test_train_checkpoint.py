@@ -140,7 +140,9 @@ class _Gadget:
 def test_checkpoint_carrying_pickled_objects_is_refused(tmp_path):
     path = tmp_path / "last.pt"
     torch.save({"format": FORMAT, "model": {}, "gadget": _Gadget()}, path)
-    with pytest.raises(UnsafeCheckpointError, match="refusing to load .*pickled Python object") as err:
+    with pytest.raises(
+        UnsafeCheckpointError, match="refusing to load .*pickled Python object"
+    ) as err:
         load_checkpoint(path)
     text = str(err.value)
     assert "_Gadget" in text and str(path) in text
