@@ -59,7 +59,7 @@ def as_float_tensor(
                 f"{name} must be a tensor or an array-like of real numbers, got "
                 f"{type(value).__name__} of dtype {arr.dtype}"
             )
-        t = torch.from_numpy(np.ascontiguousarray(arr))
+        t = torch.from_numpy(np.ascontiguousarray(arr)).reshape(arr.shape)  # 0-d stays 0-d
     if t.is_complex():
         raise ValueError(f"{name} must hold real numbers, got dtype {t.dtype}")
     if dtype is not None:
@@ -179,3 +179,32 @@ def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torc
     else:
         generator.manual_seed(check_int("seed", seed, minimum=0))
     return generator
+
+
+def check_betas(name: str, value: object) -> tuple[float, float]:
+    """Require Adam's (β₁, β₂): two finite reals in [0, 1). Returns them as a tuple."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise ValueError(f"{name} must be a pair (beta1, beta2) in [0, 1), got {value!r}")
+    for i, beta in enumerate(value):
+        check_real(f"{name}[{i}]", beta, 0.0, 1.0, high_inclusive=False)
+    return tuple(value)
+
+
+def parameter_dtype(module: object) -> torch.dtype | None:
+    """The dtype of a module's first floating parameter (None for anything else): the dtype that
+    nn.Module models cast their data to."""
+    if isinstance(module, torch.nn.Module):
+        for p in module.parameters():
+            if p.is_floating_point():
+                return p.dtype
+    return None
+
+
+def check_shape(name: str, value: object) -> tuple[int, ...]:
+    """Require a non-empty sequence of ints >= 1 (a shape such as (1, 28, 28)); returns a tuple."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise ValueError(f"{name} must be a non-empty tuple of positive ints, got {value!r}")
+    shape = tuple(value)
+    if not shape:
+        raise ValueError(f"{name} must be a non-empty tuple of positive ints, got {value!r}")
+    return tuple(check_int(f"{name}[{i}]", s, minimum=1) for i, s in enumerate(shape))

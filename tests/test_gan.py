@@ -185,7 +185,7 @@ def test_bad_input():
         GAN(G, D, latent_dim=2, loss="hinge", r1_weight=1.0)
     with pytest.raises(ValueError, match="features must be"):
         BernoulliGenerator(0)
-    with pytest.raises(ValueError, match="p must be in"):
+    with pytest.raises(ValueError, match="p must be a finite real number in"):
         BernoulliGenerator(1, p=1.0)
     with pytest.raises(ValueError, match="z must be"):
         BernoulliGenerator(2)(torch.zeros(3, 1))

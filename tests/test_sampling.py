@@ -176,7 +176,7 @@ def test_bad_energy_shape_and_mass_are_rejected():
     with pytest.raises(ValueError, match="mass"):
         hmc(_gaussian(), _start(4), 2, 0.1, mass=torch.ones(3))
     with pytest.raises(ValueError, match="x0"):
-        mala(_gaussian(), [1.0, 2.0], 2, 0.1)
+        mala(_gaussian(), torch.zeros(0, 2), 2, 0.1)
 
 
 def test_fused_mlp_gradient_matches_autograd():

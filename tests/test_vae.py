@@ -133,7 +133,7 @@ def test_bad_input():
     enc, dec = mlp_encoder((1, 8, 8), 2), mlp_decoder((1, 8, 8), 2)
     with pytest.raises(ValueError, match="latent_dim must be an int >= 1"):
         VAE(enc, dec, 0)
-    with pytest.raises(ValueError, match="beta must be a number >= 0"):
+    with pytest.raises(ValueError, match=r"beta must be a finite real number in \[0.0, inf\)"):
         VAE(enc, dec, 2, beta=-0.1)
     with pytest.raises(ValueError, match="likelihood must be one of"):
         VAE(enc, dec, 2, likelihood="poisson")
