@@ -101,8 +101,6 @@ def odeint(
     of tensors; t (T,) strictly monotone, finite. Arguments are validated by the callers (see
     ``check_ode_args``); this only counts. Raises ``StepBudgetExceeded`` past ``max_num_steps``.
     """
-    from torchdiffeq import odeint as _odeint
-
     options = dict(options or {})
     span = (float(t[0]), float(t[-1]))
     if method in FIXED_GRID_METHODS:
@@ -118,6 +116,8 @@ def odeint(
                 f"[{span[0]:.6g}, {span[1]:.6g}], more than max_num_steps={max_num_steps}; "
                 f"shorten the span, raise options['step_size'], or raise max_num_steps"
             )
+    from torchdiffeq import odeint as _odeint
+
     budgeted = _Budgeted(func, max_num_steps, span)
     return _odeint(budgeted, y0, t, method=method, rtol=rtol, atol=atol, options=options)
 

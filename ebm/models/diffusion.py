@@ -88,6 +88,7 @@ class Diffusion(nn.Module):
         super().__init__()
         check_int("dim", dim, minimum=1)
         check_int("time_features", time_features, minimum=1)
+        check_positive("lr", lr)
         if betas is None:
             check_choice("schedule", schedule, tuple(_SCHEDULES))
             check_int("T", T, minimum=1)
