@@ -200,11 +200,13 @@ def parameter_dtype(module: object) -> torch.dtype | None:
     return None
 
 
-def check_shape(name: str, value: object) -> tuple[int, ...]:
-    """Require a non-empty sequence of ints >= 1 (a shape such as (1, 28, 28)); returns a tuple."""
+def check_shape(name: str, value: object, allow_empty: bool = False) -> tuple[int, ...]:
+    """Require a sequence of ints >= 1, non-empty unless ``allow_empty`` (a shape such as
+    (1, 28, 28), or hidden-layer widths); returns a tuple."""
+    expected = "a tuple of positive ints" if allow_empty else "a non-empty tuple of positive ints"
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise ValueError(f"{name} must be a non-empty tuple of positive ints, got {value!r}")
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
     shape = tuple(value)
-    if not shape:
-        raise ValueError(f"{name} must be a non-empty tuple of positive ints, got {value!r}")
+    if not shape and not allow_empty:
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
     return tuple(check_int(f"{name}[{i}]", s, minimum=1) for i, s in enumerate(shape))

@@ -139,3 +139,11 @@ def test_cnf_data_is_validated_and_cast_to_the_parameters_dtype():
     for n in (0, 2.5, True, "3"):
         with pytest.raises(ValueError, match="n must"):
             cnf.sample(n)
+
+
+def test_hidden_widths_are_validated_by_name():
+    with pytest.raises(ValueError, match=r"hidden\[0\]"):
+        CNF(2, hidden=(2.5,))
+    with pytest.raises(ValueError, match="hidden"):
+        CNF(2, hidden="64")
+    assert len(CNF(2, hidden=()).field) == 1  # no hidden layer: one affine map

@@ -172,6 +172,7 @@ def test_schedules_validate_their_arguments_by_name(fn, kwargs, name):
 def test_model_settings_are_validated_before_any_work():
     for kwargs, name in (
         ({"dim": 2.5}, "dim"),
+        ({"hidden": (8, 0)}, r"hidden\[1\]"),
         ({"time_features": 0}, "time_features"),
         ({"lr": float("nan"), "T": 50}, "lr"),  # before the schedule (which would fail too)
         ({"T": "1000"}, "T"),

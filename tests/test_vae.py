@@ -203,3 +203,14 @@ def test_data_is_finite_checked_and_cast_to_the_parameters_dtype():
     torch.testing.assert_close(vae.reconstruct(y.double()), vae.reconstruct(y))
     loss = vae.training_step(y.double())["loss"]
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
+
+
+def test_builders_validate_widths_by_name():
+    with pytest.raises(ValueError, match=r"hidden\[0\]"):
+        mlp_encoder((1, 4, 4), 2, hidden=(2.5,))
+    with pytest.raises(ValueError, match=r"hidden\[0\]"):
+        mlp_decoder((1, 4, 4), 2, hidden=(0,))
+    with pytest.raises(ValueError, match="channels"):
+        conv_decoder((1, 8, 8), 2, channels=())
+    with pytest.raises(ValueError, match=r"channels\[1\]"):
+        conv_encoder((1, 8, 8), 2, channels=(8, -1))

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ebm._checks import as_float_tensor, check_choice, check_int, check_positive
+from ebm._checks import as_float_tensor, check_choice, check_int, check_positive, check_shape
 from ebm.energies import mlp
 from ebm.inference.ode import (
     DEFAULT_MAX_NUM_STEPS,
@@ -68,6 +68,7 @@ class CNF(nn.Module):
     ):
         super().__init__()
         self.dim = check_int("dim", dim, minimum=1)
+        hidden = check_shape("hidden", hidden, allow_empty=True)
         check_choice("divergence", divergence, ("auto", "exact", "hutchinson"))
         self.divergence = (
             ("exact" if dim <= 8 else "hutchinson") if divergence == "auto" else divergence

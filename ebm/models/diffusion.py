@@ -22,7 +22,14 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ebm._checks import as_float_tensor, check_choice, check_int, check_positive, check_real
+from ebm._checks import (
+    as_float_tensor,
+    check_choice,
+    check_int,
+    check_positive,
+    check_real,
+    check_shape,
+)
 from ebm.energies import mlp
 from ebm.inference.ode import DEFAULT_MAX_NUM_STEPS, check_ode_args, odeint
 
@@ -87,6 +94,7 @@ class Diffusion(nn.Module):
     ):
         super().__init__()
         check_int("dim", dim, minimum=1)
+        hidden = check_shape("hidden", hidden, allow_empty=True)
         check_int("time_features", time_features, minimum=1)
         check_positive("lr", lr)
         if betas is None:

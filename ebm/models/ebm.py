@@ -74,11 +74,8 @@ class EBM(nn.Module):
             check_real("noise_scale", noise_scale, 0.0)
         self.noise_scale, self.clamp = noise_scale, check_clamp(clamp)
         check_real("alpha", alpha, 0.0)
-        self.alpha, self.lr, self.betas = (
-            alpha,
-            check_positive("lr", lr),
-            check_betas("betas", betas),
-        )
+        self.alpha, self.lr = alpha, check_positive("lr", lr)
+        self.betas = check_betas("betas", betas)
         # named as the user knows them (the buffer would say capacity, shape, noise, scale)
         data_shape = check_shape("data_shape", data_shape)
         check_int("buffer_size", buffer_size, minimum=1)

@@ -248,15 +248,12 @@ class VAE(nn.Module):
 # ---- builders -----------------------------------------------------------------------------------
 
 
-def _check_shape(name: str, shape: Sequence[int]) -> tuple[int, ...]:
-    return check_shape(name, shape)
-
-
 def mlp_encoder(
     input_shape: Sequence[int], latent_dim: int, hidden: Sequence[int] = (400,)
 ) -> nn.Sequential:
     """Flatten -> Linear/ReLU layers -> 2·latent_dim features. The notes: 784 → 400 → ReLU → 40."""
-    shape, d = _check_shape("input_shape", input_shape), _check_latent_dim(latent_dim)
+    shape, d = check_shape("input_shape", input_shape), _check_latent_dim(latent_dim)
+    hidden = check_shape("hidden", hidden, allow_empty=True)
     net = nn.Sequential(nn.Flatten(), mlp([math.prod(shape), *hidden, 2 * d], nn.ReLU))
     net.input_shape = shape
     return net
@@ -266,7 +263,8 @@ def mlp_decoder(
     output_shape: Sequence[int], latent_dim: int, hidden: Sequence[int] = (400,)
 ) -> nn.Sequential:
     """latent_dim -> Linear/ReLU layers -> prod(output_shape), reshaped. Outputs logits/means."""
-    shape, d = _check_shape("output_shape", output_shape), _check_latent_dim(latent_dim)
+    shape, d = check_shape("output_shape", output_shape), _check_latent_dim(latent_dim)
+    hidden = check_shape("hidden", hidden, allow_empty=True)
     return nn.Sequential(mlp([d, *hidden, math.prod(shape)], nn.ReLU), nn.Unflatten(1, shape))
 
 
@@ -282,7 +280,8 @@ def conv_encoder(
     input_shape: Sequence[int], latent_dim: int, channels: Sequence[int] = (32, 64)
 ) -> nn.Sequential:
     """Stride-2 4×4 convolutions (each halves H and W) with ReLU, then a linear map to 2·latent_dim."""
-    shape, d = _check_shape("input_shape", input_shape), _check_latent_dim(latent_dim)
+    shape, d = check_shape("input_shape", input_shape), _check_latent_dim(latent_dim)
+    channels = check_shape("channels", channels)
     _check_divisible(shape, len(channels))
     layers, c_in = [], shape[0]
     for c in channels:
@@ -298,7 +297,8 @@ def conv_decoder(
     output_shape: Sequence[int], latent_dim: int, channels: Sequence[int] = (64, 32)
 ) -> nn.Sequential:
     """A linear map to (channels[0], H/2^k, W/2^k), then stride-2 transposed convolutions."""
-    shape, d = _check_shape("output_shape", output_shape), _check_latent_dim(latent_dim)
+    shape, d = check_shape("output_shape", output_shape), _check_latent_dim(latent_dim)
+    channels = check_shape("channels", channels)
     _check_divisible(shape, len(channels))
     h, w = shape[1] >> len(channels), shape[2] >> len(channels)
     layers: list[nn.Module] = [
