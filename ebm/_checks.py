@@ -235,7 +235,9 @@ def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torc
     return generator
 
 
-def check_int_sequence(name: str, value: object, minimum: int | None = 1) -> tuple[int, ...]:
+def check_int_sequence(
+    name: str, value: object, minimum: int | None = 1, allow_empty: bool = True
+) -> tuple[int, ...]:
     """Require a sequence (list, tuple, ...) of ints, each >= ``minimum``; returns a tuple.
 
     Strings, bools and non-integral numbers are refused, naming ``name`` and the bad entry.
@@ -247,16 +249,23 @@ def check_int_sequence(name: str, value: object, minimum: int | None = 1) -> tup
     ):
         raise ValueError(f"{name} must be a sequence of ints, got {value!r}")
     items = tuple(value)
-    for item in items:
+    if not items and not allow_empty:
+        raise ValueError(f"{name} must be a non-empty sequence of ints, got {value!r}")
+    for i, item in enumerate(items):
         if isinstance(item, (bool, np.bool_)) or not isinstance(item, numbers.Integral):
-            raise ValueError(f"{name} must hold ints, got {item!r} in {value!r}")
+            raise ValueError(f"{name} must hold ints: {name}[{i}] is {item!r} in {value!r}")
         if minimum is not None and item < minimum:
-            raise ValueError(f"{name} must hold ints >= {minimum}, got {item!r} in {value!r}")
+            raise ValueError(
+                f"{name} must hold ints >= {minimum}: {name}[{i}] is {item!r} in {value!r}"
+            )
     return tuple(int(item) for item in items)
 
 
-def module_dtype(module: torch.nn.Module) -> torch.dtype | None:
-    """The dtype of a module's first floating parameter (else buffer), or None if it has none."""
+def module_dtype(module: object) -> torch.dtype | None:
+    """The dtype of a module's first floating parameter (else buffer): the dtype nn.Module models
+    cast their data to. None if it has none, or is not an nn.Module."""
+    if not isinstance(module, torch.nn.Module):
+        return None
     for tensor in (*module.parameters(), *module.buffers()):
         if tensor.is_floating_point():
             return tensor.dtype
@@ -281,3 +290,18 @@ def as_module_input(
     return as_float_tensor(
         name, value, ndim=ndim, finite=False, dtype=module_dtype(module), device=device
     )
+
+
+def check_betas(name: str, value: object) -> tuple[float, float]:
+    """Require Adam's (β₁, β₂): two finite reals in [0, 1). Returns them as a tuple."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise ValueError(f"{name} must be a pair (beta1, beta2) in [0, 1), got {value!r}")
+    for i, beta in enumerate(value):
+        check_real(f"{name}[{i}]", beta, 0.0, 1.0, high_inclusive=False)
+    return tuple(value)
+
+
+def check_shape(name: str, value: object, allow_empty: bool = False) -> tuple[int, ...]:
+    """Require a sequence of ints >= 1, non-empty unless ``allow_empty`` (a shape such as
+    (1, 28, 28), or hidden-layer widths); returns a tuple."""
+    return check_int_sequence(name, value, minimum=1, allow_empty=allow_empty)

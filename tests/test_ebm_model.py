@@ -99,3 +99,47 @@ def test_bad_arguments_are_rejected():
         EBM(lambda y: y.sum(1), (2,))
     with pytest.raises(ValueError, match="n_steps"):
         EBM(MLPEnergy(2), (2,), n_steps=0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"noise_scale": float("nan")}, "noise_scale"),
+        ({"noise_scale": -0.1}, "noise_scale"),
+        ({"step_size": float("inf")}, "step_size"),
+        ({"buffer_size": 0}, "buffer_size"),
+        ({"buffer_size": 2.5}, "buffer_size"),
+        ({"init_scale": 0}, "init_scale"),
+        ({"init_noise": "laplace"}, "init_noise"),
+        ({"reinit_prob": float("nan")}, "reinit_prob"),
+        ({"data_shape": (0,)}, "data_shape"),
+        ({"data_shape": 2}, "data_shape"),
+        ({"betas": (1.5, 0.999)}, r"betas\[0\]"),
+        ({"betas": "ab"}, "betas"),
+        ({"alpha": float("inf")}, "alpha"),
+        ({"alpha": "0.1"}, "alpha"),
+        ({"clamp": (1.0, 0.0)}, "clamp"),
+        ({"clamp": ("a", "b")}, "clamp"),
+        ({"lr": float("nan")}, "lr"),
+        ({"n_steps": 2.5}, "n_steps"),
+    ],
+)
+def test_hyper_parameters_are_validated_by_the_users_name(kwargs, name):
+    args = {"data_shape": (2,), **kwargs}
+    with pytest.raises(ValueError, match=name):
+        EBM(MLPEnergy(2, hidden=(8,)), **args)
+
+
+def test_sample_arguments_are_validated():
+    model = EBM(MLPEnergy(2, hidden=(8,)), (2,), n_steps=2, buffer_size=10, seed=0)
+    for n in (0, 2.5, True):
+        with pytest.raises(ValueError, match="n must"):
+            model.sample(n)
+    with pytest.raises(ValueError, match="n must"):
+        model.sample(11, from_buffer=True)
+    for n_steps in (-1, 1.5, "3"):
+        with pytest.raises(ValueError, match="n_steps"):
+            model.sample(3, n_steps=n_steps)
+    with pytest.raises(ValueError, match="from_buffer"):
+        model.sample(3, from_buffer=1)
+    assert model.sample(3, n_steps=0).shape == (3, 2)

@@ -409,7 +409,7 @@ def test_flow_rejects_bad_input():
     with pytest.raises(ValueError, match="t must"):
         flow(lambda y: -y, y0, torch.tensor([0.0]))
     with pytest.raises(ValueError, match="y0"):
-        flow(lambda y: -y, [[0.0, 1.0]], torch.tensor([0.0, 1.0]))
+        flow(lambda y: -y, [[float("nan"), 1.0]], torch.tensor([0.0, 1.0]))
     with pytest.raises(ValueError, match="field must return"):
         flow(lambda y: y.sum(1), y0, torch.tensor([0.0, 1.0]))
     with pytest.raises(ValueError, match="method"):

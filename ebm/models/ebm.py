@@ -15,9 +15,17 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ebm._checks import check_choice, check_positive
+from ebm._checks import (
+    check_betas,
+    check_choice,
+    check_int,
+    check_positive,
+    check_real,
+    check_shape,
+)
 from ebm.losses import contrastive_divergence_loss
 from ebm.sampling import ReplayBuffer, langevin
+from ebm.sampling._common import check_clamp
 
 _CHAINS = ("persistent", "noise", "data")
 
@@ -32,6 +40,7 @@ class EBM(nn.Module):
     buffer_size, reinit_prob, init_noise, init_scale: the replay buffer and noise distribution.
     alpha: weight of the energy-magnitude regulariser in ``contrastive_divergence_loss``.
     lr, betas: Adam's settings (β₁ = 0 is common for EBMs: the gradient flips sign often).
+    Every hyper-parameter is validated here, by name (finite, in range, the right type).
     """
 
     manual_optimization = True
@@ -59,13 +68,20 @@ class EBM(nn.Module):
             raise ValueError(f"energy must be an nn.Module, got {type(energy).__name__}")
         self.energy = energy
         self.chains = check_choice("chains", chains, _CHAINS)
-        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-            raise ValueError(f"n_steps must be a positive int, got {n_steps!r}")
+        n_steps = check_int("n_steps", n_steps, minimum=1)
         self.n_steps, self.step_size = n_steps, check_positive("step_size", step_size)
-        self.noise_scale, self.clamp = noise_scale, clamp
-        if alpha < 0:
-            raise ValueError(f"alpha must be >= 0, got {alpha!r}")
-        self.alpha, self.lr, self.betas = alpha, check_positive("lr", lr), tuple(betas)
+        if noise_scale is not None:
+            check_real("noise_scale", noise_scale, 0.0)
+        self.noise_scale, self.clamp = noise_scale, check_clamp(clamp)
+        check_real("alpha", alpha, 0.0)
+        self.alpha, self.lr = alpha, check_positive("lr", lr)
+        self.betas = check_betas("betas", betas)
+        # named as the user knows them (the buffer would say capacity, shape, noise, scale)
+        data_shape = check_shape("data_shape", data_shape)
+        check_int("buffer_size", buffer_size, minimum=1)
+        check_real("reinit_prob", reinit_prob, 0.0, 1.0)
+        check_choice("init_noise", init_noise, ReplayBuffer.NOISE)
+        check_positive("init_scale", init_scale)
         # the buffer also defines the noise distribution used by chains="noise" and sample()
         self.buffer = ReplayBuffer(
             buffer_size, data_shape, reinit_prob, noise=init_noise, scale=init_scale, seed=seed
@@ -114,7 +130,15 @@ class EBM(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, n_steps: int | None = None, from_buffer: bool = False) -> Tensor:
-        """n samples (n, *data_shape): Langevin from fresh noise (default) or from buffer states."""
+        """n samples (n, *data_shape): Langevin from fresh noise (default) or from buffer states.
+
+        n: an int >= 1 (<= buffer_size with ``from_buffer``); n_steps: an int >= 0 (default the
+        model's); from_buffer: a bool.
+        """
+        check_choice("from_buffer", from_buffer, (False, True))
+        check_int("n", n, minimum=1, maximum=self.buffer.capacity if from_buffer else None)
+        if n_steps is not None:
+            check_int("n_steps", n_steps, minimum=0)
         start = self.buffer.sample(n)[0] if from_buffer else self.noise(n)
         return self.langevin(start, n_steps)
 

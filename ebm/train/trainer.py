@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ebm._checks import check_choice, check_positive, make_generator
+from ebm._checks import check_choice, check_positive, make_generator, module_dtype
 from ebm.train import distributed
 from ebm.train.callbacks import Callback
 from ebm.train.checkpoint import CheckpointDir, load_checkpoint
@@ -222,7 +222,7 @@ class Trainer:
         saved = None  # read before anything changes: a bad file fails here, model untouched
         if resume and self._ckpt.last.exists():
             saved = load_checkpoint(self._ckpt.last, map_location=device)
-        float_dtype = _float_dtype(model)
+        float_dtype = module_dtype(model)
         if self.log_dir is not None and self.is_main:
             self.log_dir.mkdir(parents=True, exist_ok=True)
         train = Batches(
@@ -474,14 +474,6 @@ class Trainer:
     def _call(self, hook: str, model, *args) -> None:
         for cb in self.callbacks:
             getattr(cb, hook)(self, model, *args)
-
-
-def _float_dtype(model: nn.Module) -> torch.dtype | None:
-    """The dtype of the model's first floating parameter: floating data are cast to it."""
-    for p in model.parameters():
-        if p.is_floating_point():
-            return p.dtype
-    return None
 
 
 def _safe_len(batches) -> int | None:
