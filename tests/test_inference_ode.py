@@ -171,3 +171,13 @@ def test_bad_solver_settings_are_rejected_by_name(kwargs, name):
     for solve, first in ((flow, lambda y: -y), (gradient_flow, energy)):
         with pytest.raises(ValueError, match=name):
             solve(first, torch.zeros(2, 2), torch.tensor([0.0, 1.0]), **kwargs)
+
+
+def test_a_field_turning_nan_mid_solve_is_a_clear_error():
+    from ebm.inference import NonFiniteODEError
+
+    def field(y):  # finite at the start, NaN once y passes 2
+        return torch.where(y > 2.0, torch.nan, y)
+
+    with pytest.raises(NonFiniteODEError, match="field returned NaN or inf"):
+        flow(field, torch.ones(2, 1), torch.tensor([0.0, 3.0]))

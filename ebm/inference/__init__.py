@@ -21,5 +21,7 @@ _EXPORTS = {
     "lbfgs": "search",
     "flow": "ode",
     "gradient_flow": "ode",
+    "StepBudgetExceeded": "ode",
+    "NonFiniteODEError": "ode",
 }
 __all__, __getattr__, __dir__ = lazy_namespace(__name__, _EXPORTS)

@@ -38,6 +38,10 @@ class StepBudgetExceeded(RuntimeError):
     """An ODE solve needed more than ``max_num_steps`` steps (a long span or a stiff field)."""
 
 
+class NonFiniteODEError(FloatingPointError):
+    """The vector field turned NaN or inf during a solve (the adaptive step size collapsed)."""
+
+
 class _Budgeted:
     """``func`` with a step counter torchdiffeq calls back once per (attempted) step.
 
@@ -119,7 +123,16 @@ def odeint(
     from torchdiffeq import odeint as _odeint
 
     budgeted = _Budgeted(func, max_num_steps, span)
-    return _odeint(budgeted, y0, t, method=method, rtol=rtol, atol=atol, options=options)
+    try:
+        return _odeint(budgeted, y0, t, method=method, rtol=rtol, atol=atol, options=options)
+    except AssertionError as err:  # torchdiffeq's bare assert when the step size collapses
+        if "underflow in dt" not in str(err):
+            raise
+        raise NonFiniteODEError(
+            f"the ODE solver's step size underflowed after {budgeted.steps} steps on the time "
+            f"span [{span[0]:.6g}, {span[1]:.6g}]: the field returned NaN or inf (or is too "
+            "stiff for the tolerances)"
+        ) from err
 
 
 def _check_times(t: object, y0: Tensor) -> Tensor:
