@@ -218,10 +218,15 @@ def energy_image(
 ):
     """Heat map of a precomputed energy grid E (n, n) (rows = y₂, as ``evaluate_on_grid``), low =
     dark, on the colour range [vmin, vmax] (clipped values get the end colours, and the colourbar
-    shows an arrow at each clipped end). label: the colourbar's title (what is shown, and units).
-    Returns the image artist, for a colourbar shared by several panels.
+    shows an arrow at each clipped end); −inf and +inf (e.g. the log of an energy that is exactly
+    0) get the end colours too, NaN stays blank. label: the colourbar's title (what is shown, and
+    units). Returns the image artist, for a colourbar shared by several panels.
     """
-    shown = E.detach().float().cpu()
+    original = shown = E.detach().float().cpu()
+    if vmin is not None:
+        shown = shown.masked_fill(shown == -float("inf"), vmin)
+    if vmax is not None:
+        shown = shown.masked_fill(shown == float("inf"), vmax)
     image = ax.imshow(
         shown.numpy(),
         origin="lower",
@@ -235,7 +240,7 @@ def energy_image(
         lo = -float("inf") if vmin is None else vmin
         hi = float("inf") if vmax is None else vmax
         cbar = ax.figure.colorbar(
-            image, ax=ax, fraction=0.046, pad=0.04, extend=colorbar_extend(shown, lo, hi)
+            image, ax=ax, fraction=0.046, pad=0.04, extend=colorbar_extend(original, lo, hi)
         )
         if label:
             cbar.set_label(label)
@@ -245,9 +250,10 @@ def energy_image(
 
 
 def colorbar_extend(values: Tensor, vmin: float, vmax: float) -> str:
-    """Matplotlib's ``extend`` for a colourbar of ``values`` shown on [vmin, vmax]: which ends clip."""
+    """Matplotlib's ``extend`` for a colourbar of ``values`` shown on [vmin, vmax]: which ends clip
+    (±inf count as clipped, NaN is ignored)."""
     v = values.detach().float().cpu()
-    v = v[v.isfinite()]
+    v = v[~v.isnan()]
     low, high = bool((v < vmin).any()), bool((v > vmax).any())
     return {(False, False): "neither", (True, False): "min", (False, True): "max"}.get(
         (low, high), "both"

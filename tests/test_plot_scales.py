@@ -39,6 +39,7 @@ def test_colorbar_extend_names_the_clipped_ends():
     assert colorbar_extend(v, 0.5, 2.0) == "min"
     assert colorbar_extend(v, 0.0, 1.5) == "max"
     assert colorbar_extend(v, 0.5, 1.5) == "both"
+    assert colorbar_extend(torch.tensor([float("-inf"), float("nan"), 1.0]), 0.0, 1.0) == "min"
 
 
 def test_energy_image_uses_the_given_range_and_titles_its_colourbar():
@@ -50,4 +51,14 @@ def test_energy_image_uses_the_given_range_and_titles_its_colourbar():
     colorbar = image.colorbar
     assert colorbar.ax.get_ylabel() == "E (nats)"
     assert colorbar.extend == "both"
+    plt.close(fig)
+
+
+def test_energy_image_gives_infinities_the_end_colours_and_keeps_nan_blank():
+    fig, ax = plt.subplots()
+    E = torch.tensor([[-float("inf"), 0.0], [float("nan"), float("inf")]])
+    image = energy_image(ax, E, (0, 1), (0, 1), vmin=-1.0, vmax=1.0)
+    shown = image.get_array()
+    assert shown[0, 0] == -1.0 and shown[1, 1] == 1.0 and bool(shown.mask[1, 0])
+    assert image.colorbar.extend == "both"  # the infinities lie beyond both ends
     plt.close(fig)
