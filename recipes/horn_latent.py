@@ -184,25 +184,35 @@ fig.suptitle(
 )
 save_figure(fig, args.out, "horn_latent")
 
-# ---- figure 2: learned radii against ρ(x) ---------------------------------------------------------
-fig, ax = plt.subplots(figsize=(7, 4.8), layout="constrained")
+# ---- figure 2: learned radii against ρ(x), and their errors ----------------------------------------
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharex=True, layout="constrained")
+ax = axes[0]
 ax.plot(grid_x, truth[:, 0], "k-", lw=2.5, label="true ρ₁(x)")
 ax.plot(grid_x, truth[:, 1], "k--", lw=2.5, label="true ρ₂(x)")
 curves = [
     ("zero_temperature", "C1", "β = ∞"),
     ("beta", "C2", f"β = {BETA:g}"),
-    ("default_init_zero_temperature", "C7", "β = ∞, PyTorch's default init"),
+    ("default_init_zero_temperature", "C7", "β = ∞, default init"),
 ]
 for name, color, label in curves:
     f = learned[name]
-    ax.plot(grid_x, f[:, 0], "-", color=color, lw=1.3, label=f"|f₁(x)|, {label}")
-    ax.plot(grid_x, f[:, 1], "--", color=color, lw=1.3, label=f"|f₂(x)|, {label}")
-ax.set(
+    ax.plot(grid_x, f[:, 0], "-", color=color, lw=1.3, label=f"|f₁|, {label}")
+    ax.plot(grid_x, f[:, 1], "--", color=color, lw=1.3, label=f"|f₂|, {label}")
+    axes[1].plot(grid_x, f[:, 0] - truth[:, 0], "-", color=color, lw=1.3)
+    axes[1].plot(grid_x, f[:, 1] - truth[:, 1], "--", color=color, lw=1.3)
+ax.set(xlabel="input x", ylabel="radius (units of y)", title="learned radii |f(x)| and ρ(x)")
+ax.legend(fontsize=8)
+axes[1].axhline(0, color="k", lw=0.8)
+axes[1].set(
     xlabel="input x",
-    ylabel="radius (units of y)",
-    title="learned radii |f(x)| against the true ρ(x)",
+    ylabel="|f(x)| − ρ(x) (units of y)",
+    title="radius error (solid: first radius, dashed: second)",
 )
-ax.legend(fontsize=8, ncols=1)
+alive, width = active_units["default_init_zero_temperature"], initial.f[0].out_features
+fig.suptitle(
+    f"First-layer kinks spread over [0, 1] (orange, green) vs PyTorch's default init (grey: "
+    f"{alive} of {width} units ever active on the data)"
+)
 save_figure(fig, args.out, "horn_latent_radii")
 
 # ---- figure 3: held-out free energies on vs off the horn ------------------------------------------
