@@ -179,3 +179,51 @@ def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torc
     else:
         generator.manual_seed(check_int("seed", seed, minimum=0))
     return generator
+
+
+def check_int_sequence(name: str, value: object, minimum: int | None = 1) -> tuple[int, ...]:
+    """Require a sequence (list, tuple, ...) of ints, each >= ``minimum``; returns a tuple.
+
+    Strings, bools and non-integral numbers are refused, naming ``name`` and the bad entry.
+    """
+    if (
+        isinstance(value, (str, bytes))
+        or not hasattr(value, "__iter__")
+        or isinstance(value, Tensor)
+    ):
+        raise ValueError(f"{name} must be a sequence of ints, got {value!r}")
+    items = tuple(value)
+    for item in items:
+        if isinstance(item, (bool, np.bool_)) or not isinstance(item, numbers.Integral):
+            raise ValueError(f"{name} must hold ints, got {item!r} in {value!r}")
+        if minimum is not None and item < minimum:
+            raise ValueError(f"{name} must hold ints >= {minimum}, got {item!r} in {value!r}")
+    return tuple(int(item) for item in items)
+
+
+def module_dtype(module: torch.nn.Module) -> torch.dtype | None:
+    """The dtype of a module's first floating parameter (else buffer), or None if it has none."""
+    for tensor in (*module.parameters(), *module.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return None
+
+
+def as_module_input(
+    name: str, value: object, module: torch.nn.Module, ndim: int | tuple[int, ...] | None = None
+) -> Tensor:
+    """``value`` as the input of ``module``'s forward pass: no value checks, no host sync.
+
+    Array-likes are accepted (and put on the module's device); integer and bool values are
+    promoted; floating data are cast to the module's floating dtype (``module_dtype``), so float64
+    data into a float32 model is computed in float32. A module without floating tensors keeps a
+    floating input's dtype. Casting keeps the autograd graph.
+    """
+    device = None
+    if not isinstance(value, Tensor):
+        for tensor in (*module.parameters(), *module.buffers()):
+            device = tensor.device
+            break
+    return as_float_tensor(
+        name, value, ndim=ndim, finite=False, dtype=module_dtype(module), device=device
+    )

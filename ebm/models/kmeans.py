@@ -102,18 +102,18 @@ class KMeans:
         """E(y) = min_k ‖y − w_k‖², (B, D) -> (B,). Exactly zero at the prototypes."""
         return self._sq_distances(Y).amin(1)
 
-    def free_energy(self, Y: Tensor, beta: float) -> Tensor:
+    def free_energy(self, Y: Tensor, beta: float, *, average: bool = False) -> Tensor:
         """Soft k-means: F_β(y) = −(1/β) log Σ_k exp(−β‖y − w_k‖²), (B, D) -> (B,).
 
-        F_β ≤ E(y) and F_β → E(y) as β → ∞ (``beta=math.inf`` gives E exactly). This is
-        ``ebm.inference.free_energy`` (which averages over the K prototypes) shifted by
-        −(1/β) log K, since the notes' formula sums instead of averaging.
+        ``ebm.inference.free_energy`` over the K prototypes, the library's convention; with
+        ``average=True`` −(1/β) log mean_k exp(−β‖y − w_k‖²) = F_β + log(K)/β. F_β ≤ E(y) and
+        F_β → E(y) as β → ∞ (``beta=math.inf`` gives E exactly).
         """
         from ebm.inference import free_energy
 
         check_positive("beta", beta, allow_inf=True)
         distances = self._sq_distances(Y)  # (B, K)
-        return free_energy(distances, beta, dim=1) - math.log(distances.shape[1]) / beta
+        return free_energy(distances, beta, dim=1, average=average)
 
     def __call__(self, Y: Tensor) -> Tensor:
         return self.energy(Y)
