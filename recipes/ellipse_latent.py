@@ -31,8 +31,8 @@ w_true = radii(0.0)  # (2, 1.5): w₁ is the radius along y₁, w₂ along y₂
 
 
 # ---- models: w starts on the unit circle; trained at zero and at finite temperature -------------
-def fit(beta):
-    model = EllipseEnergy(w=(1.0, 1.0), n_z=48, beta=beta, lr=0.05)
+def fit(beta, n_z=48):
+    model = EllipseEnergy(w=(1.0, 1.0), n_z=n_z, beta=beta, lr=0.05)
     trainer = Trainer(
         max_epochs=150 if args.quick else 400,
         batch_size=None,  # the 24 samples are one batch
@@ -52,6 +52,8 @@ for beta in BETAS:
     models[beta], w_paths[beta] = fit(beta)
 model = models[math.inf]
 w_learned = model.w.detach()
+# the same data on a 720-angle grid: how much of w's offset at β = ∞ is the 48-angle grid's
+w_fine_grid = fit(math.inf, n_z=720)[0].w.detach()
 
 PI_TICKS = [0, math.pi / 2, math.pi, 3 * math.pi / 2, 2 * math.pi]
 PI_LABELS = ["0", "π/2", "π", "3π/2", "2π"]
@@ -111,12 +113,14 @@ ax.legend(fontsize=8)
 ax = axes[1, 1]
 for beta, path in w_paths.items():
     label = "β = ∞" if math.isinf(beta) else f"β = {beta:g}"
+    final = models[beta].w.detach()  # the trained w (the path logs w before each step)
+    path = torch.cat([path, final[None]])
     ax.plot(
         path[:, 0],
         path[:, 1],
         "-",
         lw=1.2,
-        label=f"{label}: w → ({path[-1, 0]:.2f}, {path[-1, 1]:.2f})",
+        label=f"{label}: w → ({final[0]:.2f}, {final[1]:.2f})",
     )
 ax.plot(*w_true, "k*", ms=14, label="ρ(0) = (2, 1.5)")
 ax.plot(1.0, 1.0, "ko", mfc="none", label="start (1, 1)")
@@ -165,6 +169,7 @@ write_results(
             ("inf" if math.isinf(b) else f"{b:g}"): m.w.detach() for b, m in models.items()
         },
         "w_error_zero_temperature": (w_learned - w_true).abs().max().item(),
+        "w_learned_720_angles_zero_temperature": w_fine_grid,
         "zhat_minus_theta_max_abs": angle_error.abs().max().item(),
         "mean_F_inf_train": inferred.free_energy.mean().item(),
         "flow_final_F_inf_max": F_path[-1].max().item(),

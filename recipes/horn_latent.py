@@ -129,6 +129,10 @@ radius_error = {
     }
     for name, f in learned.items()
 }
+moved = (
+    learned["default_init_zero_temperature"] - learned["default_init_zero_temperature"][0]
+).abs()
+flat_up_to = grid_x[moved.amax(1) > 1e-6][0, 0]  # f is constant on [0, flat_up_to)
 active_units = {
     "spread_kinks_before": units_active_on_data(initial),
     "zero_temperature": units_active_on_data(models["zero_temperature"]),
@@ -242,6 +246,7 @@ write_results(
         "held_out_F_inf": results,
         "radius_error": radius_error,
         "first_layer_units_active_on_x_in_0_1": active_units,
+        "default_init_f_constant_below_x": flat_up_to,
         "final_train_loss": {name: h[-1]["loss"] for name, h in histories.items()},
         "n_train": len(x),
         "n_test": len(x_test),

@@ -98,8 +98,8 @@ save_figure(fig, args.out, "vae_digits")
 N_BUBBLES = 200
 everything = torch.cat([mu for mu, _ in layouts.values()] + [torch.tensor([[-2.0, -2.0]])])
 low, high = everything.min(0).values, everything.max(0).values
-pad = 0.05 * (high - low)
-fig, axes = plt.subplots(1, 2, figsize=(10, 4.9), sharex=True, sharey=True, layout="constrained")
+centre, half = (low + high) / 2, 0.53 * (high - low).max()  # a square frame around all codes
+fig, axes = plt.subplots(1, 2, figsize=(10, 5.8), sharex=True, sharey=True, layout="constrained")
 cmap = plt.get_cmap("tab10")
 titles = ["(a) reconstruction only (β = 0)", "(b) with the KL term (β = 1)"]
 for ax, (mu, sigma), title in zip(axes, layouts.values(), titles):
@@ -121,10 +121,11 @@ for ax, (mu, sigma), title in zip(axes, layouts.values(), titles):
     circle = torch.linspace(0, 2 * torch.pi, 100)
     for r in (1, 2):
         ax.plot(r * circle.cos(), r * circle.sin(), "k--", lw=0.8)
-    ax.set(title=title, xlabel="μ₁", ylabel="μ₂", aspect="equal")
-    ax.set(xlim=(low[0] - pad[0], high[0] + pad[0]), ylim=(low[1] - pad[1], high[1] + pad[1]))
+    ax.set(title=title, xlabel="μ₁", ylabel="μ₂")
+    ax.set_box_aspect(1)  # square limits in a square box: one unit is as long on both axes
+    ax.set(xlim=(centre[0] - half, centre[0] + half), ylim=(centre[1] - half, centre[1] + half))
 axes[0].plot([], [], "k--", lw=0.8, label="prior N(0, I): 1σ and 2σ circles")
-axes[0].legend(loc="lower left", fontsize=8)
+axes[0].legend(loc="best", fontsize=8)
 fig.colorbar(points, ax=axes, ticks=range(10), label="digit", shrink=0.8)
 fig.suptitle(
     f"Figure 34.3 on {'MNIST' if args.data_dir else '8×8 digits'}: 2-D codes μ of "
