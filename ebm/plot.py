@@ -182,3 +182,79 @@ def decision_regions(
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
     return image
+
+
+def robust_range(*values: Tensor, lower: float = 0.0, upper: float = 0.99) -> tuple[float, float]:
+    """One colour range for several panels: the ``lower`` and ``upper`` quantiles of all their
+    finite values pooled, so that one spike (a narrow well, a far corner) cannot flatten the rest.
+
+    values: tensors of any shape. Returns (vmin, vmax) as floats; label the colourbar as clipped.
+    """
+    from ebm._checks import check_real
+
+    check_real("lower", lower, 0.0, 1.0)
+    check_real("upper", upper, lower, 1.0, low_inclusive=False)
+    pooled = torch.cat([v.detach().float().cpu().flatten() for v in values])
+    pooled = pooled[pooled.isfinite()]
+    if pooled.numel() == 0:
+        raise ValueError("values hold no finite number to take a colour range from")
+    if pooled.numel() > 1_000_000:  # torch.quantile's input limit; a strided subsample suffices
+        pooled = pooled[:: -(-pooled.numel() // 1_000_000)]
+    q = torch.tensor([lower, upper])
+    vmin, vmax = pooled.quantile(q).tolist()
+    return vmin, vmax if vmax > vmin else vmin + 1.0
+
+
+def energy_image(
+    ax,
+    E: Tensor,
+    xlim: tuple[float, float],
+    ylim: tuple[float, float],
+    vmin: float | None = None,
+    vmax: float | None = None,
+    label: str | None = None,
+    colorbar: bool = True,
+    cmap: str = "viridis",
+):
+    """Heat map of a precomputed energy grid E (n, n) (rows = y₂, as ``evaluate_on_grid``), low =
+    dark, on the colour range [vmin, vmax] (clipped values get the end colours, and the colourbar
+    shows an arrow at each clipped end); −inf and +inf (e.g. the log of an energy that is exactly
+    0) get the end colours too, NaN stays blank. label: the colourbar's title (what is shown, and
+    units). Returns the image artist, for a colourbar shared by several panels.
+    """
+    original = shown = E.detach().float().cpu()
+    if vmin is not None:
+        shown = shown.masked_fill(shown == -float("inf"), vmin)
+    if vmax is not None:
+        shown = shown.masked_fill(shown == float("inf"), vmax)
+    image = ax.imshow(
+        shown.numpy(),
+        origin="lower",
+        extent=(*xlim, *ylim),
+        cmap=cmap,
+        vmin=vmin,
+        vmax=vmax,
+        aspect="auto",
+    )
+    if colorbar:
+        lo = -float("inf") if vmin is None else vmin
+        hi = float("inf") if vmax is None else vmax
+        cbar = ax.figure.colorbar(
+            image, ax=ax, fraction=0.046, pad=0.04, extend=colorbar_extend(original, lo, hi)
+        )
+        if label:
+            cbar.set_label(label)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    return image
+
+
+def colorbar_extend(values: Tensor, vmin: float, vmax: float) -> str:
+    """Matplotlib's ``extend`` for a colourbar of ``values`` shown on [vmin, vmax]: which ends clip
+    (±inf count as clipped, NaN is ignored)."""
+    v = values.detach().float().cpu()
+    v = v[~v.isnan()]
+    low, high = bool((v < vmin).any()), bool((v > vmax).any())
+    return {(False, False): "neither", (True, False): "min", (False, True): "max"}.get(
+        (low, high), "both"
+    )

@@ -16,7 +16,13 @@ from torch import nn  # noqa: E402
 from ebm.data import digits, parabola, two_moons  # noqa: E402
 from ebm.inference import flow  # noqa: E402
 from ebm.models import ContractiveAutoencoder, DenoisingAutoencoder  # noqa: E402
-from ebm.plot import energy_landscape, grid_points, image_grid  # noqa: E402
+from ebm.plot import (  # noqa: E402
+    energy_image,
+    evaluate_on_grid,
+    grid_points,
+    image_grid,
+    robust_range,
+)
 from ebm.recipe import parse_args, save_figure, write_results  # noqa: E402
 from ebm.train import Trainer  # noqa: E402
 
@@ -53,27 +59,44 @@ for name, kind in [("parabola", "DAE"), ("parabola", "CAE"), ("moons", "DAE")]:
     results[f"{name}_{kind}_final_loss"] = trainer.history[-1]["loss"]
 
 # ---- figure: energy, reconstruction field, flow onto the manifold ----------------------------
-fig, axes = plt.subplots(3, 3, figsize=(14, 13))
+# Models of the same data share one colour scale (log₁₀ energy, clipped below at the 1st
+# percentile) and one arrow scale (the longest arrow of either drawn two grid cells long).
+fields, log_energy = {}, {}
+for (name, kind), model in models.items():
+    xlim, ylim = boxes[name]
+    device = next(model.parameters()).device
+    E, _, _ = evaluate_on_grid(model.energy, xlim, ylim, n=150, device=device)
+    log_energy[name, kind] = E.log10()
+    with torch.no_grad():
+        points, _, _ = grid_points(xlim, ylim, 17)
+        fields[name, kind] = (points, model.field(points.to(device)).cpu())
+colour_range = {
+    name: robust_range(*[v for (d, _), v in log_energy.items() if d == name], lower=0.01, upper=1.0)
+    for name in datasets
+}
+arrow_scale = {
+    name: max(a.norm(dim=1).max().item() for (d, _), (_, a) in fields.items() if d == name)
+    / (2 * (boxes[name][0][1] - boxes[name][0][0]) / 16)
+    for name in datasets
+}
+fig, axes = plt.subplots(3, 3, figsize=(12.5, 12), layout="constrained")
 for row, ((name, kind), model) in enumerate(models.items()):
     Y = datasets[name]
     xlim, ylim = boxes[name]
     device = next(model.parameters()).device
-    energy_landscape(
-        axes[row, 0],
-        model.energy,
+    ax = axes[row, 0]
+    energy_image(
+        ax,
+        log_energy[name, kind],
         xlim,
         ylim,
-        n=150,
-        data=Y,
-        log=True,
-        title=f"{kind} on the {name}: log ‖y − G(y)‖²",
+        *colour_range[name],
+        label="log₁₀ ‖y − G(y)‖²\n(clipped below at 1st pct.)",
     )
-    with torch.no_grad():
-        points, _, _ = grid_points(xlim, ylim, 17)
-        arrows = model.field(points.to(device)).cpu()
-    # arrows to scale, the longest drawn two grid cells long
-    cell = (xlim[1] - xlim[0]) / 16
-    scale = arrows.norm(dim=1).max().item() / (2 * cell)
+    ax.scatter(Y[:, 0], Y[:, 1], s=2, c="r", alpha=0.5, linewidths=0)
+    ax.set_title(f"{kind} on the {name}: energy")
+    points, arrows = fields[name, kind]
+    scale = arrow_scale[name]
     ax = axes[row, 1]
     ax.scatter(Y[:, 0], Y[:, 1], s=2, c="0.7")
     ax.quiver(
@@ -87,7 +110,7 @@ for row, ((name, kind), model) in enumerate(models.items()):
         width=0.003,
         color="C0",
     )
-    ax.set(xlim=xlim, ylim=ylim, title=f"{kind}: reconstruction field G(y) − y (×{1 / scale:.2g})")
+    ax.set(xlim=xlim, ylim=ylim, title=f"{kind}: field G(y) − y, drawn ×{1 / scale:.2g}")
 
     # dy/dt = G(y) − y from a coarse grid of starting points
     starts, _, _ = grid_points(xlim, ylim, 9)
@@ -99,8 +122,10 @@ for row, ((name, kind), model) in enumerate(models.items()):
     ax.plot(path[:, :, 0], path[:, :, 1], c="C1", lw=0.8)
     ax.scatter(path[0, :, 0], path[0, :, 1], s=8, c="C1", label="start")
     ax.scatter(path[-1, :, 0], path[-1, :, 1], s=10, c="k", label="y(8)")
-    ax.set(xlim=xlim, ylim=ylim, title=f"{kind}: flow dy/dt = G(y) − y")
+    ax.set(xlim=xlim, ylim=ylim, title=f"{kind}: flow dy/dt = G(y) − y, t ∈ [0, 8]")
     ax.legend(loc="upper right", fontsize=8)
+    for ax in axes[row]:
+        ax.set(xlabel="y₁", ylabel="y₂")
 
     with torch.no_grad():
         energy_on = model.energy(Y.to(device)).mean().item()
@@ -112,7 +137,10 @@ for row, ((name, kind), model) in enumerate(models.items()):
         gap = lambda y: (y[:, 1] - y[:, 0] ** 2).abs().mean().item()  # noqa: E731
         results[f"parabola_{kind}_manifold_gap_start"] = gap(path[0])
         results[f"parabola_{kind}_manifold_gap_end"] = gap(path[-1])
-fig.tight_layout()
+fig.suptitle(
+    "Reconstruction error as the energy (dark = low; red/grey: data); the DAE and CAE on the "
+    "parabola share colour and arrow scales"
+)
 save_figure(fig, args.out, "autoencoder_manifold")
 
 # ---- a denoising autoencoder on the digits: noisy, reconstructed, clean ----------------------

@@ -80,7 +80,7 @@ models = {name: fit(mlp([2, 100, 3], nn.ReLU), loss) for name, loss in LOSSES.it
 linear = fit(nn.Linear(2, 3), LOSSES["NLL"])
 
 # ---- one decision-region panel per loss ---------------------------------------------------------
-fig, axes = plt.subplots(2, 4, figsize=(16, 8), sharex=True, sharey=True)
+fig, axes = plt.subplots(2, 4, figsize=(14, 7.6), sharex=True, sharey=True, layout="constrained")
 box = dict(xlim=(-1.3, 1.3), ylim=(-1.3, 1.3), n=150 if args.quick else 300)
 for c in range(3):
     axes[0, 0].scatter(*x_train[y_train == c].T, s=3, color=f"C{c}", linewidths=0)
@@ -93,8 +93,15 @@ for ax, (name, model) in zip(axes.flat[1:], [*models.items(), ("linear, NLL", li
     ax.set_title(f"{name}: train {acc['train']:.3f}, test {acc['test']:.3f}")
 for ax in axes.flat:
     ax.set_aspect("equal")
-fig.suptitle("Spiral: argmin over label energies of a 2→100→3 ClassEnergy, one panel per loss")
-fig.tight_layout()
+for ax in axes[1]:
+    ax.set_xlabel("x₁")
+for ax in axes[:, 0]:
+    ax.set_ylabel("x₂")
+fig.suptitle(
+    "Spiral: the label of lowest energy, argmin_y E(x, y), of a 2→100→3 ClassEnergy, one panel "
+    "per loss\n(shading: predicted label; dots: training points coloured by their true label; "
+    "accuracies on the training set and a fresh test draw)"
+)
 save_figure(fig, args.out, "spiral_ebm")
 
 write_results(

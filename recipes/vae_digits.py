@@ -11,6 +11,7 @@ it; ch. 41 has it).
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.collections import EllipseCollection
 
 from ebm.data import digits, mnist
 from ebm.metrics import frechet_classifier_distance
@@ -75,10 +76,13 @@ for beta in (0.0, 1.0):
         max_epochs=epochs, batch_size=batch, device=args.device, seed=args.seed, progress=False
     ).fit(vae2, train_x)
     with torch.no_grad():
-        layouts[beta] = vae2.encode(test[:2000])[0].cpu()
+        mu, logvar = vae2.encode(test[:2000])
+        layouts[beta] = (mu.cpu(), (0.5 * logvar).exp().cpu())  # means and σ, (N, 2) each
 
 # ---- plots -------------------------------------------------------------------------------------
-fig, axes = plt.subplots(1, 3, figsize=(13, 4.6), gridspec_kw={"width_ratios": [1, 1, 2]})
+fig, axes = plt.subplots(
+    1, 3, figsize=(12, 3.9), gridspec_kw={"width_ratios": [1, 1, 2]}, layout="constrained"
+)
 image_grid(axes[0], samples, nrow=4, title="samples, z ~ N(0, I)")
 image_grid(axes[1], path, nrow=4, title="interpolation 3 → 8 (16 steps)")
 image_grid(
@@ -89,18 +93,48 @@ fig.suptitle(
 )
 save_figure(fig, args.out, "vae_digits")
 
-fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
-for ax, (beta, mu) in zip(axes, layouts.items()):
-    points = ax.scatter(
-        mu[:, 0], mu[:, 1], c=test_y[: len(mu)], cmap="tab10", s=6, vmin=-0.5, vmax=9.5
+# One frame for both panels, so the KL term's pull towards the origin shows; a 1σ ellipse of
+# q(z|y) = N(μ, diag σ²) around every one of the first N_BUBBLES codes (the notes' "bubbles").
+N_BUBBLES = 200
+everything = torch.cat([mu for mu, _ in layouts.values()] + [torch.tensor([[-2.0, -2.0]])])
+low, high = everything.min(0).values, everything.max(0).values
+centre, half = (low + high) / 2, 0.53 * (high - low).max()  # a square frame around all codes
+fig, axes = plt.subplots(1, 2, figsize=(10, 5.8), sharex=True, sharey=True, layout="constrained")
+cmap = plt.get_cmap("tab10")
+titles = ["(a) reconstruction only (β = 0)", "(b) with the KL term (β = 1)"]
+for ax, (mu, sigma), title in zip(axes, layouts.values(), titles):
+    title = f"{title}\nmedian |μ| {mu.norm(dim=1).median():.2f}, median σ {sigma.median():.2g}"
+    labels = test_y[: len(mu)]
+    bubbles = EllipseCollection(
+        2 * sigma[:N_BUBBLES, 0].numpy(),
+        2 * sigma[:N_BUBBLES, 1].numpy(),
+        0,
+        units="xy",
+        offsets=mu[:N_BUBBLES].numpy(),
+        offset_transform=ax.transData,
+        facecolors=cmap(labels[:N_BUBBLES].numpy()),
+        alpha=0.15,
+        edgecolors="none",
     )
-    ax.set_title(["(a) reconstruction only (β = 0)", "(b) with the KL term (β = 1)"][int(beta)])
-    ax.set_xlabel("μ₁")
-    ax.set_ylabel("μ₂")
-fig.colorbar(points, ax=axes, ticks=range(10), label="digit")
+    ax.add_collection(bubbles)
+    points = ax.scatter(mu[:, 0], mu[:, 1], c=labels, cmap="tab10", s=4, vmin=-0.5, vmax=9.5)
+    circle = torch.linspace(0, 2 * torch.pi, 100)
+    for r in (1, 2):
+        ax.plot(r * circle.cos(), r * circle.sin(), "k--", lw=0.8)
+    ax.set(title=title, xlabel="μ₁", ylabel="μ₂")
+    ax.set_box_aspect(1)  # square limits in a square box: one unit is as long on both axes
+    ax.set(xlim=(centre[0] - half, centre[0] + half), ylim=(centre[1] - half, centre[1] + half))
+axes[0].plot([], [], "k--", lw=0.8, label="prior N(0, I): 1σ and 2σ circles")
+axes[0].legend(loc="best", fontsize=8)
+fig.colorbar(points, ax=axes, ticks=range(10), label="digit", shrink=0.8)
+fig.suptitle(
+    f"Figure 34.3 on {'MNIST' if args.data_dir else '8×8 digits'}: 2-D codes μ of "
+    f"{len(mu)} test images; shaded: 1σ of q(z|y) for the first {N_BUBBLES}"
+)
 save_figure(fig, args.out, "vae_digits_latent")
 
-spread = {beta: mu.norm(dim=1).median().item() for beta, mu in layouts.items()}
+spread = {beta: mu.norm(dim=1).median().item() for beta, (mu, _) in layouts.items()}
+sigma_median = {beta: sigma.median().item() for beta, (_, sigma) in layouts.items()}
 write_results(
     args.out,
     "vae_digits",
@@ -116,6 +150,8 @@ write_results(
         "train_loss_last_epoch": trainer.history[-1]["loss"],
         "latent_median_norm_without_kl": spread[0.0],
         "latent_median_norm_with_kl": spread[1.0],
+        "latent_median_sigma_without_kl": sigma_median[0.0],
+        "latent_median_sigma_with_kl": sigma_median[1.0],
         "device": str(dev),
     },
 )
