@@ -493,4 +493,8 @@ def _bar(total, initial, epoch):
 
 def _destroy_process_group() -> None:
     if dist.is_available() and dist.is_initialized():
+        # every rank reaches teardown before any destroys its gloo pairs: a rank tearing down
+        # while its peer still sends was seen once to abort the peer at exit
+        with contextlib.suppress(RuntimeError):
+            dist.barrier()
         dist.destroy_process_group()
