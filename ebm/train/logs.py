@@ -118,7 +118,7 @@ def _to_host(tensors: list[torch.Tensor]) -> list[float]:
 
 def first_non_finite(rows) -> tuple[int, int, int, dict[str, float], dict[str, float]] | None:
     """(step, epoch, batch, {name: bad value}, {term: value}) of the first step with a NaN/inf
-    loss term or gradient norm, else None."""
+    loss term or gradient check, else None."""
     for step, epoch, batch, terms, checks in rows:
         bad = {k: v for k, v in (*terms.items(), *checks.items()) if not math.isfinite(v)}
         if bad:

@@ -4,9 +4,10 @@ Nothing here reads a tensor on the host, except the non-finite check of ``nan_po
 which must decide before the optimiser steps (one sync per step, or per ``optimize`` call).
 
 Gradients are checked as well as losses: a finite loss can have a non-finite gradient (``sqrt``
-or ``log`` at 0). Under ``nan_policy="raise"`` the global gradient norm of every update joins
-the step's device-side checks, read at the next flush (no extra sync); under ``"skip"`` it is
-read with the loss terms, in the same sync, before the optimiser steps. With fp16 precision the
+or ``log`` at 0). Under ``nan_policy="raise"`` a device-side flag of every update's gradients
+(``gradient_check``, or the norm ``grad_clip`` computes anyway) joins the step's checks, read at
+the next flush (no extra sync); under ``"skip"`` it is read with the loss terms, in the same
+sync, before the optimiser steps. With fp16 precision the
 GradScaler owns inf/NaN gradients: it skips such steps and lowers its scale, as torch.amp does.
 """
 
@@ -26,12 +27,30 @@ class SkipBatch(Exception):
     """Raised inside ``optimize`` to abandon the rest of a batch with a non-finite loss."""
 
 
-def total_grad_norm(grads: list[torch.Tensor]) -> torch.Tensor:
-    """The L2 norm of all of ``grads`` together, on their device (no host sync)."""
-    get_total_norm = getattr(torch.nn.utils, "get_total_norm", None)  # torch >= 2.6
-    if get_total_norm is not None:
-        return get_total_norm(grads, 2.0, error_if_nonfinite=False)
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+def gradient_check(grads: list[torch.Tensor]) -> torch.Tensor:
+    """A 0-d device tensor that is finite (0) when every gradient is finite, and non-finite
+    otherwise: the device-side flag of the non-finite check, with no host sync.
+
+    One fused call per (device, dtype), the check GradScaler runs (about 7 µs for a small MLP
+    on CPU, against about 60 µs for a gradient norm); the scale it applies is 1.
+    """
+    groups: dict[tuple, list[torch.Tensor]] = {}
+    for g in grads:
+        groups.setdefault((g.device, g.dtype, g.is_sparse), []).append(g)
+    flags = []
+    for (device, _, sparse), group in groups.items():
+        if sparse:
+            flags.append(sum(g.coalesce().values().sum() for g in group).float() * 0)
+            continue
+        found = torch.zeros((), device=device)
+        torch._amp_foreach_non_finite_check_and_unscale_(
+            group, found, torch.ones((), device=device)
+        )
+        flags.append(torch.log1p(-found))  # 0 if all finite, -inf if not
+    flag = flags[0]
+    for other in flags[1:]:
+        flag = flag + other.to(flag.device)
+    return flag
 
 
 def split_output(out, where: str) -> tuple[torch.Tensor | None, dict]:
@@ -105,12 +124,12 @@ class Stepper:
             dist.all_reduce(bad, op=dist.ReduceOp.MAX)
         return not bool(bad)
 
-    def _grad_norm(self, params) -> torch.Tensor | None:
-        """Global L2 norm of the gradients of ``params`` (a device tensor; None if none)."""
+    def _grad_check(self, params) -> torch.Tensor | None:
+        """``gradient_check`` of the gradients of ``params`` (None if none)."""
         grads = [p.grad for p in params if p.grad is not None]
         if not grads:
             return None
-        return total_grad_norm(grads)
+        return gradient_check(grads)
 
     def _zero(self, optimizers) -> None:
         for opt in optimizers:
@@ -119,8 +138,8 @@ class Stepper:
     def _backward(self, loss):
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
 
-    def _update(self, optimizers, params, norm: torch.Tensor | None = None):
-        """Unscale, clip, step and zero ``optimizers``. ``norm``: the gradient norm if already
+    def _update(self, optimizers, params, flag: torch.Tensor | None = None):
+        """Unscale, clip, step and zero ``optimizers``. ``flag``: the gradient check if already
         computed; under nan_policy="raise" it joins ``self.checks``."""
         if self.scaler is not None:
             if self.grad_clip is not None:
@@ -133,10 +152,11 @@ class Stepper:
         else:
             if self.grad_clip is not None:
                 norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
-            elif norm is None and self.check_grads:
-                norm = self._grad_norm(params)
-            if norm is not None and self.nan_policy == "raise":
-                self.checks[f"{self._prefix}gradient norm"] = norm.detach()
+                flag = norm.detach() * 0  # NaN if the norm is, else 0: the norm is the check
+            elif flag is None and self.check_grads:
+                flag = self._grad_check(params)
+            if flag is not None and self.nan_policy == "raise":
+                self.checks[f"{self._prefix}gradient"] = flag
             for opt in optimizers:
                 opt.step()
         self._zero(optimizers)
@@ -171,18 +191,18 @@ class Stepper:
         self._backward(loss / self.accumulate if self.accumulate > 1 else loss)
         if not is_update:
             return terms, False, False
-        norm = None
+        flag = None
         if skip and self.check_grads:
             # one sync: the loss terms (not yet checked when accumulate == 1) and the gradients
-            norm = self._grad_norm(self.params)
+            flag = self._grad_check(self.params)
             checked = values if self.accumulate == 1 else []
-            if not self._finite(checked + ([norm] if norm is not None else [])):
+            if not self._finite(checked + ([flag] if flag is not None else [])):
                 self._zero(self.optimizers)  # a non-finite gradient poisons the whole window
                 return terms, False, True
         elif skip and self.accumulate == 1 and not self._finite(values):
             self._zero(self.optimizers)
             return terms, False, True
-        self._update(self.optimizers, self.params, norm)
+        self._update(self.optimizers, self.params, flag)
         return terms, True, False
 
     def finish_window(self) -> bool:
@@ -199,13 +219,13 @@ class Stepper:
             return False
         if self.world_size > 1:
             distributed.all_reduce_grads(self.params, self.world_size)
-        norm = None
+        flag = None
         if self.nan_policy == "skip" and self.check_grads:
-            norm = self._grad_norm(self.params)
-            if norm is not None and not self._finite([norm]):
+            flag = self._grad_check(self.params)
+            if flag is not None and not self._finite([flag]):
                 self._zero(self.optimizers)
                 return False
-        self._update(self.optimizers, self.params, norm)
+        self._update(self.optimizers, self.params, flag)
         return True
 
     # --- manual ---------------------------------------------------------------------------
@@ -228,15 +248,15 @@ class Stepper:
             distributed.all_reduce_grads(params, self.world_size)
         self._prefix = f"optimize(index={index}) call {self._calls} "
         self._calls += 1
-        norm = None
+        flag = None
         if self.nan_policy == "skip":
             # one sync for the loss and its gradients, before the optimiser steps
-            norm = self._grad_norm(params) if self.check_grads else None
-            if not self._finite([loss] + ([norm] if norm is not None else [])):
+            flag = self._grad_check(params) if self.check_grads else None
+            if not self._finite([loss] + ([flag] if flag is not None else [])):
                 self._zero(self.optimizers)
                 raise SkipBatch
         self.checks[f"{self._prefix}loss"] = loss.detach()
-        self._update([opt], params, norm)
+        self._update([opt], params, flag)
         self.updated = True
 
     def manual_step(self, batch) -> tuple[dict, bool, bool]:

@@ -423,16 +423,18 @@ class Trainer:
 
     def _non_finite_error(self, step, epoch, batch, bad, terms) -> NonFiniteLossError:
         where = f"at step {step} (epoch {epoch}, batch {batch})"
-        named = ", ".join(f"{k!r} = {v}" for k, v in bad.items())
         losses_finite = not any(k == "loss" or k.endswith(" loss") for k in bad)
-        if losses_finite and any(k.endswith("gradient norm") for k in bad):
+        gradients = [k[: -len("gradient")].strip() for k in bad if k.endswith("gradient")]
+        if losses_finite and gradients:
             loss = ", ".join(f"{k!r} = {v:.6g}" for k, v in terms.items()) or "finite"
+            calls = f" in {', '.join(gradients)}" if any(gradients) else ""
             return NonFiniteGradientError(
-                f"non-finite gradient {where}: {named}, while the loss was finite ({loss}). "
+                f"non-finite gradient {where}{calls}, while the loss was finite ({loss}). "
                 f"The optimiser has applied it, so the weights in memory are no longer usable; "
                 f"{self._kept()}. Look for an operation with an infinite derivative (sqrt or "
                 "log at 0, a division by ~0), or use nan_policy='skip' to skip such steps."
             )
+        named = ", ".join(f"{k!r} = {v}" for k, v in bad.items() if not k.endswith("gradient"))
         return NonFiniteLossError(
             f"non-finite loss {where}: {named}; {self._kept()}. "
             "Use nan_policy='skip' to skip such batches."
