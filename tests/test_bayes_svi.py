@@ -105,3 +105,14 @@ def test_bad_data_names_the_argument():
         model.predict(torch.zeros(3, 2))
     with pytest.raises(ValueError, match=r"\bx\b"):
         model.predict([[float("nan")]])
+
+
+def test_predict_is_reproducible_with_a_generator_and_leaves_the_global_rng_alone():
+    x = torch.linspace(-1, 1, 8)[:, None]
+    model = SVIRegressor(sizes=(1, 1), n_epochs=2, n_samples=6, seed=0, device="cpu").fit(x, 2 * x)
+    state = torch.get_rng_state()
+    first = model.predict(x, generator=torch.Generator().manual_seed(3)).samples
+    again = model.predict(x, generator=torch.Generator().manual_seed(3)).samples
+    other = model.predict(x, generator=torch.Generator().manual_seed(4)).samples
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(first, again) and not torch.equal(first, other)

@@ -187,10 +187,13 @@ class SVIRegressor:
         self.history_ = trainer.history
         return self
 
-    def predict(self, x: Tensor) -> Prediction:
+    def predict(self, x: Tensor, generator: torch.Generator | None = None) -> Prediction:
         """x: (B, in) -> Prediction: samples (T, B, out) of f, var = their variance + E[σ²].
 
         x: finite, B >= 1; cast to the dtype and device of the fitted variational parameters.
+        generator: draws the posterior samples (Pyro samples from torch's global RNG, so they
+        run inside a fork of it seeded from ``generator``; the caller's RNG is untouched). None:
+        a fork seeded from the global RNG, which advances it by one draw.
         """
         if not hasattr(self, "guide_"):
             raise ValueError("this SVIRegressor is not fitted yet: call fit(x, y) first")
@@ -204,7 +207,12 @@ class SVIRegressor:
             num_samples=self.n_samples,
             return_sites=("_RETURN", "noise_var"),
         )
-        with torch.no_grad(), _local_params():
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator must be a torch.Generator or None, got {generator!r}")
+        seed = int(torch.randint(2**62, (), generator=generator))
+        devices = [param.device] if param.device.type == "cuda" else []
+        with torch.no_grad(), _local_params(), torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)  # inside the fork: the caller's RNG is restored
             draws = predictive(x.to(device=param.device, dtype=param.dtype))
         samples = draws["_RETURN"]  # (T, B, out)
         return Prediction.from_samples(samples, noise_var=draws["noise_var"].mean())
