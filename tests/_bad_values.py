@@ -225,31 +225,28 @@ class Choice(Spec):
 
 @dataclass(frozen=True)
 class Interval(Spec):
-    """A (low, high) pair of finite reals with low < high (plot limits, clamps)."""
+    """A (low, high) pair of reals: plot limits (any order, finite), clamps (ordered: low < high;
+    inf: an infinite end means "unbounded on that side")."""
+
+    ordered: bool = False
+    inf: bool = False
 
     def bad(self, entry_kind: str) -> dict[str, Bad]:
-        def ends(valid, f):
-            lo, hi = float(valid[0]), float(valid[1])
-            return f(lo, hi)
+        def pairs(make):
+            return lambda valid: st.sampled_from(make(float(valid[0]), float(valid[1])))
 
-        return {
-            "nonfinite": Bad(
-                lambda v: ends(
-                    v, lambda lo, hi: st.sampled_from([(NAN, hi), (lo, NAN), (-INF, hi), (lo, INF)])
-                ),
-                RAISE,
-                4,
-            ),
-            "reversed": Bad(
-                lambda v: ends(v, lambda lo, hi: st.sampled_from([(hi, lo), (lo, lo)])), RAISE, 2
-            ),
-            "length": Bad(
-                lambda v: ends(v, lambda lo, hi: st.sampled_from([(lo,), (lo, hi, hi + 1)])),
-                RAISE,
-                2,
-            ),
+        def nonfinite(lo, hi):
+            ends = [(NAN, hi), (lo, NAN)]
+            return ends if self.inf else [*ends, (-INF, hi), (lo, INF)]
+
+        kinds = {
+            "nonfinite": Bad(pairs(nonfinite), RAISE, 4),
+            "length": Bad(pairs(lambda lo, hi: [(lo,), (lo, hi, hi + 1)]), RAISE, 2),
             "str": _just("0, 1"),
         }
+        if self.ordered:
+            kinds["reversed"] = Bad(pairs(lambda lo, hi: [(hi, lo), (lo, lo)]), RAISE, 2)
+        return kinds
 
 
 @dataclass(frozen=True)
@@ -343,7 +340,7 @@ def default_spec(param: inspect.Parameter) -> Spec | None:
     annotation = param.annotation if isinstance(param.annotation, str) else str(param.annotation)
     if "Generator" in annotation:
         return Skip("a random source")
-    if annotation == "bool":
+    if annotation in ("bool", "bool | None"):
         return Skip("a flag")
     if param.name == "seed":
         return Int(0)

@@ -246,7 +246,11 @@ def _loss_modules() -> dict:
             forward = Fw(lambda cls=cls: (cls(reduction="none"), _pn()), p=PAIR, n=PAIR)
         elif name in _CANDIDATE_MODULES:
             forward = Fw(
-                lambda cls=cls: (cls(reduction="none"), _et()), E=CANDIDATES, target=TARGET
+                lambda cls=cls: (cls(reduction="none"), _et()),
+                # the module has no check_target switch: its CPU-only label check runs here
+                sync_ok="the documented label check on CPU targets (skipped on accelerators)",
+                E=CANDIDATES,
+                target=TARGET,
             )
         else:
             forward = Fw(
@@ -498,6 +502,13 @@ def _buffer() -> smp.ReplayBuffer:
     return smp.ReplayBuffer(8, (2,), seed=0)
 
 
+def _pushed(states: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """ReplayBuffer.push, then what the slots hold: the stored rows follow the pushed rows."""
+    buffer = _buffer()
+    buffer.push(states=states, idx=idx)
+    return buffer.samples[idx]
+
+
 SAMPLING = {
     "ebm.sampling.ReplayBuffer": V(
         lambda: (smp.ReplayBuffer, dict(capacity=8, shape=(2,), seed=0)),
@@ -514,7 +525,7 @@ SAMPLING = {
         lambda: (_buffer().sample, dict(n=3, generator=gen(1))), n=Int(1, 8)
     ),
     "ebm.sampling.ReplayBuffer.push": Fw(  # the training loop's hot path: stores what it is given
-        lambda: (_buffer().push, dict(states=randn(3, 2), idx=torch.tensor([0, 5, 7]))),
+        lambda: (_pushed, dict(states=randn(3, 2), idx=torch.tensor([0, 5, 7]))),
         states=Data(trailing=True, empty=False),
         idx=Labels(8, empty=False),
     ),
@@ -539,7 +550,7 @@ SAMPLING = {
         n_steps=Int(0),
         step_size=POSITIVE,
         noise_scale=NONNEGATIVE,
-        clamp=Interval(),
+        clamp=Interval(ordered=True, inf=True),
     ),
     "ebm.sampling.mala": V(
         lambda: (

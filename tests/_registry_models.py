@@ -60,13 +60,20 @@ def _gmm() -> M.GaussianMixture:
     return M.GaussianMixture(2, n_init=1, max_iter=5, seed=0).fit(_Y())
 
 
-FIT_DATA = Data()  # (N, D): any D
+def _fitted(cls, *data):
+    """Construct, then fit: scikit-learn's convention (``__init__`` stores, ``fit`` validates),
+    so a bad hyper-parameter must be rejected by then, before any work."""
+
+    def build_and_fit(**hyper):
+        return cls(**hyper).fit(*(data or (_Y(),)))
+
+    return build_and_fit
+
+
 QUERY = Data(trailing=True)  # (B, D): the fitted D
 
 ESTIMATORS = {
-    "ebm.models.PCA": V(
-        lambda: (M.PCA, dict(n_components=2)), n_components=Int(1), solver=Choice()
-    ),
+    "ebm.models.PCA": V(lambda: (_fitted(M.PCA), dict(n_components=2)), solver=Choice()),
     "ebm.models.PCA.fit": V(lambda: (M.PCA(2).fit, dict(Y=_Y()))),
     "ebm.models.PCA.transform": V(lambda: (_pca().transform, dict(Y=_Y(4, seed=1))), Y=QUERY),
     "ebm.models.PCA.inverse_transform": V(
@@ -74,7 +81,8 @@ ESTIMATORS = {
     ),
     "ebm.models.PCA.energy": V(lambda: (_pca().energy, dict(Y=_Y(4, seed=1))), Y=QUERY),
     "ebm.models.KMeans": V(
-        lambda: (M.KMeans, dict(n_clusters=2, n_init=1, max_iter=5, seed=0)), tol=NONNEGATIVE
+        lambda: (_fitted(M.KMeans), dict(n_clusters=2, n_init=1, max_iter=5, seed=0)),
+        tol=NONNEGATIVE,
     ),
     "ebm.models.KMeans.fit": V(
         lambda: (M.KMeans(2, n_init=1, max_iter=5, seed=0).fit, dict(Y=_Y()))
@@ -87,7 +95,7 @@ ESTIMATORS = {
         beta=Real(0, None, low_inclusive=False, inf=True),
     ),
     "ebm.models.GaussianMixture": V(
-        lambda: (M.GaussianMixture, dict(n_components=2, n_init=1, max_iter=5, seed=0)),
+        lambda: (_fitted(M.GaussianMixture), dict(n_components=2, n_init=1, max_iter=5, seed=0)),
         covariance_type=Choice(),
         tol=NONNEGATIVE,
         reg_covar=NONNEGATIVE,
@@ -113,7 +121,8 @@ def _dae() -> M.DenoisingAutoencoder:
 
 
 def _cae() -> M.ContractiveAutoencoder:
-    return det(M.ContractiveAutoencoder(net(3, 2), net(2, 3, seed=1)))
+    # a nonlinear encoder: a linear one has one Jacobian everywhere, NaN inputs or not
+    return det(M.ContractiveAutoencoder(net(3, 4, 2), net(2, 3, seed=1)))
 
 
 def _linear_ae() -> M.LinearAutoencoder:
@@ -325,9 +334,7 @@ GENERATIVE = {
         x0=Data(trailing=True),
         n_steps=Int(0),
     ),
-    "ebm.models.EBM.sample": V(
-        lambda: (_ebm_model().sample, dict(n=3, n_steps=2)), n=Int(1, 8), n_steps=Int(0)
-    ),
+    "ebm.models.EBM.sample": V(lambda: (_ebm_model().sample, dict(n=3, n_steps=2)), n_steps=Int(0)),
     "ebm.models.Diffusion": V(
         lambda: (M.Diffusion, dict(dim=2, hidden=(8,), T=8, schedule="cosine", time_features=2)),
         hidden=Sizes(empty_ok=True),
@@ -396,6 +403,15 @@ def _x(n: int = 8, seed: int = 0) -> torch.Tensor:
 
 def _y(n: int = 8) -> torch.Tensor:
     return torch.sin(_x(n))
+
+
+def _predicting(cls):
+    """Construct, then predict: hyper-parameters used only at predict time may be checked there."""
+
+    def build_and_predict(**hyper):
+        return cls(**hyper).predict(_x())
+
+    return build_and_predict
 
 
 def _dropout_net() -> torch.nn.Module:
@@ -471,7 +487,8 @@ BAYES = {
         loss=Choice(),
     ),
     "ebm.bayes.MCDropout": V(
-        lambda: (bayes.MCDropout, dict(net=_dropout_net(), n_samples=4, seed=0)), tau=POSITIVE
+        lambda: (_predicting(bayes.MCDropout), dict(net=_dropout_net(), n_samples=4, seed=0)),
+        tau=POSITIVE,
     ),
     "ebm.bayes.MCDropout.predict": V(
         lambda: (bayes.MCDropout(_dropout_net(), n_samples=4, seed=0).predict, dict(x=_x())), x=XQ
@@ -491,7 +508,10 @@ BAYES = {
         lambda: (bayes.Supervised(net(1, 4, 1)), dict(x=_x())), x=Data(ndim=False, empty=False)
     ),
     "ebm.bayes.DeepEnsemble": V(
-        lambda: (bayes.DeepEnsemble, dict(make_net=lambda: net(1, 1), n_members=2, max_epochs=2)),
+        lambda: (
+            _fitted(bayes.DeepEnsemble, _x(), _y()),
+            dict(make_net=lambda: net(1, 1), n_members=2, max_epochs=2, device="cpu"),
+        ),
         make_net=Fn(),
         n_members=Int(2),
         loss=Choice(),
@@ -508,7 +528,7 @@ BAYES = {
         lambda: (_ensemble().fit(_x(), _y()).predict, dict(x=_x(4, 1))), x=XQ
     ),
     "ebm.bayes.GPRegressor": V(
-        lambda: (bayes.GPRegressor, dict(n_steps=2)),
+        lambda: (_fitted(bayes.GPRegressor, _x(), _y()), dict(n_steps=2, device="cpu")),
         lengthscale=POSITIVE,
         variance=POSITIVE,
         noise=POSITIVE,
@@ -524,7 +544,10 @@ BAYES = {
         lambda: (_gp().fit(_x(), _y()).predict, dict(x=_x(4, 1))), x=Data(trailing=True)
     ),
     "ebm.bayes.SVIRegressor": V(
-        lambda: (bayes.SVIRegressor, dict(sizes=(1, 4, 1), n_epochs=2, seed=0)),
+        lambda: (
+            _fitted(bayes.SVIRegressor, _x(), _y()),
+            dict(sizes=(1, 4, 1), n_epochs=2, n_samples=3, seed=0, device="cpu"),
+        ),
         sizes=Sizes(),
         activation=Choice(),
         prior_scale=POSITIVE,
