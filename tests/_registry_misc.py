@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from unittest import mock
 
 import torch
@@ -23,6 +21,7 @@ from _bad_values import (
     randn,
 )
 
+import ebm.bayes as bayes
 import ebm.data as D
 import ebm.metrics as metrics
 import ebm.metrics.frechet as frechet
@@ -237,13 +236,18 @@ DATA = {
 
 # ---- train ------------------------------------------------------------------------------------
 
-_CKPT = str(Path(tempfile.gettempdir()) / "ebm-bad-inputs-never-written")
-_QUIET = dict(
-    progress=False, tensorboard=False, log_every_n_steps=None, device="cpu", ckpt_dir=_CKPT
-)
+
+def _trained(**hyper) -> train.Trainer:
+    """Construct, then fit a tiny model: the Trainer may check what it uses at fit, before any
+    step (the device, the batch size, EMA)."""
+    model = bayes.Supervised(net(1, 1))
+    return train.Trainer(**hyper).fit(model, (randn(8, 1), randn(8, 1, seed=1)))
+
+
+_QUIET = dict(progress=False, tensorboard=False, log_every_n_steps=None, device="cpu")
 TRAIN = {
     "ebm.train.Trainer": V(
-        lambda: (train.Trainer, dict(max_epochs=1, **_QUIET)),
+        lambda: (_trained, dict(max_epochs=1, **_QUIET)),
         max_epochs=Int(1),
         device=Choice(),
         precision=Choice(),
