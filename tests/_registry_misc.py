@@ -294,6 +294,14 @@ def _bowl(p: torch.Tensor) -> torch.Tensor:
 
 LIMITS = Interval()  # any order: a reversed range draws a flipped axis
 PLOT = {
+    "ebm.plot.robust_range": V(  # values: *args, NaN/inf skipped by design (only finite pooled)
+        lambda: (
+            lambda **kw: plot.robust_range(randn(4, 4), randn(3, seed=1), **kw),
+            dict(lower=0.05, upper=0.95),
+        ),
+        lower=PROBABILITY,
+        upper=Real(0, 1, low_inclusive=False),
+    ),
     "ebm.plot.grid_points": V(
         lambda: (plot.grid_points, dict(xlim=(-1.0, 1.0), ylim=(-2.0, 2.0), n=4)),
         xlim=LIMITS,
@@ -331,8 +339,16 @@ EXEMPT = {
     **{
         f"ebm.plot.{name}": "draws onto a caller's Matplotlib Axes: Matplotlib checks what it is "
         "given (limits, colours); the computing part is walked in grid_points/evaluate_on_grid"
-        for name in ("energy_landscape", "image_grid", "uncertainty_band", "decision_regions")
+        for name in (
+            "energy_landscape",
+            "image_grid",
+            "uncertainty_band",
+            "decision_regions",
+            "energy_image",
+        )
     },
+    "ebm.plot.colorbar_extend": "a display decision (which colourbar ends clip) on values already "
+    "drawn; NaN cells are ignored by design (its docstring)",
     "ebm.recipe.parse_args": "a command line: argparse rejects bad flags itself (exit status 2)",
     "ebm.recipe.save_figure": "recipe output scaffolding (a Figure and a path; test_recipe.py)",
     "ebm.recipe.write_results": "recipe output scaffolding (a dict and a path; test_recipe.py)",
