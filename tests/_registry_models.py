@@ -441,6 +441,7 @@ def _logits() -> torch.Tensor:
 
 
 XQ = Data(trailing=True)  # (B, 1) queries of a model fitted on (N, 1)
+X_NET = Data(ndim=False)  # (B, ...) through the user's net: its shape is the net's business
 LOGITS = Data(ndim=False, rows=1)  # a Prediction or (T, B, C) logits
 BAYES = {
     # a Prediction refuses NaN/inf and negative variances: a diverged prediction is reported
@@ -493,10 +494,11 @@ BAYES = {
         tau=POSITIVE,
     ),
     "ebm.bayes.MCDropout.predict": V(
-        lambda: (bayes.MCDropout(_dropout_net(), n_samples=4, seed=0).predict, dict(x=_x())), x=XQ
+        lambda: (bayes.MCDropout(_dropout_net(), n_samples=4, seed=0).predict, dict(x=_x())),
+        x=X_NET,
     ),
     "ebm.bayes.MCDropout.sample": V(
-        lambda: (bayes.MCDropout(_dropout_net(), n_samples=4, seed=0).sample, dict(x=_x())), x=XQ
+        lambda: (bayes.MCDropout(_dropout_net(), n_samples=4, seed=0).sample, dict(x=_x())), x=X_NET
     ),
     "ebm.bayes.Supervised": V(
         lambda: (bayes.Supervised, dict(net=net(1, 1))),
@@ -524,10 +526,10 @@ BAYES = {
         device=DEVICE,
     ),
     "ebm.bayes.DeepEnsemble.fit": V(
-        lambda: (_ensemble().fit, dict(x=_x(), y=_y())), x=Data(), y=Data(trailing=True)
+        lambda: (_ensemble().fit, dict(x=_x(), y=_y())), x=X_NET, y=Data(trailing=True)
     ),
     "ebm.bayes.DeepEnsemble.predict": V(
-        lambda: (_ensemble().fit(_x(), _y()).predict, dict(x=_x(4, 1))), x=XQ
+        lambda: (_ensemble().fit(_x(), _y()).predict, dict(x=_x(4, 1))), x=X_NET
     ),
     "ebm.bayes.GPRegressor": V(
         lambda: (_fitted(bayes.GPRegressor, _x(), _y()), dict(n_steps=2, device="cpu")),
@@ -543,7 +545,8 @@ BAYES = {
         lambda: (_gp().fit, dict(x=_x(), y=_y())), x=Data(ndim=(1, 2)), y=Data(ndim=(1, 2))
     ),
     "ebm.bayes.GPRegressor.predict": V(
-        lambda: (_gp().fit(_x(), _y()).predict, dict(x=_x(4, 1))), x=Data(trailing=True)
+        lambda: (_gp().fit(_x(), _y()).predict, dict(x=_x(4, 1))),
+        x=Data(ndim=(1, 2), trailing=True),  # (B,) or (B, D)
     ),
     "ebm.bayes.SVIRegressor": V(
         lambda: (

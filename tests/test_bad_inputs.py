@@ -119,7 +119,7 @@ def show(value: Any) -> str:
         if value.is_floating_point():
             n_nan, n_inf = int(value.isnan().sum()), int(value.isinf().sum())
             text += "".join([f", {n_nan} NaN" if n_nan else "", f", {n_inf} inf" if n_inf else ""])
-        if value.numel() <= 8:
+        if value.numel() <= 4:
             text += f" {value.tolist()}"
         return text
     if isinstance(value, (tuple, list)) and any(isinstance(v, torch.Tensor) for v in value):
