@@ -36,15 +36,19 @@ def as_float_tensor(
     finite: bool = True,
     dtype: torch.dtype | None = None,
     device: torch.device | str | None = None,
+    allow_bool: bool = True,
 ) -> Tensor:
     """``value`` as a floating tensor: the input convention for data-taking entry points.
 
     Accepts a Tensor or an array-like (numpy array, nested lists, Python number). Integer and
     bool values, lists and numbers become ``dtype`` (default: torch's default float dtype);
-    floating tensors and numpy arrays keep their dtype unless ``dtype`` is given. ``ndim``: the required number of dimensions (or a
-    tuple of allowed ones). ``finite``: reject NaN/inf (one host sync: call on inputs, never
-    inside a hot loop).
+    floating tensors and numpy arrays keep their dtype unless ``dtype`` is given. ``ndim``: the
+    required number of dimensions (or a tuple of allowed ones). ``finite``: reject NaN/inf (one
+    host sync: call on inputs, never inside a hot loop). ``allow_bool=False``: refuse bools
+    (a hyper-parameter such as a mass, where True is a mistake rather than data).
     """
+    if not allow_bool and isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be a real number or tensor, not a bool: got {value!r}")
     if isinstance(value, Tensor):
         t = value
     else:
@@ -64,6 +68,8 @@ def as_float_tensor(
             dtype = torch.get_default_dtype()  # lists and numbers, as torch.tensor reads them
     if t.is_complex():
         raise ValueError(f"{name} must hold real numbers, got dtype {t.dtype}")
+    if not allow_bool and t.dtype == torch.bool:
+        raise ValueError(f"{name} must hold real numbers, not bools: got dtype {t.dtype}")
     if dtype is not None:
         t = t.to(dtype)
     elif not t.is_floating_point():

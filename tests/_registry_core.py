@@ -500,7 +500,9 @@ SCORE_MATCHING = {
 
 # ---- sampling ---------------------------------------------------------------------------------
 
-_X0 = Data(ndim=False)  # (B, ...): the energy decides the event shape
+# (B, ...): the energy decides the event shape. Samplers run in EBM training's hot loop: they do
+# not read x0's values (no host sync), so NaN/inf in x0 propagates to that chain's output row.
+_X0 = Data(ndim=False, finite=False)
 
 
 def _buffer() -> smp.ReplayBuffer:

@@ -275,6 +275,9 @@ def test_langevin_rejects_non_finite_and_mistyped_hyper_parameters(kwargs, name)
         ({"mass": [1.0, _NAN]}, "mass"),
         ({"mass": "heavy"}, "mass"),
         ({"mass": -1.0}, "mass"),
+        ({"mass": True}, "mass"),  # a bool is not a number
+        ({"mass": torch.tensor([True, True])}, "mass"),
+        ({"mass": [True, False]}, "mass"),
         ({"n_leapfrog": 2.0}, "n_leapfrog"),
         ({"step_size": _INF}, "step_size"),
     ],
@@ -307,3 +310,24 @@ def test_samplers_cast_states_to_the_energy_dtype_and_accept_array_likes():
     out = langevin(_gaussian(), [[1, 2], [3, 4]], 0, 0.1)
     assert out.dtype == torch.get_default_dtype()
     torch.testing.assert_close(out, torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+
+
+@pytest.mark.parametrize("sampler", [langevin, mala, hmc])
+@pytest.mark.parametrize("bad", [_NAN, _INF])
+def test_non_finite_x0_row_propagates_to_its_own_chain_only(sampler, bad):
+    # samplers do not read x0's values (no host sync in EBM training's loop): a bad row stays
+    # bad, and the other chains, being independent, are exactly the clean run's chains
+    x0 = _start(5)
+    dirty = x0.clone()
+    dirty[2, 0] = bad
+    runs = [
+        sampler(_gaussian(), x, 4, 0.1, generator=torch.Generator().manual_seed(3))
+        for x in (x0, dirty)
+    ]
+    clean, out = [r[0] if isinstance(r, tuple) else r for r in runs]
+    assert not out[2].isfinite().all()
+    others = [0, 1, 3, 4]
+    assert out[others].isfinite().all()
+    torch.testing.assert_close(out[others], clean[others], rtol=0, atol=0)
+    if sampler is not langevin:  # the rate is a finite mean over the chains
+        assert runs[1][1].isfinite()

@@ -56,10 +56,12 @@ def hmc(
     """Run ``n_steps`` HMC iterations (each ``n_leapfrog`` leapfrog steps) on every chain.
 
     energy: callable (B, ...) -> (B,), low = likely; x0: (B, ...) initial states (not modified;
-    an array-like too, cast as in ``langevin``); step_size: finite, > 0; n_leapfrog: an int >= 1.
+    an array-like too, cast as in ``langevin``); its values are not read (no host sync): a NaN
+    row stays NaN (its trajectories are never accepted), the other chains are unaffected.
+    step_size: finite, > 0; n_leapfrog: an int >= 1.
     mass: the diagonal of M: None (identity), a number, or a finite positive tensor (or
-    array-like) shaped like one state x0.shape[1:]. A good choice is the inverse of the target's
-    marginal variances.
+    array-like) of real numbers shaped like one state x0.shape[1:] (bools are refused). A good
+    choice is the inverse of the target's marginal variances.
     Returns (samples (B, ...), acceptance rate as a 0-dim device tensor).
     """
     x0 = check_sampler_args(energy, x0, n_steps, step_size, generator, compile)
@@ -69,7 +71,7 @@ def hmc(
         mass = torch.ones(x.shape[1:], device=x.device, dtype=x.dtype)
     else:
         # one host sync, before the chains: finite and positive
-        mass = as_float_tensor("mass", mass, dtype=x.dtype, device=x.device)
+        mass = as_float_tensor("mass", mass, dtype=x.dtype, device=x.device, allow_bool=False)
         if mass.ndim == 0:
             mass = mass.expand(x.shape[1:])
         if mass.shape != x.shape[1:] or not bool((mass > 0).all()):

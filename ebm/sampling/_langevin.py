@@ -61,7 +61,9 @@ def langevin(
 
     energy: an ``ebm.Energy`` or any callable (B, ...) -> (B,), low = likely.
     x0: (B, ...) initial states, one chain per row (not modified): a tensor or an array-like,
-    integers promoted to floats, cast to an ``nn.Module`` energy's parameter dtype.
+    integers promoted to floats, cast to an ``nn.Module`` energy's parameter dtype. Its values
+    are not read (no host sync): a NaN/inf row gives a NaN/inf output row, the other chains are
+    unaffected.
     step_size: the gradient step (finite, > 0); noise_scale: the noise std per step (finite,
     >= 0), default √(2·step_size). clamp: optional finite (low, high) box the states are clipped
     to after every step. Every hyper-parameter is checked once, before the chains start.
