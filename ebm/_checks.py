@@ -140,6 +140,16 @@ def as_index_tensor(
     return t
 
 
+def check_nonempty(name: str, value: Tensor) -> Tensor:
+    """Require a batch (B, ...) with B >= 1, as scikit-learn does for queries: an empty batch
+    is refused with a ValueError naming ``name`` (no host sync: shapes only)."""
+    if value.ndim < 1 or value.shape[0] < 1:
+        raise ValueError(
+            f"{name} must hold at least one sample: got 0 sample(s), shape {tuple(value.shape)}"
+        )
+    return value
+
+
 def check_same_shape(**tensors: Tensor) -> None:
     """Require equal shapes, with no broadcasting: ``check_same_shape(p=p, n=n)``."""
     (first_name, first), *rest = tensors.items()

@@ -22,6 +22,7 @@ from ebm._checks import (
     check_finite,
     check_int,
     check_int_sequence,
+    check_nonempty,
     check_positive,
     check_real,
     check_tensor,
@@ -135,10 +136,11 @@ class ClassEnergy(Energy):
     def predict(self, x: Tensor) -> Tensor:
         """The label of lowest energy, (B, ...) -> (B,) int64.
 
-        An inference, not a forward pass: x must be finite, and a row whose energies hold a NaN
-        or are all +inf (no label is preferred) raises a ValueError instead of a label.
+        An inference, not a forward pass: x must be finite and hold B >= 1 rows, and a row whose
+        energies hold a NaN or are all +inf (no label is preferred) raises a ValueError instead
+        of a label.
         """
-        x = as_float_tensor("x", x, finite=False)
+        x = check_nonempty("x", as_float_tensor("x", x, finite=False))
         check_finite("x", x)
         with torch.no_grad():
             e = self.energies(x)

@@ -156,6 +156,8 @@ def test_class_energy_predict_refuses_nan_rows():
     assert ClassEnergy(InverseSquare()).predict(torch.tensor([[0.0, 2.0]])).tolist() == [1]
     # array-likes and integer inputs are accepted and give the float answer
     assert energy.predict([[2, 0], [0, 3], [-4, 1]]).tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match=r"x must hold at least one sample: got 0 sample"):
+        energy.predict(torch.zeros(0, 2))  # refused, as scikit-learn does
 
 
 # ---- SiameseEnergy ------------------------------------------------------------------------------

@@ -153,7 +153,9 @@ def test_queries_must_be_finite_and_far_queries_get_no_label():
                 method(query)
     with pytest.raises(ValueError, match="at least one sample"):
         gmm.score(torch.zeros(0, 2))  # the mean of nothing was NaN
-    assert gmm.predict(torch.zeros(0, 2)).shape == (0,)
+    for method in (gmm.predict, gmm.predict_proba, gmm.energy, gmm.score_samples):
+        with pytest.raises(ValueError, match=r"Y must hold at least one sample: got 0 sample"):
+            method(torch.zeros(0, 2))  # refused, as scikit-learn does
     far = torch.tensor([[1e200, 0.0]], dtype=torch.float64)
     assert gmm.energy(far).item() == math.inf  # −log p beyond float64: inf, honestly
     for method in (gmm.predict, gmm.predict_proba):

@@ -164,6 +164,9 @@ def test_queries_with_nan_or_inf_are_refused():
                 method(query)
     with pytest.raises(ValueError, match=r"Y holds values beyond the range of the fitted dtype"):
         km.predict(torch.tensor([[1e300, 0.0]], dtype=torch.float64))  # float32 model
+    for method in (km.predict, km.energy, lambda y: km.free_energy(y, 1.0)):
+        with pytest.raises(ValueError, match=r"Y must hold at least one sample: got 0 sample"):
+            method(torch.zeros(0, 2))  # refused, as scikit-learn does
 
 
 @pytest.mark.parametrize(

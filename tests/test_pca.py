@@ -138,6 +138,14 @@ def test_queries_must_be_finite_and_array_likes_are_accepted():
         pca.inverse_transform(torch.tensor([[0.0, math.nan]]))
     with pytest.raises(ValueError, match=r"Z must have shape \(B, 2\)"):
         pca.inverse_transform(torch.zeros(3, 3))
+    # an empty batch is refused by name, as scikit-learn does
+    for method, name, width in (
+        (pca.energy, "Y", 3),
+        (pca.transform, "Y", 3),
+        (pca.inverse_transform, "Z", 2),
+    ):
+        with pytest.raises(ValueError, match=rf"{name} must hold at least one sample: got 0"):
+            method(torch.zeros(0, width))
     query = Y[:4]
     torch.testing.assert_close(pca.energy(query.numpy()), pca.energy(query))
     torch.testing.assert_close(pca.transform(query.tolist()), pca.transform(query))

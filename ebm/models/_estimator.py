@@ -9,7 +9,7 @@ import math
 import torch
 from torch import Tensor
 
-from ebm._checks import as_float_tensor, check_finite, check_int
+from ebm._checks import as_float_tensor, check_finite, check_int, check_nonempty
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -59,11 +59,12 @@ def as_query(name: str, Y: object, reference: Tensor) -> Tensor:
     """Validate a query batch (B, D) against a fitted tensor ``reference`` (..., D) and move it to
     the reference's device and dtype, so a model fitted on one device answers queries from any.
 
-    Y: a tensor or array-like; it must be finite (a NaN row has no answer: ValueError naming
-    ``name``), and stay finite in the fitted dtype (float64 values beyond float32's range are
-    refused rather than turned into inf).
+    Y: a tensor or array-like with B >= 1 rows (an empty batch is refused, as in scikit-learn);
+    it must be finite (a NaN row has no answer: ValueError naming ``name``), and stay finite in
+    the fitted dtype (float64 values beyond float32's range are refused rather than turned into
+    inf).
     """
-    Y = as_float_tensor(name, Y, ndim=2, finite=False)
+    Y = check_nonempty(name, as_float_tensor(name, Y, ndim=2, finite=False))
     if Y.shape[1] != reference.shape[-1]:
         raise ValueError(
             f"{name} must have shape (B, {reference.shape[-1]}) like the data seen in fit, "
