@@ -255,6 +255,24 @@ def test_bernoulli_generator_draws_exact_binary_values_with_straight_through_gra
     assert gen.logit.grad.item() == pytest.approx(40000 * 0.3 * 0.7, rel=1e-5)
 
 
+def test_bernoulli_generator_propagates_nan_and_promotes_array_likes():
+    gen = BernoulliGenerator(2, p=0.4)
+    z = torch.tensor([[0.1, -0.3], [math.nan, 2.0], [-math.inf, math.inf]])
+    out = gen(z).detach()
+    # Φ(0.1) = 0.540 > 0.4 -> 0; Φ(-0.3) = 0.382 < 0.4 -> 1; Φ(2) = 0.977 -> 0; Φ(±inf) = 1, 0
+    assert out[0].tolist() == [0.0, 1.0]
+    assert math.isnan(out[1, 0]) and out[1, 1] == 0.0  # the NaN latent used to give a 0
+    assert out[2].tolist() == [1.0, 0.0]
+    # numpy, lists, ints and bools give the float tensor's draws, in the parameters' dtype
+    ints = torch.tensor([[0, -1], [1, 0]])
+    ref = gen(ints.float())
+    for alt in (ints, ints.numpy(), ints.tolist(), ints.double()):
+        got = gen(alt)
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, ref)
+    torch.testing.assert_close(gen(ints != 0), gen((ints != 0).float()))
+
+
 def test_bernoulli_coin_gan_reaches_the_equilibrium_where_d_is_one_half():
     # on binary data an affine logit is the most general discriminator; R1 = a² damps the
     # oscillation of the (Dirac-GAN-like) game so p converges to 0.3 and D to ½

@@ -187,6 +187,40 @@ def test_exhaustive_search_equals_brute_force_argmin():
         torch.testing.assert_close(found.energy, brute.min(1).values)
 
 
+def test_exhaustive_search_propagates_nan_like_torch_min_whatever_the_chunks():
+    # problem 0: a NaN energy at candidate 5 (a later chunk, which the chunked path used to drop);
+    # problem 1: NaNs at candidates 1 and 6 (the first must win); problem 2: no NaN
+    g = torch.Generator().manual_seed(1)
+    table = torch.rand(3, 8, generator=g)
+    table[0, 5] = table[1, 1] = table[1, 6] = math.nan
+    candidates = torch.arange(8.0)
+
+    def energy(c):  # (n,) candidate indices -> (3, n)
+        return table[:, c.long()]
+
+    ref_value, ref_index = table.min(1)  # torch's semantics: NaN wins, the first NaN's index
+    assert ref_index[:2].tolist() == [5, 1]
+    for chunk in (None, 8, 3, 1):
+        found = exhaustive_search(energy, candidates, chunk_size=chunk)
+        torch.testing.assert_close(found.energy, ref_value, equal_nan=True)
+        assert found.argmin.tolist() == ref_index.float().tolist(), chunk
+
+
+def test_exhaustive_search_promotes_bool_candidates():
+    targets = torch.tensor([[0.2, 0.9], [0.8, 0.1]])
+
+    def energy(c):  # (n, 2) -> (2, n); bools would not subtract
+        return (targets[:, None] - c[None]).pow(2).sum(-1)
+
+    bools = torch.tensor([[False, True], [True, False], [True, True]])
+    found = exhaustive_search(energy, bools)
+    assert found.argmin.dtype == torch.get_default_dtype()
+    torch.testing.assert_close(found.argmin, torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
+    torch.testing.assert_close(found.energy, torch.tensor([0.05, 0.05]))
+    same = exhaustive_search(energy, bools.numpy())
+    torch.testing.assert_close(same.argmin, found.argmin)
+
+
 def test_exhaustive_search_envelope_gradient():
     # F(θ) = min_j (z_j − θ_b)²: dF/dθ_b = 2(θ_b − z*)
     theta = torch.tensor([0.12, 0.93, -0.43], requires_grad=True)

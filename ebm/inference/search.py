@@ -52,11 +52,14 @@ def exhaustive_search(
 
     energy: maps a block of candidates (n, *event) to energies (*batch, n), one column per
     candidate (e.g. E(y_b, z_j) for all samples b). candidates: (N, *event), N ≥ 1, a tensor or
-    array-like; its dtype is kept (integer candidates, e.g. labels, reach ``energy`` as integers).
+    array-like; its dtype is kept (integer candidates, e.g. labels, reach ``energy`` as integers),
+    except that bools are promoted to the default float dtype (a bool is not a number to score).
     chunk_size: evaluate at most this many candidates at once (memory), default all.
     backprop: "none" or "envelope": for a discrete set the selected energy's gradient is exactly
     the gradient of the min (the argmin is piecewise constant), so "unrolled" does not apply.
     Returns Minimum(argmin (*batch, *event), energy (*batch,)); ties go to the first candidate.
+    A forward pass: NaN propagates as in ``torch.min``: a problem with a NaN candidate energy gets
+    energy NaN and the first NaN candidate as its argmin, whatever ``chunk_size`` is.
     """
     _check_energy_fn(energy)
     candidates = _as_candidates(candidates)
@@ -75,14 +78,16 @@ def exhaustive_search(
             if best is None:
                 best, index = value, where + start
             else:
-                better = value < best
+                # torch.min's semantics across chunks: NaN wins, and the first NaN stays
+                better = (value < best) | (value.isnan() & ~best.isnan())
                 best = torch.where(better, value, best)
                 index = torch.where(better, where + start, index)
     return Minimum(candidates[index], best)
 
 
 def _as_candidates(candidates: object) -> Tensor:
-    """A tensor of candidates, dtype kept (array-likes via torch.as_tensor); real numbers only."""
+    """A tensor of candidates, dtype kept (array-likes via torch.as_tensor) but bools promoted to
+    the default float dtype; real numbers only."""
     if not isinstance(candidates, Tensor):
         if isinstance(candidates, (str, bytes)) or candidates is None:
             raise ValueError(f"candidates must be a tensor or an array-like, got {candidates!r}")
@@ -92,6 +97,8 @@ def _as_candidates(candidates: object) -> Tensor:
             raise ValueError(f"candidates must be a rectangular array of numbers: {err}") from err
     if candidates.is_complex():
         raise ValueError(f"candidates must hold real numbers, got dtype {candidates.dtype}")
+    if candidates.dtype == torch.bool:
+        candidates = candidates.to(torch.get_default_dtype())
     return candidates
 
 

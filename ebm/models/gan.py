@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from ebm._checks import (
     as_float_tensor,
+    as_module_input,
     check_betas,
     check_choice,
     check_int,
@@ -287,8 +288,16 @@ class BernoulliGenerator(nn.Module):
         return torch.sigmoid(self.logit)
 
     def forward(self, z: Tensor) -> Tensor:
+        """z: (B, features) latents -> (B, features) draws in {0, 1}.
+
+        z may be an array-like; integers and bools are promoted, floating values cast to the
+        parameters' dtype. A forward pass: no value checks, no host sync; a NaN latent gives a NaN
+        draw (not a believable 0), ±inf the limits Φ = 1 (a 0) and Φ = 0 (a 1).
+        """
+        z = as_module_input("z", z, self)
         if z.ndim != 2 or z.shape[1] != self.logit.shape[0]:
             raise ValueError(f"z must be (B, {self.logit.shape[0]}) latents, got {tuple(z.shape)}")
         p = self.probability.to(z.dtype).expand_as(z)
         hard = (torch.special.ndtr(z) < p).to(z.dtype)
+        hard = torch.where(z.isnan(), z, hard)  # NaN < p is False: keep the NaN instead
         return hard + (p - p.detach())  # exactly 0 or 1 in the forward pass
