@@ -188,3 +188,46 @@ def test_model_settings_are_validated_before_any_work():
             model.sample(n)
     loss = model.training_step(torch.zeros(4, 1, dtype=torch.float64))  # float64 data
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
+
+
+def test_eps_model_and_q_sample_take_array_likes_and_never_truncate():
+    torch.manual_seed(0)  # the MLP's initial weights (tests own the global RNG)
+    model = Diffusion(2, hidden=(8,), T=10, schedule="cosine", time_features=3)
+    x = torch.tensor([[1, -2], [0, 3], [2, 2]])
+    t = torch.tensor([1.0, 4.5, 10.0])
+    ref = model.eps_model(x.float(), t)
+    # an int x used to turn the time features into ints (t.to(x.dtype) truncated 4.5 and the sines)
+    for alt in (x, x.numpy(), x.tolist(), x.double()):
+        got = model.eps_model(alt, t)
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, ref)
+    torch.testing.assert_close(model.eps_model(x.float(), t.tolist()), ref)
+    torch.testing.assert_close(model.eps_model(x != 0, t), model.eps_model((x != 0).float(), t))
+    steps, noise = torch.tensor([1, 5, 10]), torch.tensor([[0.5, -1.0], [2.0, 0.0], [1.0, 1.0]])
+    ref = model.q_sample(x.float(), steps, noise)
+    ab = model.alpha_bars[steps - 1].unsqueeze(1)  # the closed form, by hand
+    torch.testing.assert_close(ref, ab.sqrt() * x.float() + (1 - ab).sqrt() * noise)
+    torch.testing.assert_close(model.q_sample(x, steps, noise.numpy()), ref)
+    torch.testing.assert_close(model.q_sample(x.tolist(), steps.tolist(), noise.tolist()), ref)
+
+
+def test_eps_model_and_q_sample_shape_errors_name_the_argument():
+    model = Diffusion(2, hidden=(8,), T=10, schedule="cosine", time_features=3)
+    x, t = torch.zeros(3, 2), torch.tensor([1, 2, 3])
+    for call, name in (
+        (lambda: model.eps_model(torch.zeros(3, 3), t), "x"),
+        (lambda: model.eps_model(torch.zeros(3), t), "x"),
+        (lambda: model.eps_model(x, torch.ones(2)), "t"),
+        (lambda: model.q_sample(torch.zeros(3, 2, 1), t, x), "x0"),
+        (lambda: model.q_sample(torch.zeros(3, 1), t, x), "x0"),
+        (lambda: model.q_sample(x, t, torch.zeros(3, 3)), "noise"),
+        (lambda: model.q_sample(x, t, torch.zeros(2, 2)), "noise"),
+        (lambda: model.q_sample(x, torch.tensor([1.0, 2.0, 3.0]), x), "t"),
+        (lambda: model.q_sample(x, [0, 1, 2], x), "t"),  # step 0 used to read ᾱ_T
+        (lambda: model.q_sample(x, [1, 2, 11], x), "t"),
+    ):
+        with pytest.raises(ValueError, match=rf"^{name} must"):
+            call()
+    # a tensor step outside [1, T] is not read on the host: its row is NaN, not another step's
+    out = model.q_sample(torch.ones(3, 2), torch.tensor([0, 3, 11]), torch.ones(3, 2))
+    assert out[[0, 2]].isnan().all() and out[1].isfinite().all()

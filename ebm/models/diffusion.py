@@ -24,10 +24,13 @@ from torch import Tensor, nn
 
 from ebm._checks import (
     as_float_tensor,
+    as_index_tensor,
+    as_module_input,
     check_choice,
     check_int,
     check_positive,
     check_real,
+    check_same_shape,
     check_shape,
 )
 from ebm.energies import mlp
@@ -114,14 +117,55 @@ class Diffusion(nn.Module):
         self.net = mlp([dim + 2 * time_features, *hidden, dim], nn.SiLU)
 
     # ---- the network and the forward process ------------------------------------------------
+    def _input(self, name: str, x: object) -> Tensor:
+        """A (B, dim) batch in the parameters' dtype (array-likes accepted, ints promoted)."""
+        x = as_module_input(name, x, self, ndim=2)
+        if x.shape[1] != self.dim:
+            raise ValueError(f"{name} must have shape (B, {self.dim}), got {tuple(x.shape)}")
+        return x
+
     def eps_model(self, x: Tensor, t: Tensor) -> Tensor:
-        """ε_θ(x_t, t): x (B, dim), t (B,) step indices in [1, T] (may be fractional)."""
+        """ε_θ(x_t, t): x (B, dim), t (B,) step indices in [1, T] (may be fractional) -> (B, dim).
+
+        x and t may be array-likes; integers and bools are promoted and floating values cast to
+        the parameters' dtype (an integer x never truncates the time features). A forward pass:
+        no value checks, NaN propagates to its row.
+        """
+        x = self._input("x", x)
+        t = as_module_input("t", t, self)
+        if t.shape != (x.shape[0],):
+            raise ValueError(
+                f"t must have shape ({x.shape[0]},) like x's rows, got {tuple(t.shape)}"
+            )
         angles = t.to(x.dtype).unsqueeze(1) * self.freqs.to(x.dtype)
         return self.net(torch.cat([x, angles.sin(), angles.cos()], dim=1))
 
     def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
-        """x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε, the closed-form forward marginal. t: (B,) in [1, T]."""
-        ab = self.alpha_bars[t - 1].to(x0.dtype).unsqueeze(1)
+        """x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε, the closed-form forward marginal.
+
+        x0, noise: (B, dim), array-likes accepted, cast like ``eps_model``'s x; t: (B,) integer
+        step indices in [1, T]. Array-like t is range-checked (ValueError); a tensor t is not read
+        on the host (a forward pass: no sync), and a row whose step is outside [1, T] gets NaN
+        rather than another step's ᾱ. NaN in x0 or noise propagates to its row.
+        """
+        x0, noise = self._input("x0", x0), self._input("noise", noise)
+        check_same_shape(x0=x0, noise=noise)
+        if not isinstance(t, Tensor):
+            t = as_index_tensor("t", t, ndim=1)  # on the host: checked
+            if t.numel() and not (int(t.min()) >= 1 and int(t.max()) <= self.T):
+                raise ValueError(
+                    f"t must hold step indices in [1, {self.T}], got min {int(t.min())}, "
+                    f"max {int(t.max())}"
+                )
+            t = t.to(x0.device)
+        elif t.is_floating_point() or t.is_complex():
+            raise ValueError(f"t must hold integer step indices in [1, {self.T}], got {t.dtype}")
+        if t.shape != (x0.shape[0],):
+            raise ValueError(
+                f"t must have shape ({x0.shape[0]},) like x0's rows, got {tuple(t.shape)}"
+            )
+        ab = self.alpha_bars[(t - 1).clamp(0, self.T - 1)].to(x0.dtype)
+        ab = torch.where((t >= 1) & (t <= self.T), ab, math.nan).unsqueeze(1)  # (B, 1)
         return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
 
     def training_step(self, batch) -> Tensor:
