@@ -269,11 +269,15 @@ class EllipseEnergy(LatentEnergy):
         self.w = nn.Parameter(w.clone())
 
     def decode(self, z: Tensor) -> Tensor:
-        """The point of the ellipse at angle z: (N, 1) -> (N, 2)."""
+        """The point of the ellipse at angle z: (N, 1) -> (N, 2). z may be an array-like;
+        integers and bools are promoted, floating values cast to w's dtype (no value checks)."""
+        z = as_module_input("z", z, self)
         return self.w * torch.cat([z.cos(), z.sin()], dim=1)
 
     def energy(self, y: Tensor, z: Tensor, x: Tensor | None = None) -> Tensor:
-        return _squared_error(y, self.decode(z))
+        """E(y, z): y (N, 2), z (N, 1) -> (N,), low = y near the ellipse's point at angle z.
+        Array-likes accepted and cast like ``decode``'s z; NaN propagates to its row."""
+        return _squared_error(as_module_input("y", y, self), self.decode(z))
 
     def training_step(self, batch) -> dict[str, Tensor]:
         """Mean F_β, plus w₁ and w₂ as metrics so that a run's history traces w."""
@@ -294,11 +298,18 @@ class HornEnergy(LatentEnergy):
         self.f = mlp([1, *hidden, 2], nn.ReLU)
 
     def decode(self, z: Tensor, x: Tensor) -> Tensor:
-        """The point of the ellipse of input x at angle z: (N, 1), (N, 1) -> (N, 2)."""
+        """The point of the ellipse of input x at angle z: (N, 1), (N, 1) -> (N, 2). z and x may
+        be array-likes; integers and bools are promoted, floating values cast to the net's
+        dtype (no value checks)."""
+        z, x = as_module_input("z", z, self), as_module_input("x", x, self)
         return self.f(x) * torch.cat([z.cos(), z.sin()], dim=1)
 
     def energy(self, y: Tensor, z: Tensor, x: Tensor | None = None) -> Tensor:
+        """E(x, y, z): y (N, 2), z (N, 1), x (N, 1) -> (N,), low = y near the point of x's
+        ellipse at angle z. Array-likes accepted and cast like ``decode``'s; NaN propagates."""
+        if x is not None:
+            x = as_module_input("x", x, self)
         if x is None or x.ndim != 2 or x.shape[1] != 1:
             got = None if x is None else tuple(x.shape)
             raise ValueError(f"HornEnergy needs the input x of shape (N, 1), got {got}")
-        return _squared_error(y, self.decode(z, x))
+        return _squared_error(as_module_input("y", y, self), self.decode(z, x))

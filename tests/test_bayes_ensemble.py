@@ -119,9 +119,25 @@ def test_supervised_validates_hyper_parameters_and_target_shapes():
 
     with pytest.raises(ValueError, match="weight_decay"):
         Supervised(make_net(), weight_decay=float("nan"))
-    with pytest.raises(ValueError, match="momentum"):
-        Supervised(make_net(), momentum=-0.5)
+    for momentum in (-0.5, 1.0, 1.5):  # SGD's momentum must be in [0, 1): 1 never forgets
+        with pytest.raises(ValueError, match="momentum"):
+            Supervised(make_net(), momentum=momentum)
     model = Supervised(make_net())
     x = torch.zeros(4, 1)
     with pytest.raises(ValueError, match=r"\by\b"):
         model.training_step((x, torch.zeros(4)))  # would broadcast (4, 1) against (4,)
+
+
+def test_supervised_forward_accepts_array_likes_and_casts_to_the_nets_dtype():
+    from ebm.bayes import Supervised
+
+    torch.manual_seed(0)  # the net's initial weights (tests own the global RNG)
+    model = Supervised(make_net())
+    x = torch.tensor([[1], [0], [-2]])
+    ref = model(x.float())
+    torch.testing.assert_close(ref, model.net(x.float()))
+    for alt in (x, x.numpy(), x.tolist(), x.double()):
+        got = model(alt)
+        assert got.dtype == torch.float32  # float64 data computed in the net's float32
+        torch.testing.assert_close(got, ref)
+    torch.testing.assert_close(model(x != 0), model((x != 0).float()))

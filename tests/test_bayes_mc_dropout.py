@@ -7,7 +7,14 @@ import pytest
 import torch
 from torch import nn
 
-from ebm.bayes import MCDropout, Prediction, Supervised, notes_regression_net, tau_from
+from ebm.bayes import (
+    MCDropout,
+    Prediction,
+    Supervised,
+    dropout_modules,
+    notes_regression_net,
+    tau_from,
+)
 from ebm.data import x_sin_x
 
 
@@ -194,6 +201,9 @@ def test_rejects_nets_without_sampled_dropout_and_bad_arguments():
         MCDropout(notes_net(), chunk_size=0)
     with pytest.raises(ValueError, match="net"):
         MCDropout("not a net")
+    for not_a_net in (3, "net", None):  # used to be an AttributeError ('int' has no .modules)
+        with pytest.raises(ValueError, match=r"^net must be a torch.nn.Module"):
+            dropout_modules(not_a_net)
     with pytest.raises(ValueError, match=r"\bx\b"):
         MCDropout(notes_net()).predict([[1.0], [float("nan")]])
 

@@ -147,3 +147,18 @@ def test_hidden_widths_are_validated_by_name():
     with pytest.raises(ValueError, match="hidden"):
         CNF(2, hidden="64")
     assert len(CNF(2, hidden=()).field) == 1  # no hidden layer: one affine map
+
+
+def test_velocity_accepts_array_likes_and_promotes_integers():
+    torch.manual_seed(0)  # the field's initial weights (tests own the global RNG)
+    cnf = CNF(2, hidden=(4,))
+    y, t = torch.tensor([[1, -2], [0, 3]]), torch.tensor(0.5)
+    ref = cnf.velocity(t, y.float())
+    # the field at (y, t) by hand: the MLP on the concatenated [y, t]
+    torch.testing.assert_close(ref, cnf.field(torch.tensor([[1.0, -2.0, 0.5], [0.0, 3.0, 0.5]])))
+    for alt in (y, y.numpy(), y.tolist(), y.double()):
+        got = cnf.velocity(t, alt)
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, ref)
+    torch.testing.assert_close(cnf.velocity(0.5, y), ref)  # a number for t
+    torch.testing.assert_close(cnf.velocity(t, y != 0), cnf.velocity(t, (y != 0).float()))

@@ -224,3 +224,33 @@ def test_bad_input_raises():
         EllipseEnergy(n_z=0)
     with pytest.raises(ValueError, match="energy must return"):
         LatentEnergy(torch.zeros(3), energy=lambda y, z, x: y).free_energy(y)
+
+
+def test_decoder_energies_accept_array_likes_and_promote_integers():
+    ellipse_model = EllipseEnergy(w=(2.0, 1.5))
+    y, z = torch.tensor([[1, 0], [0, 2]]), torch.tensor([[0.0], [math.pi / 2]])
+    # closed form: the decoded points are (2, 0) and (0, 1.5)
+    expected = torch.tensor([(1 - 2) ** 2 + 0.0, 0.0 + (2 - 1.5) ** 2])
+    torch.testing.assert_close(ellipse_model.energy(y.float(), z), expected)
+    for alt_y, alt_z in ((y, z.numpy()), (y.numpy(), z.tolist()), (y.tolist(), z.double())):
+        got = ellipse_model.energy(alt_y, alt_z)
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(ellipse_model.decode(z.tolist()), ellipse_model.decode(z))
+    torch.testing.assert_close(
+        ellipse_model.energy(y != 0, z), ellipse_model.energy((y != 0).float(), z)
+    )
+    torch.manual_seed(0)  # the horn net's initial weights (tests own the global RNG)
+    horn_model = HornEnergy()
+    x = torch.tensor([[1], [0]])
+    ref = horn_model.energy(y.float(), z, x.float())
+    for alt_y, alt_z, alt_x in (
+        (y, z, x),
+        (y.numpy(), z.numpy(), x.numpy()),
+        (y.tolist(), z.tolist(), x.tolist()),
+    ):
+        torch.testing.assert_close(horn_model.energy(alt_y, alt_z, alt_x), ref)
+    torch.testing.assert_close(horn_model.decode(z.numpy(), x), horn_model.decode(z, x.float()))
+    torch.testing.assert_close(
+        horn_model.energy(y, z, x != 0), horn_model.energy(y.float(), z, (x != 0).float())
+    )

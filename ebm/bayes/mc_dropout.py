@@ -73,7 +73,10 @@ def tau_from(
 
 
 def dropout_modules(net: nn.Module) -> list[nn.Module]:
-    """Every dropout module of ``net`` with p > 0 (the ones MC dropout samples)."""
+    """Every dropout module of ``net`` (an ``nn.Module``) with p > 0 (the ones MC dropout
+    samples)."""
+    if not isinstance(net, nn.Module):
+        raise ValueError(f"net must be a torch.nn.Module, got {type(net).__name__}")
     return [m for m in net.modules() if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0.0]
 
 

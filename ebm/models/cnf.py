@@ -17,7 +17,14 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ebm._checks import as_float_tensor, check_choice, check_int, check_positive, check_shape
+from ebm._checks import (
+    as_float_tensor,
+    as_module_input,
+    check_choice,
+    check_int,
+    check_positive,
+    check_shape,
+)
 from ebm.energies import mlp
 from ebm.inference.ode import (
     DEFAULT_MAX_NUM_STEPS,
@@ -87,7 +94,13 @@ class CNF(nn.Module):
         self.field = mlp([dim + 1, *hidden, dim], activation)
 
     def velocity(self, t: Tensor, y: Tensor) -> Tensor:
-        """f_θ(y, t): y (B, dim), t a scalar tensor -> (B, dim)."""
+        """f_θ(y, t): y (B, dim), t a scalar -> (B, dim).
+
+        y and t may be array-likes (t a number); integers and bools are promoted, floating values
+        cast to the parameters' dtype. The ODE's vector field: no value checks, no host sync.
+        """
+        y = as_module_input("y", y, self)
+        t = as_module_input("t", t, self)
         return self.field(torch.cat([y, t.to(y).expand(len(y), 1)], dim=1))
 
     def _solve(self, func, state, t0: float, t1: float, like: Tensor):
