@@ -215,15 +215,16 @@ def set_rng_states(state: dict) -> None:
 class CheckpointDir:
     """``<dir>/stepNNNNNNNN.pt`` files plus ``last.pt``, the newest complete one.
 
-    keep_last: how many numbered checkpoints to keep (None keeps all; last.pt always stays).
+    keep_last: how many numbered checkpoints to keep, an int >= 1 (None keeps all; last.pt always
+    stays). Zero is refused: the newest numbered file is the one last.pt names.
     The folder is checked for writability at construction, not at the first save.
     """
 
     def __init__(self, path: Path | str, keep_last: int | None = None):
         if keep_last is not None and (
-            isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 0
+            isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1
         ):
-            raise ValueError(f"keep_last must be a non-negative int or None, got {keep_last!r}")
+            raise ValueError(f"keep_last must be an int >= 1 or None, got {keep_last!r}")
         self.path, self.keep_last = Path(path), keep_last
 
     def check_writable(self) -> None:

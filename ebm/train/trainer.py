@@ -17,7 +17,14 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ebm._checks import check_choice, check_positive, make_generator, module_dtype
+from ebm._checks import (
+    check_choice,
+    check_int,
+    check_positive,
+    check_real,
+    make_generator,
+    module_dtype,
+)
 from ebm.train import distributed
 from ebm.train.callbacks import Callback
 from ebm.train.checkpoint import CheckpointDir, load_checkpoint
@@ -87,19 +94,21 @@ class Trainer:
             the caller's global RNG state is restored when fit returns.
         ckpt_dir: folder for checkpoints (stepNNNNNNNN.pt and last.pt); also the default run
             folder for metrics.csv. ckpt_every_n_steps / ckpt_every_n_epochs: when to save
-            (epochs default to 1 when ckpt_dir is given); keep_last: numbered files kept.
+            (epochs default to 1 when ckpt_dir is given); keep_last: numbered files kept (an
+            int >= 1, or None for all: last.pt always names the newest, so it is never 0).
         nan_policy: "raise" (error naming step, epoch and term; checked at every flush, before
             any checkpoint) or "skip" (skip the batch, one host sync per step, count in logs).
         grad_clip: max global gradient L2 norm. accumulate_grad_batches: micro-batches per
             optimiser update (automatic optimisation only).
-        ema_decay: keep an EMA of the weights in ``trainer.ema``; ema_eval uses it to validate.
+        ema_decay: keep an EMA of the weights in ``trainer.ema`` (a real in (0, 1), or None);
+            ema_eval uses it to validate.
         scheduler_interval: default stepping of LR schedulers, "epoch" or "step".
         progress: True, False or "auto" (a tqdm bar when stdout is a TTY and CI is unset).
         log_every_n_steps: step rows in history (None: epoch rows only); each is one flush.
         log_dir: run folder for metrics.csv and TensorBoard (default: ckpt_dir).
         tensorboard: "auto" (when installed and a run folder exists), True or False.
         callbacks: Callback objects. val_every_n_epochs: validation frequency.
-        shuffle, drop_last, num_workers: batching of tensors and Datasets.
+        shuffle, drop_last, num_workers (an int >= 0): batching of tensors and Datasets.
         find_unused_parameters: passed to DistributedDataParallel.
     """
 
@@ -141,6 +150,10 @@ class Trainer:
         _positive_int_or_none("ckpt_every_n_epochs", ckpt_every_n_epochs)
         _positive_int_or_none("log_every_n_steps", log_every_n_steps)
         _positive_int_or_none("val_every_n_epochs", val_every_n_epochs)
+        _positive_int_or_none("keep_last", keep_last)  # 0 would delete the file last.pt names
+        check_int("num_workers", num_workers, minimum=0)
+        if ema_decay is not None:
+            check_real("ema_decay", ema_decay, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
         if ckpt_dir is None and (ckpt_every_n_steps or ckpt_every_n_epochs or keep_last):
             raise ValueError(
                 "ckpt_every_n_steps, ckpt_every_n_epochs and keep_last need a ckpt_dir"
