@@ -194,7 +194,7 @@ def test_ema_validates_decay_and_model_by_name():
         with pytest.raises(ValueError, match=r"^model must be a torch.nn.Module"):
             EMA(not_a_model, 0.9)
     ema = EMA(net, 0.9)
-    for method in (ema.update, ema.copy_to, lambda m: ema.swap(m).__enter__()):
+    for method in (ema.update, ema.copy_to, ema.swap):  # swap: at the call, not at `with`
         with pytest.raises(ValueError, match=r"^model must be a torch.nn.Module"):
             method(3)
         with pytest.raises(ValueError, match=r"^model must have the tensors"):

@@ -57,10 +57,14 @@ class EMA:
         for name, value in self._tracked(model).items():
             value.copy_(self.shadow[name])
 
+    def swap(self, model: nn.Module) -> contextlib.AbstractContextManager[nn.Module]:
+        """Use the averaged weights inside the block, the trained ones again after it:
+        ``with ema.swap(model): ...``. The model is checked at the call, not at ``with``."""
+        return self._swapped(model, self._tracked(model))
+
     @contextlib.contextmanager
-    def swap(self, model: nn.Module):
-        """Use the averaged weights inside the block, the trained ones again after it."""
-        saved = {k: v.detach().clone() for k, v in self._tracked(model).items()}
+    def _swapped(self, model: nn.Module, tracked: dict[str, torch.Tensor]):
+        saved = {k: v.detach().clone() for k, v in tracked.items()}
         self.copy_to(model)
         try:
             yield model
