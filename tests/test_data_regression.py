@@ -65,6 +65,11 @@ def test_bad_input():
         rotated_digit(index=10_000)
     with pytest.raises(ValueError, match="angles"):
         rotate_images(torch.zeros(2, 1, 8, 8), torch.zeros(3))
+    # empty batches are refused by name (rotate_images used to fail inside affine_grid)
+    with pytest.raises(ValueError, match=r"^images must hold at least one"):
+        rotate_images(torch.zeros(0, 1, 8, 8), torch.zeros(0))
+    with pytest.raises(ValueError, match=r"^angles must hold at least one"):
+        rotated_digit(angles=[])
 
 
 def test_scales_and_ranges_are_validated_by_name():
