@@ -150,7 +150,6 @@ def test_hidden_widths_are_validated_by_name():
 
 
 def test_velocity_accepts_array_likes_and_promotes_integers():
-    torch.manual_seed(0)  # the field's initial weights (tests own the global RNG)
     cnf = CNF(2, hidden=(4,))
     y, t = torch.tensor([[1, -2], [0, 3]]), torch.tensor(0.5)
     ref = cnf.velocity(t, y.float())
