@@ -333,7 +333,7 @@ GENERATIVE = {
     "ebm.models.EBM.noise": V(lambda: (_ebm_model().noise, dict(n=3))),
     "ebm.models.EBM.langevin": V(
         lambda: (_ebm_model().langevin, dict(x0=randn(B, 2), n_steps=2)),
-        x0=Data(trailing=True),
+        x0=Data(trailing=True, finite=False),  # a sampler's start: NaN propagates, no sync
         n_steps=Int(0),
     ),
     "ebm.models.EBM.sample": V(lambda: (_ebm_model().sample, dict(n=3, n_steps=2)), n_steps=Int(0)),

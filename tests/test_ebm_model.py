@@ -3,6 +3,7 @@ buffer rides in state_dict (hence in checkpoints)."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -143,3 +144,31 @@ def test_sample_arguments_are_validated():
     with pytest.raises(ValueError, match="from_buffer"):
         model.sample(3, from_buffer=1)
     assert model.sample(3, n_steps=0).shape == (3, 2)
+
+
+def test_float64_and_numpy_data_train_a_float32_energy_in_float32():
+    import numpy as np
+
+    from ebm.train import Trainer
+
+    initial = EBM(MLPEnergy(2, hidden=(8,)), (2,), n_steps=2, buffer_size=16, seed=0)
+
+    def fit(data):
+        model = copy.deepcopy(initial)  # one initialisation for every run
+        Trainer(max_steps=3, batch_size=8, seed=0, progress=False, log_every_n_steps=None).fit(
+            model, data
+        )
+        return model
+
+    x = torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
+    reference = fit(x)
+    for data in (x.double(), np.asarray(x.double())):
+        model = fit(data)
+        for a, b in zip(model.parameters(), reference.parameters()):
+            assert a.dtype == torch.float32
+            torch.testing.assert_close(a, b)
+    model = EBM(MLPEnergy(2, hidden=(8,)), (2,), n_steps=2, buffer_size=16, seed=0)
+    out = model.training_step(x.double(), lambda loss, index=0: loss.backward())  # no Trainer
+    assert out["loss"].dtype == torch.float32 and torch.isfinite(out["loss"])
+    with pytest.raises(ValueError, match=r"x0 must have shape \(B, 2\)"):
+        model.langevin(torch.zeros(4, 3))

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ebm._checks import (
+    as_module_input,
     check_betas,
     check_choice,
     check_int,
@@ -95,7 +96,18 @@ class EBM(nn.Module):
         return self.buffer.draw_noise(n)
 
     def langevin(self, x0: Tensor, n_steps: int | None = None) -> Tensor:
-        """Run the model's Langevin chains from x0 (B, *data_shape); detached samples."""
+        """Run the model's Langevin chains from x0 (B, *data_shape); detached samples.
+
+        x0: a tensor or array-like, cast to the energy's dtype; its values are not read (no host
+        sync), so a chain started from NaN stays NaN and leaves the others untouched.
+        """
+        x0 = as_module_input("x0", x0, self.energy)
+        shape = tuple(self.buffer.shape)
+        if tuple(x0.shape[1:]) != shape or len(x0) == 0:
+            raise ValueError(
+                f"x0 must have shape (B, {', '.join(map(str, shape))}) with B >= 1, the model's "
+                f"data_shape, got {tuple(x0.shape)}"
+            )
         return langevin(
             self.energy,
             x0,
@@ -117,6 +129,7 @@ class EBM(nn.Module):
 
     def training_step(self, batch, optimize) -> dict[str, Tensor]:
         x = batch if isinstance(batch, Tensor) else batch[0]
+        x = as_module_input("batch", x, self.energy)  # float64 data into a float32 energy: cast
         negatives = self._negatives(x)
         e = self.energy(torch.cat([x, negatives.to(x.dtype)]))
         e_data, e_model = e[: len(x)], e[len(x) :]
