@@ -16,11 +16,12 @@ from torch import nn
 from ebm.data import coin_flips, grid_of_gaussians, ring_of_gaussians
 from ebm.data.toy2d import grid_centers, ring_centers
 from ebm.energies import mlp
-from ebm.metrics import mode_coverage
+from ebm.metrics import mode_counts, mode_coverage
 from ebm.models import GAN, BernoulliGenerator
 from ebm.models.gan import LOSSES
 from ebm.models.gan_losses import bce_discriminator_loss
-from ebm.recipe import parse_args, save_figure, write_results
+from ebm.plot import mode_coverage_scatter, use_style
+from ebm.recipe import parse_args, print_table, save_figure, save_samples, write_results
 from ebm.train import Trainer
 
 
@@ -33,6 +34,7 @@ def add_arguments(parser):
 
 
 args = parse_args(__doc__, add_arguments=add_arguments)
+use_style()
 STD, N_EVAL, LATENT, HIDDEN, R1_WEIGHT = 0.02, 2500, 8, 128, 1.0
 
 # ---- 1. the coin-flip GAN ----------------------------------------------------------------------
@@ -69,9 +71,6 @@ with torch.no_grad():
     coin_d_loss = bce_discriminator_loss(
         coin_gan.logits(real_coins), coin_gan.logits(fake_coins)
     ).item()
-print(
-    f"coin GAN: heads {head_freq:.3f} (target 0.3), discriminator BCE {coin_d_loss:.3f} (ln 2 = {math.log(2):.3f})"
-)
 
 # ---- 2. mode coverage on the ring and the grid, for every loss ----------------------------------
 # Per-loss settings: WGAN-GP takes 5 critic steps per generator step and Adam β₁ = 0.5, β₂ = 0.9.
@@ -123,39 +122,51 @@ for data_name, (make_data, centers) in DATASETS.items():
             "high_quality": quality,
         }
         scatters[(data_name, loss)] = samples
-        print(
-            f"{data_name} {loss}: {covered}/{len(centers)} modes, {100 * quality:.1f}% high quality",
-            flush=True,
-        )
 
-# ---- plots -------------------------------------------------------------------------------------
-fig, axes = plt.subplots(
-    len(DATASETS),
-    len(losses) + 1,
-    figsize=(3 * (len(losses) + 1), 3.1 * len(DATASETS)),
-    squeeze=False,
-)
-for row, (data_name, (make_data, centers)) in enumerate(DATASETS.items()):
+# ---- plots: one figure per data set, samples over the modes (green covered, red missed) --------
+samples_out = {"coin/real": real_coins, "coin/generated": fake_coins}
+for data_name, (make_data, centers) in DATASETS.items():
     real = make_data(N_EVAL, args.seed + 1)
     panels = [("data", real)] + [(loss, scatters[(data_name, loss)]) for loss in losses]
-    for ax, (title, pts) in zip(axes[row], panels):
-        ax.scatter(pts[:, 0], pts[:, 1], s=1.5, alpha=0.5, linewidths=0)
-        ax.scatter(centers[:, 0], centers[:, 1], s=12, c="r", marker="x", linewidths=0.8)
+    ncols = min(4, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(2.4 * ncols, 2.3 * nrows + 0.7),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+    )
+    lim = 3 if data_name == "ring-8" else 5.5
+    for ax, (title, pts) in zip(axes.flat, panels):
+        covered = mode_counts(pts, centers, STD) >= 3
         r = results.get(f"{data_name}/{title}")
         label = (
             f"{title}\n{r['modes']}/{r['of']} modes, {100 * r['high_quality']:.0f}% HQ"
             if r
-            else f"{data_name} data"
+            else f"{data_name}: data\n{int(covered.sum())}/{len(centers)} modes"
         )
-        ax.set_title(label, fontsize=9)
-        lim = 3 if data_name == "ring-8" else 5.5
-        ax.set_xlim(-lim, lim)
-        ax.set_ylim(-lim, lim)
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
-fig.tight_layout()
-save_figure(fig, args.out, "gan_toy")
+        mode_coverage_scatter(ax, pts, centers, covered, lim=lim, title=label)
+        samples_out[f"{data_name}/{title}"] = pts
+    for ax in axes[-1]:
+        ax.set_xlabel("y₁")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("y₂")
+    handles = [
+        plt.Line2D([], [], ls="", marker="o", mfc="none", mec=c, mew=1.3, ms=8, label=t)
+        for c, t in (("C2", "mode covered (≥ 3 samples within 3σ)"), ("C3", "mode missed"))
+    ] + [plt.Line2D([], [], ls="", marker=".", color="C0", label=f"{N_EVAL} samples")]
+    for ax in axes.flat[len(panels) :]:
+        ax.set_axis_off()
+    if len(panels) < axes.size:  # the legend in the empty cell
+        axes.flat[-1].legend(handles=handles, loc="center", frameon=False)
+    else:
+        fig.legend(handles=handles, loc="lower center", ncols=3, frameon=False)
+    fig.suptitle(f"GAN losses on {data_name} (σ = {STD}, HQ = within 3σ of a mode)")
+    fig.tight_layout(rect=(0, 0.06 if len(panels) == axes.size else 0, 1, 1))
+    save_figure(fig, args.out, f"gan_toy_{data_name}")
+save_samples(args.out, "gan_toy", samples_out)
 
 fig, ax = plt.subplots(figsize=(4, 3))
 ax.hist(
@@ -165,6 +176,7 @@ ax.hist(
     weights=[torch.full((20000,), 1 / 20000).numpy()] * 2,
 )
 ax.set_xticks([0, 1], ["tails (0)", "heads (1)"])
+ax.set_xlabel("outcome")
 ax.set_ylabel("frequency")
 ax.set_title(
     f"coin-flip GAN: heads {head_freq:.3f} (p = 0.3)\nD cross-entropy {coin_d_loss:.3f} vs ln 2 = 0.693"
@@ -199,4 +211,19 @@ write_results(
             "grid-25": {"VEEGAN": 24.6, "VEEGAN_high_quality": 0.40},
         },
     },
+)
+print_table(
+    "coin-flip GAN",
+    {
+        "p(heads) generated (target 0.3)": head_freq,
+        f"discriminator BCE (ln 2 = {math.log(2):.4f})": coin_d_loss,
+    },
+)
+print_table(
+    f"mode coverage, {N_EVAL} samples after {steps} steps",
+    {
+        key: {"modes": f"{r['modes']}/{r['of']}", "high quality": r["high_quality"]}
+        for key, r in results.items()
+    },
+    header="data/loss",
 )

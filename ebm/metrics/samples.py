@@ -62,14 +62,11 @@ def energy_distance(x: Tensor, y: Tensor) -> Tensor:
     return 2 * torch.cdist(x, y).mean() - torch.cdist(x, x).mean() - torch.cdist(y, y).mean()
 
 
-def mode_coverage(
-    samples: Tensor, centers: Tensor, std: float, min_count: int = 3
-) -> tuple[int, float]:
-    """(modes covered, fraction of high-quality samples), as in the VEEGAN paper.
+def mode_counts(samples: Tensor, centers: Tensor, std: float) -> Tensor:
+    """High-quality samples per mode, as in the VEEGAN paper: (K,) integer counts.
 
-    A sample is high quality when it lies within 3·std of its nearest centre; a mode is covered
-    when at least ``min_count`` high-quality samples are assigned to it.
-    samples: (N, D); centers: (K, D).
+    A sample is high quality when it lies within 3·std of its nearest centre, and counts for that
+    centre. samples: (N, D); centers: (K, D). ``mode_coverage`` summarises these counts.
     """
     check_tensor("samples", samples, ndim=2), check_tensor("centers", centers, ndim=2)
     check_positive("std", std)
@@ -78,6 +75,17 @@ def mode_coverage(
             f"samples and centers must share the dimension, got {tuple(samples.shape)} and {tuple(centers.shape)}"
         )
     dist, nearest = torch.cdist(samples, centers.to(samples)).min(dim=1)
-    good = dist <= 3 * std
-    counts = torch.bincount(nearest[good], minlength=len(centers))
-    return int((counts >= min_count).sum()), float(good.float().mean())
+    return torch.bincount(nearest[dist <= 3 * std], minlength=len(centers))
+
+
+def mode_coverage(
+    samples: Tensor, centers: Tensor, std: float, min_count: int = 3
+) -> tuple[int, float]:
+    """(modes covered, fraction of high-quality samples), as in the VEEGAN paper.
+
+    A sample is high quality when it lies within 3·std of its nearest centre; a mode is covered
+    when at least ``min_count`` high-quality samples are assigned to it (``mode_counts``).
+    samples: (N, D); centers: (K, D).
+    """
+    counts = mode_counts(samples, centers, std)
+    return int((counts >= min_count).sum()), float(counts.sum() / len(samples))
