@@ -16,8 +16,8 @@ from ebm.data import digits, mnist
 from ebm.metrics import frechet_classifier_distance
 from ebm.models import VAE
 from ebm.models.vae import mlp_decoder, mlp_encoder
-from ebm.plot import image_grid
-from ebm.recipe import parse_args, save_figure, write_results
+from ebm.plot import image_grid, use_style
+from ebm.recipe import parse_args, print_table, save_figure, save_samples, write_results
 from ebm.train import Trainer
 
 
@@ -26,6 +26,7 @@ def add_arguments(parser):
 
 
 args = parse_args(__doc__, add_arguments=add_arguments)
+use_style()
 torch.manual_seed(args.seed)  # module initialisation; the Trainer seeds the rest
 
 # ---- data --------------------------------------------------------------------------------------
@@ -78,7 +79,7 @@ for beta in (0.0, 1.0):
         layouts[beta] = vae2.encode(test[:2000])[0].cpu()
 
 # ---- plots -------------------------------------------------------------------------------------
-fig, axes = plt.subplots(1, 3, figsize=(13, 4.6), gridspec_kw={"width_ratios": [1, 1, 2]})
+fig, axes = plt.subplots(1, 3, figsize=(10, 3.6), gridspec_kw={"width_ratios": [1, 1, 2]})
 image_grid(axes[0], samples, nrow=4, title="samples, z ~ N(0, I)")
 image_grid(axes[1], path, nrow=4, title="interpolation 3 → 8 (16 steps)")
 image_grid(
@@ -87,18 +88,34 @@ image_grid(
 fig.suptitle(
     f"VAE on {'MNIST' if args.data_dir else '8×8 digits'}: test −ELBO {test_nelbo:.1f} nats"
 )
+fig.tight_layout()
 save_figure(fig, args.out, "vae_digits")
 
-fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
+fig, axes = plt.subplots(1, 2, figsize=(9, 4.2), sharex=True, sharey=True)
 for ax, (beta, mu) in zip(axes, layouts.items()):
     points = ax.scatter(
         mu[:, 0], mu[:, 1], c=test_y[: len(mu)], cmap="tab10", s=6, vmin=-0.5, vmax=9.5
     )
     ax.set_title(["(a) reconstruction only (β = 0)", "(b) with the KL term (β = 1)"][int(beta)])
-    ax.set_xlabel("μ₁")
-    ax.set_ylabel("μ₂")
-fig.colorbar(points, ax=axes, ticks=range(10), label="digit")
+    ax.set_xlabel("encoder mean μ₁")
+    ax.set_aspect("equal")
+axes[0].set_ylabel("encoder mean μ₂")
+fig.colorbar(points, ax=axes, ticks=range(10), label="digit (test label)")
+fig.suptitle(f"2-D latent codes of {len(mu)} test digits, one scale for both")
 save_figure(fig, args.out, "vae_digits_latent")
+save_samples(
+    args.out,
+    "vae_digits",
+    {
+        "samples": samples,
+        "interpolation": path,
+        "reconstructions": recon,
+        "frechet_samples": fd_samples,
+        "latent_without_kl": layouts[0.0],
+        "latent_with_kl": layouts[1.0],
+        "latent_labels": test_y[: len(layouts[0.0])],
+    },
+)
 
 spread = {beta: mu.norm(dim=1).median().item() for beta, mu in layouts.items()}
 write_results(
@@ -119,7 +136,14 @@ write_results(
         "device": str(dev),
     },
 )
-print(
-    f"test -ELBO per sample {test_nelbo:.2f} nats, IWAE log p >= {test_iwae.mean().item():.2f}, "
-    f"Fréchet distance of samples {fd_vae:.2f} (train vs test {fd_floor:.2f})"
+print_table(
+    f"VAE on {'MNIST' if args.data_dir else '8×8 digits'}, d = {d}, {epochs} epochs (test set)",
+    {
+        "−ELBO per sample (nats)": test_nelbo,
+        "IWAE log p bound (nats)": test_iwae.mean().item(),
+        "Fréchet distance, samples": fd_vae,
+        "Fréchet distance, train images (floor)": fd_floor,
+        "median ‖μ‖ without KL (β = 0)": spread[0.0],
+        "median ‖μ‖ with KL (β = 1)": spread[1.0],
+    },
 )
