@@ -94,7 +94,9 @@ pair_losses = {
     ),
 }
 for ax, (title, fn) in zip(axes[1], pair_losses.items()):
-    energy_landscape(ax, fn, xlim=(0, 2), ylim=(0, 2), n=n_points, levels=8, title=title)
+    energy_landscape(
+        ax, fn, xlim=(0, 2), ylim=(0, 2), n=n_points, levels=8, title=title, label="loss"
+    )
     ax.plot([0, 2], [0, 2], "w--", lw=0.8)  # p = n: the decision boundary
     ax.set(xlabel="p (correct answer)", ylabel="n (most offending wrong answer)")
 fig.suptitle("The energy-based loss family (low energy = good)")
