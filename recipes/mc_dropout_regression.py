@@ -131,7 +131,7 @@ short = {
 for k, (name, pred) in enumerate(predictions.items()):
     std = pred.std.squeeze(1)
     ratio = std[far].mean() / std[inside].mean()  # as in the JSON
-    ax.plot(xs, std, color=f"C{k}", lw=1, label=f"{short[name]}: far/in {ratio:.2g}")
+    ax.plot(xs, std, color=f"C{k}", lw=1, label=f"{short[name]}: far/in {ratio:.3g}")
 ax.axvspan(-5, 5, color="0.92", zorder=-1)
 for side in (-1, 1):  # the far region, |x| ≥ 12
     ax.axvspan(12 * side, 15 * side, color="C3", alpha=0.08, zorder=-1)
