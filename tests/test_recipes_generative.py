@@ -59,6 +59,13 @@ def test_gan_toy(run_recipe):
     }
     assert saved["ring-8/nonsaturating+r1"].shape == (2500, 2)
     assert abs(saved["coin/generated"].mean() - res["coin_head_frequency"]) < 1e-6
+    # --replot redraws every figure from the saved samples and numbers, without training
+    for name in ("gan_toy_ring-8", "gan_toy_grid-25", "gan_toy_coin"):
+        (out / f"{name}.png").unlink()
+    run_recipe("gan_toy", "--replot")
+    for name in ("gan_toy_ring-8", "gan_toy_grid-25", "gan_toy_coin"):
+        assert (out / f"{name}.png").stat().st_size > 10_000
+    assert json.loads((out / "gan_toy.json").read_text()) == res
 
 
 def test_gan_digits(run_recipe):
