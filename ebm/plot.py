@@ -136,7 +136,7 @@ def energy_landscape(
         extend = {(False, False): "neither", (True, False): "min", (False, True): "max"}.get(
             (low, high), "both"
         )
-        default = "log(E − min E) (energy, log scale)" if log else "energy E(y)"
+        default = "log(E − min E)" if log else "energy E(y)"
         add_colorbar(ax, image, label or default, extend=extend)
     if title:
         ax.set_title(title)

@@ -107,6 +107,7 @@ for col, xv in enumerate(X_SHOWN):
         ax.scatter(y[near, 0], y[near, 1], c="r", s=8, zorder=3)
         ax.set_aspect("equal")
         ax.set_title(f"{LABELS[name]}: log F∞(y | x = {xv})")
+fig.tight_layout()  # room for the axis labels between the rows
 save_figure(fig, args.out, "horn_latent")
 
 # ---- figure 2: learned radii |f(x)| against ρ(x); held-out free energies on vs off ---------------
