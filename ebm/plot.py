@@ -1,7 +1,15 @@
-"""Figure helpers shared by every recipe: energy landscapes, sample grids, uncertainty bands.
+"""Figure helpers shared by every recipe, and the one figure style.
 
 Functions draw onto a Matplotlib ``Axes`` the caller owns and return what they drew, so recipes
-compose panels freely. Importing this module does not pick a Matplotlib backend.
+compose panels freely. Importing this module does not pick a Matplotlib backend and changes no
+global state: a recipe calls ``use_style()`` once.
+
+The style (STYLE.md, "Figures"): labelled axes and titled colourbars; low energy = dark
+everywhere (``ENERGY_CMAP``), and a density is drawn as its energy −log p or with a colour map
+that is dark where it is high (``DENSITY_CMAP``), so dark always means likely; panels that are
+compared share one scale (pass ``vmin``/``vmax``, ``sharex``/``sharey``); figures at most about
+10 inches wide with fonts of 10 pt or more, so they stay legible at README width (650-700 px):
+split crowded figures rather than shrink them.
 """
 
 from __future__ import annotations
@@ -10,6 +18,42 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
+
+# low energy = dark: a perceptually uniform map whose low end is dark
+ENERGY_CMAP = "viridis"
+# a density (high = likely) drawn dark where it is high, the same convention as an energy
+DENSITY_CMAP = "magma_r"
+# rcParams of every recipe figure: legible when a 10-inch figure is shown 650-700 px wide
+STYLE = {
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "legend.framealpha": 0.85,
+    "figure.titlesize": 12,
+    "image.cmap": ENERGY_CMAP,
+    "savefig.bbox": "tight",
+}
+
+
+def use_style() -> None:
+    """Apply ``STYLE`` to Matplotlib's rcParams (call once at the top of a recipe)."""
+    import matplotlib
+
+    matplotlib.rcParams.update(STYLE)
+
+
+def add_colorbar(ax, mappable, label: str, **kwargs):
+    """A titled colourbar (``label``) just right of ``ax`` and exactly as tall as it, also for
+    equal-aspect panels: no colourbar goes untitled. kwargs go to ``Figure.colorbar``."""
+    if not label:
+        raise ValueError("label must name what the colours show, e.g. 'energy E(y)'")
+    cax = ax.inset_axes([1.03, 0.0, 0.045, 1.0])
+    bar = ax.figure.colorbar(mappable, cax=cax, **kwargs)
+    bar.set_label(label)
+    return bar
 
 
 def grid_points(
@@ -52,20 +96,34 @@ def energy_landscape(
     n: int = 200,
     data: Tensor | None = None,
     log: bool = False,
-    cmap: str = "viridis",
+    cmap: str = ENERGY_CMAP,
     levels: int = 0,
     colorbar: bool = True,
     title: str | None = None,
+    label: str | None = None,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    xlabel: str | None = "y₁",
+    ylabel: str | None = "y₂",
 ):
     """Heat map of a 2-D energy (low = dark), optional contours and the data overlaid.
 
     ``log=True`` shows log(E − min E + 1e-6), which reveals structure across decades.
+    label: the colourbar's title (default "energy E(y)", or the log transform's formula).
+    vmin, vmax: the colour scale (pass the same to panels that are compared); values beyond are
+    drawn in the end colours and the colourbar shows an arrow. xlabel, ylabel: None leaves them.
     Returns the image artist.
     """
     E, X, Y = evaluate_on_grid(energy, xlim, ylim, n)
     shown = (E - E.min() + 1e-6).log() if log else E
     image = ax.imshow(
-        shown.numpy(), origin="lower", extent=(*xlim, *ylim), cmap=cmap, aspect="auto"
+        shown.numpy(),
+        origin="lower",
+        extent=(*xlim, *ylim),
+        cmap=cmap,
+        aspect="auto",
+        vmin=vmin,
+        vmax=vmax,
     )
     if levels:
         ax.contour(X.numpy(), Y.numpy(), shown.numpy(), levels=levels, colors="w", linewidths=0.5)
@@ -73,9 +131,19 @@ def energy_landscape(
         d = data.detach().float().cpu()
         ax.scatter(d[:, 0], d[:, 1], s=3, c="r", alpha=0.6, linewidths=0)
     if colorbar:
-        ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+        low = vmin is not None and bool((shown < vmin).any())
+        high = vmax is not None and bool((shown > vmax).any())
+        extend = {(False, False): "neither", (True, False): "min", (False, True): "max"}.get(
+            (low, high), "both"
+        )
+        default = "log(E − min E)" if log else "energy E(y)"
+        add_colorbar(ax, image, label or default, extend=extend)
     if title:
         ax.set_title(title)
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
     return image
@@ -119,8 +187,13 @@ def uncertainty_band(
     k: float = 2.0,
     label: str | None = None,
     color: str = "C0",
+    band_label: str | None = None,
 ):
-    """Mean line with a ±k·std band. x, mean, std: (N,) (sorted by x for a clean band)."""
+    """Mean line with a ±k·std band. x, mean, std: (N,) (sorted by x for a clean band).
+
+    label: the mean line's legend entry; band_label: the band's (e.g. "mean ± 2σ"), so the band
+    is in the legend too. Returns the line.
+    """
     x, mean, std = (t.detach().float().cpu().flatten() for t in (x, mean, std))
     order = x.argsort()
     x, mean, std = x[order], mean[order], std[order]
@@ -131,6 +204,7 @@ def uncertainty_band(
         color=color,
         alpha=0.25,
         linewidth=0,
+        label=band_label,
     )
     (line,) = ax.plot(x.numpy(), mean.numpy(), color=color, label=label)
     return line
@@ -258,3 +332,84 @@ def colorbar_extend(values: Tensor, vmin: float, vmax: float) -> str:
     return {(False, False): "neither", (True, False): "min", (False, True): "max"}.get(
         (low, high), "both"
     )
+
+
+def mode_coverage_scatter(
+    ax,
+    samples: Tensor,
+    centers: Tensor,
+    covered: Tensor | None = None,
+    lim: float | None = None,
+    title: str | None = None,
+    color: str = "C0",
+):
+    """Samples over hollow circles at the mode centres, so that coverage is visible.
+
+    samples: (N, 2); centers: (K, 2); covered: (K,) bools (e.g. ``mode_counts(...) >= 3``), drawn
+    as green circles (covered) and red ones (missed); None draws every circle grey. The circles
+    lie beneath the samples and are hollow: the samples inside them stay in view.
+    lim: the box [−lim, lim]² (equal aspect). Returns the samples' scatter artist.
+    """
+    c = centers.detach().float().cpu()
+    hit = (
+        torch.ones(len(c), dtype=torch.bool)
+        if covered is None
+        else torch.as_tensor(covered).bool().cpu()
+    )
+    rings = (
+        [("0.5", hit, "mode")]
+        if covered is None
+        else [
+            ("C2", hit, "mode covered"),
+            ("C3", ~hit, "mode missed"),
+        ]
+    )
+    for edge, mask, label in rings:
+        if mask.any():
+            ax.scatter(
+                c[mask, 0],
+                c[mask, 1],
+                s=70,
+                facecolors="none",
+                edgecolors=edge,
+                linewidths=1.3,
+                zorder=1,
+                label=label,
+            )
+    s = samples.detach().float().cpu()
+    points = ax.scatter(s[:, 0], s[:, 1], s=2, alpha=0.5, c=color, linewidths=0, zorder=2)
+    if lim is not None:
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    if title:
+        ax.set_title(title)
+    return points
+
+
+def histogram_energy(
+    ax,
+    x: Tensor,
+    bins: int = 100,
+    limits: tuple[float, float] = (-4.0, 4.0),
+    min_count: int = 5,
+    **line_kwargs,
+):
+    """Draw the energy −log p(x) of 1-D samples, estimated by a histogram (low = likely).
+
+    Energies of different sample sets drawn this way share one scale (nats), so their depths
+    compare honestly: a mode with 70 % of the mass lies ln(0.7/0.3) ≈ 0.85 nats below one with
+    30 %. x: (N,) or (N, 1) samples; p is the histogram density count / (N · bin width) over
+    ``limits``; bins with fewer than ``min_count`` samples are left out (the curve breaks there)
+    rather than drawn from a count too small to estimate. line_kwargs go to ``ax.plot``.
+    Returns the line.
+    """
+    values = x.detach().float().cpu().flatten()
+    low, high = limits
+    counts = torch.histc(values, bins=bins, min=low, max=high)
+    width = (high - low) / bins
+    centres = low + width * (torch.arange(bins) + 0.5)
+    energy = -(counts / (len(values) * width)).log()
+    energy[counts < min_count] = float("nan")
+    (line,) = ax.plot(centres.numpy(), energy.numpy(), **line_kwargs)
+    return line

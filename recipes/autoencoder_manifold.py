@@ -23,7 +23,7 @@ from ebm.plot import (  # noqa: E402
     image_grid,
     robust_range,
 )
-from ebm.recipe import parse_args, save_figure, write_results  # noqa: E402
+from ebm.recipe import parse_args, print_table, save_figure, write_results  # noqa: E402
 from ebm.train import Trainer  # noqa: E402
 
 args = parse_args(__doc__)
@@ -172,4 +172,21 @@ results["digits_mse_noisy"] = (noisy - clean).square().mean().item()
 results["digits_mse_reconstructed"] = (restored - clean).square().mean().item()
 
 write_results(args.out, "autoencoder_manifold", results)
-print(results)
+print_table(
+    "autoencoders: energy ‖y − G(y)‖² on the data and 0.1 off it; flow onto y₂ = y₁²",
+    {
+        f"{name} {kind}": {
+            "final loss": results[f"{name}_{kind}_final_loss"],
+            "E on data": results[f"{name}_{kind}_energy_on_data"],
+            "E off (0.1)": results[f"{name}_{kind}_energy_off_data_0.1"],
+            "gap before flow": results.get(f"{name}_{kind}_manifold_gap_start"),
+            "gap after flow": results.get(f"{name}_{kind}_manifold_gap_end"),
+        }
+        for name, kind in models
+    },
+    header="model",
+)
+print_table(
+    "digits, denoising autoencoder (σ = 0.3): MSE to the clean digits",
+    {"noisy": results["digits_mse_noisy"], "reconstructed": results["digits_mse_reconstructed"]},
+)

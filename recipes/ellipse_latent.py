@@ -20,7 +20,7 @@ from ebm.data.latent_toys import radii
 from ebm.inference import gradient_flow
 from ebm.latent import EllipseEnergy
 from ebm.plot import energy_image, evaluate_on_grid, grid_points
-from ebm.recipe import parse_args, save_figure, write_results
+from ebm.recipe import parse_args, print_table, save_figure, write_results
 from ebm.train import Trainer
 
 args = parse_args(__doc__.split("\n\n")[0])
@@ -175,5 +175,21 @@ write_results(
         "flow_final_F_inf_max": F_path[-1].max().item(),
         "flow_F_monotone": bool((F_path[1:] <= F_path[:-1] + 1e-5).all()),
         "cross_section_min_F_beta": cross_section_minima,
+    },
+)
+print_table(
+    "ellipse: learned radii w (true (2, 1.5)) and zero-temperature inference",
+    {
+        ("β = ∞" if math.isinf(b) else f"β = {b:g}"): m.w.detach().flatten()
+        for b, m in models.items()
+    },
+)
+print_table(
+    "inference and flow",
+    {
+        "max |ž − θ| (rad)": angle_error.abs().max(),
+        "mean F∞ on the training points": inferred.free_energy.mean(),
+        "max F∞ at the end of the flow": F_path[-1].max(),
+        "F∞ falls along every flow": bool((F_path[1:] <= F_path[:-1] + 1e-5).all()),
     },
 )

@@ -20,8 +20,8 @@ from ebm.energies import mlp
 from ebm.metrics import frechet_classifier_distance
 from ebm.models import GAN
 from ebm.models.gan import R1_LOSSES
-from ebm.plot import image_grid
-from ebm.recipe import parse_args, save_figure, write_results
+from ebm.plot import image_grid, use_style
+from ebm.recipe import parse_args, print_table, save_figure, save_samples, write_results
 from ebm.train import Trainer
 
 
@@ -33,6 +33,7 @@ def add_arguments(parser):
 
 
 args = parse_args(__doc__, add_arguments=add_arguments)
+use_style()
 torch.manual_seed(args.seed)  # module initialisation; the Trainer seeds the rest
 
 # ---- data and sizes ----------------------------------------------------------------------------
@@ -87,7 +88,7 @@ fd_noise = frechet_classifier_distance(
     mnist_root=args.data_dir,
 ).item()
 
-fig, axes = plt.subplots(1, 2, figsize=(9, 4.8))
+fig, axes = plt.subplots(1, 2, figsize=(8, 4.6))
 image_grid(
     axes[0], test_x[:64], nrow=8, title=f"test digits ({'MNIST' if args.data_dir else '8×8'})"
 )
@@ -96,6 +97,7 @@ fig.suptitle(
     f"Fréchet distance (classifier features): train vs test {fd_floor:.1f}, noise {fd_noise:.0f}"
 )
 save_figure(fig, args.out, "gan_digits")
+save_samples(args.out, "gan_digits", {"samples": samples})  # (n, 1, H, W), pixels in [0, 1]
 
 write_results(
     args.out,
@@ -115,6 +117,8 @@ write_results(
         "device": str(trainer.device),
     },
 )
-print(
-    f"Fréchet distance: GAN {fd_gan:.2f}, train-vs-test floor {fd_floor:.2f}, noise {fd_noise:.1f}"
+print_table(
+    f"GAN on {'MNIST' if args.data_dir else '8×8 digits'}, {epochs} epochs: Fréchet distance "
+    f"to {n} test images (classifier features)",
+    {"GAN samples": fd_gan, "train images (floor)": fd_floor, "uniform noise": fd_noise},
 )

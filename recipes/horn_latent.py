@@ -27,7 +27,7 @@ from ebm.data import horn
 from ebm.data.latent_toys import radii
 from ebm.latent import HornEnergy
 from ebm.plot import energy_image, evaluate_on_grid
-from ebm.recipe import parse_args, save_figure, write_results
+from ebm.recipe import parse_args, print_table, save_figure, write_results
 from ebm.train import Trainer
 
 args = parse_args(__doc__.split("\n\n")[0])
@@ -251,4 +251,15 @@ write_results(
         "n_train": len(x),
         "n_test": len(x_test),
     },
+)
+print_table(
+    "horn: mean held-out free energy F on the manifold and off it",
+    {
+        name: {
+            "on": r["on_manifold_mean"],
+            **{f"off: {off}": r[f"off[{off}]_mean"] for off in off_manifold()},
+        }
+        for name, r in results.items()
+    },
+    header="model",
 )

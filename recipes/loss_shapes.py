@@ -16,7 +16,7 @@ import torch
 
 import ebm.losses as L
 from ebm.plot import energy_image, evaluate_on_grid
-from ebm.recipe import parse_args, save_figure, write_results
+from ebm.recipe import parse_args, print_table, save_figure, write_results
 
 args = parse_args(__doc__.split("\n\n")[0])
 n_points = 101 if args.quick else 401
@@ -146,4 +146,16 @@ write_results(
         },  # <= log(2)/β
         "log2_over_beta": {str(b): math.log(2) / b for b in betas},
     },
+)
+print_table(
+    "each loss at p − n = −1, 0, 1 (two candidates for perceptron, NLL, MEE; β = 1)",
+    {
+        loss: {f"p − n = {v}": at(v)[loss] for v in (-1, 0, 1)}
+        for loss in ("hinge", "log", "lvq2", "mce", "perceptron", "nll_beta1", "mee_beta1")
+    },
+    header="loss",
+)
+print_table(
+    "NLL − perceptron, max over p − n (bound ln 2 / β)",
+    {f"β = {b:g}": {"max": (nll[b] - perceptron).max(), "bound": math.log(2) / b} for b in betas},
 )

@@ -10,11 +10,12 @@ from torch import nn
 from ebm.bayes import MCDropout, Supervised, mean_probs, mutual_information, predictive_entropy
 from ebm.data import digits, rotate_images, rotated_digit
 from ebm.metrics import brier_score, expected_calibration_error, ood_auroc
-from ebm.plot import image_grid
-from ebm.recipe import parse_args, save_figure, write_results
+from ebm.plot import image_grid, use_style
+from ebm.recipe import parse_args, print_table, save_figure, save_samples, write_results
 from ebm.train import Trainer
 
 args = parse_args(__doc__.splitlines()[0])
+use_style()
 epochs = 4 if args.quick else 40
 torch.manual_seed(args.seed)
 
@@ -52,7 +53,7 @@ with torch.no_grad():
     eval_probs = torch.softmax(net(images), -1)
 shown = mean_probs(pred).max(0).values.topk(3).indices.tolist()  # the three classes that matter
 
-fig = plt.figure(figsize=(13, 10))
+fig = plt.figure(figsize=(10, 10))
 grid_spec = fig.add_gridspec(4, 1, height_ratios=[0.8, 2, 2, 1.6])
 image_grid(
     fig.add_subplot(grid_spec[0]), images, nrow=len(images), title=f"a rotated {label} (fig. 21.8)"
@@ -61,7 +62,8 @@ steps = torch.arange(len(images), dtype=torch.float32)
 jitter = 0.12 * torch.randn(
     pred.samples.shape[0], len(images), generator=torch.Generator().manual_seed(0)
 )
-for row, (values, name) in enumerate(((pred.samples, "softmax input"), (probs, "softmax output"))):
+rows = ((pred.samples, "softmax input (logit)"), (probs, "softmax output (probability)"))
+for row, (values, name) in enumerate(rows):
     ax = fig.add_subplot(grid_spec[row + 1])
     for color, k in enumerate(shown):
         ax.scatter(
@@ -74,8 +76,9 @@ for row, (values, name) in enumerate(((pred.samples, "softmax input"), (probs, "
         )
     ax.set_ylabel(name)
     if row == 0:
-        ax.set_title("100 passes per image (fig. 21.9)", fontsize=9)
+        ax.set_title("100 passes per image (fig. 21.9)")
     ax.set_xticks(steps, [f"{a:.0f}°" for a in angles])
+    ax.set_xlabel("rotation (degrees)")
     ax.legend(loc="upper right", fontsize=8, markerscale=3)
 ax = fig.add_subplot(grid_spec[3])
 ax.plot(angles, predictive_entropy(pred), "o-", label="predictive entropy (MC)")
@@ -83,7 +86,7 @@ ax.plot(angles, mutual_information(pred), "s-", label="mutual information (epist
 eval_entropy = -(eval_probs * eval_probs.clamp_min(1e-30).log()).sum(1)
 ax.plot(angles, eval_entropy, "^--", label="entropy, eval-mode softmax")
 ax.set_xlabel("rotation (degrees)")
-ax.set_ylabel("nats")
+ax.set_ylabel("uncertainty (nats)")
 ax.legend(fontsize=8)
 fig.tight_layout()
 save_figure(fig, args.out, "mc_dropout_classification")
@@ -110,6 +113,23 @@ results = {
     "rotation_entropy": predictive_entropy(pred),
 }
 write_results(args.out, "mc_dropout_classification", results)
-print(
-    {k: (round(float(v), 4) if torch.as_tensor(v).numel() == 1 else v) for k, v in results.items()}
+save_samples(
+    args.out,
+    "mc_dropout_classification",
+    {"images": images, "angles": angles, "logits": pred.samples, "eval_probs": eval_probs},
+)
+print_table(
+    f"8×8 digits, {epochs} epochs: MC dropout (100 passes) vs the eval-mode net",
+    {
+        "test accuracy": {"MC": results["test_accuracy_mc"], "eval": results["test_accuracy_eval"]},
+        "ECE": {"MC": results["ece_mc"], "eval": results["ece_eval"]},
+        "Brier": {"MC": results["brier_mc"], "eval": results["brier_eval"]},
+    },
+)
+print_table(
+    "out of distribution (test digits turned 90°): AUROC",
+    {
+        "predictive entropy": results["ood_auroc_entropy"],
+        "mutual information": results["ood_auroc_mutual_information"],
+    },
 )

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from ebm.data import parabola, spiral  # noqa: E402
 from ebm.models import PCA, GaussianMixture, KMeans  # noqa: E402
 from ebm.plot import energy_image, evaluate_on_grid, robust_range  # noqa: E402
-from ebm.recipe import parse_args, save_figure, write_results  # noqa: E402
+from ebm.recipe import parse_args, print_table, save_figure, write_results  # noqa: E402
 
 args = parse_args(__doc__)
 n_grid = 90 if args.quick else 250
@@ -129,4 +129,24 @@ results["soft_kmeans_mean_free_energy_on_data"] = {
 results["soft_kmeans_min_free_energy_on_grid"] = {f"{b:g}": m for b, m in minima.items()}
 results["colour_ranges"] = colour_ranges
 write_results(args.out, "pca_kmeans_energy", results)
-print(results)
+print_table(
+    "limited low-energy volume: fits on the data",
+    {
+        name: {
+            "PCA var. ratio": r["pca_explained_variance_ratio"],
+            "PCA mean E": r["pca_mean_energy"],
+            "k-means E/point": r["kmeans_inertia_per_point"],
+            "k-means iters": r["kmeans_n_iter"],
+            "GMM mean log p": r["gmm_mean_log_likelihood"],
+        }
+        for name, r in ((name, results[name]) for name in datasets)
+    },
+    header="data",
+)
+print_table(
+    "soft k-means on the parabola: mean free energy F_β on the data",
+    {
+        f"β = {beta}": value
+        for beta, value in results["soft_kmeans_mean_free_energy_on_data"].items()
+    },
+)

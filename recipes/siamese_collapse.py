@@ -16,7 +16,7 @@ from torch import nn
 import ebm.losses as L
 from ebm.data import digits
 from ebm.energies import SiameseEnergy, mlp
-from ebm.recipe import parse_args, save_figure, write_results
+from ebm.recipe import parse_args, print_table, save_figure, write_results
 from ebm.train import Trainer
 
 args = parse_args(__doc__.split("\n\n")[0])
@@ -137,3 +137,16 @@ fig.suptitle(
 save_figure(fig, args.out, "siamese_collapse")
 
 write_results(args.out, "siamese_collapse", {**results, "margin": MARGIN, "epochs": EPOCHS})
+print_table(
+    f"Siamese energy on test pairs after {EPOCHS} epochs (margin {MARGIN})",
+    {
+        name: {
+            "matching": r["matching"],
+            "non-matching": r["non_matching"],
+            "gap": r["gap"],
+            "AUC": r["auc"],
+        }
+        for name, r in results.items()
+    },
+    header="loss",
+)

@@ -17,8 +17,8 @@ from ebm.data import digits, mnist
 from ebm.metrics import frechet_classifier_distance
 from ebm.models import VAE
 from ebm.models.vae import mlp_decoder, mlp_encoder
-from ebm.plot import image_grid
-from ebm.recipe import parse_args, save_figure, write_results
+from ebm.plot import image_grid, use_style
+from ebm.recipe import parse_args, print_table, save_figure, save_samples, write_results
 from ebm.train import Trainer
 
 
@@ -27,6 +27,7 @@ def add_arguments(parser):
 
 
 args = parse_args(__doc__, add_arguments=add_arguments)
+use_style()
 torch.manual_seed(args.seed)  # module initialisation; the Trainer seeds the rest
 
 # ---- data --------------------------------------------------------------------------------------
@@ -132,6 +133,21 @@ fig.suptitle(
     f"{len(mu)} test images; shaded: 1σ of q(z|y) for the first {N_BUBBLES}"
 )
 save_figure(fig, args.out, "vae_digits_latent")
+save_samples(
+    args.out,
+    "vae_digits",
+    {
+        "samples": samples,
+        "interpolation": path,
+        "reconstructions": recon,
+        "frechet_samples": fd_samples,
+        "latent_mu_without_kl": layouts[0.0][0],
+        "latent_sigma_without_kl": layouts[0.0][1],
+        "latent_mu_with_kl": layouts[1.0][0],
+        "latent_sigma_with_kl": layouts[1.0][1],
+        "latent_labels": test_y[: len(layouts[0.0][0])],
+    },
+)
 
 spread = {beta: mu.norm(dim=1).median().item() for beta, (mu, _) in layouts.items()}
 sigma_median = {beta: sigma.median().item() for beta, (_, sigma) in layouts.items()}
@@ -155,7 +171,14 @@ write_results(
         "device": str(dev),
     },
 )
-print(
-    f"test -ELBO per sample {test_nelbo:.2f} nats, IWAE log p >= {test_iwae.mean().item():.2f}, "
-    f"Fréchet distance of samples {fd_vae:.2f} (train vs test {fd_floor:.2f})"
+print_table(
+    f"VAE on {'MNIST' if args.data_dir else '8×8 digits'}, d = {d}, {epochs} epochs (test set)",
+    {
+        "−ELBO per sample (nats)": test_nelbo,
+        "IWAE log p bound (nats)": test_iwae.mean().item(),
+        "Fréchet distance, samples": fd_vae,
+        "Fréchet distance, train images (floor)": fd_floor,
+        "median ‖μ‖ without KL (β = 0)": spread[0.0],
+        "median ‖μ‖ with KL (β = 1)": spread[1.0],
+    },
 )

@@ -6,7 +6,7 @@ import scipy.stats
 import torch
 
 from ebm.data.toy2d import ring_centers
-from ebm.metrics import energy_distance, mmd, mode_coverage
+from ebm.metrics import energy_distance, mmd, mode_counts, mode_coverage
 from ebm.metrics.samples import median_bandwidth
 
 
@@ -76,6 +76,9 @@ def test_mode_coverage_on_constructed_samples():
     assert covered == 6
     assert quality == pytest.approx(26 / 28)
     assert mode_coverage(samples, centers, std, min_count=2)[0] == 7
+    # per mode: 4 high-quality samples at modes 0-5, 2 at mode 6, none at mode 7 (3.5σ away);
+    # the origin is nearest to some mode but 2 away from it, so it counts nowhere
+    assert mode_counts(samples, centers, std).tolist() == [4] * 6 + [2, 0]
 
 
 def test_mode_coverage_of_the_data_itself():
@@ -97,6 +100,7 @@ def test_mode_coverage_of_the_data_itself():
         (lambda: mmd(torch.zeros(3, 2), torch.ones(3, 2), bandwidth=-1.0), "bandwidth"),
         (lambda: mode_coverage(torch.zeros(3, 2), torch.zeros(2, 3), 0.1), "share the dimension"),
         (lambda: mode_coverage(torch.zeros(3, 2), torch.zeros(2, 2), 0.0), "std"),
+        (lambda: mode_counts(torch.zeros(3, 2), torch.zeros(2, 3), 0.1), "share the dimension"),
     ],
 )
 def test_bad_input(call, match):

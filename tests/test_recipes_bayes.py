@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 
 def test_mc_dropout_regression_recipe(run_recipe):
     out = run_recipe("mc_dropout_regression")
@@ -14,6 +16,13 @@ def test_mc_dropout_regression_recipe(run_recipe):
         assert results[f"{method}_crps_in_range"] > 0
         assert isinstance(results[f"{method}_nll_in_range"], float)
     assert results["mc_dropout_relu_std_far_over_in_range"] >= 5
+    with np.load(out / "mc_dropout_regression_samples.npz") as saved:
+        grid = saved["x_grid"][:, 0]
+        for method in ("mc_dropout_tanh", "mc_dropout_relu", "gp", "svi_bnn", "deep_ensemble"):
+            std = saved[f"{method}/std"][:, 0]
+            # the saved σ gives back the reported far/in ratio
+            ratio = std[np.abs(grid) >= 12].mean() / std[np.abs(grid) <= 5].mean()
+            assert abs(ratio - results[f"{method}_std_far_over_in_range"]) < 1e-4 * ratio
 
 
 def test_mc_dropout_co2_recipe(run_recipe):
@@ -26,6 +35,15 @@ def test_mc_dropout_co2_recipe(run_recipe):
         > results["mc_dropout_relu_std_train_mean"]
     )
     assert 0 <= results["gp_coverage95_extrapolation"] <= 1
+    # the far-away test point (2025) lies inside the drawn horizon, and ReLU MC dropout is less
+    # sure there than over the held-out years
+    with np.load(out / "mc_dropout_co2_samples.npz") as saved:
+        assert saved["years"].max() >= results["far_point_year"] > 2001
+        assert set(saved.files) >= {"standard_net", "relu/mean", "relu/std", "gp/std", "tanh/std"}
+    assert (
+        results["mc_dropout_relu_std_at_far_point"]
+        > results["mc_dropout_relu_std_extrapolation_mean"]
+    )
 
 
 def test_mc_dropout_classification_recipe(run_recipe):
@@ -35,3 +53,5 @@ def test_mc_dropout_classification_recipe(run_recipe):
     assert results["test_accuracy_mc"] > 0.5  # well above chance (0.1) even after 4 epochs
     assert len(results["rotation_entropy"]) == 12
     assert results["label"] == 1
+    with np.load(out / "mc_dropout_classification_samples.npz") as saved:
+        assert saved["logits"].shape == (100, 12, 10) and saved["images"].shape == (12, 1, 8, 8)

@@ -149,7 +149,7 @@ def test_a_real_recipe_runs_under_torchrun(tmp_path):
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert (tmp_path / "gan_toy.json").is_file() and (tmp_path / "gan_toy.png").is_file()
+    assert (tmp_path / "gan_toy.json").is_file() and (tmp_path / "gan_toy_ring-8.png").is_file()
 
 
 # Two torchrun jobs: the first stops mid-epoch (max_steps) after a checkpoint, the second resumes

@@ -88,17 +88,14 @@ def energy_distance(x: Tensor, y: Tensor) -> Tensor:
     return 2 * torch.cdist(x, y).mean() - torch.cdist(x, x).mean() - torch.cdist(y, y).mean()
 
 
-def mode_coverage(
-    samples: Tensor, centers: Tensor, std: float, min_count: int = 3
-) -> tuple[int, float]:
-    """(modes covered, fraction of high-quality samples), as in the VEEGAN paper.
+def mode_counts(samples: Tensor, centers: Tensor, std: float) -> Tensor:
+    """High-quality samples per mode, as in the VEEGAN paper: (K,) integer counts.
 
-    A sample is high quality when it lies within 3·std of its nearest centre; a mode is covered
-    when at least ``min_count`` (an int >= 1) high-quality samples are assigned to it.
-    samples: (N, D), N >= 1; centers: (K, D), K >= 1; std: finite, > 0.
+    A sample is high quality when it lies within 3·std of its nearest centre, and counts for that
+    centre. samples: (N, D), N >= 1; centers: (K, D), K >= 1; std: finite, > 0.
+    ``mode_coverage`` summarises these counts.
     """
     check_real("std", std, 0.0, low_inclusive=False)
-    min_count = check_int("min_count", min_count, minimum=1)
     samples = as_float_tensor("samples", samples, ndim=2)
     centers = as_float_tensor("centers", centers, ndim=2)
     if samples.shape[1] != centers.shape[1] or samples.shape[1] < 1:
@@ -114,6 +111,18 @@ def mode_coverage(
     dtype = torch.promote_types(samples.dtype, centers.dtype)
     samples = samples.to(dtype)
     dist, nearest = torch.cdist(samples, centers.to(samples)).min(dim=1)
-    good = dist <= 3 * std
-    counts = torch.bincount(nearest[good], minlength=len(centers))
-    return int((counts >= min_count).sum()), float(good.float().mean())
+    return torch.bincount(nearest[dist <= 3 * std], minlength=len(centers))
+
+
+def mode_coverage(
+    samples: Tensor, centers: Tensor, std: float, min_count: int = 3
+) -> tuple[int, float]:
+    """(modes covered, fraction of high-quality samples), as in the VEEGAN paper.
+
+    A sample is high quality when it lies within 3·std of its nearest centre; a mode is covered
+    when at least ``min_count`` (an int >= 1) high-quality samples are assigned to it
+    (``mode_counts``). samples: (N, D), N >= 1; centers: (K, D), K >= 1; std: finite, > 0.
+    """
+    min_count = check_int("min_count", min_count, minimum=1)
+    counts = mode_counts(samples, centers, std)
+    return int((counts >= min_count).sum()), float(counts.sum() / len(samples))
