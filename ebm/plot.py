@@ -17,7 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+from ebm._checks import check_int, check_real
 
 # low energy = dark: a perceptually uniform map whose low end is dark
 ENERGY_CMAP = "viridis"
@@ -56,10 +58,24 @@ def add_colorbar(ax, mappable, label: str, **kwargs):
     return bar
 
 
+def _check_limits(name: str, value: object) -> tuple[float, float]:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise ValueError(f"{name} must be a pair (first, last) of finite numbers, got {value!r}")
+    first, last = (float(check_real(f"{name}[{i}]", v)) for i, v in enumerate(value))
+    if first == last:
+        raise ValueError(f"{name} must span a non-empty interval, got {value!r}")
+    return first, last
+
+
 def grid_points(
     xlim: tuple[float, float], ylim: tuple[float, float], n: int = 200
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """A regular n×n grid over the box. Returns (points (n², 2), X (n, n), Y (n, n))."""
+    """A regular n×n grid over the box. Returns (points (n², 2), X (n, n), Y (n, n)).
+
+    xlim, ylim: (first, last) finite coordinates (either order); n: an int >= 2.
+    """
+    xlim, ylim = _check_limits("xlim", xlim), _check_limits("ylim", ylim)
+    n = check_int("n", n, minimum=2)
     xs = torch.linspace(xlim[0], xlim[1], n)
     ys = torch.linspace(ylim[0], ylim[1], n)
     X, Y = torch.meshgrid(xs, ys, indexing="xy")
@@ -78,12 +94,22 @@ def evaluate_on_grid(
     """Energies on an n×n grid, computed in chunks. Returns (E (n, n), X, Y) on the CPU.
 
     energy: any callable mapping (B, 2) -> (B,), e.g. an ``Energy`` or a model's ``.energy``.
+    device: where to evaluate (None: the device of the module's parameters, for a module or a
+    module's bound method such as ``model.energy``; else the CPU). chunk: points per call.
     """
+    if not callable(energy):
+        raise ValueError(f"energy must be a callable (B, 2) -> (B,), got {type(energy).__name__}")
     points, X, Y = grid_points(xlim, ylim, n)
+    chunk = check_int("chunk", chunk, minimum=1)
     if device is None:
-        params = getattr(energy, "parameters", None)
-        first = next(params(), None) if callable(params) else None
+        owner = energy if isinstance(energy, nn.Module) else getattr(energy, "__self__", None)
+        first = next(owner.parameters(), None) if isinstance(owner, nn.Module) else None
         device = first.device if first is not None else "cpu"
+    else:
+        try:
+            device = torch.device(device)
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(f"device must name a torch device, got {device!r}") from err
     values = [energy(p.to(device)).float().cpu() for p in points.split(chunk)]
     return torch.cat(values).reshape(n, n), X, Y
 

@@ -99,6 +99,15 @@ METRICS = {
         centers=SAMPLE_SET,
         std=POSITIVE,
     ),
+    "ebm.metrics.mode_counts": V(
+        lambda: (
+            metrics.mode_counts,
+            dict(samples=randn(10, 2), centers=randn(3, 2, seed=1), std=0.5),
+        ),
+        samples=SAMPLE_SET,
+        centers=SAMPLE_SET,
+        std=POSITIVE,
+    ),
     "ebm.metrics.gaussian_nll": V(
         lambda: (metrics.gaussian_nll, _gaussian_triplet()),
         y=TRIPLET,
@@ -345,6 +354,9 @@ EXEMPT = {
             "uncertainty_band",
             "decision_regions",
             "energy_image",
+            "add_colorbar",
+            "mode_coverage_scatter",
+            "histogram_energy",
         )
     },
     "ebm.plot.colorbar_extend": "a display decision (which colourbar ends clip) on values already "
@@ -352,4 +364,8 @@ EXEMPT = {
     "ebm.recipe.parse_args": "a command line: argparse rejects bad flags itself (exit status 2)",
     "ebm.recipe.save_figure": "recipe output scaffolding (a Figure and a path; test_recipe.py)",
     "ebm.recipe.write_results": "recipe output scaffolding (a dict and a path; test_recipe.py)",
+    "ebm.recipe.save_samples": "recipe output scaffolding (arrays and a path; test_recipe.py)",
+    "ebm.recipe.format_number": "recipe output: formats any value for a printed table "
+    "(test_recipe.py)",
+    "ebm.recipe.print_table": "recipe output: prints a table of any values (test_recipe.py)",
 }
