@@ -7,6 +7,7 @@ checkpoint, or reports a torch internal instead of the file and the reason.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -498,3 +499,48 @@ def test_gradient_check_is_finite_exactly_when_every_gradient_is(dtype):
         assert not torch.isfinite(gradient_check(poisoned))
     for a, b in zip(grads, kept):  # the check scales by exactly 1
         assert torch.equal(a, b)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 256 KiB tmpfs, to run out of space for real (needs root and mount; skipped otherwise)."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    mount = shutil.which("mount")
+    if os.geteuid() != 0 or mount is None:
+        pytest.skip("mounting a small tmpfs needs root")
+    done = subprocess.run(
+        [mount, "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+class _FillDisk(Callback):
+    """Fills the checkpoint's disk after the first checkpoint, leaving a few bytes."""
+
+    def on_checkpoint(self, trainer, model, path):
+        if trainer.step == 2:
+            with contextlib.suppress(OSError), open(path.parent / "filler", "wb") as f:
+                while True:  # until ENOSPC (raised by a write or by the close)
+                    f.write(b"\0" * 4096)
+                    f.flush()
+
+
+def test_a_full_disk_says_no_space_and_keeps_last_pt(tiny_disk):
+    with pytest.raises(CheckpointWriteError, match="No space left on device") as err:
+        Trainer(
+            max_epochs=1,
+            batch_size=8,
+            ckpt_dir=tiny_disk,
+            ckpt_every_n_steps=2,
+            progress=False,
+            callbacks=[_FillDisk()],
+        ).fit(Regression(), regression_data(64))
+    assert "last.pt is untouched" in str(err.value) and "enforce fail" not in str(err.value)
+    assert load_checkpoint(tiny_disk / "last.pt")["loop"]["step"] == 2
+    assert not list(tiny_disk.glob(".*tmp"))
