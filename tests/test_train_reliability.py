@@ -486,19 +486,26 @@ def test_non_finite_training_data_is_rejected_before_training():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
-def test_gradient_check_is_finite_exactly_when_every_gradient_is(dtype):
-    from ebm.train.steps import gradient_check
+def test_gradient_check_flags_exactly_the_non_finite_gradients(dtype):
+    from ebm.train.steps import GradientCheck
 
     g = torch.Generator().manual_seed(0)
-    grads = [torch.randn(5, 3, generator=g).to(dtype), torch.randn(4, generator=g).to(dtype)]
-    kept = [t.clone() for t in grads]
-    assert torch.isfinite(gradient_check(grads))
-    for bad in (torch.nan, torch.inf, -torch.inf):
-        poisoned = [t.clone() for t in grads]
-        poisoned[1][2] = bad
-        assert not torch.isfinite(gradient_check(poisoned))
-    for a, b in zip(grads, kept):  # the check scales by exactly 1
-        assert torch.equal(a, b)
+    params = [nn.Parameter(torch.randn(5, 3, generator=g).to(dtype)) for _ in range(2)]
+    params.append(nn.Parameter(torch.randn(4, generator=g).double()))  # a second dtype group
+    check = GradientCheck(params)
+    assert check() is None  # no gradients yet
+    for p in params:
+        p.grad = torch.randn(p.shape, generator=g).to(p.dtype)
+    kept = [p.grad.clone() for p in params]
+    assert check().item() == 0.0
+    for i in range(3):
+        for bad in (torch.nan, torch.inf, -torch.inf):
+            saved = params[i].grad.clone()
+            params[i].grad.view(-1)[2] = bad
+            assert check().item() > 0, (i, bad)
+            params[i].grad = saved
+    for p, k in zip(params, kept):  # the check scales by exactly 1
+        assert torch.equal(p.grad, k)
 
 
 @pytest.fixture

@@ -121,6 +121,7 @@ def first_non_finite(rows) -> tuple[int, int, int, dict[str, float], dict[str, f
     loss term or gradient check, else None."""
     for step, epoch, batch, terms, checks in rows:
         bad = {k: v for k, v in (*terms.items(), *checks.items()) if not math.isfinite(v)}
+        bad.update({k: v for k, v in checks.items() if k.endswith("gradient") and v != 0})
         if bad:
             return step, epoch, batch, bad, terms
     return None

@@ -5,7 +5,7 @@ which must decide before the optimiser steps (one sync per step, or per ``optimi
 
 Gradients are checked as well as losses: a finite loss can have a non-finite gradient (``sqrt``
 or ``log`` at 0). Under ``nan_policy="raise"`` a device-side flag of every update's gradients
-(``gradient_check``, or the norm ``grad_clip`` computes anyway) joins the step's checks, read at
+(``GradientCheck``, or the norm ``grad_clip`` computes anyway) joins the step's checks, read at
 the next flush (no extra sync); under ``"skip"`` it is read with the loss terms, in the same
 sync, before the optimiser steps. With fp16 precision the
 GradScaler owns inf/NaN gradients: it skips such steps and lowers its scale, as torch.amp does.
@@ -27,30 +27,38 @@ class SkipBatch(Exception):
     """Raised inside ``optimize`` to abandon the rest of a batch with a non-finite loss."""
 
 
-def gradient_check(grads: list[torch.Tensor]) -> torch.Tensor:
-    """A 0-d device tensor that is finite (0) when every gradient is finite, and non-finite
-    otherwise: the device-side flag of the non-finite check, with no host sync.
+class GradientCheck:
+    """The device-side flag of the non-finite check for the gradients of fixed ``params``.
 
-    One fused call per (device, dtype), the check GradScaler runs (about 7 µs for a small MLP
-    on CPU, against about 60 µs for a gradient norm); the scale it applies is 1.
+    Calling it returns a 0-d float tensor on the parameters' device: 1 if some gradient holds
+    NaN or inf, 0 if all are finite (None if no parameter has a gradient), with no host sync. It
+    is GradScaler's fused check run at scale 1 (gradients are unchanged), one call per (device,
+    dtype) group: a few µs a step for a small MLP on CPU, against ~60 µs for a gradient norm.
     """
-    groups: dict[tuple, list[torch.Tensor]] = {}
-    for g in grads:
-        groups.setdefault((g.device, g.dtype, g.is_sparse), []).append(g)
-    flags = []
-    for (device, _, sparse), group in groups.items():
-        if sparse:
-            flags.append(sum(g.coalesce().values().sum() for g in group).float() * 0)
-            continue
-        found = torch.zeros((), device=device)
-        torch._amp_foreach_non_finite_check_and_unscale_(
-            group, found, torch.ones((), device=device)
-        )
-        flags.append(torch.log1p(-found))  # 0 if all finite, -inf if not
-    flag = flags[0]
-    for other in flags[1:]:
-        flag = flag + other.to(flag.device)
-    return flag
+
+    def __init__(self, params):
+        groups: dict[tuple, list] = {}
+        for p in params:
+            groups.setdefault((p.device, p.dtype), []).append(p)
+        self.groups = list(groups.values())
+        self.ones = {device: torch.ones((), device=device) for device, _ in groups}
+
+    def __call__(self) -> torch.Tensor | None:
+        flags = []
+        for group in self.groups:
+            grads = [p.grad for p in group if p.grad is not None]
+            if not grads:
+                continue
+            grads = [g.coalesce().values() if g.is_sparse else g for g in grads]
+            found = torch.zeros((), device=grads[0].device)
+            torch._amp_foreach_non_finite_check_and_unscale_(grads, found, self.ones[found.device])
+            flags.append(found)
+        if not flags:
+            return None
+        flag = flags[0]
+        for other in flags[1:]:  # rare: parameters on several devices or of several dtypes
+            flag = flag + other.to(flag.device)
+        return flag
 
 
 def split_output(out, where: str) -> tuple[torch.Tensor | None, dict]:
@@ -114,22 +122,22 @@ class Stepper:
         self._prefix, self._calls, self.updated = "", 0, False
         self.skipped_updates = 0  # optimiser updates dropped because of a non-finite loss
         self.check_grads = self.scaler is None
+        self._grad_check_all = GradientCheck(self.params)
+        self._grad_check_per_optimizer = [
+            GradientCheck([p for g in opt.param_groups for p in g["params"]]) for opt in optimizers
+        ]
 
     # --- helpers -------------------------------------------------------------------------
-    def _finite(self, tensors) -> bool:
-        """One host sync; under DDP every rank gets the same answer (any rank bad -> bad)."""
-        bad = torch.stack([~torch.isfinite(t.detach().float()).all() for t in tensors]).any()
+    def _finite(self, tensors, flags=()) -> bool:
+        """One host sync: all ``tensors`` finite and all gradient ``flags`` (GradientCheck) 0?
+        Under DDP every rank gets the same answer (any rank bad -> bad)."""
+        bad = [~torch.isfinite(t.detach().float()).all() for t in tensors]
+        bad += [f != 0 for f in flags if f is not None]
+        bad = torch.stack(bad).any()
         if self.world_size > 1:
             bad = bad.to(torch.int32)
             dist.all_reduce(bad, op=dist.ReduceOp.MAX)
         return not bool(bad)
-
-    def _grad_check(self, params) -> torch.Tensor | None:
-        """``gradient_check`` of the gradients of ``params`` (None if none)."""
-        grads = [p.grad for p in params if p.grad is not None]
-        if not grads:
-            return None
-        return gradient_check(grads)
 
     def _zero(self, optimizers) -> None:
         for opt in optimizers:
@@ -138,9 +146,10 @@ class Stepper:
     def _backward(self, loss):
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
 
-    def _update(self, optimizers, params, flag: torch.Tensor | None = None):
-        """Unscale, clip, step and zero ``optimizers``. ``flag``: the gradient check if already
-        computed; under nan_policy="raise" it joins ``self.checks``."""
+    def _update(self, optimizers, params, flag=None, check=None):
+        """Unscale, clip, step and zero ``optimizers``. ``flag``: the gradient flag if already
+        computed, else ``check()`` computes it (a GradientCheck of ``params``); under
+        nan_policy="raise" it joins ``self.checks``."""
         if self.scaler is not None:
             if self.grad_clip is not None:
                 for opt in optimizers:
@@ -152,9 +161,9 @@ class Stepper:
         else:
             if self.grad_clip is not None:
                 norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
-                flag = norm.detach() * 0  # NaN if the norm is, else 0: the norm is the check
-            elif flag is None and self.check_grads:
-                flag = self._grad_check(params)
+                flag = (~torch.isfinite(norm.detach())).float()  # the norm is the check
+            elif flag is None and self.check_grads and check is not None:
+                flag = check()
             if flag is not None and self.nan_policy == "raise":
                 self.checks[f"{self._prefix}gradient"] = flag
             for opt in optimizers:
@@ -194,15 +203,15 @@ class Stepper:
         flag = None
         if skip and self.check_grads:
             # one sync: the loss terms (not yet checked when accumulate == 1) and the gradients
-            flag = self._grad_check(self.params)
+            flag = self._grad_check_all()
             checked = values if self.accumulate == 1 else []
-            if not self._finite(checked + ([flag] if flag is not None else [])):
+            if not self._finite(checked, [flag]):
                 self._zero(self.optimizers)  # a non-finite gradient poisons the whole window
                 return terms, False, True
         elif skip and self.accumulate == 1 and not self._finite(values):
             self._zero(self.optimizers)
             return terms, False, True
-        self._update(self.optimizers, self.params, flag)
+        self._update(self.optimizers, self.params, flag, self._grad_check_all)
         return terms, True, False
 
     def finish_window(self) -> bool:
@@ -221,11 +230,11 @@ class Stepper:
             distributed.all_reduce_grads(self.params, self.world_size)
         flag = None
         if self.nan_policy == "skip" and self.check_grads:
-            flag = self._grad_check(self.params)
-            if flag is not None and not self._finite([flag]):
+            flag = self._grad_check_all()
+            if not self._finite([], [flag]):
                 self._zero(self.optimizers)
                 return False
-        self._update(self.optimizers, self.params, flag)
+        self._update(self.optimizers, self.params, flag, self._grad_check_all)
         return True
 
     # --- manual ---------------------------------------------------------------------------
@@ -251,12 +260,12 @@ class Stepper:
         flag = None
         if self.nan_policy == "skip":
             # one sync for the loss and its gradients, before the optimiser steps
-            flag = self._grad_check(params) if self.check_grads else None
-            if not self._finite([loss] + ([flag] if flag is not None else [])):
+            flag = self._grad_check_per_optimizer[index]() if self.check_grads else None
+            if not self._finite([loss], [flag]):
                 self._zero(self.optimizers)
                 raise SkipBatch
         self.checks[f"{self._prefix}loss"] = loss.detach()
-        self._update([opt], params, flag)
+        self._update([opt], params, flag, self._grad_check_per_optimizer[index])
         self.updated = True
 
     def manual_step(self, batch) -> tuple[dict, bool, bool]:
