@@ -24,7 +24,11 @@ def test_vae_digits(run_recipe):
     # figure 34.3: without the KL term the codes spread much farther from the origin
     assert res["latent_median_norm_without_kl"] > 1.5 * res["latent_median_norm_with_kl"]
     saved = _samples(out, "vae_digits")
-    assert saved["samples"].shape == (16, 1, 8, 8) and saved["interpolation"].shape[0] == 16
+    assert saved["samples"].shape == (16, 1, 8, 8)
+    # one row of 8 steps per pair of different labels, each row from one digit to another
+    assert saved["interpolation"].shape == (len(res["interpolation_pairs"]), 8, 1, 8, 8)
+    assert all(a != b for a, b in res["interpolation_pairs"]) and res["interpolation_pairs"]
+    assert 0.9 < res["classifier_test_accuracy"] <= 1.0
     assert saved["frechet_samples"].shape == (res["frechet_n"], 1, 8, 8)
     assert saved["latent_mu_with_kl"].shape[1] == 2 == saved["latent_sigma_with_kl"].shape[1]
     assert len(saved["latent_labels"]) == len(saved["latent_mu_without_kl"])
