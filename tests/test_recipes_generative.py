@@ -4,6 +4,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 from idx_files import write_digits_as_mnist
 
 
@@ -70,6 +71,11 @@ def test_gan_toy(run_recipe):
     for name in ("gan_toy_ring-8", "gan_toy_grid-25", "gan_toy_coin"):
         assert (out / f"{name}.png").stat().st_size > 10_000
     assert json.loads((out / "gan_toy.json").read_text()) == res
+    assert res["seed"] == 0
+    assert res["coin_training_head_frequency"] == pytest.approx(0.3, abs=0.03)
+    # a replot under another seed would mislabel the figures: refused, naming the flag
+    with pytest.raises(AssertionError, match="--seed 1"):
+        run_recipe("gan_toy", "--replot", "--seed", "1")
 
 
 def test_gan_digits(run_recipe):
@@ -82,6 +88,17 @@ def test_gan_digits(run_recipe):
     assert res["frechet_gan_vs_test"] < 0.5 * res["frechet_noise_vs_test"]
     samples = _samples(out, "gan_digits")["samples"]
     assert samples.shape == (res["n_samples"], 1, 8, 8) and 0 <= samples.min() <= samples.max() <= 1
+    assert (res["seed"], res["lr"], res["r1_weight"]) == (0, 1e-3, 1.0) and res["annealed_steps"]
+
+
+def test_gan_digits_ablation_flags(run_recipe):
+    out = run_recipe(
+        "gan_digits", "--r1-weight", "0", "--lr", "2e-4", "--no-anneal", "--name", "ablation"
+    )
+    res = json.loads((out / "ablation.json").read_text())
+    assert (res["r1_weight"], res["lr"], res["annealed_steps"]) == (0.0, 2e-4, None)
+    assert (out / "ablation.png").is_file() and (out / "ablation_samples.npz").is_file()
+    assert not (out / "gan_digits.json").exists()
 
 
 def test_gan_digits_mnist_configuration(run_recipe, tmp_path):
