@@ -19,11 +19,12 @@ from ebm.data import ellipse
 from ebm.data.latent_toys import radii
 from ebm.inference import gradient_flow
 from ebm.latent import EllipseEnergy
-from ebm.plot import energy_image, evaluate_on_grid, grid_points
+from ebm.plot import energy_image, evaluate_on_grid, grid_points, use_style
 from ebm.recipe import parse_args, print_table, save_figure, write_results
 from ebm.train import Trainer
 
 args = parse_args(__doc__.split("\n\n")[0])
+use_style()
 
 # ---- data: 24 points of the ellipse at x = 0, radii ρ(0) = [β, α] = [2, 1.5] --------------------
 y, theta = ellipse(n=24, x=0.0, alpha=1.5, beta=2.0, noise=1 / 20, seed=args.seed)
@@ -55,6 +56,10 @@ w_learned = model.w.detach()
 # the same data on a 720-angle grid: how much of w's offset at β = ∞ is the 48-angle grid's
 w_fine_grid = fit(math.inf, n_z=720)[0].w.detach()
 
+# F∞ is drawn on a log scale, clipped below at 10⁻² (it is 0 on the learned curve itself), so the
+# ellipse's thin valley stands out from the inside (F∞ ≈ 2 at the centre) as well as the outside
+FLOOR, LOG_F_MAX = 1e-2, 1.0
+LOG_F_LABEL = "log₁₀ F∞(y), clipped at 10⁻²"
 PI_TICKS = [0, math.pi / 2, math.pi, 3 * math.pi / 2, 2 * math.pi]
 PI_LABELS = ["0", "π/2", "π", "3π/2", "2π"]
 
@@ -63,7 +68,7 @@ with torch.no_grad():
     z_fine = torch.linspace(0, 2 * math.pi, 400)[:, None]
     curves = model.grid_energies(y, z=z_fine)  # (24, 400); colour = the true angle θ
     inferred = model.free_energy(y)
-fig, axes = plt.subplots(2, 2, figsize=(12, 10), layout="constrained")
+fig, axes = plt.subplots(2, 2, figsize=(11, 9.5), layout="constrained")
 ax = axes[0, 0]
 colors = plt.cm.hsv(theta.numpy() / (2 * math.pi))
 for i in range(len(y)):
@@ -81,8 +86,10 @@ angle_bar.set_label("true angle θ_i of the sample (rad)")
 box = dict(xlim=(-3.0, 3.0), ylim=(-3.0, 3.0))
 ax = axes[0, 1]
 F_grid, X, Y = evaluate_on_grid(model, **box, n=120 if args.quick else 200)
-energy_image(ax, F_grid, **box, vmin=0.0, label="F∞(y) = min_z E(y, z)")
-ax.contour(X, Y, F_grid, levels=12, colors="w", linewidths=0.5)
+log_F = F_grid.log10()  # −inf where F∞ = 0: drawn in the bottom colour, the colourbar says so
+energy_image(ax, log_F, **box, vmin=math.log10(FLOOR), vmax=LOG_F_MAX, label=LOG_F_LABEL)
+levels = [-1.0, -0.5, 0.0, 0.5]
+ax.contour(X, Y, log_F, levels=levels, colors="w", linewidths=0.5, linestyles="solid")
 ax.set(title="F∞(y) and −∇F∞ (arrows); dashed: learned ellipse", xlabel="y₁", ylabel="y₂")
 arrows, X, Y = grid_points(**box, n=17)
 field = model.score(arrows)  # −∇F∞ = −∂E/∂y at ž (envelope theorem)
@@ -139,10 +146,17 @@ t = torch.linspace(0, 2.0, 41)
 paths = gradient_flow(flow_model, starts, t, method="rk4", options={"step_size": 0.025})
 with torch.no_grad():
     F_path = flow_model(paths.reshape(-1, 2)).reshape(len(t), -1)
-fig, axes = plt.subplots(1, 2, figsize=(12, 5.2), layout="constrained")
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), layout="constrained")
 ax = axes[0]
 F_grid, _, _ = evaluate_on_grid(flow_model, **box, n=100 if args.quick else 200)
-energy_image(ax, F_grid, **box, vmin=0.0, label="F∞(y), 720-angle grid")
+energy_image(
+    ax,
+    F_grid.log10(),
+    **box,
+    vmin=math.log10(FLOOR),
+    vmax=LOG_F_MAX,
+    label=f"{LOG_F_LABEL}\n(720-angle grid)",
+)
 for k in range(starts.shape[0]):
     ax.plot(paths[:, k, 0], paths[:, k, 1], "w-", lw=0.8)
 ax.plot(paths[-1, :, 0], paths[-1, :, 1], "r.", ms=6)

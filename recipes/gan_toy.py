@@ -6,8 +6,10 @@ discriminator can NOT tell real from fake: D = ½ and its cross-entropy is ln 2 
 say the opposite; see ERRATA). Mode coverage: a sample is high quality within 3σ of a mode, a mode
 is covered with at least 3 high-quality samples, out of 2500 samples (as VEEGAN).
 
-``--replot`` redraws the figures from a finished run's ``<out>/gan_toy_samples.npz`` and
-``gan_toy.json`` without training (a full run takes about 25 minutes on 2 CPU cores).
+``--replot`` redraws the figures from a finished run's ``<out>/<name>_samples.npz`` and
+``<name>.json`` without training (a full run takes about 25 minutes on 2 CPU cores); ``--name``
+(default ``gan_toy``) names every output, e.g. ``--seed 1 --name gan_toy_seed1``. The seed is
+drawn in every title; a replot checks it against the saved data panel (drawn with seed + 1).
 """
 
 import json
@@ -40,8 +42,9 @@ def add_arguments(parser):
     parser.add_argument(
         "--replot",
         action="store_true",
-        help="redraw the figures from <out>/gan_toy_samples.npz and gan_toy.json; no training",
+        help="redraw the figures from <out>/<name>_samples.npz and <name>.json; no training",
     )
+    parser.add_argument("--name", default="gan_toy", help="prefix of every output file")
 
 
 args = parse_args(__doc__, add_arguments=add_arguments)
@@ -91,8 +94,10 @@ def plot_modes(data_name, centers, panels, results):
     for ax in axes.flat[len(panels) :]:
         ax.set_axis_off()
     fig.legend(handles=handles, loc="outside lower center", ncols=min(3, ncols), frameon=False)
-    fig.suptitle(f"GAN losses on {data_name} (σ = {STD}, HQ = within 3σ of a mode)")
-    save_figure(fig, args.out, f"gan_toy_{data_name}")
+    fig.suptitle(
+        f"GAN losses on {data_name}, seed {args.seed} (σ = {STD}, HQ = within 3σ of a mode)"
+    )
+    save_figure(fig, args.out, f"{args.name}_{data_name}")
 
 
 def plot_coin(real_coins, fake_coins, head_freq, coin_d_loss):
@@ -107,11 +112,11 @@ def plot_coin(real_coins, fake_coins, head_freq, coin_d_loss):
     ax.set_xlabel("outcome")
     ax.set_ylabel("frequency")
     ax.set_title(
-        f"coin-flip GAN: heads {head_freq:.3f} (p = 0.3)\n"
+        f"coin-flip GAN, seed {args.seed}: heads {head_freq:.3f} (p = 0.3)\n"
         f"D cross-entropy {coin_d_loss:.3f} vs ln 2 = {math.log(2):.3f}"
     )
     ax.legend()
-    save_figure(fig, args.out, "gan_toy_coin")
+    save_figure(fig, args.out, f"{args.name}_coin")
 
 
 def print_tables(head_freq, coin_d_loss, results, steps):
@@ -133,10 +138,21 @@ def print_tables(head_freq, coin_d_loss, results, steps):
 
 
 if args.replot:  # the figures of a finished run, from its samples and numbers
-    with np.load(args.out / "gan_toy_samples.npz") as saved:
+    with np.load(args.out / f"{args.name}_samples.npz") as saved:
         arrays = {key: torch.from_numpy(saved[key]) for key in saved.files}
-    numbers = json.loads((args.out / "gan_toy.json").read_text())
-    for data_name, (_, centers) in DATASETS.items():
+    numbers = json.loads((args.out / f"{args.name}.json").read_text())
+    if numbers.get("seed", args.seed) != args.seed:
+        raise ValueError(f"--seed {args.seed}, but {args.name}.json says seed {numbers['seed']}")
+    for data_name, (make_data, centers) in DATASETS.items():
+        # the data panel was drawn with seed + 1: it tells whether --seed is the run's seed
+        saved_data = arrays.get(f"{data_name}/data")
+        if saved_data is not None and not torch.equal(
+            saved_data, make_data(N_EVAL, args.seed + 1).to(saved_data.dtype)
+        ):
+            raise ValueError(
+                f"--seed {args.seed} does not match {args.name}_samples.npz: its {data_name} "
+                "data panel was drawn with another seed"
+            )
         panels = {
             key.split("/", 1)[1]: value
             for key, value in arrays.items()
@@ -236,7 +252,7 @@ for data_name, (make_data, centers) in DATASETS.items():
     panels.update({loss: scatters[(data_name, loss)] for loss in losses})
     plot_modes(data_name, centers, panels, results)
     samples_out.update({f"{data_name}/{name}": pts for name, pts in panels.items()})
-save_samples(args.out, "gan_toy", samples_out)
+save_samples(args.out, args.name, samples_out)
 plot_coin(real_coins, fake_coins, head_freq, coin_d_loss)
 
 
@@ -248,9 +264,11 @@ def best(data_name):
 
 write_results(
     args.out,
-    "gan_toy",
+    args.name,
     {
+        "seed": args.seed,
         "coin_head_frequency": head_freq,
+        "coin_training_head_frequency": coins.float().mean().item(),
         "coin_discriminator_bce": coin_d_loss,
         "ln2": math.log(2),
         "steps_per_run": steps,

@@ -16,10 +16,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from ebm.data import parabola, spiral  # noqa: E402
 from ebm.models import PCA, GaussianMixture, KMeans  # noqa: E402
-from ebm.plot import energy_image, evaluate_on_grid, robust_range  # noqa: E402
+from ebm.plot import energy_image, evaluate_on_grid, robust_range, use_style  # noqa: E402
 from ebm.recipe import parse_args, print_table, save_figure, write_results  # noqa: E402
 
 args = parse_args(__doc__)
+use_style()
 n_grid = 90 if args.quick else 250
 
 # ---- data: the notes' manifold y₂ = y₁² with noise, and the three-armed spiral -----------------
@@ -40,9 +41,11 @@ def scatter_data(ax, Y):
 
 
 # ---- fit the three closed-form models and draw their energies -------------------------------
-fig, axes = plt.subplots(2, 3, figsize=(12.5, 8.6), layout="constrained")
+# one row per model, one column per data set: every panel has its own titled colourbar (PCA's and
+# k-means' share one range per column, so their colourbars read the same)
+fig, axes = plt.subplots(3, 2, figsize=(10, 13.5), layout="constrained")
 results, colour_ranges = {}, {}
-for row, (name, (Y, n_prototypes)) in enumerate(datasets.items()):
+for col, (name, (Y, n_prototypes)) in enumerate(datasets.items()):
     xlim, ylim = boxes[name]
     pca = PCA(n_components=1).fit(Y)
     kmeans = KMeans(n_prototypes, n_init=4 if args.quick else 10, seed=args.seed).fit(Y)
@@ -54,26 +57,26 @@ for row, (name, (Y, n_prototypes)) in enumerate(datasets.items()):
     lo, hi = robust_range(log_pca, log_km, lower=LOW, upper=1.0)
     g_lo, g_hi = robust_range(E_gmm, lower=0.0, upper=HIGH_GMM)
     colour_ranges[name] = {"log10_sq_distance": (lo, hi), "gmm_nats": (g_lo, g_hi)}
-    label = "log₁₀ squared distance\n(clipped below at 1st pct.)"
-    energy_image(axes[row, 0], log_pca, xlim, ylim, lo, hi, colorbar=False)
-    image = energy_image(axes[row, 1], log_km, xlim, ylim, lo, hi, label=label)
+    label = "log₁₀ squared distance\n(clipped below at the 1st percentile)"
+    energy_image(axes[0, col], log_pca, xlim, ylim, lo, hi, label=label)
+    energy_image(axes[1, col], log_km, xlim, ylim, lo, hi, label=label)
     energy_image(
-        axes[row, 2],
+        axes[2, col],
         E_gmm,
         xlim,
         ylim,
         g_lo,
         g_hi,
-        label=f"−log p(y), nats\n(clipped above at {HIGH_GMM:.0%} pct.)",
+        label=f"−log p(y), nats\n(clipped above at the {100 * HIGH_GMM:.0f}th percentile)",
     )
-    axes[row, 0].set_title(f"{name}: PCA, k = 1\n‖(y − μ) − WᵀW(y − μ)‖²")
-    axes[row, 1].set_title(f"{name}: k-means, K = {n_prototypes}\nmin_k ‖y − w_k‖²")
-    axes[row, 2].set_title(f"{name}: Gaussian mixture, K = {n_prototypes // 2}\n−log p(y)")
-    for ax in axes[row]:
+    axes[0, col].set_title(f"{name}: PCA, k = 1\n‖(y − μ) − WᵀW(y − μ)‖²")
+    axes[1, col].set_title(f"{name}: k-means, K = {n_prototypes}\nmin_k ‖y − w_k‖²")
+    axes[2, col].set_title(f"{name}: Gaussian mixture, K = {n_prototypes // 2}\n−log p(y)")
+    for ax in axes[:, col]:
         scatter_data(ax, Y)
         ax.set(xlabel="y₁", ylabel="y₂")
     centers = kmeans.cluster_centers_
-    axes[row, 1].scatter(centers[:, 0], centers[:, 1], marker="x", c="w", s=30, linewidths=1.5)
+    axes[1, col].scatter(centers[:, 0], centers[:, 1], marker="x", c="w", s=30, linewidths=1.5)
     results[name] = {
         "pca_explained_variance_ratio": pca.explained_variance_ratio_[0].item(),
         "pca_mean_energy": pca.energy(Y).mean().item(),
@@ -83,7 +86,7 @@ for row, (name, (Y, n_prototypes)) in enumerate(datasets.items()):
     }
 fig.suptitle(
     "Limiting the volume of low energy (dark = low; red: data; ×: k-means prototypes)\n"
-    "PCA and k-means share one colour scale per row"
+    "PCA and k-means share one colour scale per data set"
 )
 save_figure(fig, args.out, "pca_kmeans_energy")
 
@@ -116,7 +119,7 @@ fig.colorbar(
     ax=axes,
     shrink=0.7,
     extend="min",
-    label="log₁₀ [F_β(y) − min_box F_β]  (clipped below at 1st pct.)",
+    label="log₁₀ [F_β(y) − min_box F_β]  (clipped below at the 1st percentile)",
 )
 fig.suptitle(
     "Soft k-means, K = 8: F_β(y) = −(1/β) log Σ_k exp(−β‖y − w_k‖²) (dark = low; ×: w_k)\n"

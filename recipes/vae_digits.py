@@ -15,6 +15,7 @@ from matplotlib.collections import EllipseCollection
 
 from ebm.data import digits, mnist
 from ebm.metrics import frechet_classifier_distance
+from ebm.metrics.frechet import digit_classifier
 from ebm.models import VAE
 from ebm.models.vae import mlp_decoder, mlp_encoder
 from ebm.plot import image_grid, use_style
@@ -41,6 +42,8 @@ else:
     shape, d, hidden, epochs, batch = (1, 8, 8), 8, (256,), 60, 64
     epochs = 12 if args.quick else epochs
 
+PAIRS = [(0, 1), (4, 7), (6, 9), (2, 3)]  # interpolation end points: digit labels
+
 # ---- the VAE -----------------------------------------------------------------------------------
 vae = VAE(mlp_encoder(shape, d, hidden), mlp_decoder(shape, d, hidden), d, lr=1e-3)
 trainer = Trainer(
@@ -54,10 +57,20 @@ with torch.no_grad():
     test_nelbo = vae.energy(test, generator=g).mean().item()
     test_iwae = vae.log_likelihood(test[:500], n_samples=64 if not args.quick else 8, generator=g)
     samples = vae.sample(16, generator=g)
-    threes, eights = (test_y == 3).nonzero(), (test_y == 8).nonzero()
-    a, b = (int(threes[0]), int(eights[0])) if len(threes) and len(eights) else (0, 1)
-    path = vae.interpolate(test[a], test[b], steps=16)
+    # interpolations between clearly different digits: the first test image of each label
+    first = {label: int((test_y == label).nonzero()[0]) for label in test_y.unique().tolist()}
+    pairs = [(a, b) for a, b in PAIRS if a in first and b in first]
+    path = torch.stack([vae.interpolate(test[first[a]], test[first[b]], steps=8) for a, b in pairs])
     recon = vae.reconstruct(test[:8])
+    # the accuracy of the classifier whose features the Fréchet distances below use
+    classifier = digit_classifier("mnist" if args.data_dir else "digits", args.data_dir)
+    classifier_accuracy = (
+        torch.cat([classifier(b.float().cpu()).argmax(1) for b in test_x.split(1024)])
+        .eq(test_y)
+        .float()
+        .mean()
+        .item()
+    )
 
 # ---- Fréchet distance of the samples on the repository classifier's features -------------------
 n_fd = min(len(test_x), len(train_x))  # equal sample sizes: the distance is biased by the size
@@ -81,13 +94,22 @@ for beta in (0.0, 1.0):
         layouts[beta] = (mu.cpu(), (0.5 * logvar).exp().cpu())  # means and σ, (N, 2) each
 
 # ---- plots -------------------------------------------------------------------------------------
-fig, axes = plt.subplots(
-    1, 3, figsize=(12, 3.9), gridspec_kw={"width_ratios": [1, 1, 2]}, layout="constrained"
-)
-image_grid(axes[0], samples, nrow=4, title="samples, z ~ N(0, I)")
-image_grid(axes[1], path, nrow=4, title="interpolation 3 → 8 (16 steps)")
+fig = plt.figure(figsize=(10, 7.2), layout="constrained")
+grid = fig.add_gridspec(2, 2, width_ratios=[1, 2], height_ratios=[2, 1.15])
+image_grid(fig.add_subplot(grid[0, 0]), samples, nrow=4, title="samples, z ~ N(0, I)")
 image_grid(
-    axes[2], torch.cat([test[:8], recon]), nrow=8, title="test digits (top) / reconstructions"
+    fig.add_subplot(grid[0, 1]),
+    path.flatten(0, 1),
+    nrow=path.shape[1],
+    title="interpolation of the posterior means, one row each:\n"
+    + ", ".join(f"{a} → {b}" for a, b in pairs)
+    + f" ({path.shape[1]} steps, first test image of each label)",
+)
+image_grid(
+    fig.add_subplot(grid[1, :]),
+    torch.cat([test[:8], recon]),
+    nrow=8,
+    title="test digits (top) / reconstructions (bottom)",
 )
 fig.suptitle(
     f"VAE on {'MNIST' if args.data_dir else '8×8 digits'}: test −ELBO {test_nelbo:.1f} nats"
@@ -138,7 +160,7 @@ save_samples(
     "vae_digits",
     {
         "samples": samples,
-        "interpolation": path,
+        "interpolation": path,  # (pairs, steps, *shape), the pairs in the JSON
         "reconstructions": recon,
         "frechet_samples": fd_samples,
         "latent_mu_without_kl": layouts[0.0][0],
@@ -168,6 +190,9 @@ write_results(
         "latent_median_norm_with_kl": spread[1.0],
         "latent_median_sigma_without_kl": sigma_median[0.0],
         "latent_median_sigma_with_kl": sigma_median[1.0],
+        "interpolation_pairs": pairs,
+        "interpolation_test_indices": [[first[a], first[b]] for a, b in pairs],
+        "classifier_test_accuracy": classifier_accuracy,
         "device": str(dev),
     },
 )
@@ -178,6 +203,7 @@ print_table(
         "IWAE log p bound (nats)": test_iwae.mean().item(),
         "Fréchet distance, samples": fd_vae,
         "Fréchet distance, train images (floor)": fd_floor,
+        "feature classifier's test accuracy": classifier_accuracy,
         "median ‖μ‖ without KL (β = 0)": spread[0.0],
         "median ‖μ‖ with KL (β = 1)": spread[1.0],
     },

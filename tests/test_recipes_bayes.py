@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from idx_files import write_digits_as_mnist
 
 
 def test_mc_dropout_regression_recipe(run_recipe):
@@ -55,3 +56,25 @@ def test_mc_dropout_classification_recipe(run_recipe):
     assert results["label"] == 1
     with np.load(out / "mc_dropout_classification_samples.npz") as saved:
         assert saved["logits"].shape == (100, 12, 10) and saved["images"].shape == (12, 1, 8, 8)
+        ones = saved["ones_logits"].astype(np.float64)  # (T, n_ones, A, 10)
+    # the JSON's mean entropy over the turned "1"s is the entropy of their mean softmax, recomputed
+    assert ones.shape == (100, results["n_ones"], 12, 10)
+    p = np.exp(ones - ones.max(-1, keepdims=True))
+    p = (p / p.sum(-1, keepdims=True)).mean(0)  # (n_ones, A, 10)
+    entropy = -(p * np.log(np.clip(p, 1e-30, None))).sum(-1).mean(0)
+    np.testing.assert_allclose(entropy, results["ones_mean_entropy"], atol=1e-2)  # float16
+    # the 5-NN shares and the majority shares are fractions of the turned "1"s
+    for key in ("ones_majority_share", "ones_5nn_majority_share"):
+        assert all(0 < v <= 1 for v in results[key])
+    # upright, a "1"'s nearest training image is about as close as any test digit's
+    assert results["ones_nearest_distance_over_test_median"][0] < 1.5
+
+
+def test_mc_dropout_classification_mnist_configuration(run_recipe, tmp_path):
+    folder = write_digits_as_mnist(tmp_path / "mnist")
+    out = run_recipe("mc_dropout_classification", "--data-dir", str(folder))
+    results = json.loads((out / "mc_dropout_classification_mnist.json").read_text())
+    assert results["data"] == "mnist" and results["label"] == 1
+    assert (out / "mc_dropout_classification_mnist.png").stat().st_size > 10_000
+    with np.load(out / "mc_dropout_classification_mnist_samples.npz") as saved:
+        assert saved["images"].shape == (12, 1, 28, 28)

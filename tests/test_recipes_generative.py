@@ -4,6 +4,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 from idx_files import write_digits_as_mnist
 
 
@@ -24,7 +25,11 @@ def test_vae_digits(run_recipe):
     # figure 34.3: without the KL term the codes spread much farther from the origin
     assert res["latent_median_norm_without_kl"] > 1.5 * res["latent_median_norm_with_kl"]
     saved = _samples(out, "vae_digits")
-    assert saved["samples"].shape == (16, 1, 8, 8) and saved["interpolation"].shape[0] == 16
+    assert saved["samples"].shape == (16, 1, 8, 8)
+    # one row of 8 steps per pair of different labels, each row from one digit to another
+    assert saved["interpolation"].shape == (len(res["interpolation_pairs"]), 8, 1, 8, 8)
+    assert all(a != b for a, b in res["interpolation_pairs"]) and res["interpolation_pairs"]
+    assert 0.9 < res["classifier_test_accuracy"] <= 1.0
     assert saved["frechet_samples"].shape == (res["frechet_n"], 1, 8, 8)
     assert saved["latent_mu_with_kl"].shape[1] == 2 == saved["latent_sigma_with_kl"].shape[1]
     assert len(saved["latent_labels"]) == len(saved["latent_mu_without_kl"])
@@ -66,6 +71,11 @@ def test_gan_toy(run_recipe):
     for name in ("gan_toy_ring-8", "gan_toy_grid-25", "gan_toy_coin"):
         assert (out / f"{name}.png").stat().st_size > 10_000
     assert json.loads((out / "gan_toy.json").read_text()) == res
+    assert res["seed"] == 0
+    assert res["coin_training_head_frequency"] == pytest.approx(0.3, abs=0.03)
+    # a replot under another seed would mislabel the figures: refused, naming the flag
+    with pytest.raises(AssertionError, match="--seed 1"):
+        run_recipe("gan_toy", "--replot", "--seed", "1")
 
 
 def test_gan_digits(run_recipe):
@@ -78,6 +88,17 @@ def test_gan_digits(run_recipe):
     assert res["frechet_gan_vs_test"] < 0.5 * res["frechet_noise_vs_test"]
     samples = _samples(out, "gan_digits")["samples"]
     assert samples.shape == (res["n_samples"], 1, 8, 8) and 0 <= samples.min() <= samples.max() <= 1
+    assert (res["seed"], res["lr"], res["r1_weight"]) == (0, 1e-3, 1.0) and res["annealed_steps"]
+
+
+def test_gan_digits_ablation_flags(run_recipe):
+    out = run_recipe(
+        "gan_digits", "--r1-weight", "0", "--lr", "2e-4", "--no-anneal", "--name", "ablation"
+    )
+    res = json.loads((out / "ablation.json").read_text())
+    assert (res["r1_weight"], res["lr"], res["annealed_steps"]) == (0.0, 2e-4, None)
+    assert (out / "ablation.png").is_file() and (out / "ablation_samples.npz").is_file()
+    assert not (out / "gan_digits.json").exists()
 
 
 def test_gan_digits_mnist_configuration(run_recipe, tmp_path):
