@@ -15,6 +15,7 @@ _SUBMODULES = (
     "inference",
     "latent",
     "sampling",
+    "score_matching",
     "models",
     "bayes",
     "metrics",

@@ -36,15 +36,19 @@ def as_float_tensor(
     finite: bool = True,
     dtype: torch.dtype | None = None,
     device: torch.device | str | None = None,
+    allow_bool: bool = True,
 ) -> Tensor:
     """``value`` as a floating tensor: the input convention for data-taking entry points.
 
     Accepts a Tensor or an array-like (numpy array, nested lists, Python number). Integer and
-    bool values become ``dtype`` (default: torch's default float dtype); floating tensors keep
-    their dtype unless ``dtype`` is given. ``ndim``: the required number of dimensions (or a
-    tuple of allowed ones). ``finite``: reject NaN/inf (one host sync: call on inputs, never
-    inside a hot loop).
+    bool values, lists and numbers become ``dtype`` (default: torch's default float dtype);
+    floating tensors and numpy arrays keep their dtype unless ``dtype`` is given. ``ndim``: the
+    required number of dimensions (or a tuple of allowed ones). ``finite``: reject NaN/inf (one
+    host sync: call on inputs, never inside a hot loop). ``allow_bool=False``: refuse bools
+    (a hyper-parameter such as a mass, where True is a mistake rather than data).
     """
+    if not allow_bool and isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be a real number or tensor, not a bool: got {value!r}")
     if isinstance(value, Tensor):
         t = value
     else:
@@ -59,9 +63,13 @@ def as_float_tensor(
                 f"{name} must be a tensor or an array-like of real numbers, got "
                 f"{type(value).__name__} of dtype {arr.dtype}"
             )
-        t = torch.from_numpy(np.ascontiguousarray(arr))
+        t = torch.from_numpy(np.ascontiguousarray(arr)).reshape(arr.shape)  # keeps 0-d
+        if not isinstance(value, np.ndarray) and dtype is None:
+            dtype = torch.get_default_dtype()  # lists and numbers, as torch.tensor reads them
     if t.is_complex():
         raise ValueError(f"{name} must hold real numbers, got dtype {t.dtype}")
+    if not allow_bool and t.dtype == torch.bool:
+        raise ValueError(f"{name} must hold real numbers, not bools: got dtype {t.dtype}")
     if dtype is not None:
         t = t.to(dtype)
     elif not t.is_floating_point():
@@ -78,6 +86,68 @@ def as_float_tensor(
     if finite:
         check_finite(name, t)
     return t
+
+
+def as_index_tensor(
+    name: str,
+    value: object,
+    ndim: int | tuple[int, ...] | None = None,
+    high: int | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """``value`` as an int64 tensor of indices (class labels) in [0, ``high``).
+
+    Accepts a Tensor or an array-like of integers or bools (bools become 0/1). Floating values
+    are refused, even integral ones: a float label usually means a target went in the wrong
+    place. ``ndim``: the required number of dimensions (or a tuple of allowed ones); ``high``:
+    the number of classes (None: only ``>= 0`` is checked). One host sync.
+    """
+    if isinstance(value, Tensor):
+        t = value
+    else:
+        if isinstance(value, (str, bytes)) or value is None:
+            raise ValueError(f"{name} must be a tensor or an array-like of integers, got {value!r}")
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError) as err:  # ragged lists
+            raise ValueError(f"{name} must be a rectangular array of integers: {err}") from err
+        if arr.dtype == object or arr.dtype.kind not in "biuf":
+            raise ValueError(
+                f"{name} must be a tensor or an array-like of integers, got "
+                f"{type(value).__name__} of dtype {arr.dtype}"
+            )
+        t = torch.from_numpy(np.ascontiguousarray(arr)).reshape(arr.shape)  # keeps 0-d
+    if t.is_floating_point() or t.is_complex():
+        raise ValueError(f"{name} must hold integer indices, got dtype {t.dtype}")
+    t = t.to(torch.int64)
+    if device is not None:
+        t = t.to(device)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if t.ndim not in allowed:
+            expected = " or ".join(str(d) for d in allowed)
+            raise ValueError(
+                f"{name} must have {expected} dimension(s), got shape {tuple(t.shape)}"
+            )
+    if t.numel() > 0:
+        bad = (t < 0) if high is None else (t < 0) | (t >= high)
+        if bool(bad.any()):
+            interval = ">= 0" if high is None else f"in [0, {high})"
+            raise ValueError(
+                f"{name} must hold indices {interval}, got {int(bad.sum())} outside "
+                f"(min {int(t.min())}, max {int(t.max())})"
+            )
+    return t
+
+
+def check_nonempty(name: str, value: Tensor) -> Tensor:
+    """Require a batch (B, ...) with B >= 1, as scikit-learn does for queries: an empty batch
+    is refused with a ValueError naming ``name`` (no host sync: shapes only)."""
+    if value.ndim < 1 or value.shape[0] < 1:
+        raise ValueError(
+            f"{name} must hold at least one sample: got 0 sample(s), shape {tuple(value.shape)}"
+        )
+    return value
 
 
 def check_same_shape(**tensors: Tensor) -> None:
@@ -179,3 +249,75 @@ def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torc
     else:
         generator.manual_seed(check_int("seed", seed, minimum=0))
     return generator
+
+
+def check_int_sequence(
+    name: str, value: object, minimum: int | None = 1, allow_empty: bool = True
+) -> tuple[int, ...]:
+    """Require a sequence (list, tuple, ...) of ints, each >= ``minimum``; returns a tuple.
+
+    Strings, bools and non-integral numbers are refused, naming ``name`` and the bad entry.
+    """
+    if (
+        isinstance(value, (str, bytes))
+        or not hasattr(value, "__iter__")
+        or isinstance(value, Tensor)
+    ):
+        raise ValueError(f"{name} must be a sequence of ints, got {value!r}")
+    items = tuple(value)
+    if not items and not allow_empty:
+        raise ValueError(f"{name} must be a non-empty sequence of ints, got {value!r}")
+    for i, item in enumerate(items):
+        if isinstance(item, (bool, np.bool_)) or not isinstance(item, numbers.Integral):
+            raise ValueError(f"{name} must hold ints: {name}[{i}] is {item!r} in {value!r}")
+        if minimum is not None and item < minimum:
+            raise ValueError(
+                f"{name} must hold ints >= {minimum}: {name}[{i}] is {item!r} in {value!r}"
+            )
+    return tuple(int(item) for item in items)
+
+
+def module_dtype(module: object) -> torch.dtype | None:
+    """The dtype of a module's first floating parameter (else buffer): the dtype nn.Module models
+    cast their data to. None if it has none, or is not an nn.Module."""
+    if not isinstance(module, torch.nn.Module):
+        return None
+    for tensor in (*module.parameters(), *module.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return None
+
+
+def as_module_input(
+    name: str, value: object, module: torch.nn.Module, ndim: int | tuple[int, ...] | None = None
+) -> Tensor:
+    """``value`` as the input of ``module``'s forward pass: no value checks, no host sync.
+
+    Array-likes are accepted (and put on the module's device); integer and bool values are
+    promoted; floating data are cast to the module's floating dtype (``module_dtype``), so float64
+    data into a float32 model is computed in float32. A module without floating tensors keeps a
+    floating input's dtype. Casting keeps the autograd graph.
+    """
+    device = None
+    if not isinstance(value, Tensor):
+        for tensor in (*module.parameters(), *module.buffers()):
+            device = tensor.device
+            break
+    return as_float_tensor(
+        name, value, ndim=ndim, finite=False, dtype=module_dtype(module), device=device
+    )
+
+
+def check_betas(name: str, value: object) -> tuple[float, float]:
+    """Require Adam's (β₁, β₂): two finite reals in [0, 1). Returns them as a tuple."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise ValueError(f"{name} must be a pair (beta1, beta2) in [0, 1), got {value!r}")
+    for i, beta in enumerate(value):
+        check_real(f"{name}[{i}]", beta, 0.0, 1.0, high_inclusive=False)
+    return tuple(value)
+
+
+def check_shape(name: str, value: object, allow_empty: bool = False) -> tuple[int, ...]:
+    """Require a sequence of ints >= 1, non-empty unless ``allow_empty`` (a shape such as
+    (1, 28, 28), or hidden-layer widths); returns a tuple."""
+    return check_int_sequence(name, value, minimum=1, allow_empty=allow_empty)

@@ -2,6 +2,11 @@
 
 ``Energy.forward(y, x=None)`` returns shape (B,). Unconditional energies ignore ``x``; conditional
 ones score the pair (x, y).
+
+Inputs (the library's convention): forward passes take tensors or array-likes, promote integer and
+bool data to float and cast floating data to the module's floating dtype (float64 data into a
+float32 model is computed in float32); they check shapes only, never values (no host syncs), so
+NaN propagates as in torch. ``ClassEnergy.predict``, an inference, rejects NaN/inf inputs.
 """
 
 from __future__ import annotations
@@ -11,7 +16,17 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ebm._checks import check_positive, check_tensor
+from ebm._checks import (
+    as_float_tensor,
+    as_module_input,
+    check_finite,
+    check_int,
+    check_int_sequence,
+    check_nonempty,
+    check_positive,
+    check_real,
+    check_tensor,
+)
 
 
 class Energy(nn.Module):
@@ -23,12 +38,11 @@ class Energy(nn.Module):
     def score(self, y: Tensor, x: Tensor | None = None, create_graph: bool = False) -> Tensor:
         """−∇_y E(y, x), shape like ``y``: the direction that lowers the energy fastest.
 
-        y: floating (B, ...). Works under ``torch.no_grad``. ``create_graph=True`` keeps the graph
-        to the parameters (for score-matching losses); otherwise the result is detached.
+        y: (B, ...), cast to the module's floating dtype. Works under ``torch.no_grad``.
+        ``create_graph=True`` keeps the graph to the parameters (for score-matching losses);
+        otherwise the result is detached.
         """
-        check_tensor("y", y)
-        if not y.is_floating_point():
-            raise ValueError(f"score needs a floating-point y, got {y.dtype}")
+        y = as_module_input("y", y, self)
         with torch.enable_grad():
             y = y.detach().requires_grad_(True)
             (grad,) = torch.autograd.grad(self(y, x).sum(), y, create_graph=create_graph)
@@ -37,8 +51,11 @@ class Energy(nn.Module):
 
 def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.SiLU) -> nn.Sequential:
     """Linear layers with ``activation`` between them (none after the last). sizes: (in, ..., out)"""
-    if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
-        raise ValueError(f"sizes must hold at least two positive ints, got {tuple(sizes)}")
+    sizes = check_int_sequence("sizes", sizes)
+    if len(sizes) < 2:
+        raise ValueError(f"sizes must hold at least two positive ints, got {sizes}")
+    if not callable(activation):
+        raise ValueError(f"activation must be an nn.Module class (or factory), got {activation!r}")
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(a, b))
@@ -50,7 +67,8 @@ def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.SiLU) -> nn.Seque
 class MLPEnergy(Energy):
     """F(y) = MLP(y), or F(x, y) = MLP([x, y]) when ``cond_dim > 0``.
 
-    y: (B, dim); x: (B, cond_dim) or None. Returns (B,).
+    dim >= 1; hidden: the hidden widths (ints >= 1); cond_dim >= 0.
+    y: (B, dim); x: (B, cond_dim) or None, cast to the parameters' dtype. Returns (B,).
     """
 
     def __init__(
@@ -61,21 +79,20 @@ class MLPEnergy(Energy):
         activation: type[nn.Module] = nn.SiLU,
     ):
         super().__init__()
-        if isinstance(dim, bool) or not isinstance(dim, int) or not isinstance(cond_dim, int):
-            raise ValueError(
-                f"dim and cond_dim must be ints, got dim={dim!r}, cond_dim={cond_dim!r}"
-            )
-        if dim < 1 or cond_dim < 0:
-            raise ValueError(f"need dim >= 1 and cond_dim >= 0, got dim={dim}, cond_dim={cond_dim}")
+        dim = check_int("dim", dim, minimum=1)
+        cond_dim = check_int("cond_dim", cond_dim, minimum=0)
+        hidden = check_int_sequence("hidden", hidden)
         self.dim, self.cond_dim = dim, cond_dim
         self.net = mlp([dim + cond_dim, *hidden, 1], activation)
 
     def forward(self, y: Tensor, x: Tensor | None = None) -> Tensor:
-        check_tensor("y", y, ndim=2)
+        y = as_module_input("y", y, self, ndim=2)
         if y.shape[1] != self.dim:
             raise ValueError(f"y must have shape (B, {self.dim}), got {tuple(y.shape)}")
         if self.cond_dim:
-            if not isinstance(x, Tensor) or x.shape != (y.shape[0], self.cond_dim):
+            if x is not None:
+                x = as_module_input("x", x, self)
+            if x is None or x.shape != (y.shape[0], self.cond_dim):
                 got = None if x is None else tuple(x.shape)
                 raise ValueError(f"x must have shape ({y.shape[0]}, {self.cond_dim}), got {got}")
             y = torch.cat([x, y], dim=1)
@@ -88,20 +105,21 @@ class ClassEnergy(Energy):
     """The notes' "switch" classifier: ``backbone(x)`` gives one energy per label, (B, K).
 
     ``forward(y, x)`` picks the energy of labels ``y`` (B,) -> (B,). Inference: ``predict(x)`` is
-    the argmin over labels.
+    the argmin over labels. x is cast to the backbone's floating dtype.
     """
 
     def __init__(self, backbone: nn.Module):
         super().__init__()
+        if not isinstance(backbone, nn.Module):
+            raise ValueError(f"backbone must be an nn.Module, got {type(backbone).__name__}")
         self.backbone = backbone
 
     def energies(self, x: Tensor) -> Tensor:
-        """Energies of every label, (B, K)."""
-        e = self.backbone(x)
-        if e.ndim != 2 or e.shape[1] < 2:
-            raise ValueError(
-                f"backbone must return (B, K) energies with K >= 2, got {tuple(e.shape)}"
-            )
+        """Energies of every label, (B, ...) -> (B, K). No value checks (a forward pass)."""
+        e = self.backbone(as_module_input("x", x, self))
+        if not isinstance(e, Tensor) or e.ndim != 2 or e.shape[1] < 2:
+            got = tuple(e.shape) if isinstance(e, Tensor) else type(e).__name__
+            raise ValueError(f"backbone must return (B, K) energies with K >= 2, got {got}")
         return e
 
     def forward(self, y: Tensor, x: Tensor | None = None) -> Tensor:
@@ -116,8 +134,24 @@ class ClassEnergy(Energy):
         return e.gather(1, y.long().unsqueeze(1)).squeeze(1)
 
     def predict(self, x: Tensor) -> Tensor:
-        """The label of lowest energy, (B,)."""
-        return self.energies(x).argmin(dim=1)
+        """The label of lowest energy, (B, ...) -> (B,) int64.
+
+        An inference, not a forward pass: x must be finite and hold B >= 1 rows, and a row whose
+        energies hold a NaN or are all +inf (no label is preferred) raises a ValueError instead
+        of a label.
+        """
+        x = check_nonempty("x", as_float_tensor("x", x, finite=False))
+        check_finite("x", x)
+        with torch.no_grad():
+            e = self.energies(x)
+        undecided = torch.isnan(e).any(1) | (e == float("inf")).all(1)
+        if bool(undecided.any()):
+            rows = undecided.nonzero().squeeze(1).tolist()
+            raise ValueError(
+                f"the backbone's energies for x rows {rows[:10]}{' ...' if len(rows) > 10 else ''} "
+                f"are NaN or all +inf: no label can be predicted"
+            )
+        return e.argmin(dim=1)
 
 
 class SiameseEnergy(Energy):
@@ -129,13 +163,15 @@ class SiameseEnergy(Energy):
 
     def __init__(self, embed: nn.Module):
         super().__init__()
+        if not isinstance(embed, nn.Module):
+            raise ValueError(f"embed must be an nn.Module, got {type(embed).__name__}")
         self.embed = embed
 
     def forward(self, y: Tensor, x: Tensor | None = None) -> Tensor:
         if x is None:
             raise ValueError("SiameseEnergy needs a pair: forward(y, x)")
-        check_tensor("y", y)
-        check_tensor("x", x)
+        y = as_module_input("y", y, self)
+        x = as_module_input("x", x, self)
         if x.shape != y.shape or y.ndim < 1:
             raise ValueError(
                 f"x and y must have the same shape (B, ...), got x {tuple(x.shape)} and "
@@ -148,8 +184,9 @@ class SiameseEnergy(Energy):
 # ---- analytic energies for tests and figures -------------------------------------------------
 
 
-def _check_points(y: Tensor, dim: int) -> Tensor:
-    check_tensor("y", y, ndim=2)
+def _check_points(module: nn.Module, y: Tensor, dim: int) -> Tensor:
+    """y (B, dim) as a floating tensor in the module's dtype (no value checks)."""
+    y = as_module_input("y", y, module, ndim=2)
     if y.shape[1] != dim:
         raise ValueError(f"y must have shape (B, {dim}), got {tuple(y.shape)}")
     return y
@@ -163,24 +200,27 @@ class CircleEnergy(Energy):
         self.radius = check_positive("radius", radius)
 
     def forward(self, y: Tensor, x: Tensor | None = None) -> Tensor:
-        _check_points(y, 2)
+        y = _check_points(self, y, 2)
         return (y.square().sum(1) - self.radius**2).square()
 
 
 class GaussianEnergy(Energy):
     """E(y) = ½ (y − μ)ᵀ Σ⁻¹ (y − μ): the energy of N(μ, Σ), whose Boltzmann density is exact.
 
-    mean: (D,); cov: (D, D) symmetric positive definite. y: (B, D) -> (B,).
+    mean: (D,); cov: (D, D) symmetric positive definite, finite (tensors or array-likes, stored in
+    their common floating dtype). y: (B, D) -> (B,).
     """
 
     def __init__(self, mean: Tensor, cov: Tensor):
         super().__init__()
-        check_tensor("mean", mean, ndim=1)
-        check_tensor("cov", cov)
+        mean = as_float_tensor("mean", mean, ndim=1)
+        cov = as_float_tensor("cov", cov, ndim=2)
+        dtype = torch.promote_types(mean.dtype, cov.dtype)
+        mean, cov = mean.to(dtype), cov.to(device=mean.device, dtype=dtype)
         d = mean.shape[0]
-        if cov.shape != (d, d):
+        if d == 0 or cov.shape != (d, d):
             raise ValueError(
-                f"cov must have shape ({d}, {d}) to match mean, got {tuple(cov.shape)}"
+                f"cov must have shape ({d}, {d}) to match mean (D >= 1), got {tuple(cov.shape)}"
             )
         if not torch.allclose(cov, cov.mT):
             raise ValueError("cov must be symmetric")
@@ -191,7 +231,7 @@ class GaussianEnergy(Energy):
         self.register_buffer("precision", torch.cholesky_inverse(chol))
 
     def forward(self, y: Tensor, x: Tensor | None = None) -> Tensor:
-        d = _check_points(y, self.mean.shape[0]) - self.mean
+        d = _check_points(self, y, self.mean.shape[0]) - self.mean
         return 0.5 * torch.einsum("bi,ij,bj->b", d, self.precision, d)
 
 
@@ -205,11 +245,9 @@ class BananaEnergy(Energy):
     def __init__(self, a: float = 1.0, b: float = 1.0):
         super().__init__()
         self.a = check_positive("a", a)
-        if isinstance(b, bool) or not isinstance(b, (int, float)):
-            raise ValueError(f"b must be a real number, got {b!r}")
-        self.b = b
+        self.b = check_real("b", b)
 
     def forward(self, y: Tensor, x: Tensor | None = None) -> Tensor:
-        _check_points(y, 2)
+        y = _check_points(self, y, 2)
         y1, y2 = y[:, 0], y[:, 1]
         return 0.5 * (y1 / self.a) ** 2 + 0.5 * (y2 - self.b * (y1**2 - self.a**2)) ** 2

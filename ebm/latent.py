@@ -1,9 +1,10 @@
 """Latent-variable energies E(x, y, z): z is never observed, so inference removes it.
 
 Zero temperature minimises over z, F∞(x, y) = min_z E(x, y, z), and returns the best latent ž;
-finite temperature marginalises over a grid of z with a uniform prior,
-F_β(x, y) = −(1/β) log mean_z exp(−β E(x, y, z)) (``ebm.inference.free_energy``). Either F is an
-ordinary energy of (x, y): low = compatible.
+finite temperature marginalises over a grid of z, F_β(x, y) = −(1/β) log Σ_z exp(−β E(x, y, z))
+(``ebm.inference.free_energy``, the library's convention), or with ``average=True`` over a uniform
+prior on the grid, −(1/β) log mean_z exp(−β E(x, y, z)) = F_β + log(Nz)/β, which does not drift
+with the grid size Nz. Either F is an ordinary energy of (x, y): low = compatible.
 
 Training ("energy loss on the free energy") pushes F down on the data and nothing up. In general
 that collapses: a decoder flexible enough to reach every y for some z (e.g. a z as big as y)
@@ -15,6 +16,7 @@ ch. 20), the architecture limits the volume of low energy, so pushing down alone
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from typing import NamedTuple
@@ -22,7 +24,14 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ebm._checks import check_choice, check_positive, check_tensor
+from ebm._checks import (
+    as_float_tensor,
+    as_module_input,
+    check_choice,
+    check_int,
+    check_int_sequence,
+    check_positive,
+)
 from ebm.energies import Energy, mlp
 from ebm.inference import exhaustive_search, free_energy, gradient_descent, lbfgs
 
@@ -58,6 +67,24 @@ def _z_by_descent(solver: Callable) -> Callable:
     return infer
 
 
+# The solver behind each inference, whose keyword arguments inference_options may set.
+_SOLVERS = {"grid": None, "gradient": gradient_descent, "lbfgs": lbfgs}
+_SET_BY_THE_MODEL = ("energy", "init", "candidates")
+
+
+def _check_options(inference: str, options: dict) -> None:
+    """Refuse options the solver does not take (a typo would otherwise fail at the first call)."""
+    solver = _SOLVERS[inference]
+    allowed = () if solver is None else tuple(inspect.signature(solver).parameters)
+    allowed = tuple(name for name in allowed if name not in _SET_BY_THE_MODEL)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"inference_options {unknown} are not options of inference={inference!r}; "
+            f"allowed: {list(allowed)}"
+        )
+
+
 # How F∞ finds ž: search the grid, or descend from every grid point (continuous z).
 _INFERENCE = {
     "grid": _z_by_grid,
@@ -71,12 +98,17 @@ class LatentEnergy(Energy):
 
     energy: optional callable ``(y (N, Dy), z (N, Dz), x (N, Dx) | None) -> (N,)``; an
     ``nn.Module`` is registered as a submodule. Subclasses override ``energy`` instead.
-    z_grid: (Nz, Dz) or (Nz,) latent values: the candidates of ``inference="grid"``, the restarts
-    of "gradient"/"lbfgs" (continuous z), and the quadrature points of finite-β marginalisation.
+    z_grid: (Nz, Dz) or (Nz,) finite latent values (a tensor or array-like; integers become
+    floats): the candidates of ``inference="grid"``, the restarts of "gradient"/"lbfgs"
+    (continuous z), and the quadrature points of finite-β marginalisation.
     inference: "grid", "gradient" or "lbfgs" (see ``ebm.inference``); inference_options go to
     the solver (e.g. ``{"steps": 50, "lr": 0.1}``). Gradients reach the parameters by the
     envelope theorem: ž is detached and E is re-evaluated there.
     beta: the temperature ``forward`` and ``training_step`` use (math.inf: zero temperature).
+    average: the form of the finite-β free energy ``forward`` uses and ``free_energy`` defaults
+    to: False for −(1/β) log Σ_z exp(−βE) (the library's convention), True for
+    −(1/β) log mean_z exp(−βE) (a uniform prior on the grid; ≥ min E, so it stays positive for
+    non-negative E, e.g. on a log plot). Gradients are the same.
     lr: Adam learning rate of ``configure_optimizers``.
     """
 
@@ -88,24 +120,31 @@ class LatentEnergy(Energy):
         inference_options: dict | None = None,
         beta: float = math.inf,
         lr: float = 1e-2,
+        average: bool = False,
     ):
         super().__init__()
-        check_tensor("z_grid", z_grid)
+        z_grid = as_float_tensor("z_grid", z_grid, ndim=(1, 2))
         if z_grid.ndim == 1:
             z_grid = z_grid[:, None]
-        if z_grid.ndim != 2 or z_grid.shape[0] == 0 or not z_grid.is_floating_point():
+        if z_grid.shape[0] == 0 or z_grid.shape[1] == 0:
             raise ValueError(
-                f"z_grid must be a non-empty float tensor of shape (Nz, Dz) or (Nz,), got "
-                f"{z_grid.dtype} {tuple(z_grid.shape)}"
+                f"z_grid must be a non-empty array of shape (Nz, Dz) or (Nz,), got "
+                f"{tuple(z_grid.shape)}"
             )
         check_choice("inference", inference, tuple(_INFERENCE))
-        self.register_buffer("z_grid", z_grid.clone())
-        self._energy_fn = energy
         if energy is not None and not callable(energy):
             raise ValueError(f"energy must be callable, got {type(energy).__name__}")
+        if inference_options is not None and not isinstance(inference_options, dict):
+            raise ValueError(f"inference_options must be a dict, got {inference_options!r}")
+        _check_options(inference, inference_options or {})
+        self.register_buffer("z_grid", z_grid.clone())
+        self._energy_fn = energy
         self.inference = inference
         self.inference_options = dict(inference_options or {})
         self.beta = check_positive("beta", beta, allow_inf=True)
+        if not isinstance(average, bool):
+            raise ValueError(f"average must be a bool, got {average!r}")
+        self.average = average
         self.lr = check_positive("lr", lr)
 
     # ---- the energy and its evaluation on the grid --------------------------------------------
@@ -117,44 +156,63 @@ class LatentEnergy(Energy):
         return self._energy_fn(y, z, x)
 
     def grid_energies(self, y: Tensor, x: Tensor | None = None, z: Tensor | None = None) -> Tensor:
-        """E of every sample against every latent value: (B, Nz). z: (Nz, Dz), default z_grid."""
-        z = self.z_grid if z is None else z
+        """E of every sample against every latent value: (B, Nz). y: (B, Dy); x: (B, Dx) or None;
+        z: (Nz, Dz), default z_grid. Inputs are cast to the model's floating dtype."""
+        y, x = self._inputs(y, x)
+        z = self.z_grid if z is None else as_module_input("z", z, self, ndim=2)
         b, n = y.shape[0], z.shape[0]
         y_rows = y[:, None].expand(b, n, *y.shape[1:]).reshape(b * n, *y.shape[1:])
         z_rows = z[None].expand(b, n, *z.shape[1:]).reshape(b * n, *z.shape[1:])
         x_rows = None if x is None else x[:, None].expand(b, n, *x.shape[1:]).reshape(b * n, -1)
         e = self.energy(y_rows, z_rows, x_rows)
-        if e.shape != (b * n,):
-            raise ValueError(f"energy must return ({b * n},) energies, got {tuple(e.shape)}")
+        if not isinstance(e, Tensor) or e.shape != (b * n,):
+            got = tuple(e.shape) if isinstance(e, Tensor) else type(e).__name__
+            raise ValueError(f"energy must return ({b * n},) energies, got {got}")
         return e.reshape(b, n)
 
     # ---- inference ----------------------------------------------------------------------------
 
-    def _check_inputs(self, y: Tensor, x: Tensor | None) -> None:
-        check_tensor("y", y, ndim=2)
+    def _inputs(self, y: Tensor, x: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """y (B, Dy) and x (B, Dx) or None as the model's floating dtype (no value checks)."""
+        y = as_module_input("y", y, self, ndim=2)
         if x is not None:
-            check_tensor("x", x, ndim=2)
+            x = as_module_input("x", x, self, ndim=2)
             if x.shape[0] != y.shape[0]:
                 raise ValueError(
                     f"x and y must hold the same number of samples, got x {tuple(x.shape)} "
                     f"and y {tuple(y.shape)}"
                 )
+        return y, x
 
     def free_energy(
-        self, y: Tensor, x: Tensor | None = None, beta: float = math.inf
+        self,
+        y: Tensor,
+        x: Tensor | None = None,
+        beta: float = math.inf,
+        *,
+        average: bool | None = None,
     ) -> LatentFreeEnergy:
         """F_β(x, y) and ž. y: (B, Dy); x: (B, Dx) or None. Returns ((B,), (B, Dz)).
 
-        β = ∞ minimises with the model's ``inference``; a finite β marginalises over z_grid
-        (uniform prior) and ž is the grid point of lowest energy (the posterior mode).
+        β = ∞ minimises with the model's ``inference``; a finite β marginalises over z_grid:
+        −(1/β) log Σ_z exp(−βE) (the library's convention), or with ``average=True``
+        −(1/β) log mean_z exp(−βE), a uniform prior on the grid (see
+        ``ebm.inference.free_energy``); ``average=None`` uses the model's ``average``. ž is the
+        grid point of lowest energy (the posterior mode).
+        y and x may be array-likes; they are cast to the model's floating dtype. No value checks
+        (a forward pass): NaN propagates.
         """
-        self._check_inputs(y, x)
+        y, x = self._inputs(y, x)
         check_positive("beta", beta, allow_inf=True)
+        if average is None:
+            average = self.average
+        elif not isinstance(average, bool):
+            raise ValueError(f"average must be None or a bool, got {average!r}")
         if math.isinf(beta):
             return _INFERENCE[self.inference](self, y, x)
         energies = self.grid_energies(y, x)  # (B, Nz)
         best = energies.detach().argmin(1)
-        return LatentFreeEnergy(free_energy(energies, beta), self.z_grid[best])
+        return LatentFreeEnergy(free_energy(energies, beta, average=average), self.z_grid[best])
 
     def forward(self, y: Tensor, x: Tensor | None = None) -> Tensor:
         """F_β(x, y) at the model's own temperature ``self.beta``: (B,). Low = compatible."""
@@ -185,8 +243,7 @@ class LatentEnergy(Energy):
 
 
 def _angle_grid(n_z: int) -> Tensor:
-    if isinstance(n_z, bool) or not isinstance(n_z, int) or n_z < 1:
-        raise ValueError(f"n_z must be a positive int, got {n_z!r}")
+    n_z = check_int("n_z", n_z, minimum=1)
     return (2 * math.pi / n_z) * torch.arange(n_z, dtype=torch.float32)[:, None]
 
 
@@ -205,17 +262,22 @@ class EllipseEnergy(LatentEnergy):
     """
 
     def __init__(self, w: tuple[float, float] = (1.0, 1.0), n_z: int = 48, **kwargs):
+        w = as_float_tensor("w", w, ndim=1, dtype=torch.float32)
+        if w.shape != (2,):
+            raise ValueError(f"w must hold two numbers, got shape {tuple(w.shape)}")
         super().__init__(_angle_grid(n_z), **kwargs)
-        self.w = nn.Parameter(torch.as_tensor(w, dtype=torch.float32).clone())
-        if self.w.shape != (2,):
-            raise ValueError(f"w must hold two numbers, got shape {tuple(self.w.shape)}")
+        self.w = nn.Parameter(w.clone())
 
     def decode(self, z: Tensor) -> Tensor:
-        """The point of the ellipse at angle z: (N, 1) -> (N, 2)."""
+        """The point of the ellipse at angle z: (N, 1) -> (N, 2). z may be an array-like;
+        integers and bools are promoted, floating values cast to w's dtype (no value checks)."""
+        z = as_module_input("z", z, self)
         return self.w * torch.cat([z.cos(), z.sin()], dim=1)
 
     def energy(self, y: Tensor, z: Tensor, x: Tensor | None = None) -> Tensor:
-        return _squared_error(y, self.decode(z))
+        """E(y, z): y (N, 2), z (N, 1) -> (N,), low = y near the ellipse's point at angle z.
+        Array-likes accepted and cast like ``decode``'s z; NaN propagates to its row."""
+        return _squared_error(as_module_input("y", y, self), self.decode(z))
 
     def training_step(self, batch) -> dict[str, Tensor]:
         """Mean F_β, plus w₁ and w₂ as metrics so that a run's history traces w."""
@@ -231,15 +293,23 @@ class HornEnergy(LatentEnergy):
     """
 
     def __init__(self, hidden: tuple[int, ...] = (8, 8), n_z: int = 48, **kwargs):
+        hidden = check_int_sequence("hidden", hidden)
         super().__init__(_angle_grid(n_z), **kwargs)
         self.f = mlp([1, *hidden, 2], nn.ReLU)
 
     def decode(self, z: Tensor, x: Tensor) -> Tensor:
-        """The point of the ellipse of input x at angle z: (N, 1), (N, 1) -> (N, 2)."""
+        """The point of the ellipse of input x at angle z: (N, 1), (N, 1) -> (N, 2). z and x may
+        be array-likes; integers and bools are promoted, floating values cast to the net's
+        dtype (no value checks)."""
+        z, x = as_module_input("z", z, self), as_module_input("x", x, self)
         return self.f(x) * torch.cat([z.cos(), z.sin()], dim=1)
 
     def energy(self, y: Tensor, z: Tensor, x: Tensor | None = None) -> Tensor:
+        """E(x, y, z): y (N, 2), z (N, 1), x (N, 1) -> (N,), low = y near the point of x's
+        ellipse at angle z. Array-likes accepted and cast like ``decode``'s; NaN propagates."""
+        if x is not None:
+            x = as_module_input("x", x, self)
         if x is None or x.ndim != 2 or x.shape[1] != 1:
             got = None if x is None else tuple(x.shape)
             raise ValueError(f"HornEnergy needs the input x of shape (N, 1), got {got}")
-        return _squared_error(y, self.decode(z, x))
+        return _squared_error(as_module_input("y", y, self), self.decode(z, x))

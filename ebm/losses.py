@@ -14,20 +14,26 @@ Every loss takes ``reduction="mean" | "sum" | "none"`` (torch's convention, defa
 ``"none"`` returns one value per sample, shaped like ``p`` (or (B,) for ``E``).
 
 Validation is cheap: shapes, dtypes and hyper-parameters are checked on the host without looking
-at tensor values. The one value check, targets in ``[0, K)``, is done for targets on the CPU
-(where it costs a reduction and no device sync) and skipped under ``torch.compile`` and for
-targets on accelerators, where it would force a host sync every step; there torch's own kernels
-(``gather``, ``cross_entropy``) catch out-of-range indices with a device-side assert. Pass
-``check_target=True`` to force the check anywhere, ``False`` to skip it.
+at tensor values, so NaN energies propagate as in torch. Energies may be tensors or array-likes;
+integer and bool energies are promoted to float. Hyper-parameters (margins, caps, betas) must be
+finite and > 0, ``alpha`` finite and >= 0, else a ``ValueError`` names them.
+
+Two value checks concern labels, not energies: targets in ``[0, K)`` and the contrastive loss's
+``same`` weights in ``[0, 1]``. Each is done for tensors on the CPU (where it costs a reduction
+and no device sync) and skipped under ``torch.compile`` and on accelerators, where it would force
+a host sync every step; there torch's own kernels (``gather``, ``cross_entropy``) catch
+out-of-range targets with a device-side assert, and bool ``same`` labels cannot be out of range.
+Pass ``check_target=True`` / ``check_same=True`` to force the check anywhere, ``False`` to skip it.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ebm._checks import check_choice, check_positive, check_tensor
+from ebm._checks import as_float_tensor, check_choice, check_positive, check_real
 
 __all__ = [
     "energy_loss",
@@ -78,56 +84,74 @@ def _check_reduction(reduction: str) -> None:
 
 
 def _check_energy(name: str, value: object) -> Tensor:
-    check_tensor(name, value)
-    if not value.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor of energies, got {value.dtype}")
-    return value
+    """Energies as a floating tensor: array-likes accepted, integers/bools promoted (no sync)."""
+    return as_float_tensor(name, value, finite=False)
 
 
-def _check_pair(p: Tensor, n: Tensor) -> None:
+def _check_pair(p: Tensor, n: Tensor) -> tuple[Tensor, Tensor]:
     """p and n: floating tensors of one shape (no broadcasting)."""
-    _check_energy("p", p)
-    _check_energy("n", n)
+    p = _check_energy("p", p)
+    n = _check_energy("n", n)
     if p.shape != n.shape:
         raise ValueError(
             f"p and n must have the same shape (no broadcasting), got p {tuple(p.shape)} "
             f"and n {tuple(n.shape)}"
         )
+    return p, n
 
 
-def _check_candidates(E: Tensor, target: Tensor, check_target: bool | None) -> Tensor:
-    """E: (B, K) floating with K >= 2; target: (B,) integer labels in [0, K). Returns int64 target."""
-    _check_energy("E", E)
+def _value_check(flag: bool | None, t: Tensor, name: str) -> bool:
+    """Whether to look at the values of ``t``: forced by ``flag``, else only on the CPU (no device
+    sync) and outside torch.compile."""
+    if flag is None:
+        return t.device.type == "cpu" and not torch.compiler.is_compiling()
+    if not isinstance(flag, bool):
+        raise ValueError(f"{name} must be None, True or False, got {flag!r}")
+    return flag
+
+
+def _as_labels(name: str, value: object) -> Tensor:
+    """A tensor of labels (dtype kept, no promotion); array-likes through numpy."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (str, bytes)) or value is None:
+        raise ValueError(f"{name} must be a tensor or an array-like of labels, got {value!r}")
+    try:
+        return torch.as_tensor(np.asarray(value))
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{name} must be a rectangular array of labels: {err}") from err
+
+
+def _check_candidates(
+    E: Tensor, target: Tensor, check_target: bool | None
+) -> tuple[Tensor, Tensor]:
+    """E: (B, K) floating with K >= 2; target: (B,) integer labels in [0, K).
+    Returns E (floating) and the int64 target."""
+    E = _check_energy("E", E)
     if E.ndim != 2:
         raise ValueError(f"E must have shape (B, K), got {tuple(E.shape)}")
     B, K = E.shape
     if K < 2:
         raise ValueError(f"E must hold K >= 2 candidate energies per sample, got shape {(B, K)}")
-    check_tensor("target", target)
+    target = _as_labels("target", target)
     if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
         raise ValueError(f"target must hold integer labels, got dtype {target.dtype}")
     if target.shape != (B,):
         raise ValueError(
             f"target must have shape ({B},) to match E {tuple(E.shape)}, got {tuple(target.shape)}"
         )
-    if check_target is None:
-        check_target = target.device.type == "cpu" and not torch.compiler.is_compiling()
-    if check_target and B > 0:
+    if _value_check(check_target, target, "check_target") and B > 0:
         lo, hi = torch.aminmax(target)
         if int(lo) < 0 or int(hi) >= K:
             raise ValueError(
                 f"target must lie in [0, {K}) for E of shape {tuple(E.shape)}, "
                 f"got values in [{int(lo)}, {int(hi)}]"
             )
-    return target.long()
+    return E, target.long()
 
 
 def _check_alpha(alpha: float) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha >= 0:
-        raise ValueError(f"alpha must be a number >= 0, got {alpha!r}")
-    if alpha == float("inf"):
-        raise ValueError(f"alpha must be finite, got {alpha!r}")
-    return alpha
+    return check_real("alpha", alpha, 0.0)
 
 
 def _pick(E: Tensor, target: Tensor) -> Tensor:
@@ -148,7 +172,7 @@ def most_offending(E: Tensor, target: Tensor, *, check_target: bool | None = Non
 
     E: (B, K) energies, K >= 2; target: (B,) integer labels. Returns n, (B,).
     """
-    target = _check_candidates(E, target, check_target)
+    E, target = _check_candidates(E, target, check_target)
     return _most_offending(E, target)
 
 
@@ -160,7 +184,7 @@ def correct_and_offending(
     Feeds the pairwise losses (hinge, log, LVQ2, MCE, square-square, square-exp) from a
     classifier's energies, e.g. ``hinge_loss(*correct_and_offending(E, y))``.
     """
-    target = _check_candidates(E, target, check_target)
+    E, target = _check_candidates(E, target, check_target)
     return _pick(E, target), _most_offending(E, target)
 
 
@@ -171,7 +195,7 @@ def energy_loss(p: Tensor, reduction: str = "mean") -> Tensor:
     """Energy loss: p. Pushes the correct energy down and nothing up, so a flexible energy
     collapses (every answer gets low energy). p: energies of the correct answers, any shape.
     """
-    _check_energy("p", p)
+    p = _check_energy("p", p)
     _check_reduction(reduction)
     return _reduce(p, reduction)
 
@@ -180,14 +204,14 @@ def perceptron_loss(
     E: Tensor, target: Tensor, reduction: str = "mean", *, check_target: bool | None = None
 ) -> Tensor:
     """Perceptron loss: E[target] − min_k E[k] >= 0 (zero margin). E: (B, K); target: (B,)."""
-    target = _check_candidates(E, target, check_target)
+    E, target = _check_candidates(E, target, check_target)
     _check_reduction(reduction)
     return _reduce(_pick(E, target) - E.amin(dim=1), reduction)
 
 
 def hinge_loss(p: Tensor, n: Tensor, margin: float = 1.0, reduction: str = "mean") -> Tensor:
     """Hinge loss: max(0, margin + p − n). Zero once n exceeds p by the margin. p, n: same shape."""
-    _check_pair(p, n)
+    p, n = _check_pair(p, n)
     check_positive("margin", margin)
     _check_reduction(reduction)
     return _reduce(F.relu(margin + p - n), reduction)
@@ -195,14 +219,14 @@ def hinge_loss(p: Tensor, n: Tensor, margin: float = 1.0, reduction: str = "mean
 
 def log_loss(p: Tensor, n: Tensor, reduction: str = "mean") -> Tensor:
     """Log loss (soft hinge): log(1 + exp(p − n)) = softplus(p − n), stable for any p − n."""
-    _check_pair(p, n)
+    p, n = _check_pair(p, n)
     _check_reduction(reduction)
     return _reduce(F.softplus(p - n), reduction)
 
 
 def lvq2_loss(p: Tensor, n: Tensor, cap: float = 1.0, reduction: str = "mean") -> Tensor:
     """LVQ2 loss: min(cap, max(0, p − n)). Zero margin; saturates at ``cap`` for bad mistakes."""
-    _check_pair(p, n)
+    p, n = _check_pair(p, n)
     check_positive("cap", cap)
     _check_reduction(reduction)
     return _reduce((p - n).clamp(min=0.0, max=cap), reduction)
@@ -210,7 +234,7 @@ def lvq2_loss(p: Tensor, n: Tensor, cap: float = 1.0, reduction: str = "mean") -
 
 def mce_loss(p: Tensor, n: Tensor, reduction: str = "mean") -> Tensor:
     """Minimum classification error loss: sigmoid(p − n), a smooth count of mistakes in (0, 1)."""
-    _check_pair(p, n)
+    p, n = _check_pair(p, n)
     _check_reduction(reduction)
     return _reduce(torch.sigmoid(p - n), reduction)
 
@@ -223,7 +247,7 @@ def square_square_loss(
     A PLUS: the lecture notes print a minus, which would push the wrong answer's energy down.
     Meant for non-negative energies: it drives p to 0 and n above ``margin``.
     """
-    _check_pair(p, n)
+    p, n = _check_pair(p, n)
     check_positive("margin", margin)
     _check_reduction(reduction)
     return _reduce(p.square() + F.relu(margin - n).square(), reduction)
@@ -233,7 +257,7 @@ def square_exp_loss(p: Tensor, n: Tensor, beta: float = 1.0, reduction: str = "m
     """Square-exponential loss: p² + beta·exp(−n). Meant for non-negative energies; for n below
     about −88 (float32) the value is truly beyond float range and comes out inf.
     """
-    _check_pair(p, n)
+    p, n = _check_pair(p, n)
     check_positive("beta", beta)
     _check_reduction(reduction)
     return _reduce(p.square() + beta * torch.exp(-n), reduction)
@@ -254,7 +278,7 @@ def nll_loss(
     ``cross_entropy(−beta·E, target) / beta``: stable for |E| up to 1e4 and beyond, with finite
     gradients, at the speed of torch's fused kernel. E: (B, K); target: (B,).
     """
-    target = _check_candidates(E, target, check_target)
+    E, target = _check_candidates(E, target, check_target)
     check_positive("beta", beta)
     _check_reduction(reduction)
     if beta == 1:
@@ -275,7 +299,7 @@ def mee_loss(
     The expected 0/1 error under the Gibbs distribution; it tends to the 0/1 loss of the argmin
     as beta → ∞. E: (B, K); target: (B,).
     """
-    target = _check_candidates(E, target, check_target)
+    E, target = _check_candidates(E, target, check_target)
     check_positive("beta", beta)
     _check_reduction(reduction)
     log_prob = -F.cross_entropy(E * -beta, target, reduction="none")  # log softmax(−βE)[target]
@@ -283,30 +307,52 @@ def mee_loss(
 
 
 def contrastive_loss(
-    d: Tensor, same: Tensor, margin: float = 1.0, reduction: str = "mean"
+    d: Tensor,
+    same: Tensor,
+    margin: float = 1.0,
+    reduction: str = "mean",
+    *,
+    check_same: bool | None = None,
 ) -> Tensor:
     """Contrastive loss (Hadsell, Chopra & LeCun 2006): ½d² for matching pairs and
     ½·max(0, margin − d)² for non-matching ones. Both terms are squared, so the gradient is
     finite (and zero) at d = 0.
 
-    d: distances (energies) of pairs, any shape. same: same shape; bool (True = matching pair) or
-    floating weights in [0, 1] (1 = matching), which mix the two terms.
+    d: distances (energies) of pairs, any shape. same: same shape, a tensor or array-like of
+    labels: bool (True = matching pair), integer 0/1 labels (1 = matching), or floating weights in
+    [0, 1] (1 = matching) that mix the two terms. A weight outside [0, 1] would make the loss
+    negative, so integer and floating ``same`` are checked to lie in {0, 1} / [0, 1] (NaN refused)
+    where that costs no device sync: on the CPU, not under torch.compile (``check_same``: see the
+    module docstring). On accelerators pass bool labels, which need no check.
     """
-    _check_energy("d", d)
-    check_tensor("same", same)
+    d = _check_energy("d", d)
+    same = _as_labels("same", same)
     if same.shape != d.shape:
         raise ValueError(
             f"same must have the same shape as d (no broadcasting), got same "
             f"{tuple(same.shape)} and d {tuple(d.shape)}"
         )
-    if not (same.dtype == torch.bool or same.is_floating_point()):
-        raise ValueError(f"same must be bool or floating weights in [0, 1], got {same.dtype}")
+    if same.is_complex():
+        raise ValueError(f"same must be bool, 0/1 or weights in [0, 1], got {same.dtype}")
     check_positive("margin", margin)
     _check_reduction(reduction)
+    is_labels = not same.is_floating_point()
+    if same.dtype != torch.bool and _value_check(check_same, same, "check_same") and same.numel():
+        if is_labels:
+            bad = (same != 0) & (same != 1)
+            expected = "integer labels in {0, 1}"
+        else:
+            bad = ~((same >= 0) & (same <= 1))  # NaN is bad too
+            expected = "floating weights in [0, 1]"
+        if bool(bad.any()):
+            raise ValueError(
+                f"same must hold {expected} (1 = matching pair), got {int(bad.sum())} value(s) "
+                f"outside, e.g. {same[bad].flatten()[0].item()!r}"
+            )
     pull = 0.5 * d.square()
     push = 0.5 * F.relu(margin - d).square()
-    if same.dtype == torch.bool:
-        values = torch.where(same, pull, push)
+    if is_labels:
+        values = torch.where(same != 0, pull, push)
     else:
         values = same * pull + (1 - same) * push
     return _reduce(values, reduction)
@@ -320,8 +366,8 @@ def contrastive_divergence_loss(e_data: Tensor, e_model: Tensor, alpha: float = 
     the batch sizes may differ. Returns a scalar. Detach the model samples before computing
     ``e_model`` so no gradient flows through the sampler.
     """
-    _check_energy("e_data", e_data)
-    _check_energy("e_model", e_model)
+    e_data = _check_energy("e_data", e_data)
+    e_model = _check_energy("e_model", e_model)
     for name, e in (("e_data", e_data), ("e_model", e_model)):
         if e.ndim != 1 or e.shape[0] == 0:
             raise ValueError(

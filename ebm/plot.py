@@ -1,7 +1,15 @@
-"""Figure helpers shared by every recipe: energy landscapes, sample grids, uncertainty bands.
+"""Figure helpers shared by every recipe, and the one figure style.
 
 Functions draw onto a Matplotlib ``Axes`` the caller owns and return what they drew, so recipes
-compose panels freely. Importing this module does not pick a Matplotlib backend.
+compose panels freely. Importing this module does not pick a Matplotlib backend and changes no
+global state: a recipe calls ``use_style()`` once.
+
+The style (STYLE.md, "Figures"): labelled axes and titled colourbars; low energy = dark
+everywhere (``ENERGY_CMAP``), and a density is drawn as its energy −log p or with a colour map
+that is dark where it is high (``DENSITY_CMAP``), so dark always means likely; panels that are
+compared share one scale (pass ``vmin``/``vmax``, ``sharex``/``sharey``); figures at most about
+10 inches wide with fonts of 10 pt or more, so they stay legible at README width (650-700 px):
+split crowded figures rather than shrink them.
 """
 
 from __future__ import annotations
@@ -9,13 +17,65 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+from ebm._checks import check_int, check_real
+
+# low energy = dark: a perceptually uniform map whose low end is dark
+ENERGY_CMAP = "viridis"
+# a density (high = likely) drawn dark where it is high, the same convention as an energy
+DENSITY_CMAP = "magma_r"
+# rcParams of every recipe figure: legible when a 10-inch figure is shown 650-700 px wide
+STYLE = {
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "legend.framealpha": 0.85,
+    "figure.titlesize": 12,
+    "image.cmap": ENERGY_CMAP,
+    "savefig.bbox": "tight",
+}
+
+
+def use_style() -> None:
+    """Apply ``STYLE`` to Matplotlib's rcParams (call once at the top of a recipe)."""
+    import matplotlib
+
+    matplotlib.rcParams.update(STYLE)
+
+
+def add_colorbar(ax, mappable, label: str, **kwargs):
+    """A titled colourbar (``label``) just right of ``ax`` and exactly as tall as it, also for
+    equal-aspect panels: no colourbar goes untitled. kwargs go to ``Figure.colorbar``."""
+    if not label:
+        raise ValueError("label must name what the colours show, e.g. 'energy E(y)'")
+    cax = ax.inset_axes([1.03, 0.0, 0.045, 1.0])
+    bar = ax.figure.colorbar(mappable, cax=cax, **kwargs)
+    bar.set_label(label)
+    return bar
+
+
+def _check_limits(name: str, value: object) -> tuple[float, float]:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise ValueError(f"{name} must be a pair (first, last) of finite numbers, got {value!r}")
+    first, last = (float(check_real(f"{name}[{i}]", v)) for i, v in enumerate(value))
+    if first == last:
+        raise ValueError(f"{name} must span a non-empty interval, got {value!r}")
+    return first, last
 
 
 def grid_points(
     xlim: tuple[float, float], ylim: tuple[float, float], n: int = 200
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """A regular n×n grid over the box. Returns (points (n², 2), X (n, n), Y (n, n))."""
+    """A regular n×n grid over the box. Returns (points (n², 2), X (n, n), Y (n, n)).
+
+    xlim, ylim: (first, last) finite coordinates (either order); n: an int >= 2.
+    """
+    xlim, ylim = _check_limits("xlim", xlim), _check_limits("ylim", ylim)
+    n = check_int("n", n, minimum=2)
     xs = torch.linspace(xlim[0], xlim[1], n)
     ys = torch.linspace(ylim[0], ylim[1], n)
     X, Y = torch.meshgrid(xs, ys, indexing="xy")
@@ -34,12 +94,22 @@ def evaluate_on_grid(
     """Energies on an n×n grid, computed in chunks. Returns (E (n, n), X, Y) on the CPU.
 
     energy: any callable mapping (B, 2) -> (B,), e.g. an ``Energy`` or a model's ``.energy``.
+    device: where to evaluate (None: the device of the module's parameters, for a module or a
+    module's bound method such as ``model.energy``; else the CPU). chunk: points per call.
     """
+    if not callable(energy):
+        raise ValueError(f"energy must be a callable (B, 2) -> (B,), got {type(energy).__name__}")
     points, X, Y = grid_points(xlim, ylim, n)
+    chunk = check_int("chunk", chunk, minimum=1)
     if device is None:
-        params = getattr(energy, "parameters", None)
-        first = next(params(), None) if callable(params) else None
+        owner = energy if isinstance(energy, nn.Module) else getattr(energy, "__self__", None)
+        first = next(owner.parameters(), None) if isinstance(owner, nn.Module) else None
         device = first.device if first is not None else "cpu"
+    else:
+        try:
+            device = torch.device(device)
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(f"device must name a torch device, got {device!r}") from err
     values = [energy(p.to(device)).float().cpu() for p in points.split(chunk)]
     return torch.cat(values).reshape(n, n), X, Y
 
@@ -52,20 +122,34 @@ def energy_landscape(
     n: int = 200,
     data: Tensor | None = None,
     log: bool = False,
-    cmap: str = "viridis",
+    cmap: str = ENERGY_CMAP,
     levels: int = 0,
     colorbar: bool = True,
     title: str | None = None,
+    label: str | None = None,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    xlabel: str | None = "y₁",
+    ylabel: str | None = "y₂",
 ):
     """Heat map of a 2-D energy (low = dark), optional contours and the data overlaid.
 
     ``log=True`` shows log(E − min E + 1e-6), which reveals structure across decades.
+    label: the colourbar's title (default "energy E(y)", or the log transform's formula).
+    vmin, vmax: the colour scale (pass the same to panels that are compared); values beyond are
+    drawn in the end colours and the colourbar shows an arrow. xlabel, ylabel: None leaves them.
     Returns the image artist.
     """
     E, X, Y = evaluate_on_grid(energy, xlim, ylim, n)
     shown = (E - E.min() + 1e-6).log() if log else E
     image = ax.imshow(
-        shown.numpy(), origin="lower", extent=(*xlim, *ylim), cmap=cmap, aspect="auto"
+        shown.numpy(),
+        origin="lower",
+        extent=(*xlim, *ylim),
+        cmap=cmap,
+        aspect="auto",
+        vmin=vmin,
+        vmax=vmax,
     )
     if levels:
         ax.contour(X.numpy(), Y.numpy(), shown.numpy(), levels=levels, colors="w", linewidths=0.5)
@@ -73,9 +157,19 @@ def energy_landscape(
         d = data.detach().float().cpu()
         ax.scatter(d[:, 0], d[:, 1], s=3, c="r", alpha=0.6, linewidths=0)
     if colorbar:
-        ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+        low = vmin is not None and bool((shown < vmin).any())
+        high = vmax is not None and bool((shown > vmax).any())
+        extend = {(False, False): "neither", (True, False): "min", (False, True): "max"}.get(
+            (low, high), "both"
+        )
+        default = "log(E − min E)" if log else "energy E(y)"
+        add_colorbar(ax, image, label or default, extend=extend)
     if title:
         ax.set_title(title)
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
     return image
@@ -119,8 +213,13 @@ def uncertainty_band(
     k: float = 2.0,
     label: str | None = None,
     color: str = "C0",
+    band_label: str | None = None,
 ):
-    """Mean line with a ±k·std band. x, mean, std: (N,) (sorted by x for a clean band)."""
+    """Mean line with a ±k·std band. x, mean, std: (N,) (sorted by x for a clean band).
+
+    label: the mean line's legend entry; band_label: the band's (e.g. "mean ± 2σ"), so the band
+    is in the legend too. Returns the line.
+    """
     x, mean, std = (t.detach().float().cpu().flatten() for t in (x, mean, std))
     order = x.argsort()
     x, mean, std = x[order], mean[order], std[order]
@@ -131,6 +230,7 @@ def uncertainty_band(
         color=color,
         alpha=0.25,
         linewidth=0,
+        label=band_label,
     )
     (line,) = ax.plot(x.numpy(), mean.numpy(), color=color, label=label)
     return line
@@ -182,3 +282,160 @@ def decision_regions(
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
     return image
+
+
+def robust_range(*values: Tensor, lower: float = 0.0, upper: float = 0.99) -> tuple[float, float]:
+    """One colour range for several panels: the ``lower`` and ``upper`` quantiles of all their
+    finite values pooled, so that one spike (a narrow well, a far corner) cannot flatten the rest.
+
+    values: tensors of any shape. Returns (vmin, vmax) as floats; label the colourbar as clipped.
+    """
+    from ebm._checks import check_real
+
+    check_real("lower", lower, 0.0, 1.0)
+    check_real("upper", upper, lower, 1.0, low_inclusive=False)
+    pooled = torch.cat([v.detach().float().cpu().flatten() for v in values])
+    pooled = pooled[pooled.isfinite()]
+    if pooled.numel() == 0:
+        raise ValueError("values hold no finite number to take a colour range from")
+    if pooled.numel() > 1_000_000:  # torch.quantile's input limit; a strided subsample suffices
+        pooled = pooled[:: -(-pooled.numel() // 1_000_000)]
+    q = torch.tensor([lower, upper])
+    vmin, vmax = pooled.quantile(q).tolist()
+    return vmin, vmax if vmax > vmin else vmin + 1.0
+
+
+def energy_image(
+    ax,
+    E: Tensor,
+    xlim: tuple[float, float],
+    ylim: tuple[float, float],
+    vmin: float | None = None,
+    vmax: float | None = None,
+    label: str | None = None,
+    colorbar: bool = True,
+    cmap: str = "viridis",
+):
+    """Heat map of a precomputed energy grid E (n, n) (rows = y₂, as ``evaluate_on_grid``), low =
+    dark, on the colour range [vmin, vmax] (clipped values get the end colours, and the colourbar
+    shows an arrow at each clipped end); −inf and +inf (e.g. the log of an energy that is exactly
+    0) get the end colours too, NaN stays blank. label: the colourbar's title (what is shown, and
+    units). Returns the image artist, for a colourbar shared by several panels.
+    """
+    original = shown = E.detach().float().cpu()
+    if vmin is not None:
+        shown = shown.masked_fill(shown == -float("inf"), vmin)
+    if vmax is not None:
+        shown = shown.masked_fill(shown == float("inf"), vmax)
+    image = ax.imshow(
+        shown.numpy(),
+        origin="lower",
+        extent=(*xlim, *ylim),
+        cmap=cmap,
+        vmin=vmin,
+        vmax=vmax,
+        aspect="auto",
+    )
+    if colorbar:
+        lo = -float("inf") if vmin is None else vmin
+        hi = float("inf") if vmax is None else vmax
+        cbar = ax.figure.colorbar(
+            image, ax=ax, fraction=0.046, pad=0.04, extend=colorbar_extend(original, lo, hi)
+        )
+        if label:
+            cbar.set_label(label)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    return image
+
+
+def colorbar_extend(values: Tensor, vmin: float, vmax: float) -> str:
+    """Matplotlib's ``extend`` for a colourbar of ``values`` shown on [vmin, vmax]: which ends clip
+    (±inf count as clipped, NaN is ignored)."""
+    v = values.detach().float().cpu()
+    v = v[~v.isnan()]
+    low, high = bool((v < vmin).any()), bool((v > vmax).any())
+    return {(False, False): "neither", (True, False): "min", (False, True): "max"}.get(
+        (low, high), "both"
+    )
+
+
+def mode_coverage_scatter(
+    ax,
+    samples: Tensor,
+    centers: Tensor,
+    covered: Tensor | None = None,
+    lim: float | None = None,
+    title: str | None = None,
+    color: str = "C0",
+):
+    """Samples over hollow circles at the mode centres, so that coverage is visible.
+
+    samples: (N, 2); centers: (K, 2); covered: (K,) bools (e.g. ``mode_counts(...) >= 3``), drawn
+    as green circles (covered) and red ones (missed); None draws every circle grey. The circles
+    lie beneath the samples and are hollow: the samples inside them stay in view.
+    lim: the box [−lim, lim]² (equal aspect). Returns the samples' scatter artist.
+    """
+    c = centers.detach().float().cpu()
+    hit = (
+        torch.ones(len(c), dtype=torch.bool)
+        if covered is None
+        else torch.as_tensor(covered).bool().cpu()
+    )
+    rings = (
+        [("0.5", hit, "mode")]
+        if covered is None
+        else [
+            ("C2", hit, "mode covered"),
+            ("C3", ~hit, "mode missed"),
+        ]
+    )
+    for edge, mask, label in rings:
+        if mask.any():
+            ax.scatter(
+                c[mask, 0],
+                c[mask, 1],
+                s=70,
+                facecolors="none",
+                edgecolors=edge,
+                linewidths=1.3,
+                zorder=1,
+                label=label,
+            )
+    s = samples.detach().float().cpu()
+    points = ax.scatter(s[:, 0], s[:, 1], s=2, alpha=0.5, c=color, linewidths=0, zorder=2)
+    if lim is not None:
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    if title:
+        ax.set_title(title)
+    return points
+
+
+def histogram_energy(
+    ax,
+    x: Tensor,
+    bins: int = 100,
+    limits: tuple[float, float] = (-4.0, 4.0),
+    min_count: int = 5,
+    **line_kwargs,
+):
+    """Draw the energy −log p(x) of 1-D samples, estimated by a histogram (low = likely).
+
+    Energies of different sample sets drawn this way share one scale (nats), so their depths
+    compare honestly: a mode with 70 % of the mass lies ln(0.7/0.3) ≈ 0.85 nats below one with
+    30 %. x: (N,) or (N, 1) samples; p is the histogram density count / (N · bin width) over
+    ``limits``; bins with fewer than ``min_count`` samples are left out (the curve breaks there)
+    rather than drawn from a count too small to estimate. line_kwargs go to ``ax.plot``.
+    Returns the line.
+    """
+    values = x.detach().float().cpu().flatten()
+    low, high = limits
+    counts = torch.histc(values, bins=bins, min=low, max=high)
+    width = (high - low) / bins
+    centres = low + width * (torch.arange(bins) + 0.5)
+    energy = -(counts / (len(values) * width)).log()
+    energy[counts < min_count] = float("nan")
+    (line,) = ax.plot(centres.numpy(), energy.numpy(), **line_kwargs)
+    return line

@@ -1,7 +1,11 @@
 """What every recipe shares: its command line and its outputs.
 
 A recipe is a thin script: ``args = parse_args(...)`` -> build -> ``Trainer.fit`` -> plot ->
-``save_figure``, ``write_results`` (and ``save_samples``). Under ``torchrun`` only rank 0 writes files.
+``save_figure``, ``save_samples`` and ``write_results``, then ``print_table`` of its key numbers.
+Under ``torchrun`` only rank 0 writes files and prints.
+
+Recipes write to ``build/figures`` unless ``--out`` says otherwise: only ``make gallery``
+(``--out figures``) rewrites the committed gallery.
 """
 
 from __future__ import annotations
@@ -10,17 +14,19 @@ import argparse
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+DEFAULT_OUT = Path("build/figures")
+
 
 def parse_args(
     description: str, argv: Sequence[str] | None = None, add_arguments=None
 ) -> argparse.Namespace:
-    """The common flags: --quick, --device auto|cpu|cuda|mps, --seed, --out (default figures).
+    """The common flags: --quick, --device auto|cpu|cuda|mps, --seed, --out (default build/figures).
 
     add_arguments: optional callable(parser) adding recipe-specific flags.
     """
@@ -30,7 +36,12 @@ def parse_args(
     )
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("figures"), help="output folder")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"output folder (default {DEFAULT_OUT}; `make gallery` writes figures/)",
+    )
     if add_arguments is not None:
         add_arguments(parser)
     return parser.parse_args(argv)
@@ -80,29 +91,105 @@ def write_results(out: Path | str, name: str, results: dict) -> Path:
 
 
 def save_samples(out: Path | str, name: str, arrays: dict[str, torch.Tensor | np.ndarray]) -> Path:
-    """Write ``arrays`` to ``<out>/<name>_samples.npz`` atomically (rank 0 only).
+    """Write the samples behind a figure to ``<out>/<name>_samples.npz`` atomically (rank 0 only).
 
-    The samples a figure shows and its numbers were computed on, so anyone can recompute them:
-    ``np.load(path)[key]``. Tensors are detached and moved to the CPU; keys are kept as given.
+    arrays: one array per panel, named after it, e.g. ``{"ancestral": (N, 1), "ode": (N, 1)}``;
+    tensors are detached and moved to the CPU. Read back with ``numpy.load``.
     """
-    if not isinstance(arrays, dict) or not arrays:
-        raise ValueError(f"arrays must be a non-empty dict of name -> array, got {arrays!r}")
-    saved = {}
-    for key, value in arrays.items():
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"arrays' keys must be non-empty strings, got {key!r}")
-        if isinstance(value, torch.Tensor):
-            value = value.detach().cpu().numpy()
-        if not isinstance(value, np.ndarray):
-            raise ValueError(
-                f"arrays[{key!r}] must be a torch.Tensor or numpy array, got {type(value).__name__}"
-            )
-        saved[key] = value
     path = Path(out) / f"{name}_samples.npz"
     if is_main_process():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".npz.tmp")
-        with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a path
-            np.savez(f, **saved)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            np.savez(
+                f,
+                **{
+                    k: (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v))
+                    for k, v in arrays.items()
+                },
+            )
         os.replace(tmp, path)
     return path
+
+
+def format_number(value) -> str:
+    """One table cell: 4 significant digits for floats, integers as they are, short vectors inline.
+
+    Accepts Python and numpy scalars, 0-d or size-1 tensors/arrays, short 1-D ones (≤ 12 values,
+    shown as ``[a, b, c]``), bools (yes/no), strings and None (``-``).
+    """
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value
+        if array.size == 1:
+            return format_number(array.reshape(()).item())
+        if array.ndim == 1 and array.size <= 12:
+            return "[" + ", ".join(format_number(v.item()) for v in array) + "]"
+        return f"<array {tuple(array.shape)}>"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if not math.isfinite(value):
+            return str(value)  # nan, inf, -inf
+        if value == 0:
+            return "0"
+        if 1e4 <= abs(value) < 1e7:
+            return f"{value:.0f}"
+        return f"{value:.4g}"
+    raise TypeError(
+        f"a table cell must be a number, string, None or tensor, got {type(value).__name__}"
+    )
+
+
+def print_table(
+    title: str,
+    rows: Mapping[str, Mapping[str, object]] | Mapping[str, object],
+    header: str = "",
+    file=None,
+) -> str:
+    """Print a recipe's key numbers as a small aligned table (rank 0 only); return its text.
+
+    rows: either ``{row: value}`` (a two-column table) or ``{row: {column: value}}`` (columns in
+    order of first appearance; a missing cell is left blank). Values are formatted by
+    ``format_number``: floats with 4 significant digits, never raw dicts or tensor reprs.
+    header: the name of the first column (row labels) of a ``{row: {column: value}}`` table.
+    file: where to print (default ``sys.stdout``).
+    """
+    import sys
+
+    if not isinstance(rows, Mapping) or not rows:
+        raise ValueError(f"rows must be a non-empty mapping, got {rows!r}")
+    nested = [isinstance(v, Mapping) for v in rows.values()]
+    if any(nested) and not all(nested):
+        raise ValueError(
+            "rows must map every row to a value, or every row to a {column: value} mapping, "
+            "not a mix of both"
+        )
+    if all(nested):
+        columns = list(dict.fromkeys(c for cells in rows.values() for c in cells))
+        table = [[header, *map(str, columns)]] + [
+            [str(name), *(format_number(cells[c]) if c in cells else "" for c in columns)]
+            for name, cells in rows.items()
+        ]
+    else:
+        table = [[str(name), format_number(value)] for name, value in rows.items()]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+
+    def line(cells):
+        first = cells[0].ljust(widths[0])
+        return "  ".join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:]))]).rstrip()
+
+    body = [line(row) for row in table]
+    rule = "  ".join("-" * w for w in widths)
+    if all(nested):
+        body.insert(1, rule)
+    text = "\n".join([title, *(body if all(nested) else [rule, *body])])
+    if is_main_process():
+        print(text, file=file or sys.stdout, flush=True)
+    return text

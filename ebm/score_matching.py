@@ -8,7 +8,10 @@ random projections v (E[vvᵀ] = I makes it unbiased); the denoising one regress
 noisy data onto the known score of the Gaussian corruption.
 
 All losses take an energy (callable (B, D) -> (B,)) and data x (B, D), return a scalar, and keep
-the graph so the loss can be back-propagated into the energy's parameters.
+the graph so the loss can be back-propagated into the energy's parameters. x may be an array-like;
+integers become floats, and an ``nn.Module`` energy's parameter dtype is used (float64 data into
+a float32 energy is computed in float32). As losses, they do not read x's values (no host sync):
+NaN propagates. Hyper-parameters are validated by name.
 """
 
 from __future__ import annotations
@@ -16,15 +19,24 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebm._checks import check_positive, check_tensor
+from ebm._checks import (
+    as_float_tensor,
+    check_choice,
+    check_int,
+    check_positive,
+    module_dtype,
+)
 
 
-def _check(energy, x: Tensor) -> None:
+def _check(energy, x: object, generator: object = None) -> Tensor:
     if not callable(energy):
         raise ValueError(f"energy must be callable (B, D) -> (B,), got {type(energy).__name__}")
-    check_tensor("x", x, ndim=2)
-    if not x.is_floating_point():
-        raise ValueError(f"x must be a floating tensor, got {x.dtype}")
+    x = as_float_tensor("x", x, ndim=2, finite=False, dtype=module_dtype(energy))
+    if x.shape[0] < 1 or x.shape[1] < 1:
+        raise ValueError(f"x must have shape (B, D) with B, D >= 1, got {tuple(x.shape)}")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator or None, got {generator!r}")
+    return x
 
 
 def _energy_gradient(energy, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -42,7 +54,7 @@ def exact_score_matching_loss(energy, x: Tensor) -> Tensor:
 
     x: (B, D). Cost grows with D; use the sliced or denoising losses in high dimension.
     """
-    _check(energy, x)
+    x = _check(energy, x)
     with torch.enable_grad():
         x, grad = _energy_gradient(energy, x)
         laplacian = sum(
@@ -63,10 +75,11 @@ def sliced_score_matching_loss(
 
     For v ~ N(0, I): vᵀ(∇²E)v estimates ΔE. With ``variance_reduction`` the ½‖∇E‖² term is kept
     exact (SSM-VR); without it, ½(vᵀ∇E)² estimates it too (plain SSM). x: (B, D).
+    n_projections: an int >= 1; variance_reduction: a bool.
     """
-    _check(energy, x)
-    if isinstance(n_projections, bool) or not isinstance(n_projections, int) or n_projections < 1:
-        raise ValueError(f"n_projections must be a positive int, got {n_projections!r}")
+    x = _check(energy, x, generator)
+    check_int("n_projections", n_projections, minimum=1)
+    check_choice("variance_reduction", variance_reduction, (False, True))
     with torch.enable_grad():
         x, grad = _energy_gradient(energy, x)
         v = torch.randn(
@@ -92,9 +105,9 @@ def denoising_score_matching_loss(
 
     x̃ = x + σε and the corruption's score is −ε/σ, so the loss is mean ½σ²‖−∇E(x̃) + ε/σ‖²
     (the σ² weight keeps its scale independent of σ). Its minimiser is the score of the noisy data
-    density p_σ = p_data ⊛ N(0, σ²I). x: (B, D).
+    density p_σ = p_data ⊛ N(0, σ²I). x: (B, D); sigma: finite, > 0.
     """
-    _check(energy, x)
+    x = _check(energy, x, generator)
     check_positive("sigma", sigma)
     eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     with torch.enable_grad():

@@ -20,8 +20,8 @@ from ebm.energies import mlp
 from ebm.metrics import frechet_classifier_distance
 from ebm.models import GAN
 from ebm.models.gan import R1_LOSSES
-from ebm.plot import image_grid
-from ebm.recipe import parse_args, save_figure, write_results
+from ebm.plot import image_grid, use_style
+from ebm.recipe import parse_args, print_table, save_figure, save_samples, write_results
 from ebm.train import Trainer
 
 
@@ -30,9 +30,19 @@ def add_arguments(parser):
         "--loss", default="nonsaturating", help="a GAN loss from ebm.models.gan.LOSSES"
     )
     parser.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files")
+    # the ablations of the README: without R1, at another learning rate, without annealing
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (both nets)")
+    parser.add_argument(
+        "--r1-weight", type=float, default=None, help="R1's γ (default 1 where the loss takes it)"
+    )
+    parser.add_argument(
+        "--no-anneal", action="store_true", help="constant learning rates (no decay to 0)"
+    )
+    parser.add_argument("--name", default="gan_digits", help="prefix of every output file")
 
 
 args = parse_args(__doc__, add_arguments=add_arguments)
+use_style()
 torch.manual_seed(args.seed)  # module initialisation; the Trainer seeds the rest
 
 # ---- data and sizes ----------------------------------------------------------------------------
@@ -60,14 +70,15 @@ discriminator = nn.Sequential(nn.Flatten(), mlp([pixels, *d_hidden, 1], nn.Leaky
 steps = epochs * -(-len(train_x) // batch)  # optimiser steps of the whole run
 # R1 (γ = 1) keeps the discriminator smooth on the data, so the generator spreads over every digit
 # instead of collapsing onto a few strokes; annealing lets the game settle at the end
+r1_weight = args.r1_weight if args.r1_weight is not None else float(args.loss in R1_LOSSES)
 gan = GAN(
     generator,
     discriminator,
     latent,
     loss=args.loss,
-    lr=1e-3,
-    r1_weight=1.0 if args.loss in R1_LOSSES else 0.0,
-    decay_steps=steps,
+    lr=args.lr,
+    r1_weight=r1_weight,
+    decay_steps=None if args.no_anneal else steps,
 )
 trainer = Trainer(
     max_epochs=epochs, batch_size=batch, device=args.device, seed=args.seed, progress=False
@@ -87,26 +98,30 @@ fd_noise = frechet_classifier_distance(
     mnist_root=args.data_dir,
 ).item()
 
-fig, axes = plt.subplots(1, 2, figsize=(9, 4.8))
+fig, axes = plt.subplots(1, 2, figsize=(8, 4.6))
 image_grid(
     axes[0], test_x[:64], nrow=8, title=f"test digits ({'MNIST' if args.data_dir else '8×8'})"
 )
 image_grid(axes[1], samples[:64], nrow=8, title=f"GAN samples: Fréchet distance {fd_gan:.1f}")
 fig.suptitle(
-    f"Fréchet distance (classifier features): train vs test {fd_floor:.1f}, noise {fd_noise:.0f}"
+    f"Fréchet distance (classifier features): train vs test {fd_floor:.1f}, noise {fd_noise:.0f}\n"
+    f"{args.loss} GAN, seed {args.seed}, Adam {args.lr:g}, R1 γ = {r1_weight:g}, "
+    f"{'constant rates' if args.no_anneal else 'rates annealed to 0'}"
 )
-save_figure(fig, args.out, "gan_digits")
+save_figure(fig, args.out, args.name)
+save_samples(args.out, args.name, {"samples": samples})  # (n, 1, H, W), pixels in [0, 1]
 
 write_results(
     args.out,
-    "gan_digits",
+    args.name,
     {
         "data": "mnist" if args.data_dir else "digits8x8",
+        "seed": args.seed,
         "epochs": epochs,
         "loss": args.loss,
         "lr": gan.lr,
         "r1_weight": gan.r1_weight,
-        "annealed_steps": steps,
+        "annealed_steps": None if args.no_anneal else steps,
         "n_samples": n,
         "frechet_gan_vs_test": fd_gan,
         "frechet_train_vs_test": fd_floor,
@@ -115,6 +130,10 @@ write_results(
         "device": str(trainer.device),
     },
 )
-print(
-    f"Fréchet distance: GAN {fd_gan:.2f}, train-vs-test floor {fd_floor:.2f}, noise {fd_noise:.1f}"
+print_table(
+    f"GAN on {'MNIST' if args.data_dir else '8×8 digits'}, {epochs} epochs, seed {args.seed}, "
+    f"lr {args.lr:g}, R1 γ = {r1_weight:g}, {'constant' if args.no_anneal else 'annealed'} "
+    "rates: Fréchet distance "
+    f"to {n} test images (classifier features)",
+    {"GAN samples": fd_gan, "train images (floor)": fd_floor, "uniform noise": fd_noise},
 )

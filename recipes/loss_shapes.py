@@ -15,8 +15,8 @@ import matplotlib.pyplot as plt
 import torch
 
 import ebm.losses as L
-from ebm.plot import energy_landscape
-from ebm.recipe import parse_args, save_figure, write_results
+from ebm.plot import energy_image, evaluate_on_grid
+from ebm.recipe import parse_args, print_table, save_figure, write_results
 
 args = parse_args(__doc__.split("\n\n")[0])
 n_points = 101 if args.quick else 401
@@ -44,7 +44,7 @@ nll = {b: L.nll_loss(E2, t2, beta=b, reduction="none") for b in betas}
 mee = {b: L.mee_loss(E2, t2, beta=b, reduction="none") for b in betas}
 perceptron = L.perceptron_loss(E2, t2, reduction="none")
 
-fig, axes = plt.subplots(2, 4, figsize=(17, 8))
+fig, axes = plt.subplots(2, 2, figsize=(10, 8), layout="constrained")
 ax = axes[0, 0]
 for label, y in margin_losses.items():
     ax.plot(x, y, label=label)
@@ -56,17 +56,17 @@ ax = axes[0, 1]
 for b, y in nll.items():
     ax.plot(x, y, label=f"β = {b:g}")
 ax.plot(x, perceptron, "k--", label="β → ∞: perceptron")
-ax.set(title="NLL / MMI (K = 2)", xlabel="p − n", ylim=(-0.1, 4.5))
+ax.set(title="NLL / MMI (K = 2)", xlabel="p − n", ylabel="loss", ylim=(-0.1, 4.5))
 ax.legend(fontsize=8)
 
-ax = axes[0, 2]
+ax = axes[1, 0]
 for b, y in mee.items():
     ax.plot(x, y, label=f"β = {b:g}")
 ax.plot(x, (x > 0).float(), "k--", label="β → ∞: 0/1 loss")
-ax.set(title="MEE (K = 2)", xlabel="p − n", ylim=(-0.05, 1.05))
+ax.set(title="MEE (K = 2)", xlabel="p − n", ylabel="loss", ylim=(-0.05, 1.05))
 ax.legend(fontsize=8)
 
-ax = axes[0, 3]
+ax = axes[1, 1]
 d = torch.linspace(0, 2.5, n_points)
 ax.plot(
     d,
@@ -79,8 +79,10 @@ ax.plot(
     label="non-matching: ½max(0, m − d)²",
 )
 ax.axvline(1.0, color="grey", lw=0.5)
-ax.set(title="contrastive (m = 1)", xlabel="distance d = energy of the pair")
+ax.set(title="contrastive (m = 1)", xlabel="distance d = energy of the pair", ylabel="loss")
 ax.legend(fontsize=8)
+fig.suptitle("The energy-based loss family (low energy = good): p correct, n most offending")
+save_figure(fig, args.out, "loss_shapes")
 
 # ---- losses over the plane (p, n) for non-negative energies ------------------------------------
 pair_losses = {
@@ -93,13 +95,27 @@ pair_losses = {
         pn[:, 0], pn[:, 1], beta=1.0, reduction="none"
     ),
 }
-for ax, (title, fn) in zip(axes[1], pair_losses.items()):
-    energy_landscape(ax, fn, xlim=(0, 2), ylim=(0, 2), n=n_points, levels=8, title=title)
+# one colour scale and the same contour levels for all four: the panels compare loss values
+plane = (0.0, 2.0)
+maps = {
+    title: evaluate_on_grid(fn, plane, plane, n=n_points)[0] for title, fn in pair_losses.items()
+}
+top = max(E.max().item() for E in maps.values())
+levels = torch.arange(0.5, top, 0.5).tolist()
+fig, axes = plt.subplots(2, 2, figsize=(10, 8.6), sharex=True, sharey=True, layout="constrained")
+for ax, (title, E) in zip(axes.flat, maps.items()):
+    image = energy_image(ax, E, plane, plane, vmin=0.0, vmax=top, colorbar=False)
+    grid = torch.linspace(*plane, n_points)
+    ax.contour(grid, grid, E, levels=levels, colors="w", linewidths=0.5)
     ax.plot([0, 2], [0, 2], "w--", lw=0.8)  # p = n: the decision boundary
-    ax.set(xlabel="p (correct answer)", ylabel="n (most offending wrong answer)")
-fig.suptitle("The energy-based loss family (low energy = good)")
-fig.tight_layout()
-save_figure(fig, args.out, "loss_shapes")
+    ax.set_title(title)
+for ax in axes[1]:
+    ax.set_xlabel("p: energy of the correct answer")
+for ax in axes[:, 0]:
+    ax.set_ylabel("n: energy of the most\noffending wrong answer")
+fig.colorbar(image, ax=axes, shrink=0.7, label="loss (contours every 0.5)")
+fig.suptitle("Losses over (p, n), one colour scale (dark = low); dashed: p = n")
+save_figure(fig, args.out, "loss_shapes_plane")
 
 
 # ---- key numbers: each loss at p − n = −1, 0, 1 and the direction square-square pushes n -------
@@ -130,4 +146,16 @@ write_results(
         },  # <= log(2)/β
         "log2_over_beta": {str(b): math.log(2) / b for b in betas},
     },
+)
+print_table(
+    "each loss at p − n = −1, 0, 1 (two candidates for perceptron, NLL, MEE; β = 1)",
+    {
+        loss: {f"p − n = {v}": at(v)[loss] for v in (-1, 0, 1)}
+        for loss in ("hinge", "log", "lvq2", "mce", "perceptron", "nll_beta1", "mee_beta1")
+    },
+    header="loss",
+)
+print_table(
+    "NLL − perceptron, max over p − n (bound ln 2 / β)",
+    {f"β = {b:g}": {"max": (nll[b] - perceptron).max(), "bound": math.log(2) / b} for b in betas},
 )

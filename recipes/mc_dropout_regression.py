@@ -21,11 +21,12 @@ from ebm.bayes import (
 )
 from ebm.data import x_sin_x
 from ebm.metrics import crps_gaussian, crps_samples, gaussian_nll
-from ebm.plot import uncertainty_band
-from ebm.recipe import parse_args, save_figure, write_results
+from ebm.plot import uncertainty_band, use_style
+from ebm.recipe import parse_args, print_table, save_figure, save_samples, write_results
 from ebm.train import Trainer
 
 args = parse_args(__doc__.splitlines()[0])
+use_style()
 epochs = 300 if args.quick else 1000
 torch.manual_seed(args.seed)
 
@@ -81,7 +82,8 @@ ensemble = DeepEnsemble(
 baselines = {"gp": gp, "svi_bnn": svi, "deep_ensemble": ensemble}
 predictions.update({name: model.predict(grid) for name, model in baselines.items()})
 
-# figure: the point fit, then every predictive band on the same axes
+# figure: the point fit, then every predictive band, on one scale that holds every band; below,
+# the predictive σ(x) of every method (log scale), the quantity "far over in range" measures
 titles = {
     "mc_dropout_tanh": "MC dropout, tanh (fig. 42.3)",
     "mc_dropout_relu": "MC dropout, ReLU (fig. 42.4)",
@@ -89,24 +91,56 @@ titles = {
     "svi_bnn": "variational BNN (AutoNormal)",
     "deep_ensemble": f"deep ensemble (M = {ensemble.n_members})",
 }
-fig, axes = plt.subplots(2, 3, figsize=(15, 8), sharex=True, sharey=True)
-axes = axes.flatten()
-axes[0].plot(grid.squeeze(1), eval_passes[0].squeeze(1), color="C1", label="eval-mode net")
+xs = grid.squeeze(1)
+low = min(float((p.mean - 2 * p.std).min()) for p in predictions.values())
+high = max(float((p.mean + 2 * p.std).max()) for p in predictions.values())
+low, high = min(low, -15.0), max(high, 15.0)  # at least the range of x·sin x on [−15, 15]
+pad = 0.04 * (high - low)
+fig = plt.figure(figsize=(10, 12.5))
+layout = fig.add_gridspec(4, 2, height_ratios=[1, 1, 1, 1.1])
+axes = [fig.add_subplot(layout[i // 2, i % 2]) for i in range(6)]
+for ax in axes[1:]:
+    ax.sharex(axes[0])
+    ax.sharey(axes[0])
+axes[0].plot(xs, eval_passes[0].squeeze(1), color="C1", label="eval-mode net")
 axes[0].set_title("point fit in eval mode, tanh (fig. 42.2)")
 for ax, (name, pred) in zip(axes[1:], predictions.items()):
-    uncertainty_band(ax, grid, pred.mean, pred.std, k=2.0, color="C1", label="mean ± 2σ")
+    uncertainty_band(
+        ax, grid, pred.mean, pred.std, k=2.0, color="C1", label="mean", band_label="mean ± 2σ"
+    )
     ax.set_title(titles[name])
-for ax in axes:
-    ax.plot(grid.squeeze(1), (grid * torch.sin(grid)).squeeze(1), "k:", lw=0.8, label="x·sin x")
-    ax.plot(x.squeeze(1), y.squeeze(1), "o", color="C0", ms=4, label="training data")
-    ax.axvspan(-5, 5, color="0.9", zorder=-1)
-    ax.set_ylim(-20, 15)
+for i, ax in enumerate(axes):
+    ax.plot(xs, (xs * torch.sin(xs)), "k:", lw=0.8, label="x·sin x")
+    ax.plot(x.squeeze(1), y.squeeze(1), "o", color="C0", ms=3.5, label="training data")
+    ax.axvspan(-5, 5, color="0.92", zorder=-1, label="training range")
+    ax.set_ylim(low - pad, high + pad)
     ax.set_xlim(-15, 15)
-axes[0].legend(loc="lower left", fontsize=8)
-axes[1].legend(loc="lower left", fontsize=8)
+    ax.set_ylabel("y" if i % 2 == 0 else None)
+    ax.set_xlabel("x" if i >= 4 else None)
+    ax.tick_params(labelleft=i % 2 == 0, labelbottom=i >= 4)
+axes[0].legend(loc="lower center", fontsize=8)
+axes[1].legend(loc="lower center", fontsize=8)
+ax = fig.add_subplot(layout[3, :])
+short = {
+    "mc_dropout_tanh": "MC dropout, tanh",
+    "mc_dropout_relu": "MC dropout, ReLU",
+    "gp": "GP",
+    "svi_bnn": "variational BNN",
+    "deep_ensemble": "deep ensemble",
+}
+for k, (name, pred) in enumerate(predictions.items()):
+    std = pred.std.squeeze(1)
+    ratio = std[far].mean() / std[inside].mean()  # as in the JSON
+    ax.plot(xs, std, color=f"C{k}", lw=1, label=f"{short[name]}: far/in {ratio:.3g}")
+ax.axvspan(-5, 5, color="0.92", zorder=-1)
+for side in (-1, 1):  # the far region, |x| ≥ 12
+    ax.axvspan(12 * side, 15 * side, color="C3", alpha=0.08, zorder=-1)
+ax.set_yscale("log")
+ax.set(xlim=(-15, 15), xlabel="x", ylabel="predictive σ(x)")
+ax.set_title("predictive σ: far (|x| ≥ 12, pink) over in range (|x| ≤ 5, grey)")
+ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=3, frameon=False)
 fig.tight_layout()
 save_figure(fig, args.out, "mc_dropout_regression")
-
 # numbers: in-range CRPS and NLL for every method; how the spread behaves far from the data
 test_predictions = {
     **{
@@ -134,4 +168,32 @@ for name in ("tanh", "relu"):
 results["gp_lengthscale"] = gp.lengthscale_
 results["gp_noise"] = gp.noise_
 write_results(args.out, "mc_dropout_regression", results)
-print({k: round(float(v), 4) for k, v in results.items()})
+# what the figure draws (mean and σ on the grid) and what the scores use (on the test points)
+save_samples(
+    args.out,
+    "mc_dropout_regression",
+    {
+        "x_grid": grid,
+        "x_train": x,
+        "y_train": y,
+        "eval_mode_net": eval_passes[0],
+        "x_test": x_test,
+        "y_test": y_test,
+        **{f"{name}/mean": p.mean for name, p in predictions.items()},
+        **{f"{name}/std": p.std for name, p in predictions.items()},
+        **{f"{name}/test_mean": p.mean for name, p in test_predictions.items()},
+        **{f"{name}/test_std": p.std for name, p in test_predictions.items()},
+    },
+)
+print_table(
+    f"x·sin x, {epochs} epochs: in range (|x| ≤ 5) and far (|x| ≥ 12)",
+    {
+        name: {
+            "CRPS in range": results[f"{name}_crps_in_range"],
+            "NLL in range": results[f"{name}_nll_in_range"],
+            "σ far / σ in": results[f"{name}_std_far_over_in_range"],
+        }
+        for name in predictions
+    },
+    header="method",
+)

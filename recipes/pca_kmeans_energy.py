@@ -2,8 +2,9 @@
 figs. 20.3 and 20.4), on data near the parabola y₂ = y₁² and on the spiral.
 
 PCA gives low energy to a line only, k-means to K points, the mixture to K Gaussian bumps: none can
-be low everywhere. The soft k-means free energy −(1/β) log Σ_k exp(−β‖y − w_k‖²) goes from one
-broad bowl (small β) to the K sharp valleys of k-means (β → ∞).
+be low everywhere. The soft k-means free energy F_β(y) = −(1/β) log Σ_k exp(−β‖y − w_k‖²) (the
+notes' sum over the K prototypes) goes from one broad bowl (small β) to the K sharp valleys of
+k-means (β → ∞).
 """
 
 import math
@@ -15,10 +16,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from ebm.data import parabola, spiral  # noqa: E402
 from ebm.models import PCA, GaussianMixture, KMeans  # noqa: E402
-from ebm.plot import energy_landscape  # noqa: E402
-from ebm.recipe import parse_args, save_figure, write_results  # noqa: E402
+from ebm.plot import energy_image, evaluate_on_grid, robust_range, use_style  # noqa: E402
+from ebm.recipe import parse_args, print_table, save_figure, write_results  # noqa: E402
 
 args = parse_args(__doc__)
+use_style()
 n_grid = 90 if args.quick else 250
 
 # ---- data: the notes' manifold y₂ = y₁² with noise, and the three-armed spiral -----------------
@@ -27,25 +29,54 @@ datasets = {
     "spiral": (spiral(300 if args.quick else 1000, seed=args.seed)[0], 30),
 }
 boxes = {"parabola": ((-2, 2), (-0.7, 2.8)), "spiral": ((-1.2, 1.2), (-1.2, 1.2))}
+# Colour ranges: the squared distances of PCA and k-means share one log₁₀ scale per row, clipped
+# below at its 1st percentile (both are 0 on their line / prototypes); the mixture's −log p is in
+# nats and has its own scale, clipped above at the grid's 80th percentile (a narrow component's
+# spike and the far corners would otherwise flatten the structure along the data).
+LOW, HIGH_GMM = 0.01, 0.80
+
+
+def scatter_data(ax, Y):
+    ax.scatter(Y[:, 0], Y[:, 1], s=2, c="r", alpha=0.5, linewidths=0)
+
 
 # ---- fit the three closed-form models and draw their energies -------------------------------
-fig, axes = plt.subplots(2, 3, figsize=(14, 8.5))
-results = {}
-for row, (name, (Y, n_prototypes)) in enumerate(datasets.items()):
+# one row per model, one column per data set: every panel has its own titled colourbar (PCA's and
+# k-means' share one range per column, so their colourbars read the same)
+fig, axes = plt.subplots(3, 2, figsize=(10, 13.5), layout="constrained")
+results, colour_ranges = {}, {}
+for col, (name, (Y, n_prototypes)) in enumerate(datasets.items()):
     xlim, ylim = boxes[name]
     pca = PCA(n_components=1).fit(Y)
     kmeans = KMeans(n_prototypes, n_init=4 if args.quick else 10, seed=args.seed).fit(Y)
     gmm = GaussianMixture(n_prototypes // 2, "full", seed=args.seed).fit(Y)
-    panels = [
-        (pca.energy, False, "PCA, k = 1: ‖(y − μ) − WᵀW(y − μ)‖²"),
-        (kmeans.energy, True, f"k-means, K = {n_prototypes}: log min_k ‖y − w_k‖²"),
-        (gmm.energy, True, f"GMM, K = {n_prototypes // 2}: log(−log p(y) − min)"),
-    ]
-    for ax, (energy, log, title) in zip(axes[row], panels):
-        energy_landscape(ax, energy, xlim, ylim, n=n_grid, data=Y, log=log, title=title, levels=8)
+    E_pca, _, _ = evaluate_on_grid(pca.energy, xlim, ylim, n_grid)
+    E_km, _, _ = evaluate_on_grid(kmeans.energy, xlim, ylim, n_grid)
+    E_gmm, _, _ = evaluate_on_grid(gmm.energy, xlim, ylim, n_grid)
+    log_pca, log_km = E_pca.log10(), E_km.log10()  # −inf exactly on the line / a prototype
+    lo, hi = robust_range(log_pca, log_km, lower=LOW, upper=1.0)
+    g_lo, g_hi = robust_range(E_gmm, lower=0.0, upper=HIGH_GMM)
+    colour_ranges[name] = {"log10_sq_distance": (lo, hi), "gmm_nats": (g_lo, g_hi)}
+    label = "log₁₀ squared distance\n(clipped below at the 1st percentile)"
+    energy_image(axes[0, col], log_pca, xlim, ylim, lo, hi, label=label)
+    energy_image(axes[1, col], log_km, xlim, ylim, lo, hi, label=label)
+    energy_image(
+        axes[2, col],
+        E_gmm,
+        xlim,
+        ylim,
+        g_lo,
+        g_hi,
+        label=f"−log p(y), nats\n(clipped above at the {100 * HIGH_GMM:.0f}th percentile)",
+    )
+    axes[0, col].set_title(f"{name}: PCA, k = 1\n‖(y − μ) − WᵀW(y − μ)‖²")
+    axes[1, col].set_title(f"{name}: k-means, K = {n_prototypes}\nmin_k ‖y − w_k‖²")
+    axes[2, col].set_title(f"{name}: Gaussian mixture, K = {n_prototypes // 2}\n−log p(y)")
+    for ax in axes[:, col]:
+        scatter_data(ax, Y)
+        ax.set(xlabel="y₁", ylabel="y₂")
     centers = kmeans.cluster_centers_
-    axes[row, 1].scatter(centers[:, 0], centers[:, 1], marker="x", c="w", s=30)
-    axes[row, 0].set_ylabel(name)
+    axes[1, col].scatter(centers[:, 0], centers[:, 1], marker="x", c="w", s=30, linewidths=1.5)
     results[name] = {
         "pca_explained_variance_ratio": pca.explained_variance_ratio_[0].item(),
         "pca_mean_energy": pca.energy(Y).mean().item(),
@@ -53,33 +84,72 @@ for row, (name, (Y, n_prototypes)) in enumerate(datasets.items()):
         "kmeans_n_iter": kmeans.n_iter_,
         "gmm_mean_log_likelihood": gmm.score(Y),
     }
-fig.suptitle("Limiting the volume of low energy (dark = low): PCA, k-means, Gaussian mixture")
-fig.tight_layout()
+fig.suptitle(
+    "Limiting the volume of low energy (dark = low; red: data; ×: k-means prototypes)\n"
+    "PCA and k-means share one colour scale per data set"
+)
 save_figure(fig, args.out, "pca_kmeans_energy")
 
 # ---- soft k-means: the free energy over the prototypes at several inverse temperatures -------
+# F_β ≤ min_k ‖y − w_k‖², and the sum over K makes F_β − log(K)/β ≤ F_β ≤ F∞: its level drops as
+# β shrinks. The panels compare shapes, so each shows F_β − min over the box, on one log scale.
 Y, _ = datasets["parabola"]
 kmeans = KMeans(8, n_init=4 if args.quick else 10, seed=args.seed).fit(Y)  # few: valleys show
 betas = [0.3, 3.0, 30.0, math.inf]
-fig, axes = plt.subplots(1, len(betas), figsize=(4.6 * len(betas), 4))
 xlim, ylim = boxes["parabola"]
-for ax, beta in zip(axes, betas):
-    energy_landscape(
-        ax,
-        lambda y, beta=beta: kmeans.free_energy(y, beta),
-        xlim,
-        ylim,
-        n=n_grid,
-        data=Y,
-        title=f"β = {beta:g}" + (" (k-means)" if math.isinf(beta) else ""),
-        levels=8,
-    )
+excess, minima = {}, {}
+for beta in betas:
+    F, _, _ = evaluate_on_grid(lambda y, beta=beta: kmeans.free_energy(y, beta), xlim, ylim, n_grid)
+    minima[beta] = F.min().item()
+    excess[beta] = (F - F.min()).log10()
+lo, hi = robust_range(*excess.values(), lower=LOW, upper=1.0)
+fig, axes = plt.subplots(2, 2, figsize=(10, 8.6), layout="constrained", sharex=True, sharey=True)
+for ax, beta in zip(axes.flat, betas):
+    image = energy_image(ax, excess[beta], xlim, ylim, lo, hi, colorbar=False)
+    scatter_data(ax, Y)
     ax.scatter(kmeans.cluster_centers_[:, 0], kmeans.cluster_centers_[:, 1], marker="x", c="w")
-fig.suptitle("Soft k-means free energy F_β(y) = −(1/β) log Σ_k exp(−β‖y − w_k‖²)")
-fig.tight_layout()
+    name = "β = ∞ (k-means)" if math.isinf(beta) else f"β = {beta:g}"
+    ax.set_title(f"{name}: min over the box {minima[beta]:.3g}")
+for ax in axes[1]:
+    ax.set_xlabel("y₁")
+for ax in axes[:, 0]:
+    ax.set_ylabel("y₂")
+fig.colorbar(
+    image,
+    ax=axes,
+    shrink=0.7,
+    extend="min",
+    label="log₁₀ [F_β(y) − min_box F_β]  (clipped below at the 1st percentile)",
+)
+fig.suptitle(
+    "Soft k-means, K = 8: F_β(y) = −(1/β) log Σ_k exp(−β‖y − w_k‖²) (dark = low; ×: w_k)\n"
+    "one broad bowl at small β, the K valleys of k-means as β → ∞"
+)
 save_figure(fig, args.out, "pca_kmeans_energy_soft")
 results["soft_kmeans_mean_free_energy_on_data"] = {
     f"{beta:g}": kmeans.free_energy(Y, beta).mean().item() for beta in betas
 }
+results["soft_kmeans_min_free_energy_on_grid"] = {f"{b:g}": m for b, m in minima.items()}
+results["colour_ranges"] = colour_ranges
 write_results(args.out, "pca_kmeans_energy", results)
-print(results)
+print_table(
+    "limited low-energy volume: fits on the data",
+    {
+        name: {
+            "PCA var. ratio": r["pca_explained_variance_ratio"],
+            "PCA mean E": r["pca_mean_energy"],
+            "k-means E/point": r["kmeans_inertia_per_point"],
+            "k-means iters": r["kmeans_n_iter"],
+            "GMM mean log p": r["gmm_mean_log_likelihood"],
+        }
+        for name, r in ((name, results[name]) for name in datasets)
+    },
+    header="data",
+)
+print_table(
+    "soft k-means on the parabola: mean free energy F_β on the data",
+    {
+        f"β = {beta}": value
+        for beta, value in results["soft_kmeans_mean_free_energy_on_data"].items()
+    },
+)

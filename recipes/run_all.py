@@ -1,5 +1,7 @@
 """Run every recipe in this folder, in quick mode with --quick: ``python recipes/run_all.py --quick``.
 
+Outputs go to build/figures unless --out says otherwise (``make gallery`` passes ``--out figures``).
+
 A recipe is any ``recipes/<name>.py`` not starting with an underscore (this runner excepted).
 Each runs in its own process, so one failure is reported without hiding the others.
 """
@@ -12,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from ebm.recipe import DEFAULT_OUT, print_table
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -21,26 +25,31 @@ def recipe_names() -> list[str]:
     )
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--out", default="figures")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"default {DEFAULT_OUT}")
     parser.add_argument("--only", nargs="*", help="run just these recipes")
-    args = parser.parse_args()
-    failed = []
+    return parser.parse_args(argv)
+
+
+def main() -> int:
+    args = parse_args()
+    failed, summary = [], {}
     for name in args.only or recipe_names():
         cmd = [sys.executable, str(HERE / f"{name}.py"), "--device", args.device, "--out", args.out]
         cmd += ["--quick"] if args.quick else []
+        print(f"\n[run_all] {name}", flush=True)
         start = time.perf_counter()
         code = subprocess.call(cmd)
-        print(
-            f"[run_all] {name}: {'ok' if code == 0 else f'FAILED ({code})'} "
-            f"in {time.perf_counter() - start:.1f}s",
-            flush=True,
-        )
+        status = "ok" if code == 0 else f"FAILED ({code})"
+        summary[name] = {"status": status, "seconds": round(time.perf_counter() - start, 1)}
         if code:
             failed.append(name)
+    if summary:
+        print()
+        print_table(f"run_all: outputs in {args.out}", summary, header="recipe")
     if failed:
         print(f"[run_all] failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0

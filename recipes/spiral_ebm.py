@@ -15,14 +15,22 @@ from torch import nn
 import ebm.losses as L
 from ebm.data import spiral
 from ebm.energies import ClassEnergy, mlp
-from ebm.plot import decision_regions
-from ebm.recipe import parse_args, save_figure, write_results
+from ebm.plot import (
+    add_colorbar,
+    decision_regions,
+    energy_image,
+    evaluate_on_grid,
+    robust_range,
+    use_style,
+)
+from ebm.recipe import parse_args, print_table, save_figure, write_results
 from ebm.train import Trainer
 
 args = parse_args(
     __doc__.split("\n\n")[0],
     add_arguments=lambda p: p.add_argument("--data-seed", type=int, default=12345),
 )
+use_style()
 EPOCHS = 20 if args.quick else 300
 torch.manual_seed(args.seed)  # parameter initialisation (a script may seed the global RNG)
 
@@ -79,23 +87,75 @@ def accuracy(model, x, y):
 models = {name: fit(mlp([2, 100, 3], nn.ReLU), loss) for name, loss in LOSSES.items()}
 linear = fit(nn.Linear(2, 3), LOSSES["NLL"])
 
-# ---- one decision-region panel per loss ---------------------------------------------------------
-fig, axes = plt.subplots(2, 4, figsize=(16, 8), sharex=True, sharey=True)
+# ---- one decision-region panel per loss, and the accuracies as bars ----------------------------
+fig, axes = plt.subplots(3, 3, figsize=(10, 10.4), layout="constrained")
 box = dict(xlim=(-1.3, 1.3), ylim=(-1.3, 1.3), n=150 if args.quick else 300)
 for c in range(3):
     axes[0, 0].scatter(*x_train[y_train == c].T, s=3, color=f"C{c}", linewidths=0)
-axes[0, 0].set_title("data: 3 × 1000 points, angle noise 0.33")
+axes[0, 0].set(title="data: 3 × 1000 points", xlim=box["xlim"], ylim=box["ylim"])
 results = {}
 for ax, (name, model) in zip(axes.flat[1:], [*models.items(), ("linear, NLL", linear)]):
     acc = {"train": accuracy(model, x_train, y_train), "test": accuracy(model, x_test, y_test)}
     results[name] = acc
     decision_regions(ax, model.energy.predict, **box, data=x_train, labels=y_train, n_classes=3)
-    ax.set_title(f"{name}: train {acc['train']:.3f}, test {acc['test']:.3f}")
-for ax in axes.flat:
+    ax.set_title(f"{name}: test {acc['test']:.3f}")
+for ax in axes.flat[:-1]:
     ax.set_aspect("equal")
-fig.suptitle("Spiral: argmin over label energies of a 2→100→3 ClassEnergy, one panel per loss")
-fig.tight_layout()
+    ax.set(xlabel="x₁", ylabel="x₂")
+ax = axes[2, 2]
+names = list(results)
+test_accuracy = [results[name]["test"] for name in names]
+ax.barh(range(len(names)), test_accuracy, color="C0")
+ax.set_yticks(range(len(names)), names)
+ax.invert_yaxis()
+ax.set(xlim=(0, 1), xlabel="test accuracy (fresh draw)", title="argmin accuracy")
+for k, value in enumerate(test_accuracy):
+    ax.text(value - 0.02, k, f"{value:.3f}", va="center", ha="right", color="w", fontsize=9)
+fig.suptitle(
+    "Spiral: the label of lowest energy, argmin_y E(x, y), of a 2→100→3 ClassEnergy per loss\n"
+    "(shading: predicted label; dots: training points in their true label's colour)"
+)
 save_figure(fig, args.out, "spiral_ebm")
+
+# ---- one energy per label: E(x, y) over the plane for each label, three of the losses --------
+SHOWN = ["square-square", "hinge", "NLL"]
+fig, axes = plt.subplots(3, 3, figsize=(10, 9.6), layout="constrained", sharex=True, sharey=True)
+label_energy = {}
+for row, name in enumerate(SHOWN):
+    energies = [
+        evaluate_on_grid(lambda p, k=k, m=models[name]: m.energy.energies(p)[:, k], **box)[0]
+        for k in range(3)
+    ]
+    with torch.no_grad():  # the colour range of the energies at the training points, all labels
+        vmin, vmax = robust_range(models[name].energy.energies(x_train), lower=0.01, upper=0.99)
+    for k, E in enumerate(energies):
+        ax = axes[row, k]
+        image = energy_image(ax, E, box["xlim"], box["ylim"], vmin=vmin, vmax=vmax, colorbar=False)
+        ax.scatter(*x_train[y_train == k].T, s=2, color="w", alpha=0.6, linewidths=0)
+        ax.set_title(f"{name}: E(x, y = {k})")
+        ax.set_aspect("equal")
+    add_colorbar(
+        axes[row, 2],
+        image,
+        f"E(x, y), {name}, clipped at the 1st\nand 99th percentiles on the data",
+        extend="both",
+    )
+    with torch.no_grad():
+        E_test = models[name].energy.energies(x_test)  # (B, 3)
+        correct, offending = L.correct_and_offending(E_test, y_test)
+    label_energy[name] = {
+        "correct": correct.mean().item(),
+        "most_offending": offending.mean().item(),
+    }
+for ax in axes[2]:
+    ax.set_xlabel("x₁")
+for ax in axes[:, 0]:
+    ax.set_ylabel("x₂")
+fig.suptitle(
+    "One energy per label: E(x, y) for y = 0, 1, 2 (dark = low; white: the training points of "
+    "label y)\nthe prediction is the label whose map is darkest at x; one colour scale per loss"
+)
+save_figure(fig, args.out, "spiral_ebm_energies")
 
 write_results(
     args.out,
@@ -103,8 +163,19 @@ write_results(
     {
         "accuracy": {name: results[name] for name in LOSSES},
         "linear_nll_accuracy": results["linear, NLL"],
+        "test_mean_energy_correct_vs_most_offending": label_energy,
         "epochs": EPOCHS,
         "data_seed": args.data_seed,
         "quick": args.quick,
     },
+)
+print_table(
+    f"spiral, {EPOCHS} epochs: accuracy of the argmin over label energies",
+    results,
+    header="loss",
+)
+print_table(
+    "mean test energy of the correct label and of the most offending wrong one",
+    label_energy,
+    header="loss",
 )

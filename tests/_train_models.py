@@ -65,6 +65,15 @@ class MLP(nn.Module):
         return torch.optim.Adam(self.parameters(), lr=self.lr)
 
 
+class PoisonedMLP(MLP):
+    """An MLP whose loss turns NaN on samples with target 99 (training data must be finite,
+    so the poison is applied inside training_step)."""
+
+    def training_step(self, batch):
+        x, y = batch
+        return super().training_step((x, torch.where(y == 99.0, torch.nan, y)))
+
+
 def mlp_data(n: int = 96, d: int = 4, seed: int = 1):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, d, generator=g)

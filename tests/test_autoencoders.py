@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -23,7 +25,6 @@ def _brute_penalty(encoder: nn.Module, y: torch.Tensor, create_graph: bool = Fal
 
 @pytest.mark.parametrize("code_dim", [1, 6])  # forward mode (code wider) and reverse mode
 def test_contractive_penalty_equals_autograd_jacobian(code_dim):
-    torch.manual_seed(0)
     cae = ContractiveAutoencoder.mlp(3, (8,), code_dim, activation=nn.Tanh).double()
     y = torch.randn(7, 3, dtype=torch.float64)
     torch.testing.assert_close(cae.contractive_penalty(y), _brute_penalty(cae.encoder, y))
@@ -108,3 +109,41 @@ def test_bad_input():
         ContractiveAutoencoder(lambda y: y, dec)
     with pytest.raises(ValueError, match="decoder output"):
         DenoisingAutoencoder(enc, nn.Linear(1, 3)).energy(torch.randn(4, 2))
+
+
+def test_hyper_parameters_are_validated_by_name():
+    enc, dec = nn.Linear(2, 1), nn.Linear(1, 2)
+    bad = [
+        (lambda: DenoisingAutoencoder(enc, dec, weight_decay=math.nan), "weight_decay"),
+        (lambda: DenoisingAutoencoder(enc, dec, weight_decay=-1e-3), "weight_decay"),
+        (lambda: DenoisingAutoencoder(enc, dec, weight_decay="0"), "weight_decay"),
+        (lambda: DenoisingAutoencoder(enc, dec, p=math.nan), "p must"),
+        (lambda: DenoisingAutoencoder(enc, dec, p=-0.1), "p must"),
+        (lambda: DenoisingAutoencoder(enc, dec, sigma=math.inf), "sigma"),
+        (lambda: DenoisingAutoencoder(enc, dec, lr=math.nan), "lr"),
+        (lambda: ContractiveAutoencoder(enc, dec, jacobian_weight=math.inf), "jacobian_weight"),
+        (lambda: ContractiveAutoencoder(enc, dec, jacobian_weight=math.nan), "jacobian_weight"),
+        (lambda: DenoisingAutoencoder.mlp(2, hidden=(0,)), "hidden must hold ints >= 1"),
+        (lambda: DenoisingAutoencoder.mlp(2, hidden=(8,), code_dim=0), "code_dim"),
+        (lambda: DenoisingAutoencoder.mlp(2.0), "dim must be an int"),
+    ]
+    for make, name in bad:
+        with pytest.raises(ValueError, match=name) as info:
+            make()
+        assert "sizes" not in str(info.value)
+
+
+def test_inputs_are_promoted_and_cast_to_the_parameters_dtype():
+    model = DenoisingAutoencoder.mlp(2, hidden=(8,), code_dim=1)  # float32
+    y = torch.tensor([[1, 2], [0, -1]])
+    expected = model(y.float())
+    for given in (y, y.double(), y.numpy(), y.tolist()):
+        out = model(given)
+        assert out.dtype == torch.float32
+        torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(model.field(y), model.reconstruct(y.float()) - y.float())
+    cae = ContractiveAutoencoder.mlp(2, (8,), 1).double()
+    assert cae.contractive_penalty(torch.zeros(0, 2)).shape == (0,)  # was an IndexError
+    torch.testing.assert_close(
+        cae.contractive_penalty(y), cae.contractive_penalty(y.double()), rtol=0, atol=0
+    )

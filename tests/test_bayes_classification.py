@@ -54,3 +54,27 @@ def test_bad_input():
         mean_probs(Prediction(mean=torch.zeros(3, 2), var=torch.ones(3, 2)))
     with pytest.raises(ValueError, match=r"\(T, B, C\)"):
         predictive_entropy(torch.zeros(4, 3))
+
+
+def test_array_likes_and_integer_logits():
+    s = torch.randint(-3, 4, (5, 2, 3), generator=torch.Generator().manual_seed(4))
+    ref = torch.softmax(s.float(), -1).mean(0)
+    torch.testing.assert_close(mean_probs(s), ref)
+    torch.testing.assert_close(mean_probs(s.tolist()), ref)
+    torch.testing.assert_close(mutual_information(s.numpy()), mutual_information(s.float()))
+
+
+@pytest.mark.parametrize(
+    "prediction",
+    [
+        torch.full((2, 3, 4), float("nan")),
+        torch.tensor([[[0.0, float("inf")]]]),
+        torch.zeros(0, 3, 2),
+        "logits",
+        Prediction(torch.zeros(3, 2), torch.ones(3, 2)),
+    ],
+)
+def test_bad_prediction_is_named(prediction):
+    for f in (mean_probs, predictive_entropy, expected_entropy, mutual_information):
+        with pytest.raises(ValueError, match="prediction"):
+            f(prediction)

@@ -44,3 +44,99 @@ def test_bad_input():
         DeepEnsemble(3)
     with pytest.raises(ValueError, match="not fitted"):
         DeepEnsemble(make_net).predict(torch.zeros(2, 1))
+
+
+# ---- the input convention (issue 12) --------------------------------------------------------
+
+
+def test_float64_integer_and_list_data_are_cast_to_the_members_dtype(data):
+    x, y = data
+    queries = torch.tensor([[-1.0], [0.5]])
+
+    def run(xd, yd, q):
+        ens = DeepEnsemble(make_net, 2, optimizer="adam", lr=0.02, max_epochs=5, device="cpu")
+        return ens.fit(xd, yd).predict(q)
+
+    ref = run(x, y, queries)
+    for xd, yd, q in (
+        (x.double(), y.double(), queries.double()),
+        (x.tolist(), y.numpy(), [[-1], [0.5]]),
+    ):
+        got = run(xd, yd, q)
+        assert got.samples.dtype == torch.float32
+        torch.testing.assert_close(got.samples, ref.samples)
+
+
+def test_targets_must_fit_the_nets_output(data):
+    x, y = data
+    ens = DeepEnsemble(make_net, 2, max_epochs=1, device="cpu")
+    # (N,) targets against (N, 1) outputs used to broadcast to (N, N) in the MSE: a wrong fit
+    with pytest.raises(ValueError, match=r"\by\b"):
+        ens.fit(x, y.squeeze(1))
+    clf = DeepEnsemble(lambda: nn.Linear(1, 3), 2, loss="cross_entropy", max_epochs=1, device="cpu")
+    with pytest.raises(ValueError, match=r"\by\b.*\[0, 3\)"):
+        clf.fit(x, torch.full((len(x),), 3))
+    with pytest.raises(ValueError, match=r"\by\b"):
+        clf.fit(x, torch.zeros(len(x)))  # float labels
+    clf.fit(x, (x.squeeze(1) > 0).long())  # valid labels train
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"n_members": True}, "n_members"),
+        ({"loss": "l1"}, "loss"),
+        ({"optimizer": "rmsprop"}, "optimizer"),
+        ({"lr": 0.0}, "lr"),
+        ({"weight_decay": float("nan")}, "weight_decay"),
+        ({"weight_decay": -1.0}, "weight_decay"),
+        ({"max_epochs": 0}, "max_epochs"),
+        ({"batch_size": 2.5}, "batch_size"),
+        ({"noise_var": float("inf")}, "noise_var"),
+        ({"seed": -1}, "seed"),
+        ({"device": "tpu"}, "device"),
+    ],
+)
+def test_bad_hyper_parameters_raise_at_construction(kwargs, name):
+    with pytest.raises(ValueError, match=rf"\b{name}\b"):
+        DeepEnsemble(make_net, **kwargs)
+
+
+def test_bad_data_names_the_argument(data):
+    x, y = data
+    ens = DeepEnsemble(make_net, 2, max_epochs=1, device="cpu")
+    with pytest.raises(ValueError, match=r"\bx\b"):
+        ens.fit(x * float("nan"), y)
+    with pytest.raises(ValueError, match=r"\by\b"):
+        ens.fit(x, y[:-1])
+    ens.fit(x, y)
+    with pytest.raises(ValueError, match=r"\bx\b"):
+        ens.predict([[float("inf")]])
+
+
+def test_supervised_validates_hyper_parameters_and_target_shapes():
+    from ebm.bayes import Supervised
+
+    with pytest.raises(ValueError, match="weight_decay"):
+        Supervised(make_net(), weight_decay=float("nan"))
+    for momentum in (-0.5, 1.0, 1.5):  # SGD's momentum must be in [0, 1): 1 never forgets
+        with pytest.raises(ValueError, match="momentum"):
+            Supervised(make_net(), momentum=momentum)
+    model = Supervised(make_net())
+    x = torch.zeros(4, 1)
+    with pytest.raises(ValueError, match=r"\by\b"):
+        model.training_step((x, torch.zeros(4)))  # would broadcast (4, 1) against (4,)
+
+
+def test_supervised_forward_accepts_array_likes_and_casts_to_the_nets_dtype():
+    from ebm.bayes import Supervised
+
+    model = Supervised(make_net())
+    x = torch.tensor([[1], [0], [-2]])
+    ref = model(x.float())
+    torch.testing.assert_close(ref, model.net(x.float()))
+    for alt in (x, x.numpy(), x.tolist(), x.double()):
+        got = model(alt)
+        assert got.dtype == torch.float32  # float64 data computed in the net's float32
+        torch.testing.assert_close(got, ref)
+    torch.testing.assert_close(model(x != 0), model((x != 0).float()))

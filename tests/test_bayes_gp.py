@@ -94,3 +94,68 @@ def test_bad_input():
         GPRegressor(n_steps=0).fit(torch.zeros(5, 1), torch.zeros(4))
     with pytest.raises(ValueError, match="x must"):
         GPRegressor(n_steps=0).fit(torch.zeros(5, 1, 1), torch.zeros(5))
+
+
+# ---- the input convention (issue 12) --------------------------------------------------------
+
+
+def _closed_form_posterior(x, y, xs, lengthscale=1.0, variance=1.0, noise=1.0, jitter=1e-6):
+    """GP posterior mean and variance of y at xs, by hand (float64 numpy)."""
+    import numpy as np
+
+    def k(a, b):
+        return variance * np.exp(-((a[:, None, 0] - b[None, :, 0]) ** 2) / (2 * lengthscale**2))
+
+    gram = k(x, x) + (noise + jitter) * np.eye(len(x))
+    cross = k(x, xs)
+    mean = cross.T @ np.linalg.solve(gram, y)
+    var = variance - np.einsum("ij,ij->j", cross, np.linalg.solve(gram, cross)) + noise
+    return mean, var
+
+
+def test_float64_data_give_a_float64_gp_and_integers_are_promoted():
+    x = torch.linspace(-2, 2, 9, dtype=torch.float64).view(-1, 1)
+    y = torch.sin(3 * x).squeeze(1)
+    xs = torch.tensor([[-1.5], [0.25], [3.0]], dtype=torch.float64)
+    mean, var = _closed_form_posterior(x.numpy(), y.numpy(), xs.numpy())
+    pred = GPRegressor(n_steps=0).fit(x, y).predict(xs)
+    assert pred.mean.dtype == torch.float64
+    torch.testing.assert_close(pred.mean.squeeze(1), torch.from_numpy(mean), rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(pred.var.squeeze(1), torch.from_numpy(var), rtol=1e-9, atol=1e-9)
+    # integer data and list queries: the default float dtype, the same posterior
+    xi, yi = torch.arange(-3, 4).view(-1, 1), torch.tensor([0, 1, 0, 2, 1, 0, 1])
+    mean, var = _closed_form_posterior(xi.double().numpy(), yi.double().numpy(), xs.numpy())
+    pred = GPRegressor(n_steps=0).fit(xi.tolist(), yi.numpy()).predict(xs.tolist())
+    assert pred.mean.dtype == torch.get_default_dtype()
+    torch.testing.assert_close(
+        pred.mean.squeeze(1).double(), torch.from_numpy(mean), atol=1e-5, rtol=0
+    )
+    torch.testing.assert_close(
+        pred.var.squeeze(1).double(), torch.from_numpy(var), atol=1e-5, rtol=0
+    )
+
+
+X5, Y5 = torch.linspace(0, 1, 5).view(-1, 1), torch.zeros(5)
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: GPRegressor(noise=float("nan")), "noise"),
+        (lambda: GPRegressor(variance=float("inf")), "variance"),
+        (lambda: GPRegressor(lr=True), "lr"),
+        (lambda: GPRegressor(jitter="small"), "jitter"),
+        (lambda: GPRegressor(n_steps=2.5), "n_steps"),
+        (lambda: GPRegressor(device="tpu"), "device"),
+        (lambda: GPRegressor(n_steps=0).fit(X5 * float("nan"), Y5), "x"),
+        (lambda: GPRegressor(n_steps=0).fit(X5, Y5 + float("inf")), "y"),
+        (lambda: GPRegressor(n_steps=0).fit(torch.zeros(0, 1), torch.zeros(0)), "x"),
+        (lambda: GPRegressor(n_steps=0).fit(X5, "y"), "y"),
+        (lambda: GPRegressor(n_steps=0).fit(X5, Y5).predict(torch.zeros(3, 2)), "x"),
+        (lambda: GPRegressor(n_steps=0).fit(X5, Y5).predict([[float("nan")]]), "x"),
+        (lambda: GPRegressor(n_steps=0).fit(X5, Y5).predict(X5, noiseless="yes"), "noiseless"),
+    ],
+)
+def test_bad_input_names_the_argument(call, name):
+    with pytest.raises(ValueError, match=rf"\b{name}\b"):
+        call()

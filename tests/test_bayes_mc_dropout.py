@@ -7,7 +7,14 @@ import pytest
 import torch
 from torch import nn
 
-from ebm.bayes import MCDropout, Prediction, Supervised, notes_regression_net, tau_from
+from ebm.bayes import (
+    MCDropout,
+    Prediction,
+    Supervised,
+    dropout_modules,
+    notes_regression_net,
+    tau_from,
+)
 from ebm.data import x_sin_x
 
 
@@ -162,10 +169,22 @@ def test_weight_decay_convention_matches_pytorch_sgd():
         {"length_scale": 1.0, "keep_prob": 0.9, "n_data": 0, "weight_decay": 1e-4},
         {"length_scale": 1.0, "keep_prob": 0.9, "n_data": 10, "weight_decay": 0.0},
         {"length_scale": 1.0, "keep_prob": 0.9, "n_data": 10, "weight_decay": 1e-4, "loss": "l1"},
+        {"length_scale": float("nan"), "keep_prob": 0.9, "n_data": 10, "weight_decay": 1e-4},
+        {"length_scale": 1.0, "keep_prob": float("nan"), "n_data": 10, "weight_decay": 1e-4},
+        {"length_scale": 1.0, "keep_prob": 1.5, "n_data": 10, "weight_decay": 1e-4},
+        {"length_scale": 1.0, "keep_prob": True, "n_data": 10, "weight_decay": 1e-4},
+        {"length_scale": 1.0, "keep_prob": 0.9, "n_data": 10.0, "weight_decay": 1e-4},
+        {"length_scale": 1.0, "keep_prob": 0.9, "n_data": 10, "weight_decay": float("inf")},
     ],
 )
 def test_tau_from_rejects_bad_input(kwargs):
-    with pytest.raises(ValueError):
+    good = {"length_scale": 1.0, "keep_prob": 0.9, "n_data": 10, "weight_decay": 1e-4}
+    (bad,) = [
+        k
+        for k in ("loss", *good)
+        if k in kwargs and (type(kwargs[k]) is not type(good.get(k)) or kwargs[k] != good[k])
+    ]
+    with pytest.raises(ValueError, match=rf"\b{bad}\b"):
         tau_from(**kwargs)
 
 
@@ -182,8 +201,58 @@ def test_rejects_nets_without_sampled_dropout_and_bad_arguments():
         MCDropout(notes_net(), chunk_size=0)
     with pytest.raises(ValueError, match="net"):
         MCDropout("not a net")
-    with pytest.raises(ValueError, match="x"):
-        MCDropout(notes_net()).predict([1.0, 2.0])
+    for not_a_net in (3, "net", None):  # used to be an AttributeError ('int' has no .modules)
+        with pytest.raises(ValueError, match=r"^net must be a torch.nn.Module"):
+            dropout_modules(not_a_net)
+    with pytest.raises(ValueError, match=r"\bx\b"):
+        MCDropout(notes_net()).predict([[1.0], [float("nan")]])
+
+
+def test_float64_integer_and_list_inputs_are_cast_to_the_nets_dtype():
+    # float64 data into the float32 net used to fail inside the first Linear
+    net, x = notes_net(), torch.tensor([[-2.0], [0.0], [3.0]])
+    ref = MCDropout(net, 7, seed=1).sample(x)
+    for same in (x.double(), x.long(), x.tolist(), x.numpy()):
+        got = MCDropout(net, 7, seed=1).sample(same)
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, ref, rtol=0, atol=0)
+    double_net = notes_net().double()
+    got = MCDropout(double_net, 7, seed=1).predict(x)  # float32 data into a float64 net
+    assert got.mean.dtype == torch.float64
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"n_samples": True}, "n_samples"),
+        ({"n_samples": 2.0}, "n_samples"),
+        ({"chunk_size": -5}, "chunk_size"),
+        ({"tau": float("nan")}, "tau"),
+        ({"tau": float("inf")}, "tau"),
+        ({"tau": "1"}, "tau"),
+        ({"seed": -1}, "seed"),
+        ({"seed": 1.5}, "seed"),
+    ],
+)
+def test_bad_hyper_parameters_raise_at_construction(kwargs, name):
+    with pytest.raises(ValueError, match=rf"\b{name}\b"):
+        MCDropout(notes_net(), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"p": 1.0}, "p"),
+        ({"p": -0.1}, "p"),
+        ({"p": float("nan")}, "p"),
+        ({"p": True}, "p"),
+        ({"activation": "tanh"}, "activation"),
+        ({"activation": nn.Tanh()}, "activation"),
+    ],
+)
+def test_notes_regression_net_validates(kwargs, name):
+    with pytest.raises(ValueError, match=rf"\b{name}\b"):
+        notes_regression_net(**kwargs)
 
 
 # the notes' experiment (ch. 42): 1000 full-batch SGD epochs on 20 points of x·sin(x) --------

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 from torch.distributions import MultivariateNormal
 
+from ebm.inference.ode import StepBudgetExceeded
 from ebm.models import CNF
 
 A = torch.tensor([[0.3, -0.5, 0.0], [0.4, -0.2, 0.1], [0.0, 0.2, 0.5]], dtype=torch.float64)
@@ -72,3 +75,89 @@ def test_bad_arguments_are_rejected():
         CNF(2).log_prob(torch.zeros(4, 3))
     with pytest.raises(ValueError, match="n must"):
         CNF(2).sample(0)
+
+
+# ---- the input convention and the step budget (issue 12) ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs,name",
+    [
+        ({"rtol": -1}, "rtol"),
+        ({"atol": float("nan")}, "atol"),
+        ({"method": "leapfrog"}, "method"),
+        ({"max_num_steps": 0}, "max_num_steps"),
+        ({"step_size": 0.1}, "step_size"),  # dopri5 is adaptive
+        ({"method": "rk4", "step_size": float("inf")}, "step_size"),
+        ({"dim": 2.5}, "dim"),
+        ({"dim": 0}, "dim"),
+        ({"lr": float("nan")}, "lr"),
+    ],
+)
+def test_cnf_rejects_bad_settings_by_name(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        CNF(**{"dim": 2, **kwargs})
+
+
+def test_cnf_with_a_tiny_fixed_step_raises_before_solving():
+    cnf = CNF(2, hidden=(4,), method="rk4", step_size=1e-30)
+    y = torch.zeros(3, 2)
+    start = time.perf_counter()
+    with pytest.raises(StepBudgetExceeded, match="max_num_steps"):
+        cnf.sample(3)
+    with pytest.raises(StepBudgetExceeded, match="max_num_steps"):
+        cnf.log_prob(y)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_cnf_adaptive_budget_is_enforced():
+    cnf = CNF(2, hidden=(4,), rtol=1e-12, atol=1e-12, max_num_steps=3)
+    with pytest.raises(StepBudgetExceeded, match="max_num_steps=3"):
+        cnf.sample(3, generator=torch.Generator().manual_seed(0))
+
+
+def test_cnf_data_is_validated_and_cast_to_the_parameters_dtype():
+    cnf = CNF(2, hidden=(4,), method="rk4", step_size=0.25)
+    y = torch.randn(5, 2, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        reference = cnf.log_prob(y)
+        from_double = cnf.log_prob(y.double())
+        from_list = cnf.energy(y.tolist())
+    assert from_double.dtype == torch.float32
+    torch.testing.assert_close(from_double, reference)
+    torch.testing.assert_close(from_list, -reference)
+    with torch.no_grad():
+        from_int = cnf.log_prob(torch.tensor([[1, 0], [0, 2]]))
+        torch.testing.assert_close(from_int, cnf.log_prob(torch.tensor([[1.0, 0.0], [0.0, 2.0]])))
+    bad = y.clone()
+    bad[1, 0] = float("nan")
+    for method in (cnf.log_prob, cnf.energy, cnf):
+        with pytest.raises(ValueError, match="y contains"):
+            method(bad)
+    with pytest.raises(ValueError, match="y must"):
+        cnf.log_prob(torch.zeros(0, 2))
+    for n in (0, 2.5, True, "3"):
+        with pytest.raises(ValueError, match="n must"):
+            cnf.sample(n)
+
+
+def test_hidden_widths_are_validated_by_name():
+    with pytest.raises(ValueError, match=r"hidden\[0\]"):
+        CNF(2, hidden=(2.5,))
+    with pytest.raises(ValueError, match="hidden"):
+        CNF(2, hidden="64")
+    assert len(CNF(2, hidden=()).field) == 1  # no hidden layer: one affine map
+
+
+def test_velocity_accepts_array_likes_and_promotes_integers():
+    cnf = CNF(2, hidden=(4,))
+    y, t = torch.tensor([[1, -2], [0, 3]]), torch.tensor(0.5)
+    ref = cnf.velocity(t, y.float())
+    # the field at (y, t) by hand: the MLP on the concatenated [y, t]
+    torch.testing.assert_close(ref, cnf.field(torch.tensor([[1.0, -2.0, 0.5], [0.0, 3.0, 0.5]])))
+    for alt in (y, y.numpy(), y.tolist(), y.double()):
+        got = cnf.velocity(t, alt)
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, ref)
+    torch.testing.assert_close(cnf.velocity(0.5, y), ref)  # a number for t
+    torch.testing.assert_close(cnf.velocity(t, y != 0), cnf.velocity(t, (y != 0).float()))

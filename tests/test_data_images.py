@@ -82,3 +82,20 @@ def test_digits_split_is_a_partition():
     assert len(train[0]) + len(test[0]) == 1797 and len(test[0]) == round(0.2 * 1797)
     pooled = torch.cat([train[0], test[0]]).flatten(1)
     assert torch.equal(pooled.sum(0), images.flatten(1).sum(0))
+
+
+def test_digits_and_mnist_arguments_are_validated_by_name(tmp_path):
+    for kwargs, name in (
+        ({"test_fraction": "0.2"}, "test_fraction"),
+        ({"test_fraction": float("nan")}, "test_fraction"),
+        ({"seed": -1}, "seed"),
+        ({"seed": 2.5}, "seed"),
+    ):
+        with pytest.raises(ValueError, match=name):
+            digits("train", **kwargs)
+    with pytest.raises(ValueError, match="root"):
+        mnist(None)
+    with pytest.raises(ValueError, match="root"):
+        mnist(3)
+    with pytest.raises(ValueError, match="train"):
+        mnist(tmp_path, train="no")  # a truthy string would silently pick the training set

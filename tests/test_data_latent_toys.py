@@ -64,3 +64,18 @@ def test_bad_input_raises():
         ellipse(x=float("nan"))
     with pytest.raises(ValueError, match="n must"):
         horn(2.5)
+
+
+def test_radii_and_scales_reject_non_finite_values_by_name():
+    with pytest.raises(ValueError, match="x contains"):
+        radii(float("nan"))
+    with pytest.raises(ValueError, match="x contains"):
+        radii(torch.tensor([0.5, float("inf")]))
+    with pytest.raises(ValueError, match="alpha"):
+        radii(0.5, alpha="1.5")
+    with pytest.raises(ValueError, match="beta"):
+        horn(5, beta=float("inf"))
+    with pytest.raises(ValueError, match="noise"):
+        horn(5, noise=float("nan"))
+    # array-likes and integers are accepted, as float32
+    torch.testing.assert_close(radii([0, 1]), radii(torch.tensor([0.0, 1.0])))

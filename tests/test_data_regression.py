@@ -65,3 +65,42 @@ def test_bad_input():
         rotated_digit(index=10_000)
     with pytest.raises(ValueError, match="angles"):
         rotate_images(torch.zeros(2, 1, 8, 8), torch.zeros(3))
+    # empty batches are refused by name (rotate_images used to fail inside affine_grid)
+    with pytest.raises(ValueError, match=r"^images must hold at least one"):
+        rotate_images(torch.zeros(0, 1, 8, 8), torch.zeros(0))
+    with pytest.raises(ValueError, match=r"^angles must hold at least one"):
+        rotated_digit(angles=[])
+
+
+def test_scales_and_ranges_are_validated_by_name():
+    for kwargs, name in (
+        ({"noise_std": float("nan")}, "noise_std"),
+        ({"noise_std": float("inf")}, "noise_std"),
+        ({"noise_std": "0.1"}, "noise_std"),
+        ({"low": float("-inf")}, "low"),
+        ({"high": float("inf")}, "high"),
+        ({"high": "5"}, "high"),
+        ({"n": 2.5}, "n must"),
+    ):
+        with pytest.raises(ValueError, match=name):
+            x_sin_x(**kwargs)
+    with pytest.raises(ValueError, match="split_year"):
+        mauna_loa_co2(split_year="1990")
+    with pytest.raises(ValueError, match="split_year"):
+        mauna_loa_co2(split_year=float("nan"))
+
+
+def test_rotations_take_finite_array_likes():
+    images = digits("test")[0][:2]
+    with pytest.raises(ValueError, match="angles contains"):
+        rotate_images(images, torch.tensor([0.0, float("nan")]))
+    with pytest.raises(ValueError, match="images contains"):
+        rotate_images(images * float("inf"), torch.zeros(2))
+    with pytest.raises(ValueError, match="angles contains"):
+        rotated_digit(angles=[0.0, float("nan")])
+    with pytest.raises(ValueError, match="index"):
+        rotated_digit(index=2.5)
+    # integer images (e.g. uint8 pixels) and list angles: promoted, not rejected
+    pixels = (images * 16).round().to(torch.uint8)
+    expected = rotate_images(pixels.float(), torch.tensor([90.0, 180.0]))
+    torch.testing.assert_close(rotate_images(pixels, [90, 180]), expected)

@@ -8,7 +8,9 @@ from ebm.data import (
     coin_flips,
     grid_of_gaussians,
     parabola,
+    pinwheel,
     ring_of_gaussians,
+    spiral,
     two_moons,
 )
 from ebm.data.toy2d import grid_centers, ring_centers
@@ -56,3 +58,46 @@ def test_parabola_and_coins():
 def test_bad_n_is_refused(bad):
     with pytest.raises(ValueError, match="n must be"):
         ring_of_gaussians(bad)
+
+
+# ---- the input convention (issue 12): every count and scale, by its own name ---------------------
+
+_NAN, _INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: ring_of_gaussians(5, n_modes=0), "n_modes must"),
+        (lambda: ring_of_gaussians(5, n_modes=2.5), "n_modes must"),
+        (lambda: ring_of_gaussians(5, radius=_NAN), "radius"),
+        (lambda: ring_of_gaussians(5, std=_INF), "std"),
+        (lambda: grid_of_gaussians(5, side=0), "side must"),
+        (lambda: grid_of_gaussians(5, spacing="2"), "spacing"),
+        (lambda: two_moons(5, noise=_NAN), "noise"),
+        (lambda: two_moons(5, noise=-1.0), "noise"),
+        (lambda: two_moons(5, noise=_INF), "noise"),
+        (lambda: two_moons(5, noise="0.1"), "noise"),
+        (lambda: pinwheel(5, n_arms=0), "n_arms must"),
+        (lambda: pinwheel(5, radial_std=-1.0), "radial_std"),
+        (lambda: pinwheel(5, tangential_std=_NAN), "tangential_std"),
+        (lambda: pinwheel(5, rate=_INF), "rate"),
+        (lambda: checkerboard(True), "n must"),
+        (lambda: parabola(5, noise=-1.0), "noise"),
+        (lambda: parabola(5, low=_NAN), "low"),
+        (lambda: parabola(5, high=_INF), "high"),
+        (lambda: parabola(5, low=1.0, high=0.0), "high must be > low"),
+        (lambda: coin_flips(5, p_heads="0.3"), "p_heads"),
+        (lambda: coin_flips(5, p_heads=_NAN), "p_heads"),
+        (lambda: spiral(n_per_class=0), "n_per_class must"),
+        (lambda: spiral(n_classes=2.5), "n_classes must"),
+        (lambda: spiral(angle_noise=-1.0), "angle_noise"),
+        (lambda: spiral(angle_noise=_NAN), "angle_noise"),
+        (lambda: ring_centers(n_modes=0), "n_modes must"),
+        (lambda: grid_centers(spacing=_NAN), "spacing"),
+        (lambda: ring_of_gaussians(5, seed=-1), "seed"),
+    ],
+)
+def test_every_count_and_scale_is_validated_by_name(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()

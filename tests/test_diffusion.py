@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from ebm.inference.ode import StepBudgetExceeded
 from ebm.models import Diffusion
 from ebm.models.diffusion import check_schedule, cosine_schedule, linear_schedule
 
@@ -136,3 +137,96 @@ def test_bad_arguments_are_rejected():
         check_schedule(torch.tensor([0.5, 1.5]))
     with pytest.raises(ValueError, match="method"):
         Diffusion(1, T=100, schedule="cosine").sample(4, method="euler")
+
+
+def test_diffusion_ode_sampler_has_the_budget():
+    model = Diffusion(1, hidden=(8,), T=100, schedule="cosine")
+    with pytest.raises(StepBudgetExceeded, match="max_num_steps=2"):
+        model.sample(4, method="ode", max_num_steps=2)
+    for kwargs, name in (
+        ({"max_num_steps": 0}, "max_num_steps"),
+        ({"rtol": float("nan")}, "rtol"),
+        ({"atol": -1.0}, "atol"),
+    ):
+        with pytest.raises(ValueError, match=name):
+            model.sample(4, method="ode", **kwargs)
+
+
+@pytest.mark.parametrize(
+    "fn, kwargs, name",
+    [
+        (linear_schedule, {"T": 2.5}, "T"),
+        (linear_schedule, {"T": 10, "beta_start": float("nan")}, "beta_start"),
+        (linear_schedule, {"T": 10, "beta_end": 1.5}, "beta_end"),
+        (cosine_schedule, {"T": 10, "s": -1.0}, "s must"),
+        (cosine_schedule, {"T": 10, "max_beta": float("inf")}, "max_beta"),
+        (check_schedule, {"betas": [0.5, float("nan")]}, "betas contains"),
+        (check_schedule, {"betas": [0.5] * 20, "max_alpha_bar_T": float("nan")}, "max_alpha_bar_T"),
+    ],
+)
+def test_schedules_validate_their_arguments_by_name(fn, kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        fn(**kwargs)
+
+
+def test_model_settings_are_validated_before_any_work():
+    for kwargs, name in (
+        ({"dim": 2.5}, "dim"),
+        ({"hidden": (8, 0)}, r"hidden\[1\]"),
+        ({"time_features": 0}, "time_features"),
+        ({"lr": float("nan"), "T": 50}, "lr"),  # before the schedule (which would fail too)
+        ({"T": "1000"}, "T"),
+    ):
+        with pytest.raises(ValueError, match=name):
+            Diffusion(**{"dim": 1, **kwargs})
+    model = Diffusion(1, hidden=(8,), betas=[0.5] * 20)  # an array-like schedule
+    assert model.T == 20 and model.betas.dtype == torch.float32
+    with pytest.raises(ValueError, match="return_trajectory"):
+        model.sample(2, return_trajectory="yes")
+    for n in (0, 2.5, "2"):
+        with pytest.raises(ValueError, match="n must"):
+            model.sample(n)
+    loss = model.training_step(torch.zeros(4, 1, dtype=torch.float64))  # float64 data
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+
+
+def test_eps_model_and_q_sample_take_array_likes_and_never_truncate():
+    model = Diffusion(2, hidden=(8,), T=10, schedule="cosine", time_features=3)
+    x = torch.tensor([[1, -2], [0, 3], [2, 2]])
+    t = torch.tensor([1.0, 4.5, 10.0])
+    ref = model.eps_model(x.float(), t)
+    # an int x used to turn the time features into ints (t.to(x.dtype) truncated 4.5 and the sines)
+    for alt in (x, x.numpy(), x.tolist(), x.double()):
+        got = model.eps_model(alt, t)
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, ref)
+    torch.testing.assert_close(model.eps_model(x.float(), t.tolist()), ref)
+    torch.testing.assert_close(model.eps_model(x != 0, t), model.eps_model((x != 0).float(), t))
+    steps, noise = torch.tensor([1, 5, 10]), torch.tensor([[0.5, -1.0], [2.0, 0.0], [1.0, 1.0]])
+    ref = model.q_sample(x.float(), steps, noise)
+    ab = model.alpha_bars[steps - 1].unsqueeze(1)  # the closed form, by hand
+    torch.testing.assert_close(ref, ab.sqrt() * x.float() + (1 - ab).sqrt() * noise)
+    torch.testing.assert_close(model.q_sample(x, steps, noise.numpy()), ref)
+    torch.testing.assert_close(model.q_sample(x.tolist(), steps.tolist(), noise.tolist()), ref)
+
+
+def test_eps_model_and_q_sample_shape_errors_name_the_argument():
+    model = Diffusion(2, hidden=(8,), T=10, schedule="cosine", time_features=3)
+    x, t = torch.zeros(3, 2), torch.tensor([1, 2, 3])
+    for call, name in (
+        (lambda: model.eps_model(torch.zeros(3, 3), t), "x"),
+        (lambda: model.eps_model(torch.zeros(3), t), "x"),
+        (lambda: model.eps_model(x, torch.ones(2)), "t"),
+        (lambda: model.q_sample(torch.zeros(3, 2, 1), t, x), "x0"),
+        (lambda: model.q_sample(torch.zeros(3, 1), t, x), "x0"),
+        (lambda: model.q_sample(x, t, torch.zeros(3, 3)), "noise"),
+        (lambda: model.q_sample(x, t, torch.zeros(2, 2)), "noise"),
+        (lambda: model.q_sample(x, torch.tensor([1.0, 2.0, 3.0]), x), "t"),
+        (lambda: model.q_sample(x, [0, 1, 2], x), "t"),  # step 0 used to read ᾱ_T
+        (lambda: model.q_sample(x, [1, 2, 11], x), "t"),
+    ):
+        with pytest.raises(ValueError, match=rf"^{name} must"):
+            call()
+    # a tensor step outside [1, T] is not read on the host: its row is NaN, not another step's
+    out = model.q_sample(torch.ones(3, 2), torch.tensor([0, 3, 11]), torch.ones(3, 2))
+    assert out[[0, 2]].isnan().all() and out[1].isfinite().all()

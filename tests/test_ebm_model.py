@@ -3,6 +3,7 @@ buffer rides in state_dict (hence in checkpoints)."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -165,3 +166,73 @@ def test_lr_decay_runs_through_the_trainer():
 def test_bad_lr_schedules_are_rejected(kwargs, name):
     with pytest.raises(ValueError, match=name):
         EBM(MLPEnergy(2, hidden=(8,)), (2,), **kwargs)
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"noise_scale": float("nan")}, "noise_scale"),
+        ({"noise_scale": -0.1}, "noise_scale"),
+        ({"step_size": float("inf")}, "step_size"),
+        ({"buffer_size": 0}, "buffer_size"),
+        ({"buffer_size": 2.5}, "buffer_size"),
+        ({"init_scale": 0}, "init_scale"),
+        ({"init_noise": "laplace"}, "init_noise"),
+        ({"reinit_prob": float("nan")}, "reinit_prob"),
+        ({"data_shape": (0,)}, "data_shape"),
+        ({"data_shape": 2}, "data_shape"),
+        ({"betas": (1.5, 0.999)}, r"betas\[0\]"),
+        ({"betas": "ab"}, "betas"),
+        ({"alpha": float("inf")}, "alpha"),
+        ({"alpha": "0.1"}, "alpha"),
+        ({"clamp": (1.0, 0.0)}, "clamp"),
+        ({"clamp": ("a", "b")}, "clamp"),
+        ({"lr": float("nan")}, "lr"),
+        ({"n_steps": 2.5}, "n_steps"),
+    ],
+)
+def test_hyper_parameters_are_validated_by_the_users_name(kwargs, name):
+    args = {"data_shape": (2,), **kwargs}
+    with pytest.raises(ValueError, match=name):
+        EBM(MLPEnergy(2, hidden=(8,)), **args)
+
+
+def test_sample_arguments_are_validated():
+    model = EBM(MLPEnergy(2, hidden=(8,)), (2,), n_steps=2, buffer_size=10, seed=0)
+    for n in (0, 2.5, True):
+        with pytest.raises(ValueError, match="n must"):
+            model.sample(n)
+    with pytest.raises(ValueError, match="n must"):
+        model.sample(11, from_buffer=True)
+    for n_steps in (-1, 1.5, "3"):
+        with pytest.raises(ValueError, match="n_steps"):
+            model.sample(3, n_steps=n_steps)
+    with pytest.raises(ValueError, match="from_buffer"):
+        model.sample(3, from_buffer=1)
+    assert model.sample(3, n_steps=0).shape == (3, 2)
+
+
+def test_float64_and_numpy_data_train_a_float32_energy_in_float32():
+    import numpy as np
+
+    from ebm.train import Trainer
+
+    initial = EBM(MLPEnergy(2, hidden=(8,)), (2,), n_steps=2, buffer_size=16, seed=0)
+
+    def fit(data):
+        model = copy.deepcopy(initial)  # one initialisation for every run
+        Trainer(max_steps=3, batch_size=8, seed=0, progress=False, log_every_n_steps=None).fit(
+            model, data
+        )
+        return model
+
+    x = torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
+    reference = fit(x)
+    for data in (x.double(), np.asarray(x.double())):
+        model = fit(data)
+        for a, b in zip(model.parameters(), reference.parameters()):
+            assert a.dtype == torch.float32
+            torch.testing.assert_close(a, b)
+    model = EBM(MLPEnergy(2, hidden=(8,)), (2,), n_steps=2, buffer_size=16, seed=0)
+    out = model.training_step(x.double(), lambda loss, index=0: loss.backward())  # no Trainer
+    assert out["loss"].dtype == torch.float32 and torch.isfinite(out["loss"])
+    with pytest.raises(ValueError, match=r"x0 must have shape \(B, 2\)"):
+        model.langevin(torch.zeros(4, 3))

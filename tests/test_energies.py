@@ -71,8 +71,28 @@ def test_mlp_energy_bad_input():
         MLPEnergy(dim=0)
     with pytest.raises(ValueError, match="cond_dim"):
         MLPEnergy(dim=2, cond_dim=-1)
-    with pytest.raises(ValueError, match="must be ints"):
+    with pytest.raises(ValueError, match="dim must be an int, got 2.5"):
         MLPEnergy(dim=2.5)
+    # errors name the user's argument, not mlp's internal "sizes"
+    for hidden, shown in (((0,), "0"), ((4, -1), "-1"), ((2.5,), "2.5"), ("64", "'64'")):
+        with pytest.raises(ValueError, match=f"hidden must .*{shown}") as info:
+            MLPEnergy(dim=2, hidden=hidden)
+        assert "sizes" not in str(info.value)
+    with pytest.raises(ValueError, match="cond_dim must be an int"):
+        MLPEnergy(dim=2, cond_dim=1.0)
+
+
+def test_mlp_energy_promotes_and_casts_its_inputs():
+    energy = MLPEnergy(dim=2, hidden=(4,), cond_dim=1)
+    y, x = torch.tensor([[1, 2], [0, -1]]), torch.tensor([[3], [1]])
+    expected = energy(y.float(), x.float())
+    # integer data are promoted (never truncated), arrays and lists accepted
+    torch.testing.assert_close(energy(y, x), expected)
+    torch.testing.assert_close(energy(y.numpy(), [[3], [1]]), expected)
+    # float64 data into a float32 model is computed in float32
+    out = energy(y.double(), x.double())
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, expected)
 
 
 # ---- ClassEnergy --------------------------------------------------------------------------------
@@ -109,6 +129,35 @@ def test_class_energy_bad_input():
         energy(torch.zeros(3, dtype=torch.long), x)
     with pytest.raises(ValueError, match=r"K >= 2, got \(4, 1\)"):
         ClassEnergy(nn.Linear(2, 1)).energies(x)
+    with pytest.raises(ValueError, match="backbone must be an nn.Module"):
+        ClassEnergy(lambda x: x)
+
+
+def test_class_energy_predict_refuses_nan_rows():
+    energy = ClassEnergy(_linear_backbone())
+    # a NaN row used to get label 0, a believable wrong answer
+    for bad in (math.nan, math.inf):
+        with pytest.raises(ValueError, match="x contains NaN or inf"):
+            energy.predict(torch.tensor([[2.0, 0.5], [bad, 0.0]]))
+
+    # a finite x whose energies are NaN, or all +inf, has no answer either
+    class Log(nn.Module):
+        def forward(self, x):
+            return torch.log(x)
+
+    class InverseSquare(nn.Module):
+        def forward(self, x):
+            return x.square().reciprocal()
+
+    with pytest.raises(ValueError, match=r"x rows \[1\] are NaN or all \+inf"):
+        ClassEnergy(Log()).predict(torch.tensor([[1.0, 2.0], [-1.0, 2.0]]))
+    with pytest.raises(ValueError, match=r"x rows \[0\] are NaN or all \+inf"):
+        ClassEnergy(InverseSquare()).predict(torch.tensor([[0.0, 0.0], [1.0, 2.0]]))
+    assert ClassEnergy(InverseSquare()).predict(torch.tensor([[0.0, 2.0]])).tolist() == [1]
+    # array-likes and integer inputs are accepted and give the float answer
+    assert energy.predict([[2, 0], [0, 3], [-4, 1]]).tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match=r"x must hold at least one sample: got 0 sample"):
+        energy.predict(torch.zeros(0, 2))  # refused, as scikit-learn does
 
 
 # ---- SiameseEnergy ------------------------------------------------------------------------------
@@ -222,8 +271,10 @@ def test_score_works_under_no_grad_and_can_keep_the_graph():
     first, *_, last = energy.net
     assert torch.isfinite(first.weight.grad).all() and first.weight.grad.abs().sum() > 0
     assert last.bias.grad is None  # a constant shift of the energy does not change the score
-    with pytest.raises(ValueError, match="floating-point y"):
-        energy.score(torch.zeros(4, 2, dtype=torch.long))
+    # integer y is promoted, not refused: the score of the same points as floats
+    torch.testing.assert_close(
+        energy.score(torch.tensor([[1, 2]])), energy.score(torch.tensor([[1.0, 2.0]], dtype=F64))
+    )
 
 
 def test_analytic_energies_bad_input():
@@ -245,3 +296,16 @@ def test_analytic_energies_bad_input():
         GaussianEnergy(torch.zeros(2), torch.eye(2))(torch.zeros(4, 3))
     with pytest.raises(ValueError, match="a must be"):
         BananaEnergy(a=-1.0)
+    for b in (float("nan"), float("inf"), "1", True):
+        with pytest.raises(ValueError, match="b must be a finite real number"):
+            BananaEnergy(b=b)
+    with pytest.raises(ValueError, match=r"mean contains NaN or inf"):
+        GaussianEnergy(torch.tensor([0.0, float("nan")]), torch.eye(2))
+    with pytest.raises(ValueError, match=r"cov contains NaN or inf"):
+        GaussianEnergy(torch.zeros(2), torch.tensor([[1.0, float("inf")], [0.0, 1.0]]))
+    # array-likes and integers are accepted: the standard normal's energy ½‖y‖²
+    g = GaussianEnergy([0, 0], [[1, 0], [0, 1]])
+    torch.testing.assert_close(g([[3, 4]]), torch.tensor([12.5]))
+    torch.testing.assert_close(
+        CircleEnergy(radius=1.0)(torch.tensor([[1, 1]])), torch.tensor([1.0])
+    )

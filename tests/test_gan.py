@@ -185,7 +185,7 @@ def test_bad_input():
         GAN(G, D, latent_dim=2, loss="hinge", r1_weight=1.0)
     with pytest.raises(ValueError, match="features must be"):
         BernoulliGenerator(0)
-    with pytest.raises(ValueError, match="p must be in"):
+    with pytest.raises(ValueError, match="p must be a finite real number in"):
         BernoulliGenerator(1, p=1.0)
     with pytest.raises(ValueError, match="z must be"):
         BernoulliGenerator(2)(torch.zeros(3, 1))
@@ -253,6 +253,24 @@ def test_bernoulli_generator_draws_exact_binary_values_with_straight_through_gra
     # straight through: ∂ out / ∂ p = 1 for every sample, so ∂ Σ out / ∂ logit = B · p (1 − p)
     out.sum().backward()
     assert gen.logit.grad.item() == pytest.approx(40000 * 0.3 * 0.7, rel=1e-5)
+
+
+def test_bernoulli_generator_propagates_nan_and_promotes_array_likes():
+    gen = BernoulliGenerator(2, p=0.4)
+    z = torch.tensor([[0.1, -0.3], [math.nan, 2.0], [-math.inf, math.inf]])
+    out = gen(z).detach()
+    # Φ(0.1) = 0.540 > 0.4 -> 0; Φ(-0.3) = 0.382 < 0.4 -> 1; Φ(2) = 0.977 -> 0; Φ(±inf) = 1, 0
+    assert out[0].tolist() == [0.0, 1.0]
+    assert math.isnan(out[1, 0]) and out[1, 1] == 0.0  # the NaN latent used to give a 0
+    assert out[2].tolist() == [1.0, 0.0]
+    # numpy, lists, ints and bools give the float tensor's draws, in the parameters' dtype
+    ints = torch.tensor([[0, -1], [1, 0]])
+    ref = gen(ints.float())
+    for alt in (ints, ints.numpy(), ints.tolist(), ints.double()):
+        got = gen(alt)
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, ref)
+    torch.testing.assert_close(gen(ints != 0), gen((ints != 0).float()))
 
 
 def test_bernoulli_coin_gan_reaches_the_equilibrium_where_d_is_one_half():
@@ -324,3 +342,52 @@ def test_r1_gan_covers_every_mode_of_the_ring_and_the_grid(dataset, n_modes, min
     samples = gan.sample(2500, generator=torch.Generator().manual_seed(0))
     covered, quality = mode_coverage(samples, centers, std)
     assert covered == n_modes and quality >= min_quality
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"betas": (1.5, 0.999)}, r"betas\[0\]"),
+        ({"betas": (0.5, float("nan"))}, r"betas\[1\]"),
+        ({"betas": (0.5,)}, "betas"),
+        ({"r1_weight": float("inf")}, "r1_weight"),
+        ({"r1_weight": "1"}, "r1_weight"),
+        ({"lr": "1e-3"}, "lr"),
+        ({"gp_weight": float("nan")}, "gp_weight"),
+        ({"margin": float("inf")}, "margin"),
+        ({"n_critic": 2.5}, "n_critic"),
+        ({"decay_steps": 2.5}, "decay_steps"),
+        ({"latent_dim": "2"}, "latent_dim"),
+        ({"generator": None}, "generator"),
+    ],
+)
+def test_hyper_parameters_are_rejected_at_construction(kwargs, name):
+    args = {"generator": nn.Linear(2, 2), "discriminator": nn.Linear(2, 1), "latent_dim": 2}
+    with pytest.raises(ValueError, match=name):
+        GAN(**{**args, **kwargs})
+
+
+def test_data_is_cast_to_the_discriminator_dtype():
+    torch.manual_seed(0)  # the layers' initial weights; tests own the global RNG
+    gan = GAN(nn.Linear(2, 2), nn.Linear(2, 1), latent_dim=2)
+    y = torch.randn(5, 2, generator=torch.Generator().manual_seed(1))
+    reference = gan.energy(y)
+    assert gan.energy(y.double()).dtype == torch.float32
+    torch.testing.assert_close(gan.energy(y.double()), reference)
+    torch.testing.assert_close(gan.logits(y.tolist()), -reference)
+    terms = gan.discriminator_loss(y.double(), y)
+    torch.testing.assert_close(terms["loss"], L.bce_discriminator_loss(-reference, -reference))
+    for n in (0, 2.5, "3"):
+        with pytest.raises(ValueError, match="n must"):
+            gan.sample(n)
+
+
+def test_loss_functions_check_their_hyper_parameters():
+    zeros = torch.zeros(3)
+    for margin in (float("nan"), float("inf"), -1.0, "1"):
+        with pytest.raises(ValueError, match="margin"):
+            L.ebgan_discriminator_loss(zeros, zeros, margin)
+    with pytest.raises(ValueError, match="eps"):
+        L.gradient_penalty(lambda y: y.sum(1), torch.zeros(3, 2), torch.zeros(3, 2), eps=zeros[:2])
+    with pytest.raises(ValueError, match="p must"):
+        BernoulliGenerator(1, p=float("nan"))

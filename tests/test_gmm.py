@@ -109,3 +109,98 @@ def test_bad_input():
         GaussianMixture(2).energy(torch.randn(3, 2))
     with pytest.raises(NotFittedError, match="not fitted"):
         GaussianMixture(2).sample(3)
+
+
+def _collapsing_data(point: float = 9.0) -> torch.Tensor:
+    # 100 spread points and 3 copies of one far point: a component on the copies has variance 0
+    spread = torch.randn(100, 2, generator=torch.Generator().manual_seed(7))
+    return torch.cat([spread, torch.full((3, 2), point)])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_collapsed_component_without_floor_raises_naming_reg_covar(kind):
+    # "diag" and "spherical" used to return variances of 7e-14 (or NaN) and a likelihood that is
+    # only rounding; scikit-learn raises, and so do "full" and "tied" here
+    Y = _collapsing_data()
+    if kind == "tied":  # the shared covariance cannot collapse on these data: it fits
+        gmm = GaussianMixture(2, kind, reg_covar=0.0, seed=0).fit(Y)
+        assert torch.isfinite(gmm.covariances_).all()
+        assert torch.linalg.eigvalsh(gmm.covariances_).min() > 0.1
+        return
+    with pytest.raises(ValueError, match=r"reg_covar > 0"):
+        GaussianMixture(2, kind, reg_covar=0.0, seed=0).fit(Y)
+    # with the default floor the same data fit, and the collapsed component sits on the copies
+    gmm = GaussianMixture(2, kind, seed=0).fit(Y)
+    assert torch.isfinite(gmm.covariances_).all() and torch.isfinite(gmm.energy(Y)).all()
+    assert gmm.predict(torch.full((1, 2), 9.0)).item() == gmm.means_[:, 0].argmax().item()
+
+
+def test_a_constant_feature_without_floor_raises():
+    Y = torch.tensor([[0.0, 1.0], [0.0, 2.0], [0.0, 3.0], [0.0, 5.0]])
+    with pytest.raises(ValueError, match=r"standard deviation along feature 0 is 0.*reg_covar"):
+        GaussianMixture(1, "diag", reg_covar=0.0).fit(Y)
+    gmm = GaussianMixture(1, "diag", reg_covar=1e-6).fit(Y)
+    torch.testing.assert_close(gmm.covariances_[0, 0], torch.tensor(1e-6, dtype=torch.float64))
+
+
+def test_queries_must_be_finite_and_far_queries_get_no_label():
+    gmm = GaussianMixture(3, seed=0).fit(_three_blobs(300))
+    for bad in (math.nan, math.inf):
+        query = torch.tensor([[0.0, 0.0], [bad, 1.0]])
+        for method in (gmm.predict, gmm.predict_proba, gmm.energy, gmm.score_samples, gmm.score):
+            # predict used to label a NaN row 0
+            with pytest.raises(ValueError, match="Y contains NaN or inf"):
+                method(query)
+    with pytest.raises(ValueError, match="at least one sample"):
+        gmm.score(torch.zeros(0, 2))  # the mean of nothing was NaN
+    for method in (gmm.predict, gmm.predict_proba, gmm.energy, gmm.score_samples):
+        with pytest.raises(ValueError, match=r"Y must hold at least one sample: got 0 sample"):
+            method(torch.zeros(0, 2))  # refused, as scikit-learn does
+    far = torch.tensor([[1e200, 0.0]], dtype=torch.float64)
+    assert gmm.energy(far).item() == math.inf  # −log p beyond float64: inf, honestly
+    for method in (gmm.predict, gmm.predict_proba):
+        with pytest.raises(ValueError, match=r"Y rows \[0\] are so far from every component"):
+            method(far)
+    with pytest.raises(ValueError, match="too large for float64 densities"):
+        GaussianMixture(2, seed=0).fit(_three_blobs(50).double() * 1e200)
+
+
+def test_array_likes_and_integer_data():
+    Y = _three_blobs(300, seed=8)
+    ref = GaussianMixture(3, seed=0).fit(Y)
+    gmm = GaussianMixture(3, seed=0).fit(Y.numpy())
+    torch.testing.assert_close(gmm.means_, ref.means_, rtol=0, atol=0)
+    query = Y[:5]
+    torch.testing.assert_close(ref.energy(query.numpy()).double(), ref.energy(query).double())
+    torch.testing.assert_close(ref.energy(query.tolist()), ref.energy(query.double()))
+    assert torch.equal(ref.predict(query.tolist()), ref.predict(query))
+    # integer data are promoted: a single Gaussian's mean and (biased) variance
+    Z = torch.tensor([[0, 0], [2, 0], [0, 4], [2, 4]])
+    single = GaussianMixture(1, "diag", reg_covar=0.0).fit(Z)
+    torch.testing.assert_close(single.means_, torch.tensor([[1.0, 2.0]], dtype=torch.float64))
+    torch.testing.assert_close(single.covariances_, torch.tensor([[1.0, 4.0]], dtype=torch.float64))
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"tol": math.nan}, "tol"),
+        ({"tol": math.inf}, "tol"),
+        ({"tol": -1e-3}, "tol"),
+        ({"reg_covar": math.nan}, "reg_covar"),
+        ({"reg_covar": math.inf}, "reg_covar"),
+        ({"reg_covar": "1e-6"}, "reg_covar"),
+        ({"n_init": 0}, "n_init"),
+        ({"max_iter": 1.5}, "max_iter"),
+        ({"covariance_type": "Full"}, "covariance_type"),
+        ({"seed": -3}, "seed"),
+    ],
+)
+def test_hyper_parameters_are_validated_by_name(kwargs, name):
+    # tol=nan used to run max_iter iterations, reg_covar=nan to fail in a Cholesky factorisation
+    with pytest.raises(ValueError, match=f"{name} must"):
+        GaussianMixture(2, **kwargs).fit(_three_blobs(50))
+    gmm = GaussianMixture(2, seed=0).fit(_three_blobs(50))
+    for n in (0, 2.0, True):
+        with pytest.raises(ValueError, match="n must be an int"):
+            gmm.sample(n)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
+from scipy.special import logsumexp
 
 from ebm.energies import BananaEnergy, CircleEnergy, GaussianEnergy
 from ebm.inference import (
@@ -27,61 +29,143 @@ def _energies(seed=0, shape=(5, 7), dtype=torch.float64):
 
 def test_free_energy_zero_temperature_is_min():
     E = _energies()
-    torch.testing.assert_close(free_energy(E), E.min(-1).values)
-    torch.testing.assert_close(free_energy(E, beta=math.inf, dim=0), E.min(0).values)
-    torch.testing.assert_close(free_energy(E, beta=1e5), E.min(-1).values, atol=1e-4, rtol=0)
+    for average in (False, True):
+        torch.testing.assert_close(free_energy(E, average=average), E.min(-1).values)
+        torch.testing.assert_close(
+            free_energy(E, beta=math.inf, dim=0, average=average), E.min(0).values
+        )
+        torch.testing.assert_close(
+            free_energy(E, beta=1e5, average=average), E.min(-1).values, atol=1e-4, rtol=0
+        )
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_free_energy_high_temperature_is_mean(dtype):
+def test_free_energy_is_minus_log_partition_sum(dtype):
+    # the library's convention (the notes' ∫, a sum over discrete z): −(1/β) log Σ exp(−βE)
     E = _energies(dtype=dtype)
-    torch.testing.assert_close(free_energy(E, beta=1e-9), E.mean(-1), atol=1e-5, rtol=1e-5)
+    for beta in (1e-3, 0.3, 1.0, 7.0):
+        expected = -logsumexp(-beta * E.double().numpy(), axis=-1) / beta
+        torch.testing.assert_close(
+            free_energy(E, beta), torch.from_numpy(expected).to(dtype), atol=1e-5, rtol=1e-5
+        )
+        # the average form differs by exactly log(Nz)/β (up to the rounding of the sum form,
+        # whose magnitude grows like log(Nz)/β)
+        offset = math.log(E.shape[-1]) / beta
+        torch.testing.assert_close(
+            free_energy(E, beta, average=True),
+            free_energy(E, beta) + offset,
+            atol=1e-5 + 4 * torch.finfo(dtype).eps * offset,
+            rtol=1e-5,
+        )
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_free_energy_average_high_temperature_is_mean(dtype):
+    E = _energies(dtype=dtype)
+    mean = free_energy(E, beta=1e-9, average=True)
+    torch.testing.assert_close(mean, E.mean(-1), atol=1e-5, rtol=1e-5)
     # first-order correction: F_β ≈ mean − (β/2)·var  (cumulant expansion)
     beta = 1e-3
     expected = E.mean(-1) - beta / 2 * E.var(-1, unbiased=False)
-    torch.testing.assert_close(free_energy(E, beta), expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(free_energy(E, beta, average=True), expected, atol=1e-5, rtol=1e-5)
 
 
 def test_free_energy_two_point_closed_form():
     a, b = 0.3, 2.0
     E = torch.tensor([a, b], dtype=torch.float64)
     for beta in (0.1, 1.0, 4.0, 50.0):
-        expected = -math.log((math.exp(-beta * a) + math.exp(-beta * b)) / 2) / beta
-        assert free_energy(E, beta).item() == pytest.approx(expected, rel=1e-12)
-    # equal energies: no entropy term at any temperature
-    torch.testing.assert_close(free_energy(torch.full((4,), 1.7), beta=0.5), torch.tensor(1.7))
+        total = math.exp(-beta * a) + math.exp(-beta * b)
+        assert free_energy(E, beta).item() == pytest.approx(-math.log(total) / beta, rel=1e-12)
+        average = free_energy(E, beta, average=True).item()
+        assert average == pytest.approx(-math.log(total / 2) / beta, rel=1e-12)
+    # equal energies: the sum form counts the Nz states, the average form does not
+    E = torch.full((4,), 1.7)
+    torch.testing.assert_close(free_energy(E, beta=0.5), torch.tensor(1.7 - 2 * math.log(4)))
+    torch.testing.assert_close(free_energy(E, beta=0.5, average=True), torch.tensor(1.7))
 
 
 def test_free_energy_is_bounded_and_monotone_in_beta():
     E = _energies(seed=3, shape=(64, 9))
+    low, high = E.min(-1).values, E.mean(-1)
     betas = [1e-3, 0.1, 0.5, 1.0, 3.0, 10.0, 100.0]
-    values = torch.stack([free_energy(E, b) for b in betas])
-    assert (values[1:] <= values[:-1] + 1e-12).all()
-    assert (values >= E.min(-1).values - 1e-12).all() and (values <= E.mean(-1) + 1e-12).all()
+    average = torch.stack([free_energy(E, b, average=True) for b in betas])
+    assert (average[1:] <= average[:-1] + 1e-12).all()  # decreasing from the mean to the min
+    assert (average >= low - 1e-12).all() and (average <= high + 1e-12).all()
+    total = torch.stack([free_energy(E, b) for b in betas])
+    # dF/dβ = entropy/β² >= 0: increasing towards the min, min − log(Nz)/β <= F <= min
+    assert (total[1:] >= total[:-1] - 1e-12).all()
+    for b, f in zip(betas, total):
+        assert (f <= low + 1e-12).all() and (f >= low - math.log(9) / b - 1e-12).all()
 
 
 def test_free_energy_is_stable_for_huge_energies_and_gives_gibbs_gradient():
-    E = torch.tensor([[1e4, 1e4 + 1.0, 1e4 + 50.0]], requires_grad=True)  # float32
     beta = 2.0
-    F = free_energy(E, beta)
-    assert torch.isfinite(F).all()
     shifted = torch.tensor([0.0, 1.0, 50.0], dtype=torch.float64)
-    expected = 1e4 - math.log(torch.exp(-beta * shifted).mean().item()) / beta
-    assert F.item() == pytest.approx(expected, rel=1e-6)
-    F.sum().backward()
-    torch.testing.assert_close(E.grad, torch.softmax(-beta * E.detach(), dim=-1))
+    for average, log_z in ((False, torch.logsumexp), (True, _log_mean_exp)):
+        E = torch.tensor([[1e4, 1e4 + 1.0, 1e4 + 50.0]], requires_grad=True)  # float32
+        F = free_energy(E, beta, average=average)
+        assert torch.isfinite(F).all()
+        expected = 1e4 - log_z(-beta * shifted, 0).item() / beta
+        assert F.item() == pytest.approx(expected, rel=1e-6)
+        F.sum().backward()
+        torch.testing.assert_close(E.grad, torch.softmax(-beta * E.detach(), dim=-1))
+
+
+def _log_mean_exp(x, dim):
+    return torch.logsumexp(x, dim) - math.log(x.shape[dim])
+
+
+@pytest.mark.parametrize("average", [False, True])
+def test_free_energy_infinite_limits(average):
+    inf = math.inf
+    E = torch.tensor(
+        [
+            [inf, inf, inf],  # no state is allowed: +inf
+            [-inf, 1.0, 2.0],  # one state of energy −inf: −inf
+            [-inf, inf, 0.0],  # both: −inf
+            [1.0, inf, inf],  # +inf states carry zero weight: F of the finite ones
+            [math.nan, 0.0, 1.0],  # NaN propagates
+        ],
+        dtype=torch.float64,
+        requires_grad=True,
+    )
+    for beta in (0.5, 3.0, math.inf):
+        F = free_energy(E, beta, average=average)
+        assert F[0].item() == inf and F[1].item() == -inf and F[2].item() == -inf
+        assert math.isnan(F[4].item())
+        offset = math.log(3) / beta if average else 0.0
+        assert F[3].item() == pytest.approx(1.0 + offset, rel=1e-12)
+    # where F is finite its gradient is finite: all weight on the one finite state; the ±inf
+    # slices do not poison it with NaN (their gradient is zero), only the NaN slice is NaN
+    for beta in (0.5, math.inf):
+        (grad,) = torch.autograd.grad(free_energy(E, beta, average=average)[:4].sum(), E)
+        torch.testing.assert_close(grad[3], torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64))
+        assert torch.isfinite(grad[:4]).all()
+
+
+def test_free_energy_accepts_array_likes_and_promotes_integers():
+    E = [[0, 1, 3], [2, 2, 2]]
+    expected = free_energy(torch.tensor(E, dtype=torch.float32), 0.7)
+    torch.testing.assert_close(free_energy(E, 0.7), expected)
+    torch.testing.assert_close(free_energy(torch.tensor(E), 0.7), expected)
+    torch.testing.assert_close(free_energy(np.array(E), 0.7), expected)
+    assert free_energy(torch.tensor(E), math.inf).dtype == torch.float32
 
 
 def test_free_energy_rejects_bad_input():
     with pytest.raises(ValueError, match="no latent values"):
         free_energy(torch.zeros(3, 0))
-    for beta in (0.0, -1.0, float("nan")):
+    for beta in (0.0, -1.0, float("nan"), "1", True):
         with pytest.raises(ValueError, match="beta"):
             free_energy(torch.zeros(3, 2), beta=beta)
-    with pytest.raises(ValueError, match="E must be a torch.Tensor"):
-        free_energy([1.0, 2.0])
+    with pytest.raises(ValueError, match="E must be a tensor or an array-like"):
+        free_energy("1.0")
+    with pytest.raises(ValueError, match="E must have at least one dimension"):
+        free_energy(torch.tensor(1.0))
     with pytest.raises(ValueError, match="dim"):
         free_energy(torch.zeros(3, 2), dim=2)
+    with pytest.raises(ValueError, match="average must be a bool"):
+        free_energy(torch.zeros(3, 2), 1.0, average=1)
 
 
 # ---- minimisers -------------------------------------------------------------------------------
@@ -101,6 +185,40 @@ def test_exhaustive_search_equals_brute_force_argmin():
         assert isinstance(found, Minimum)
         torch.testing.assert_close(found.argmin, candidates[brute.argmin(1)])
         torch.testing.assert_close(found.energy, brute.min(1).values)
+
+
+def test_exhaustive_search_propagates_nan_like_torch_min_whatever_the_chunks():
+    # problem 0: a NaN energy at candidate 5 (a later chunk, which the chunked path used to drop);
+    # problem 1: NaNs at candidates 1 and 6 (the first must win); problem 2: no NaN
+    g = torch.Generator().manual_seed(1)
+    table = torch.rand(3, 8, generator=g)
+    table[0, 5] = table[1, 1] = table[1, 6] = math.nan
+    candidates = torch.arange(8.0)
+
+    def energy(c):  # (n,) candidate indices -> (3, n)
+        return table[:, c.long()]
+
+    ref_value, ref_index = table.min(1)  # torch's semantics: NaN wins, the first NaN's index
+    assert ref_index[:2].tolist() == [5, 1]
+    for chunk in (None, 8, 3, 1):
+        found = exhaustive_search(energy, candidates, chunk_size=chunk)
+        torch.testing.assert_close(found.energy, ref_value, equal_nan=True)
+        assert found.argmin.tolist() == ref_index.float().tolist(), chunk
+
+
+def test_exhaustive_search_promotes_bool_candidates():
+    targets = torch.tensor([[0.2, 0.9], [0.8, 0.1]])
+
+    def energy(c):  # (n, 2) -> (2, n); bools would not subtract
+        return (targets[:, None] - c[None]).pow(2).sum(-1)
+
+    bools = torch.tensor([[False, True], [True, False], [True, True]])
+    found = exhaustive_search(energy, bools)
+    assert found.argmin.dtype == torch.get_default_dtype()
+    torch.testing.assert_close(found.argmin, torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
+    torch.testing.assert_close(found.energy, torch.tensor([0.05, 0.05]))
+    same = exhaustive_search(energy, bools.numpy())
+    torch.testing.assert_close(same.argmin, found.argmin)
 
 
 def test_exhaustive_search_envelope_gradient():
@@ -223,6 +341,40 @@ def test_minimisers_reject_bad_input():
         exhaustive_search(lambda c: c[None], torch.zeros(0))
     with pytest.raises(ValueError, match="energy must return"):
         exhaustive_search(lambda c: c[:1].sum()[None], torch.zeros(5))
+    # every hyper-parameter is validated before any work, naming it
+    bad_calls = [
+        (lambda: gradient_descent(_double_well, init, momentum=math.nan), "momentum"),
+        (lambda: gradient_descent(_double_well, init, momentum=1.0), "momentum"),
+        (lambda: gradient_descent(_double_well, init, momentum="0.5"), "momentum"),
+        (lambda: gradient_descent(_double_well, init, lr=math.inf), "lr"),
+        (lambda: gradient_descent(_double_well, init, steps=2.0), "steps"),
+        (lambda: gradient_descent("energy", init), "energy must be callable"),
+        (lambda: lbfgs(_double_well, init, tolerance_grad=-1.0), "tolerance_grad"),
+        (lambda: lbfgs(_double_well, init, tolerance_change=math.nan), "tolerance_change"),
+        (lambda: lbfgs(_double_well, init, history_size=True), "history_size"),
+        (lambda: lbfgs(_double_well, init, max_iter=0), "max_iter"),
+        (lambda: exhaustive_search(lambda c: c[None], torch.zeros(3), chunk_size=0), "chunk_size"),
+        (lambda: exhaustive_search(lambda c: c[None], "abc"), "candidates"),
+        (lambda: gradient_descent(_double_well, "abc"), "init"),
+    ]
+    for call, name in bad_calls:
+        with pytest.raises(ValueError, match=name):
+            call()
+
+
+def test_minimisers_accept_array_likes_and_promote_integer_starts():
+    # integer starting points are promoted to float (an integer v could not move), numpy ints
+    # are ints
+    starts = [[[2]], [[-2]]]  # (R=2, B=1, 1)
+    found = gradient_descent(_double_well, starts, steps=np.int64(200), lr=0.05)
+    reference = gradient_descent(_double_well, torch.tensor(starts, dtype=torch.float32), 200, 0.05)
+    torch.testing.assert_close(found.argmin, reference.argmin)
+    assert found.argmin.dtype == torch.float32 and found.argmin.item() < -1.0
+    found = lbfgs(_double_well, np.array(starts))
+    assert found.argmin.item() == pytest.approx(reference.argmin.item(), abs=1e-3)
+    # integer candidates keep their dtype: they are labels handed to the energy
+    labels = exhaustive_search(lambda c: (c[None].float() - 2.2).abs(), [0, 1, 2, 3])
+    assert labels.argmin.item() == 2 and labels.argmin.dtype == torch.int64
 
 
 # ---- flow / gradient_flow ---------------------------------------------------------------------
@@ -291,7 +443,7 @@ def test_flow_rejects_bad_input():
     with pytest.raises(ValueError, match="t must"):
         flow(lambda y: -y, y0, torch.tensor([0.0]))
     with pytest.raises(ValueError, match="y0"):
-        flow(lambda y: -y, [[0.0, 1.0]], torch.tensor([0.0, 1.0]))
+        flow(lambda y: -y, [[float("nan"), 1.0]], torch.tensor([0.0, 1.0]))
     with pytest.raises(ValueError, match="field must return"):
         flow(lambda y: y.sum(1), y0, torch.tensor([0.0, 1.0]))
     with pytest.raises(ValueError, match="method"):

@@ -54,11 +54,19 @@ def test_finite_temperature_free_energy_of_a_circle_is_the_bessel_marginal(beta)
     # mean_z exp(−β E) = exp(−β(‖y‖² + r²)) · I₀(2βr‖y‖) for z ~ U(0, 2π); a uniform grid of
     # 96 angles integrates this periodic analytic function to machine precision
     y, r = _points(seed=1), 1.25
-    F = _circle_model(r, n_z=96).free_energy(y, beta=beta).free_energy
+    model = _circle_model(r, n_z=96)
+    F = model.free_energy(y, beta=beta, average=True).free_energy
     a = 2 * beta * r * y.norm(dim=1)
     log_i0 = torch.log(torch.special.i0e(a)) + a
     expected = y.pow(2).sum(1) + r**2 - log_i0 / beta
     torch.testing.assert_close(F, expected, atol=1e-6, rtol=1e-6)  # float32 grid angles
+    # the library's default sums over the 96 grid angles instead: log(96)/β lower
+    F_sum = model.free_energy(y, beta=beta).free_energy
+    torch.testing.assert_close(F_sum, expected - math.log(96) / beta, atol=1e-5, rtol=1e-6)
+    # a model built with average=True and beta uses the average form in forward (and training)
+    averaged = EllipseEnergy(w=(r, r), n_z=96, beta=beta, average=True).double()
+    torch.testing.assert_close(averaged(y), F, rtol=0, atol=0)
+    torch.testing.assert_close(averaged.free_energy(y, beta=beta, average=False).free_energy, F_sum)
 
 
 def test_free_energy_limits_in_beta():
@@ -66,12 +74,57 @@ def test_free_energy_limits_in_beta():
     model = EllipseEnergy(w=(1.7, 1.2))
     E = model.grid_energies(y)
     torch.testing.assert_close(
-        model.free_energy(y, beta=1e-7).free_energy, E.mean(1), atol=1e-4, rtol=1e-5
+        model.free_energy(y, beta=1e-7, average=True).free_energy, E.mean(1), atol=1e-4, rtol=1e-5
     )
-    torch.testing.assert_close(
-        model.free_energy(y, beta=1e5).free_energy, E.min(1).values, atol=1e-4, rtol=0
-    )
+    for average in (False, True):
+        torch.testing.assert_close(
+            model.free_energy(y, beta=1e5, average=average).free_energy,
+            E.min(1).values,
+            atol=1e-4,
+            rtol=0,
+        )
     torch.testing.assert_close(model.free_energy(y).free_energy, E.min(1).values)
+    torch.testing.assert_close(model(y), E.min(1).values)  # the model's beta: inf by default
+    # the default is −(1/β) log Σ_z exp(−βE), as ebm.inference.free_energy and the notes
+    expected = -torch.logsumexp(-2.0 * E.double(), 1) / 2.0
+    torch.testing.assert_close(model.free_energy(y, beta=2.0).free_energy.double(), expected)
+
+
+def test_free_energy_infinite_limits():
+    # an energy that is +inf off a window of z and −inf at one point
+    def energy(y, z, x):
+        e = (y[:, 0] - z[:, 0]).square()
+        e = torch.where(z[:, 0].abs() > y[:, 1], torch.full_like(e, math.inf), e)
+        return torch.where(z[:, 0] == y[:, 2], torch.full_like(e, -math.inf), e)
+
+    model = LatentEnergy(torch.linspace(-1, 1, 5), energy=energy)
+    y = torch.tensor(
+        [
+            [0.0, 0.1, 9.0],  # only z = 0 allowed: F = E(z = 0) = 0
+            [0.0, -1.0, 9.0],  # no z allowed: +inf
+            [0.0, 2.0, 0.5],  # z = 0.5 has energy −inf: −inf
+        ],
+        requires_grad=True,
+    )
+    for beta in (0.5, 4.0, math.inf):
+        F = model.free_energy(y, beta=beta).free_energy
+        assert F.tolist() == [0.0, math.inf, -math.inf]
+    (grad,) = torch.autograd.grad(model.free_energy(y, beta=0.5).free_energy[0], y)
+    assert torch.isfinite(grad).all()
+
+
+def test_inputs_are_promoted_and_cast_to_the_model_dtype():
+    model = _circle_model(1.25, n_z=12)  # float64
+    y = torch.tensor([[1, 0], [0, 2]])
+    expected = model.free_energy(y.double(), beta=1.0).free_energy
+    for given in (y, y.float(), y.numpy(), y.tolist()):
+        result = model.free_energy(given, beta=1.0)
+        assert result.free_energy.dtype == torch.float64
+        torch.testing.assert_close(result.free_energy, expected)
+    # z_grid accepts array-likes and integers too
+    grid = LatentEnergy([0, 1, 2], energy=lambda y, z, x: (y - z).square().sum(1))
+    assert grid.z_grid.dtype == torch.get_default_dtype() and grid.z_grid.shape == (3, 1)
+    torch.testing.assert_close(grid.free_energy([[1.2]]).z, torch.tensor([[1.0]]))
 
 
 def test_envelope_gradient_of_f_infinity_matches_finite_differences():
@@ -126,15 +179,39 @@ def test_horn_energy_shapes_and_zero_temperature_step():
 def test_bad_input_raises():
     with pytest.raises(ValueError, match="z_grid"):
         LatentEnergy(torch.zeros(0, 1), energy=lambda y, z, x: y.sum(1))
-    with pytest.raises(ValueError, match="z_grid"):
-        LatentEnergy([0.0, 1.0], energy=lambda y, z, x: y.sum(1))
+    with pytest.raises(ValueError, match="z_grid contains NaN"):
+        LatentEnergy([0.0, math.nan], energy=lambda y, z, x: y.sum(1))
+    with pytest.raises(ValueError, match="z_grid must be a tensor or an array-like"):
+        LatentEnergy("0 1", energy=lambda y, z, x: y.sum(1))
+    with pytest.raises(ValueError, match="z_grid must have 1 or 2 dimension"):
+        LatentEnergy(torch.zeros(2, 2, 2), energy=lambda y, z, x: y.sum(1))
+    with pytest.raises(ValueError, match="energy must be callable"):
+        LatentEnergy(torch.zeros(3), energy="E")
+    # a misspelt solver option used to fail only at the first inference, with a TypeError
+    with pytest.raises(ValueError, match=r"inference_options \['step'\] are not options"):
+        EllipseEnergy(inference="gradient", inference_options={"step": 3})
+    with pytest.raises(ValueError, match=r"inference_options \['lr'\] are not options"):
+        EllipseEnergy(inference="grid", inference_options={"lr": 0.1})
+    with pytest.raises(ValueError, match="inference_options must be a dict"):
+        LatentEnergy(torch.zeros(3), energy=lambda y, z, x: y.sum(1), inference_options=[1])
+    for w in ((1.0, math.nan), (1.0, 2.0, 3.0)):
+        with pytest.raises(ValueError, match="w "):
+            EllipseEnergy(w=w)
+    with pytest.raises(ValueError, match="hidden must hold ints >= 1"):
+        HornEnergy(hidden=(8, 0))
+    with pytest.raises(ValueError, match="beta"):
+        EllipseEnergy(beta=math.nan)
     with pytest.raises(ValueError, match="inference"):
         EllipseEnergy(inference="annealing")
     model = EllipseEnergy()
     y = torch.zeros(4, 2)
-    for beta in (0.0, -2.0):
+    for beta in (0.0, -2.0, math.nan, "1"):
         with pytest.raises(ValueError, match="beta"):
             model.free_energy(y, beta=beta)
+    with pytest.raises(ValueError, match="average must be None or a bool"):
+        model.free_energy(y, beta=1.0, average="yes")
+    with pytest.raises(ValueError, match="average must be a bool"):
+        EllipseEnergy(average=1)
     with pytest.raises(ValueError, match="y must have 2"):
         model.free_energy(torch.zeros(4))
     with pytest.raises(ValueError, match="y must have shape"):
@@ -147,3 +224,32 @@ def test_bad_input_raises():
         EllipseEnergy(n_z=0)
     with pytest.raises(ValueError, match="energy must return"):
         LatentEnergy(torch.zeros(3), energy=lambda y, z, x: y).free_energy(y)
+
+
+def test_decoder_energies_accept_array_likes_and_promote_integers():
+    ellipse_model = EllipseEnergy(w=(2.0, 1.5))
+    y, z = torch.tensor([[1, 0], [0, 2]]), torch.tensor([[0.0], [math.pi / 2]])
+    # closed form: the decoded points are (2, 0) and (0, 1.5)
+    expected = torch.tensor([(1 - 2) ** 2 + 0.0, 0.0 + (2 - 1.5) ** 2])
+    torch.testing.assert_close(ellipse_model.energy(y.float(), z), expected)
+    for alt_y, alt_z in ((y, z.numpy()), (y.numpy(), z.tolist()), (y.tolist(), z.double())):
+        got = ellipse_model.energy(alt_y, alt_z)
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(ellipse_model.decode(z.tolist()), ellipse_model.decode(z))
+    torch.testing.assert_close(
+        ellipse_model.energy(y != 0, z), ellipse_model.energy((y != 0).float(), z)
+    )
+    horn_model = HornEnergy()
+    x = torch.tensor([[1], [0]])
+    ref = horn_model.energy(y.float(), z, x.float())
+    for alt_y, alt_z, alt_x in (
+        (y, z, x),
+        (y.numpy(), z.numpy(), x.numpy()),
+        (y.tolist(), z.tolist(), x.tolist()),
+    ):
+        torch.testing.assert_close(horn_model.energy(alt_y, alt_z, alt_x), ref)
+    torch.testing.assert_close(horn_model.decode(z.numpy(), x), horn_model.decode(z, x.float()))
+    torch.testing.assert_close(
+        horn_model.energy(y, z, x != 0), horn_model.energy(y.float(), z, (x != 0).float())
+    )

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -451,22 +452,69 @@ def test_modules_call_their_functions():
 
 
 @pytest.mark.parametrize(
-    "make",
+    "make, name",
     [
-        lambda: L.HingeLoss(margin=0.0),
-        lambda: L.LVQ2Loss(cap=-1.0),
-        lambda: L.SquareSquareLoss(margin=float("nan")),
-        lambda: L.SquareExpLoss(beta=0),
-        lambda: L.NLLLoss(beta=float("inf")),
-        lambda: L.MEELoss(beta=-2.0),
-        lambda: L.ContrastiveLoss(margin=-1.0),
-        lambda: L.ContrastiveDivergenceLoss(alpha=-0.1),
-        lambda: L.LogLoss(reduction="avg"),
+        (lambda: L.HingeLoss(margin=0.0), "margin"),
+        (lambda: L.HingeLoss(margin=float("inf")), "margin"),
+        (lambda: L.HingeLoss(margin="1"), "margin"),
+        (lambda: L.HingeLoss(margin=True), "margin"),
+        (lambda: L.LVQ2Loss(cap=-1.0), "cap"),
+        (lambda: L.SquareSquareLoss(margin=float("nan")), "margin"),
+        (lambda: L.SquareExpLoss(beta=0), "beta"),
+        (lambda: L.NLLLoss(beta=float("inf")), "beta"),
+        (lambda: L.MEELoss(beta=-2.0), "beta"),
+        (lambda: L.MEELoss(beta=float("nan")), "beta"),
+        (lambda: L.ContrastiveLoss(margin=-1.0), "margin"),
+        (lambda: L.ContrastiveDivergenceLoss(alpha=-0.1), "alpha"),
+        (lambda: L.ContrastiveDivergenceLoss(alpha=float("nan")), "alpha"),
+        (lambda: L.ContrastiveDivergenceLoss(alpha=float("inf")), "alpha"),
+        (lambda: L.LogLoss(reduction="avg"), "reduction"),
     ],
 )
-def test_modules_validate_hyper_parameters(make):
-    with pytest.raises(ValueError):
+def test_modules_validate_hyper_parameters(make, name):
+    with pytest.raises(ValueError, match=name):
         make()
+
+
+def test_integer_and_array_like_energies_are_promoted():
+    # integer energies are promoted to float, never truncated or refused
+    p, n = torch.tensor([1, 3, 0]), torch.tensor([2, 2, 5])
+    expected = L.log_loss(p.float(), n.float(), reduction="none")
+    torch.testing.assert_close(L.log_loss(p, n, reduction="none"), expected)
+    torch.testing.assert_close(L.log_loss([1, 3, 0], np.array([2, 2, 5])), expected.mean())
+    torch.testing.assert_close(L.energy_loss([1, 2]), torch.tensor(1.5))
+    E = torch.tensor([[0, 3, 1], [2, 1, 4]])
+    target = [2, 0]
+    torch.testing.assert_close(
+        L.nll_loss(E, target, beta=0.5), L.nll_loss(E.float(), torch.tensor(target), beta=0.5)
+    )
+    assert L.perceptron_loss(E, torch.tensor(target)).item() == pytest.approx(1.0)
+    e_data, e_model = torch.tensor([1, 2]), np.array([3.0, 5.0])
+    assert L.contrastive_divergence_loss(e_data, e_model).item() == pytest.approx(1.5 - 4.0)
+
+
+def test_contrastive_same_labels_and_weights():
+    d = torch.tensor([0.2, 0.5, 1.5], dtype=F64)
+    pull, push = 0.5 * d**2, 0.5 * torch.relu(1 - d) ** 2
+    as_bool = L.contrastive_loss(d, torch.tensor([True, False, True]), reduction="none")
+    torch.testing.assert_close(as_bool, torch.stack([pull[0], push[1], pull[2]]))
+    # 0/1 integer labels mean the same as bools; a list works too
+    torch.testing.assert_close(L.contrastive_loss(d, [1, 0, 1], reduction="none"), as_bool)
+    # weights in [0, 1] mix the terms, and the loss is never negative
+    w = torch.tensor([0.0, 0.25, 1.0], dtype=F64)
+    mixed = L.contrastive_loss(d, w, reduction="none")
+    torch.testing.assert_close(mixed, w * pull + (1 - w) * push)
+    assert (mixed >= 0).all()
+    # a weight of 2 made the old loss negative (2·pull − push < 0): refused on the CPU
+    with pytest.raises(ValueError, match=r"same must hold floating weights in \[0, 1\]"):
+        L.contrastive_loss(torch.tensor([0.1]), torch.tensor([2.0]))
+    with pytest.raises(ValueError, match="same must hold"):
+        L.ContrastiveLoss()(torch.tensor([0.1]), torch.tensor([-0.5]))
+    # check_same=False skips the value check (what accelerators do by default)
+    unchecked = L.contrastive_loss(torch.tensor([0.1]), torch.tensor([2.0]), check_same=False)
+    assert unchecked.item() < 0
+    with pytest.raises(ValueError, match="check_same"):
+        L.contrastive_loss(d, w, check_same="yes")
 
 
 # ---- bad input ----------------------------------------------------------------------------------
@@ -498,8 +546,8 @@ def test_candidate_losses_refuse_bad_targets_and_shapes(name):
         fn(torch.zeros(4, 1), torch.zeros(4, dtype=torch.long), "mean")
     with pytest.raises(ValueError, match=r"E must have shape \(B, K\), got \(4,\)"):
         fn(torch.zeros(4), torch.zeros(4, dtype=torch.long), "mean")
-    with pytest.raises(ValueError, match="E must be a floating-point"):
-        fn(torch.zeros(4, 3, dtype=torch.long), torch.zeros(4, dtype=torch.long), "mean")
+    with pytest.raises(ValueError, match="target must be a tensor or an array-like"):
+        fn(E, "0123", "mean")
 
 
 def test_target_check_can_be_skipped():
@@ -529,13 +577,25 @@ def test_target_check_can_be_skipped():
             r"same .*\(3,\).*\(2,\)",
         ),
         (
-            lambda: L.contrastive_loss(torch.zeros(2), torch.ones(2, dtype=torch.long)),
-            "same must be bool",
+            lambda: L.contrastive_loss(torch.zeros(2), torch.tensor([1, 2])),
+            r"same must hold integer labels in \{0, 1\}.*1 value\(s\) outside, e.g. 2",
         ),
-        (lambda: L.energy_loss([1.0, 2.0]), "p must be a torch.Tensor"),
         (
-            lambda: L.log_loss(torch.zeros(2, dtype=torch.long), torch.zeros(2)),
-            "p must be a floating",
+            lambda: L.contrastive_loss(torch.zeros(2), torch.tensor([0.5, 2.0])),
+            r"same must hold floating weights in \[0, 1\].*e.g. 2.0",
+        ),
+        (
+            lambda: L.contrastive_loss(torch.zeros(2), torch.tensor([0.5, float("nan")])),
+            r"same must hold floating weights in \[0, 1\].*e.g. nan",
+        ),
+        (
+            lambda: L.contrastive_loss(torch.zeros(2), torch.ones(2, dtype=torch.complex64)),
+            "same must be bool, 0/1 or weights",
+        ),
+        (lambda: L.energy_loss("12"), "p must be a tensor or an array-like"),
+        (
+            lambda: L.log_loss(torch.zeros(2, dtype=torch.complex64), torch.zeros(2)),
+            "p must hold real",
         ),
         (
             lambda: L.contrastive_divergence_loss(torch.zeros(2, 2), torch.zeros(2)),

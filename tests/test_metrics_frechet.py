@@ -115,3 +115,89 @@ def test_mnist_classifier_is_cached_per_training_set(tmp_path, monkeypatch):
     monkeypatch.setattr(fr, "_MEMO", {})
     with pytest.raises(ValueError, match="2 MNIST classifiers are cached.*pass mnist_root"):
         fr.digit_classifier("mnist")
+
+
+# ---- the input convention (issue 12) --------------------------------------------------------
+
+
+def test_gaussian_frechet_refuses_non_symmetric_and_non_psd_covariances():
+    mu = torch.zeros(2)
+    # both used to return a number (0 and −3)
+    with pytest.raises(ValueError, match="cov1 must be a symmetric"):
+        gaussian_frechet_distance(mu, torch.tensor([[1.0, 5.0], [0.0, 1.0]]), mu, torch.eye(2))
+    with pytest.raises(ValueError, match="cov2 must be positive semi-definite"):
+        gaussian_frechet_distance(mu, torch.eye(2), mu, torch.tensor([[1.0, 0.0], [0.0, -4.0]]))
+    # symmetric but indefinite, with a tiny asymmetry: still refused as non-PSD
+    with pytest.raises(ValueError, match="cov1 must be positive semi-definite"):
+        gaussian_frechet_distance(mu, torch.tensor([[1.0, 2.0], [2.0, 1.0]]), mu, torch.eye(2))
+
+
+def test_gaussian_frechet_accepts_rounding_level_asymmetry_and_singular_covariances():
+    # covariances from more dimensions than samples are singular; float32 matmul leaves them
+    # asymmetric in the last bits: both are valid input and match scipy's closed form
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.randn(3, 6, generator=g), torch.randn(4, 6, generator=g)
+    c1, c2 = a.T @ a / 3, b.T @ b / 4  # (6, 6), ranks 3 and 4
+    c1[0, 1] += 1e-6 * c1.abs().max()  # asymmetric at float32 rounding level
+    mu1, mu2 = torch.randn(6, generator=g), torch.randn(6, generator=g)
+    c1n, c2n = c1.double().numpy(), c2.double().numpy()
+    cross = scipy.linalg.sqrtm(c1n @ c2n)
+    expected = ((mu1 - mu2) ** 2).sum().item() + np.trace(c1n + c2n - 2 * cross.real)
+    got = gaussian_frechet_distance(mu1, c1, mu2, c2)
+    assert got.item() == pytest.approx(expected, rel=1e-4)
+    # array-likes and integer matrices
+    got_list = gaussian_frechet_distance([0, 0], [[2, 1], [1, 2]], [1, 0], np.eye(2, dtype=int))
+    ref = 1 + np.trace(
+        np.array([[2, 1], [1, 2]]) + np.eye(2) - 2 * scipy.linalg.sqrtm([[2, 1], [1, 2]])
+    )
+    assert got_list.item() == pytest.approx(ref.real, rel=1e-8)
+
+
+def test_frechet_distance_takes_array_likes_and_integers():
+    g = torch.Generator().manual_seed(4)
+    x = torch.randint(0, 5, (40, 3), generator=g)
+    y = torch.randint(1, 7, (30, 3), generator=g)
+    ref = frechet_distance(x.double(), y.double())
+    torch.testing.assert_close(frechet_distance(x, y), ref)
+    torch.testing.assert_close(frechet_distance(x.numpy(), y.tolist()), ref)
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (
+            lambda: gaussian_frechet_distance(
+                [0.0, float("nan")], torch.eye(2), [0, 0], torch.eye(2)
+            ),
+            "mu1",
+        ),
+        (
+            lambda: gaussian_frechet_distance(
+                [0, 0], torch.eye(2) * float("inf"), [0, 0], torch.eye(2)
+            ),
+            "cov1",
+        ),
+        (lambda: gaussian_frechet_distance([0, 0], torch.eye(2), [0, 0], "eye"), "cov2"),
+        (lambda: frechet_distance(torch.full((3, 2), float("nan")), torch.zeros(3, 2)), "x"),
+        (lambda: frechet_distance(torch.zeros(3, 2), torch.zeros(3)), "y"),
+        (lambda: frechet_distance(torch.zeros(3, 0), torch.zeros(3, 0)), "x"),
+        (lambda: classifier_features(torch.full((2, 1, 8, 8), float("nan"))), "images"),
+        (lambda: classifier_features(torch.zeros(0, 1, 8, 8)), "images"),
+        (lambda: classifier_features(torch.full((2, 1, 8, 8), 255, dtype=torch.uint8)), "images"),
+    ],
+)
+def test_bad_input_names_the_argument(call, name):
+    with pytest.raises(ValueError, match=rf"\b{name}\b"):
+        call()
+
+
+def test_frechet_classifier_distance_names_fake_and_real():
+    from ebm.metrics import frechet_classifier_distance
+
+    real = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="fake"):
+        frechet_classifier_distance(real * float("nan"), real)
+    with pytest.raises(ValueError, match="real"):
+        frechet_classifier_distance(real, (real * 255).to(torch.uint8))
+    with pytest.raises(ValueError, match="fake and real must be images of one size"):
+        frechet_classifier_distance(real, torch.zeros(4, 1, 28, 28))  # no classifier is loaded

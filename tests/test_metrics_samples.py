@@ -6,7 +6,7 @@ import scipy.stats
 import torch
 
 from ebm.data.toy2d import ring_centers
-from ebm.metrics import energy_distance, mmd, mode_coverage
+from ebm.metrics import energy_distance, mmd, mode_counts, mode_coverage
 from ebm.metrics.samples import median_bandwidth
 
 
@@ -76,6 +76,9 @@ def test_mode_coverage_on_constructed_samples():
     assert covered == 6
     assert quality == pytest.approx(26 / 28)
     assert mode_coverage(samples, centers, std, min_count=2)[0] == 7
+    # per mode: 4 high-quality samples at modes 0-5, 2 at mode 6, none at mode 7 (3.5σ away);
+    # the origin is nearest to some mode but 2 away from it, so it counts nowhere
+    assert mode_counts(samples, centers, std).tolist() == [4] * 6 + [2, 0]
 
 
 def test_mode_coverage_of_the_data_itself():
@@ -97,8 +100,73 @@ def test_mode_coverage_of_the_data_itself():
         (lambda: mmd(torch.zeros(3, 2), torch.ones(3, 2), bandwidth=-1.0), "bandwidth"),
         (lambda: mode_coverage(torch.zeros(3, 2), torch.zeros(2, 3), 0.1), "share the dimension"),
         (lambda: mode_coverage(torch.zeros(3, 2), torch.zeros(2, 2), 0.0), "std"),
+        (lambda: mode_counts(torch.zeros(3, 2), torch.zeros(2, 3), 0.1), "share the dimension"),
     ],
 )
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
+        call()
+
+
+# ---- the input convention (issue 12) --------------------------------------------------------
+
+
+def test_array_likes_and_integers_give_the_float_result():
+    g = torch.Generator().manual_seed(2)
+    x = torch.randint(-3, 4, (12, 2), generator=g)
+    y = torch.randint(-2, 5, (9, 2), generator=g)
+    ref_mmd = mmd(x.double(), y.double(), bandwidth=1.5)
+    torch.testing.assert_close(mmd(x.double().numpy(), y.double().tolist(), bandwidth=1.5), ref_mmd)
+    # integers (tensor, numpy or nested lists) are promoted to the default float dtype
+    for xi, yi in ((x, y), (x.numpy(), y.tolist())):
+        torch.testing.assert_close(mmd(xi, yi, bandwidth=1.5), ref_mmd.float())
+    torch.testing.assert_close(energy_distance(x, y), energy_distance(x.float(), y.float()))
+    assert median_bandwidth(x, y).item() == pytest.approx(median_bandwidth(x.float(), y.float()))
+    # float32 against float64: computed in float64
+    assert energy_distance(x.float(), y.double()).dtype == torch.float64
+    centers = [[0.0, 0.0], [2.0, 2.0]]
+    assert mode_coverage(x.tolist(), centers, 1.0, min_count=1) == mode_coverage(
+        x.float(), torch.tensor(centers), 1.0, min_count=1
+    )
+
+
+def test_median_heuristic_of_coinciding_points_is_refused():
+    # most pooled distances 0: the heuristic bandwidth is 0 and the RBF kernel would give NaN
+    x = torch.zeros(5, 2)
+    y = torch.cat([torch.zeros(4, 2), torch.ones(1, 2)])
+    with pytest.raises(ValueError, match="bandwidth"):
+        mmd(x, y)
+    assert torch.isfinite(mmd(x, y, bandwidth=1.0))
+
+
+X3 = torch.zeros(3, 2)
+NAN = torch.tensor([[0.0, float("nan")], [1.0, 1.0], [2.0, 0.0]])
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: mmd(NAN, X3), "x"),
+        (lambda: energy_distance(X3, NAN * float("inf")), "y"),
+        (lambda: median_bandwidth(X3, NAN), "y"),
+        (lambda: mmd(X3, X3 + 1, bandwidth=float("nan")), "bandwidth"),
+        (lambda: mmd(X3, X3 + 1, bandwidth=float("inf")), "bandwidth"),
+        (lambda: mmd(X3, X3 + 1, bandwidth=0.0), "bandwidth"),
+        (lambda: mmd(X3, X3 + 1, bandwidth=True), "bandwidth"),
+        (lambda: mmd(X3, X3 + 1, bandwidth="1"), "bandwidth"),
+        (lambda: mmd("x", X3), "x"),
+        (lambda: energy_distance(torch.zeros(3, 0), torch.zeros(3, 0)), "x"),
+        (lambda: mode_coverage(NAN, X3, 0.1), "samples"),
+        (lambda: mode_coverage(X3, NAN, 0.1), "centers"),
+        (lambda: mode_coverage(torch.zeros(0, 2), X3, 0.1), "samples"),
+        (lambda: mode_coverage(X3, torch.zeros(0, 2), 0.1), "centers"),
+        (lambda: mode_coverage(X3, X3, float("nan")), "std"),
+        (lambda: mode_coverage(X3, X3, True), "std"),
+        (lambda: mode_coverage(X3, X3, 0.1, min_count=0), "min_count"),
+        (lambda: mode_coverage(X3, X3, 0.1, min_count=2.5), "min_count"),
+        (lambda: mode_coverage(X3, X3, 0.1, min_count=True), "min_count"),
+    ],
+)
+def test_bad_input_names_the_argument(call, name):
+    with pytest.raises(ValueError, match=rf"\b{name}\b"):
         call()

@@ -126,3 +126,119 @@ def test_bad_input():
         expected_calibration_error(torch.full((2, 2), 0.5), torch.tensor([0, 1]), n_bins=0)
     with pytest.raises(ValueError, match="non-empty"):
         ood_auroc(torch.zeros(0), torch.zeros(3))
+
+
+# ---- the input convention (issue 12) --------------------------------------------------------
+
+
+def test_ood_auroc_of_integer_scores_is_not_truncated():
+    # integer scores used to give an integer AUROC: 0 instead of ~0.65
+    s_in = torch.randint(0, 10, (30,), generator=gen(20))
+    s_out = torch.randint(3, 13, (20,), generator=gen(21))
+    ref = roc_auc_score([0] * 30 + [1] * 20, torch.cat([s_in, s_out]).numpy())
+    assert 0.5 < ref < 0.9
+    got = ood_auroc(s_in, s_out)
+    assert got.dtype == torch.get_default_dtype()
+    assert got.item() == pytest.approx(ref)
+    assert got.item() == pytest.approx(ood_auroc(s_in.float(), s_out.float()).item())
+    # array-likes and bools: the same ranks
+    assert ood_auroc(s_in.numpy(), s_out.tolist()).item() == pytest.approx(ref)
+    b_in, b_out = s_in > 6, s_out > 6
+    ref_bool = roc_auc_score([0] * 30 + [1] * 20, torch.cat([b_in, b_out]).numpy())
+    assert ood_auroc(b_in, b_out).item() == pytest.approx(ref_bool)
+
+
+def test_ood_auroc_ranks_large_integers_exactly():
+    # 2**24 + 1 and 2**24 are one float32 value: ranked in float32 they would tie (AUROC ½)
+    s_in, s_out = torch.tensor([2**24]), torch.tensor([2**24 + 1])
+    assert ood_auroc(s_in, s_out).item() == 1.0
+
+
+def test_calibration_curve_of_integer_inputs_is_not_truncated():
+    y = torch.randint(-3, 4, (200,), generator=gen(22))
+    mean, var = torch.zeros(200, dtype=torch.long), torch.full((200,), 4)
+    levels, observed = calibration_curve(y, mean, var, levels=4)
+    ref_levels, ref_observed = calibration_curve(y.float(), mean.float(), var.float(), levels=4)
+    torch.testing.assert_close(levels, torch.tensor([0.2, 0.4, 0.6, 0.8]))
+    torch.testing.assert_close(levels, ref_levels)
+    torch.testing.assert_close(observed, ref_observed)
+    # by hand: |y| / 2 <= z_level, z = Φ⁻¹(½ + level/2)
+    z = torch.from_numpy(norm.ppf(0.5 + levels.double().numpy() / 2))
+    by_hand = ((y.abs().double() / 2)[None, :] <= z[:, None]).double().mean(1)
+    torch.testing.assert_close(observed.double(), by_hand)
+
+
+def test_regression_scores_accept_array_likes_and_promote_mixed_dtypes():
+    y, mean = torch.randn(20, generator=gen(23)), torch.randn(20, generator=gen(24))
+    var = torch.rand(20, generator=gen(25)) + 0.1
+    ref = gaussian_nll(y.double(), mean.double(), var.double())
+    got = gaussian_nll(y.numpy().tolist(), mean.double(), var.numpy())
+    assert got.dtype == torch.float64
+    torch.testing.assert_close(got, ref)
+    # a float32 y with a float64 mean is computed in float64, not cast down
+    assert crps_gaussian(y, mean.double(), var).dtype == torch.float64
+    assert interval_coverage(y.int(), mean.int(), var.ceil().int()).dtype == torch.float32
+
+
+def test_brier_and_ece_take_array_likes_and_bool_labels():
+    p1 = torch.rand(30, generator=gen(26)).double()
+    y = torch.rand(30, generator=gen(27)) < 0.5
+    probs = torch.stack([1 - p1, p1], 1)
+    ref = 2 * brier_score_loss(y.numpy(), p1.numpy())
+    assert brier_score(probs.numpy(), y.tolist()).item() == pytest.approx(ref)
+    assert brier_score(probs, y).item() == pytest.approx(ref)
+    ece = expected_calibration_error(probs.tolist(), y.long().numpy(), n_bins=5)
+    assert ece.item() == pytest.approx(expected_calibration_error(probs, y.long(), 5).item())
+
+
+NAN3 = torch.tensor([0.0, float("nan"), 1.0])
+INF3 = torch.tensor([0.0, float("inf"), 1.0])
+Z3, ONE3 = torch.zeros(3), torch.ones(3)
+PROBS = torch.tensor([[0.7, 0.3], [0.4, 0.6]])
+LABELS = torch.tensor([0, 1])
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: gaussian_nll(NAN3, Z3, ONE3), "y"),
+        (lambda: gaussian_nll(Z3, INF3, ONE3), "mean"),
+        (lambda: crps_gaussian(Z3, Z3, INF3), "var"),
+        (lambda: crps_gaussian(Z3, Z3, -ONE3), "var"),
+        (lambda: gaussian_nll(torch.zeros(0), torch.zeros(0), torch.zeros(0)), "y"),
+        (lambda: gaussian_nll(Z3, Z3, ONE3, reduction=None), "reduction"),
+        (lambda: gaussian_nll("abc", Z3, ONE3), "y"),
+        (lambda: crps_samples(Z3, torch.full((4, 3), float("nan"))), "samples"),
+        (lambda: crps_samples(INF3, torch.zeros(4, 3)), "y"),
+        (lambda: crps_samples(Z3, torch.zeros(4, 3), reduction="max"), "reduction"),
+        (lambda: crps_samples(torch.zeros(0), torch.zeros(4, 0)), "y"),
+        (lambda: interval_coverage(Z3, Z3, ONE3, level=float("nan")), "level"),
+        (lambda: interval_coverage(Z3, Z3, ONE3, level=0.0), "level"),
+        (lambda: interval_coverage(Z3, Z3, ONE3, level=True), "level"),
+        (lambda: interval_coverage(Z3, Z3, ONE3, level="0.9"), "level"),
+        (lambda: calibration_curve(Z3, Z3, ONE3, levels=0), "levels"),
+        (lambda: calibration_curve(Z3, Z3, ONE3, levels=True), "levels"),
+        (lambda: calibration_curve(Z3, Z3, ONE3, levels=[0.5, 1.0]), "levels"),
+        (lambda: calibration_curve(Z3, Z3, ONE3, levels=[]), "levels"),
+        (lambda: calibration_curve(Z3, Z3, ONE3, levels=[0.5, float("nan")]), "levels"),
+        (lambda: calibration_curve(Z3, Z3, NAN3), "var"),
+        (lambda: brier_score(torch.tensor([[1.2, -0.2], [0.5, 0.5]]), LABELS), "probs"),
+        (lambda: brier_score(torch.tensor([[0.5, 0.6], [0.5, 0.5]]), LABELS), "probs"),
+        (lambda: brier_score(torch.tensor([[0.5, float("nan")], [0.5, 0.5]]), LABELS), "probs"),
+        (lambda: brier_score(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long)), "probs"),
+        (lambda: brier_score(PROBS, torch.tensor([0.0, 1.0])), "labels"),
+        (lambda: brier_score(PROBS, torch.tensor([0, -1])), "labels"),
+        (lambda: brier_score(PROBS, torch.tensor([0, 1, 1])), "labels"),
+        (lambda: brier_score(PROBS, "01"), "labels"),
+        (lambda: expected_calibration_error(PROBS, LABELS, n_bins=True), "n_bins"),
+        (lambda: expected_calibration_error(PROBS, LABELS, n_bins=2.5), "n_bins"),
+        (lambda: expected_calibration_error(PROBS * 2, LABELS), "probs"),
+        (lambda: ood_auroc(NAN3, Z3), "scores_in"),
+        (lambda: ood_auroc(Z3, INF3), "scores_out"),
+        (lambda: ood_auroc(Z3, torch.zeros(0)), "scores_out"),
+        (lambda: ood_auroc(Z3, torch.zeros(3, 1)), "scores_out"),
+    ],
+)
+def test_bad_input_names_the_argument(call, name):
+    with pytest.raises(ValueError, match=rf"\b{name}\b"):
+        call()

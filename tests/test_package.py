@@ -53,3 +53,14 @@ def test_dir_lists_the_public_names(namespace):
 def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         ebm.nope  # noqa: B018
+
+
+def test_every_submodule_is_exported_and_loads_lazily():
+    # score_matching was importable but missing from ebm.__all__ (and from dir(ebm))
+    code = (
+        "import sys, ebm; loaded = 'ebm.score_matching' in sys.modules; "
+        "m = ebm.score_matching; print(loaded, 'score_matching' in ebm.__all__, "
+        "'score_matching' in dir(ebm), m.__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["False", "True", "True", "ebm.score_matching"], out.stderr[-2000:]

@@ -95,3 +95,83 @@ def test_linear_autoencoder_finds_the_principal_subspace():
     assert torch.allclose(W @ W.T, torch.eye(2), atol=0.05)
     gap = model(Y).mean() / pca.energy(Y).mean()
     assert gap < 1.02
+
+
+@pytest.mark.parametrize(
+    "scale, dtype", [(1e18, torch.float32), (1e-30, torch.float32), (1e150, torch.float64)]
+)
+def test_any_data_scale_matches_sklearn_on_the_rescaled_data(scale, dtype):
+    # float32 data at 1e18: X.T @ X and s² overflow (variances and ratios were NaN or inf); at
+    # 1e-30 the squares underflow and the subspace was noise
+    Y = _correlated(300, 4, seed=6)
+    ref = SkPCA(2, svd_solver="full").fit(Y.numpy())
+    for solver in ("svd", "covariance_eigh"):
+        pca = PCA(2, solver=solver).fit((Y * scale).to(dtype))
+        np.testing.assert_allclose(
+            pca.explained_variance_ratio_.double().numpy(), ref.explained_variance_ratio_, rtol=1e-4
+        )
+        if scale**2 > torch.finfo(dtype).tiny:  # else 1e-60 rounds to 0 in float32, correctly
+            np.testing.assert_allclose(
+                pca.explained_variance_.double().numpy() / scale**2,
+                ref.explained_variance_,
+                rtol=1e-4,
+            )
+        cos = (pca.components_.double().numpy() * ref.components_).sum(1)
+        np.testing.assert_allclose(np.abs(cos), 1.0, atol=1e-4)
+
+
+def test_degenerate_data_raise_instead_of_nan():
+    with pytest.raises(ValueError, match="zero variance"):
+        PCA(1).fit(torch.ones(10, 3))  # explained_variance_ratio_ was 0/0 = NaN
+    with pytest.raises(ValueError, match="variances of Y overflow torch.float32"):
+        PCA(1).fit(_correlated(50, 3, seed=7, dtype=torch.float32) * 1e25)
+
+
+def test_queries_must_be_finite_and_array_likes_are_accepted():
+    Y = _correlated(100, 3, seed=8)
+    pca = PCA(2).fit(Y)
+    for method in (pca.energy, pca.transform):
+        for bad in (math.nan, math.inf):
+            with pytest.raises(ValueError, match="Y contains NaN or inf"):
+                method(torch.tensor([[0.0, 1.0, 2.0], [bad, 0.0, 0.0]]))
+    with pytest.raises(ValueError, match="Z contains NaN or inf"):
+        pca.inverse_transform(torch.tensor([[0.0, math.nan]]))
+    with pytest.raises(ValueError, match=r"Z must have shape \(B, 2\)"):
+        pca.inverse_transform(torch.zeros(3, 3))
+    # an empty batch is refused by name, as scikit-learn does
+    for method, name, width in (
+        (pca.energy, "Y", 3),
+        (pca.transform, "Y", 3),
+        (pca.inverse_transform, "Z", 2),
+    ):
+        with pytest.raises(ValueError, match=rf"{name} must hold at least one sample: got 0"):
+            method(torch.zeros(0, width))
+    query = Y[:4]
+    torch.testing.assert_close(pca.energy(query.numpy()), pca.energy(query))
+    torch.testing.assert_close(pca.transform(query.tolist()), pca.transform(query))
+    torch.testing.assert_close(pca.inverse_transform([[1, 2]]), pca.inverse_transform([[1.0, 2.0]]))
+    # integer data are promoted to float, not refused
+    ints = PCA(1).fit(torch.tensor([[0, 0], [2, 2], [4, 4]]))
+    torch.testing.assert_close(ints.explained_variance_, torch.tensor([8.0]))
+    for bad in (True, 1.5, "2"):
+        with pytest.raises(ValueError, match="n_components must be an int"):
+            PCA(bad).fit(Y)
+
+
+def test_linear_autoencoder_inputs_and_arguments():
+    model = LinearAutoencoder(3, 2, seed=0)  # float32
+    y = torch.tensor([[1, 2, 3], [0, -1, 2]])
+    expected = model(y.float())
+    for given in (y, y.double(), y.numpy(), y.tolist()):
+        out = model(given)
+        assert out.dtype == torch.float32
+        torch.testing.assert_close(out, expected)
+    for kwargs, name in (
+        ({"dim": 0}, "dim"),
+        ({"dim": 3.0}, "dim"),
+        ({"n_components": 4}, "n_comp"),
+    ):
+        with pytest.raises(ValueError, match=name):
+            LinearAutoencoder(**{"dim": 3, "n_components": 2, **kwargs})
+    with pytest.raises(ValueError, match="lr"):
+        LinearAutoencoder(3, 2, lr=math.nan)

@@ -9,13 +9,30 @@ import numpy as np
 import pytest
 import torch
 
-from ebm.recipe import parse_args, save_figure, save_samples, write_results
+from ebm.recipe import (
+    format_number,
+    parse_args,
+    print_table,
+    save_figure,
+    save_samples,
+    write_results,
+)
+from recipes.run_all import parse_args as run_all_args
 from recipes.run_all import recipe_names
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_parse_args_defaults_and_extras():
     args = parse_args("demo", [])
-    assert (args.quick, args.device, args.seed, args.out) == (False, "auto", 0, Path("figures"))
+    # a recipe run never rewrites the committed gallery unless asked to
+    assert (args.quick, args.device, args.seed, args.out) == (
+        False,
+        "auto",
+        0,
+        Path("build/figures"),
+    )
+    assert parse_args("demo", ["--out", "figures"]).out == Path("figures")
     args = parse_args(
         "demo",
         ["--quick", "--epochs", "3"],
@@ -44,23 +61,97 @@ def test_run_all_finds_recipes_but_not_itself():
     assert "run_all" not in names and all(not n.startswith("_") for n in names)
 
 
-def test_save_samples_round_trips_tensors_and_arrays(tmp_path):
-    a = torch.arange(6, dtype=torch.float32).reshape(3, 2).requires_grad_()
-    b = np.array([[0.5, -1.0]])
-    path = save_samples(tmp_path / "sub", "demo", {"ring-8": a, "two moons": b})
+def test_run_all_writes_to_build_unless_told_and_only_make_gallery_writes_figures():
+    assert Path(run_all_args([]).out) == Path("build/figures")
+    assert run_all_args(["--out", "figures", "--quick"]).out == "figures"
+    # in the Makefile, the one recipe command that names figures/ as its output is `gallery`
+    makefile = (ROOT / "Makefile").read_text().split("\n\n")
+    writes_gallery = [block for block in makefile if "--out figures" in block]
+    assert len(writes_gallery) == 1 and writes_gallery[0].lstrip().startswith("gallery:")
+    runs = [block for block in makefile if "run_all.py" in block]
+    assert all("--out" in block for block in runs)
+
+
+def test_save_samples_round_trips_named_arrays_atomically(tmp_path):
+    arrays = {
+        "ring-8/hinge": torch.arange(6.0, requires_grad=True).view(3, 2) * 1,
+        "coin": np.array([0.0, 1.0, 1.0]),
+        "labels": [1, 2],
+    }
+    path = save_samples(tmp_path / "sub", "demo", arrays)
     assert path == tmp_path / "sub" / "demo_samples.npz"
     with np.load(path) as saved:
-        assert sorted(saved.files) == ["ring-8", "two moons"]
-        np.testing.assert_array_equal(saved["ring-8"], a.detach().numpy())
-        assert saved["ring-8"].dtype == np.float32
-        np.testing.assert_array_equal(saved["two moons"], b)
+        assert sorted(saved.files) == sorted(arrays)
+        np.testing.assert_array_equal(saved["ring-8/hinge"], np.arange(6.0).reshape(3, 2))
+        np.testing.assert_array_equal(saved["coin"], [0.0, 1.0, 1.0])
+        np.testing.assert_array_equal(saved["labels"], [1, 2])
     assert not list(path.parent.glob("*.tmp"))
 
 
 @pytest.mark.parametrize(
-    "arrays", [{}, [1, 2], {"x": [1.0, 2.0]}, {"": np.zeros(2)}, {3: np.zeros(2)}]
+    "value, text",
+    [
+        (0.123456, "0.1235"),
+        (24.4321, "24.43"),
+        (3314.2712, "3314"),
+        (123456.7, "123457"),
+        (2.5e-7, "2.5e-07"),
+        (-0.43125, "-0.4313"),
+        (0.0, "0"),
+        (7, "7"),
+        (np.int64(25), "25"),
+        (np.float32(0.5), "0.5"),
+        (True, "yes"),
+        (float("nan"), "nan"),
+        (-math.inf, "-inf"),
+        (None, "-"),
+        ("8/8", "8/8"),
+        (torch.tensor(0.25), "0.25"),
+        (torch.tensor([[1.0]]), "1"),
+        (torch.tensor([1.0, 0.5]), "[1, 0.5]"),
+        (torch.zeros(3, 4), "<array (3, 4)>"),
+    ],
 )
-def test_save_samples_rejects_what_it_cannot_save(tmp_path, arrays):
-    with pytest.raises(ValueError, match="arrays"):
-        save_samples(tmp_path, "demo", arrays)
-    assert not list(tmp_path.iterdir())
+def test_format_number(value, text):
+    assert format_number(value) == text
+
+
+def test_format_number_refuses_what_it_cannot_show():
+    with pytest.raises(TypeError, match="dict"):
+        format_number({"a": 1})
+
+
+def test_print_table_aligns_rows_and_columns(capsys):
+    text = print_table(
+        "demo",
+        {"gp": {"CRPS": 0.43712, "NLL": 1.18}, "mc_dropout_relu": {"CRPS": torch.tensor(0.581)}},
+        header="method",
+    )
+    assert capsys.readouterr().out == text + "\n"
+    assert text.splitlines() == [
+        "demo",
+        "method             CRPS   NLL",
+        "---------------  ------  ----",
+        "gp               0.4371  1.18",
+        "mc_dropout_relu   0.581",
+    ]
+
+
+def test_print_table_of_scalars_never_prints_reprs(capsys):
+    text = print_table("cnf_2d", {"test log-likelihood": torch.tensor(-0.43125), "steps": 1500})
+    assert text.splitlines() == [
+        "cnf_2d",
+        "-------------------  -------",
+        "test log-likelihood  -0.4313",
+        "steps                   1500",
+    ]
+    assert "tensor(" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "rows, match",
+    [({}, "non-empty"), ({"a": 1, "b": {"c": 2}}, "not a mix"), ([1, 2], "mapping")],
+)
+def test_print_table_refuses_bad_rows(rows, match):
+    with pytest.raises(ValueError, match=match):
+        print_table("demo", rows)

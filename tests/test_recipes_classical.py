@@ -30,3 +30,9 @@ def test_autoencoder_manifold(run_recipe):
         end = results[f"parabola_{kind}_manifold_gap_end"]
         assert end < 0.25 * results[f"parabola_{kind}_manifold_gap_start"]
     assert results["digits_mse_reconstructed"] < 0.5 * results["digits_mse_noisy"]
+    # the off-data metrics are shares of the box and a ratio of energies, for every model
+    for model in ("parabola_DAE", "parabola_CAE", "moons_DAE"):
+        assert 0 < results[f"{model}_off_data_area_fraction"] < 1
+        assert 0 <= results[f"{model}_low_energy_fraction_of_off_data_area"] <= 1
+        assert results[f"{model}_min_energy_off_data_over_median_on_data"] > 0
+        assert 0 <= results[f"{model}_flow_ends_off_data"] <= results[f"{model}_flow_starts"] == 81

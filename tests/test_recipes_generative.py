@@ -3,7 +3,15 @@
 import json
 import math
 
+import numpy as np
+import pytest
 from idx_files import write_digits_as_mnist
+
+
+def _samples(out, name):
+    """The arrays a recipe saved beside its figure, by name."""
+    with np.load(out / f"{name}_samples.npz") as saved:
+        return {key: saved[key] for key in saved.files}
 
 
 def test_vae_digits(run_recipe):
@@ -16,6 +24,15 @@ def test_vae_digits(run_recipe):
     assert 0 < res["frechet_train_vs_test"] < res["frechet_samples_vs_test"]
     # figure 34.3: without the KL term the codes spread much farther from the origin
     assert res["latent_median_norm_without_kl"] > 1.5 * res["latent_median_norm_with_kl"]
+    saved = _samples(out, "vae_digits")
+    assert saved["samples"].shape == (16, 1, 8, 8)
+    # one row of 8 steps per pair of different labels, each row from one digit to another
+    assert saved["interpolation"].shape == (len(res["interpolation_pairs"]), 8, 1, 8, 8)
+    assert all(a != b for a, b in res["interpolation_pairs"]) and res["interpolation_pairs"]
+    assert 0.9 < res["classifier_test_accuracy"] <= 1.0
+    assert saved["frechet_samples"].shape == (res["frechet_n"], 1, 8, 8)
+    assert saved["latent_mu_with_kl"].shape[1] == 2 == saved["latent_sigma_with_kl"].shape[1]
+    assert len(saved["latent_labels"]) == len(saved["latent_mu_without_kl"])
 
 
 def test_vae_digits_mnist_configuration(run_recipe, tmp_path):
@@ -30,7 +47,8 @@ def test_vae_digits_mnist_configuration(run_recipe, tmp_path):
 def test_gan_toy(run_recipe):
     out = run_recipe("gan_toy")
     res = json.loads((out / "gan_toy.json").read_text())
-    assert (out / "gan_toy.png").is_file() and (out / "gan_toy_coin.png").is_file()
+    for name in ("gan_toy_ring-8", "gan_toy_grid-25", "gan_toy_coin"):
+        assert (out / f"{name}.png").is_file()
     # the coin GAN reaches its equilibrium even in quick mode: p(heads) = 0.3 and D = ½ (ln 2)
     assert abs(res["coin_head_frequency"] - 0.3) < 0.03
     assert abs(res["coin_discriminator_bce"] - math.log(2)) < 0.01
@@ -39,6 +57,25 @@ def test_gan_toy(run_recipe):
     }
     for row in res["mode_coverage"].values():
         assert 0 <= row["modes"] <= row["of"] and 0.0 <= row["high_quality"] <= 1.0
+    # the samples behind every panel, named as the panels (and the JSON's keys)
+    saved = _samples(out, "gan_toy")
+    assert set(saved) == {"coin/real", "coin/generated"} | {
+        f"{d}/{p}" for d in ("ring-8", "grid-25") for p in ("data", "nonsaturating+r1")
+    }
+    assert saved["ring-8/nonsaturating+r1"].shape == (2500, 2)
+    assert abs(saved["coin/generated"].mean() - res["coin_head_frequency"]) < 1e-6
+    # --replot redraws every figure from the saved samples and numbers, without training
+    for name in ("gan_toy_ring-8", "gan_toy_grid-25", "gan_toy_coin"):
+        (out / f"{name}.png").unlink()
+    run_recipe("gan_toy", "--replot")
+    for name in ("gan_toy_ring-8", "gan_toy_grid-25", "gan_toy_coin"):
+        assert (out / f"{name}.png").stat().st_size > 10_000
+    assert json.loads((out / "gan_toy.json").read_text()) == res
+    assert res["seed"] == 0
+    assert res["coin_training_head_frequency"] == pytest.approx(0.3, abs=0.03)
+    # a replot under another seed would mislabel the figures: refused, naming the flag
+    with pytest.raises(AssertionError, match="--seed 1"):
+        run_recipe("gan_toy", "--replot", "--seed", "1")
 
 
 def test_gan_digits(run_recipe):
@@ -49,6 +86,19 @@ def test_gan_digits(run_recipe):
     assert res["frechet_train_vs_test"] < 0.1 * res["frechet_noise_vs_test"]
     # R1 keeps even the 15-epoch quick GAN off mode collapse: far closer to the digits than noise
     assert res["frechet_gan_vs_test"] < 0.5 * res["frechet_noise_vs_test"]
+    samples = _samples(out, "gan_digits")["samples"]
+    assert samples.shape == (res["n_samples"], 1, 8, 8) and 0 <= samples.min() <= samples.max() <= 1
+    assert (res["seed"], res["lr"], res["r1_weight"]) == (0, 1e-3, 1.0) and res["annealed_steps"]
+
+
+def test_gan_digits_ablation_flags(run_recipe):
+    out = run_recipe(
+        "gan_digits", "--r1-weight", "0", "--lr", "2e-4", "--no-anneal", "--name", "ablation"
+    )
+    res = json.loads((out / "ablation.json").read_text())
+    assert (res["r1_weight"], res["lr"], res["annealed_steps"]) == (0.0, 2e-4, None)
+    assert (out / "ablation.png").is_file() and (out / "ablation_samples.npz").is_file()
+    assert not (out / "gan_digits.json").exists()
 
 
 def test_gan_digits_mnist_configuration(run_recipe, tmp_path):

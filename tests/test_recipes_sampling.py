@@ -48,6 +48,13 @@ def test_diffusion_1d(run_recipe):
     # even the quick model puts most of the mass at −0.75
     assert all(0.5 < v < 0.9 for v in results["fraction_near_-0.75"].values())
     assert (out / "diffusion_1d.png").exists() and (out / "diffusion_1d_processes.png").exists()
+    with np.load(out / "diffusion_1d_samples.npz") as saved:
+        assert set(saved.files) == {"data", "ancestral", "ode", "t", "forward", "reverse"}
+        # the saved samples give back the reported fractions
+        for name in ("ancestral", "ode"):
+            near = float((np.abs(saved[name] + 0.75) < 0.25).mean())
+            assert abs(near - results["fraction_near_-0.75"][name]) < 1e-6
+        assert saved["forward"].shape == saved["reverse"].shape == (len(saved["t"]), 1000)
 
 
 def test_cnf_2d(run_recipe):
@@ -56,3 +63,5 @@ def test_cnf_2d(run_recipe):
     # even 40 quick steps beat the best Gaussian fit to two moons (−1.89 nats at this noise)
     assert results["test_log_likelihood"] > -1.89
     assert (out / "cnf_2d.png").exists()
+    with np.load(out / "cnf_2d_samples.npz") as saved:
+        assert saved["samples"].shape == (1000, 2) and saved["test_data"].shape == (500, 2)

@@ -176,7 +176,7 @@ def test_bad_energy_shape_and_mass_are_rejected():
     with pytest.raises(ValueError, match="mass"):
         hmc(_gaussian(), _start(4), 2, 0.1, mass=torch.ones(3))
     with pytest.raises(ValueError, match="x0"):
-        mala(_gaussian(), [1.0, 2.0], 2, 0.1)
+        mala(_gaussian(), torch.zeros(0, 2), 2, 0.1)
 
 
 def test_fused_mlp_gradient_matches_autograd():
@@ -235,3 +235,99 @@ def test_mala_and_hmc_compiled_steps_match_eager():
         )
         torch.testing.assert_close(compiled[0], eager[0], atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(compiled[1], eager[1])
+
+
+# ---- the input convention (issue 12) ------------------------------------------------------------
+
+_NAN, _INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"noise_scale": _NAN}, "noise_scale"),
+        ({"noise_scale": _INF}, "noise_scale"),
+        ({"noise_scale": "0.1"}, "noise_scale"),
+        ({"step_size": _INF}, "step_size"),
+        ({"step_size": _NAN}, "step_size"),
+        ({"step_size": "0.1"}, "step_size"),
+        ({"n_steps": 2.5}, "n_steps"),
+        ({"n_steps": True}, "n_steps"),
+        ({"clamp": ("a", "b")}, r"clamp\[0\]"),
+        ({"clamp": (0.0, _NAN)}, r"clamp\[1\]"),
+        ({"clamp": 1.0}, "clamp"),
+        ({"clamp": (0.0, 1.0, 2.0)}, "clamp"),
+        ({"compile": "yes"}, "compile"),
+        ({"generator": 3}, "generator"),
+    ],
+)
+def test_langevin_rejects_non_finite_and_mistyped_hyper_parameters(kwargs, name):
+    args = {"n_steps": 2, "step_size": 0.1, **kwargs}
+    with pytest.raises(ValueError, match=name):
+        langevin(_gaussian(), _start(4), **args)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"mass": _INF}, "mass"),
+        ({"mass": _NAN}, "mass"),
+        ({"mass": [1.0, _NAN]}, "mass"),
+        ({"mass": "heavy"}, "mass"),
+        ({"mass": -1.0}, "mass"),
+        ({"mass": True}, "mass"),  # a bool is not a number
+        ({"mass": torch.tensor([True, True])}, "mass"),
+        ({"mass": [True, False]}, "mass"),
+        ({"n_leapfrog": 2.0}, "n_leapfrog"),
+        ({"step_size": _INF}, "step_size"),
+    ],
+)
+def test_hmc_rejects_bad_mass_and_settings(kwargs, name):
+    args = {"n_steps": 2, "step_size": 0.1, **kwargs}
+    with pytest.raises(ValueError, match=name):
+        hmc(_gaussian(), _start(4), **args)
+    if "mass" not in kwargs and "n_leapfrog" not in kwargs:
+        with pytest.raises(ValueError, match=name):
+            mala(_gaussian(), _start(4), **args)
+
+
+def test_samplers_cast_states_to_the_energy_dtype_and_accept_array_likes():
+    from ebm.energies import MLPEnergy
+
+    torch.manual_seed(0)  # the MLP's initial weights; tests own the global RNG
+    energy = MLPEnergy(2, hidden=(8,))
+    x0 = _start(6)
+    for sampler in (langevin, mala, hmc):
+        runs = [
+            sampler(energy, x, 3, 0.1, generator=torch.Generator().manual_seed(4))
+            for x in (x0, x0.double(), x0.tolist())
+        ]
+        runs = [r[0] if isinstance(r, tuple) else r for r in runs]
+        assert all(r.dtype == torch.float32 for r in runs)  # float64 states ran in float32
+        torch.testing.assert_close(runs[1], runs[0])
+        torch.testing.assert_close(runs[2], runs[0])
+    # integer states are promoted, not truncated: zero steps return them as floats
+    out = langevin(_gaussian(), [[1, 2], [3, 4]], 0, 0.1)
+    assert out.dtype == torch.get_default_dtype()
+    torch.testing.assert_close(out, torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+
+
+@pytest.mark.parametrize("sampler", [langevin, mala, hmc])
+@pytest.mark.parametrize("bad", [_NAN, _INF])
+def test_non_finite_x0_row_propagates_to_its_own_chain_only(sampler, bad):
+    # samplers do not read x0's values (no host sync in EBM training's loop): a bad row stays
+    # bad, and the other chains, being independent, are exactly the clean run's chains
+    x0 = _start(5)
+    dirty = x0.clone()
+    dirty[2, 0] = bad
+    runs = [
+        sampler(_gaussian(), x, 4, 0.1, generator=torch.Generator().manual_seed(3))
+        for x in (x0, dirty)
+    ]
+    clean, out = [r[0] if isinstance(r, tuple) else r for r in runs]
+    assert not out[2].isfinite().all()
+    others = [0, 1, 3, 4]
+    assert out[others].isfinite().all()
+    torch.testing.assert_close(out[others], clean[others], rtol=0, atol=0)
+    if sampler is not langevin:  # the rate is a finite mean over the chains
+        assert runs[1][1].isfinite()

@@ -49,3 +49,32 @@ def test_bad_shapes_are_rejected():
         effective_sample_size(torch.randn(3, 2))
     with pytest.raises(ValueError, match="samples"):
         effective_sample_size(torch.randn(10))
+
+
+def test_integer_chains_give_the_float_result():
+    # integer samples used to give an integer (truncated) ESS
+    g = torch.Generator().manual_seed(2)
+    x = torch.randint(0, 5, (20, 3, 2), generator=g)
+    ref = effective_sample_size(x.double())
+    got = effective_sample_size(x)
+    assert got.dtype == torch.get_default_dtype()
+    torch.testing.assert_close(got, ref.to(got.dtype))
+    assert not torch.equal(got, got.round())  # a fractional ESS survives
+    torch.testing.assert_close(effective_sample_size(x.double().numpy()), ref)
+    torch.testing.assert_close(
+        effective_sample_size((x > 2).tolist()), effective_sample_size((x > 2).float())
+    )
+
+
+@pytest.mark.parametrize(
+    "samples",
+    [
+        torch.full((10, 2), float("nan")),
+        torch.tensor([[0.0], [1.0], [float("inf")], [2.0], [0.5]]),
+        torch.zeros(10, 0),
+        "chains",
+    ],
+)
+def test_non_finite_and_malformed_samples_are_rejected(samples):
+    with pytest.raises(ValueError, match="samples"):
+        effective_sample_size(samples)

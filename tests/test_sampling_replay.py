@@ -84,3 +84,35 @@ def test_bad_sample_and_push_calls_are_rejected():
     x, idx = buf.sample(3)
     with pytest.raises(ValueError, match="states"):
         buf.push(x[:, :1], idx)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"capacity": 2.5}, "capacity"),
+        ({"capacity": True}, "capacity"),
+        ({"shape": (2.5,)}, r"shape\[0\]"),
+        ({"shape": (2, 0)}, r"shape\[1\]"),
+        ({"shape": "ab"}, "shape"),
+        ({"reinit_prob": float("nan")}, "reinit_prob"),
+        ({"reinit_prob": "0.1"}, "reinit_prob"),
+        ({"scale": float("inf")}, "scale"),
+    ],
+)
+def test_mistyped_and_non_finite_arguments_are_rejected_by_name(kwargs, match):
+    args = {"capacity": 10, "shape": (2,), **kwargs}
+    with pytest.raises(ValueError, match=match):
+        ReplayBuffer(**args)
+
+
+def test_counts_are_checked_and_pushed_array_likes_are_cast():
+    buf = ReplayBuffer(10, (2,), reinit_prob=0.0, seed=0)
+    for n in (0, 2.5, True, "3"):
+        with pytest.raises(ValueError, match="n must"):
+            buf.draw_noise(n)
+        with pytest.raises(ValueError, match="n must"):
+            buf.sample(n)
+    x, idx = buf.sample(3)
+    buf.push((x.double() + 1).tolist(), idx)
+    assert buf.samples.dtype == torch.float32
+    torch.testing.assert_close(buf.samples[idx], x + 1)

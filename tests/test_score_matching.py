@@ -126,3 +126,46 @@ def test_bad_arguments_are_rejected():
         sliced_score_matching_loss(energy, _data(4), n_projections=0)
     with pytest.raises(ValueError, match="energy must return"):
         exact_score_matching_loss(lambda y: y, _data(4))
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda e, x: denoising_score_matching_loss(e, x, float("inf")), "sigma"),
+        (lambda e, x: denoising_score_matching_loss(e, x, "0.1"), "sigma"),
+        (lambda e, x: sliced_score_matching_loss(e, x, n_projections=True), "n_projections"),
+        (lambda e, x: sliced_score_matching_loss(e, x, n_projections=2.0), "n_projections"),
+        (
+            lambda e, x: sliced_score_matching_loss(e, x, variance_reduction="no"),
+            "variance_reduction",
+        ),
+        (lambda e, x: sliced_score_matching_loss(e, x, generator=0), "generator"),
+        (lambda e, x: exact_score_matching_loss(e, x[:0]), "x must"),
+        (lambda e, x: exact_score_matching_loss(e, "x"), "x must"),
+    ],
+)
+def test_hyper_parameters_and_data_shape_are_rejected_by_name(call, name):
+    with pytest.raises(ValueError, match=name):
+        call(GaussianEnergy(MU_M, COV_M), _data(4))
+
+
+def test_data_is_cast_to_the_energy_dtype_and_integers_promoted():
+    from ebm.energies import MLPEnergy
+
+    torch.manual_seed(0)  # the MLP's initial weights; tests own the global RNG
+    energy = MLPEnergy(3, hidden=(8,))
+    x = _data(6).float()
+    for loss in (
+        exact_score_matching_loss,
+        lambda e, y: sliced_score_matching_loss(e, y, generator=torch.Generator().manual_seed(0)),
+        lambda e, y: denoising_score_matching_loss(
+            e, y, 0.1, generator=torch.Generator().manual_seed(0)
+        ),
+    ):
+        reference = loss(energy, x)
+        from_double = loss(energy, x.double())
+        assert from_double.dtype == torch.float32
+        torch.testing.assert_close(from_double, reference)
+        torch.testing.assert_close(loss(energy, x.tolist()), reference)
+        counts = torch.tensor([[1, 0, 2], [0, 1, 1]])
+        torch.testing.assert_close(loss(energy, counts), loss(energy, counts.float()))

@@ -130,6 +130,21 @@ def test_checkpoint_contents_and_rotation(tmp_path):
     assert csv[0].startswith("epoch,") and len(csv) == 1 + len(trainer.history)
 
 
+def test_keep_last_is_at_least_one(tmp_path):
+    from ebm.train.checkpoint import CheckpointDir
+
+    # keep_last=0 deleted every numbered file, including the one last.pt had just been made from
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match=r"^keep_last must be"):
+            Trainer(max_epochs=1, ckpt_dir=tmp_path, keep_last=bad, progress=False)
+        with pytest.raises(ValueError, match=r"^keep_last must be"):
+            CheckpointDir(tmp_path, keep_last=bad)
+    trainer = Trainer(max_epochs=3, batch_size=None, ckpt_dir=tmp_path, keep_last=1, progress=False)
+    trainer.fit(MLP(), mlp_data(16))
+    assert sorted(p.name for p in tmp_path.glob("step*.pt")) == ["step00000003.pt"]
+    assert load_checkpoint(tmp_path / "last.pt")["loop"]["step"] == 3
+
+
 class _Gadget:
     """A custom class: pickling it into a checkpoint makes the file unsafe to load."""
 
@@ -140,8 +155,13 @@ class _Gadget:
 def test_checkpoint_carrying_pickled_objects_is_refused(tmp_path):
     path = tmp_path / "last.pt"
     torch.save({"format": FORMAT, "model": {}, "gadget": _Gadget()}, path)
-    with pytest.raises(UnsafeCheckpointError, match="refusing to load .*pickled Python objects"):
+    with pytest.raises(
+        UnsafeCheckpointError, match="refusing to load .*pickled Python object"
+    ) as err:
         load_checkpoint(path)
+    text = str(err.value)
+    assert "_Gadget" in text and str(path) in text
+    assert "weights_only" not in text and "\x1b" not in text  # our words, no torch advice
     with pytest.raises(UnsafeCheckpointError):
         _trainer(tmp_path).fit(_NoisyMLP(), mlp_data(16), resume=True)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from _train_models import MLP, mlp_data
+from _train_models import MLP, PoisonedMLP, mlp_data
 from torch import nn
 
 from ebm.train import Trainer, load_checkpoint
@@ -48,7 +48,7 @@ import sys
 import pytest
 import torch
 sys.path.insert(0, {tests!r})
-from _train_models import MLP, mlp_data
+from _train_models import MLP, PoisonedMLP, mlp_data
 from test_train_distributed import TwoPlayers
 from ebm.recipe import is_main_process, parse_args, write_results
 from ebm.train import Trainer
@@ -62,8 +62,8 @@ trainer.fit(mlp, (x, y), val_data=(x, y))
 players = TwoPlayers()
 Trainer(max_epochs=2, batch_size=8, seed=3, device=args.device, progress=False).fit(players, (x, y))
 y_bad = y.clone()
-y_bad[5] = float("nan")  # one poisoned sample: the global batch holding it is skipped
-skipper = MLP(seed=1)
+y_bad[5] = 99.0  # one poisoned sample: the global batch holding it is skipped
+skipper = PoisonedMLP(seed=1)
 skipping = Trainer(max_epochs=2, batch_size=8, seed=3, device=args.device, progress=False,
                    nan_policy="skip")
 skipping.fit(skipper, (x, y_bad))
@@ -107,8 +107,8 @@ def test_two_gloo_processes_under_torchrun_match_one_process(tmp_path):
     players = TwoPlayers()
     Trainer(max_epochs=2, batch_size=16, seed=3, device="cpu", progress=False).fit(players, (x, y))
     y_bad = y.clone()
-    y_bad[5] = float("nan")
-    skipper = MLP(seed=1)
+    y_bad[5] = 99.0
+    skipper = PoisonedMLP(seed=1)
     Trainer(
         max_epochs=2, batch_size=16, seed=3, device="cpu", progress=False, nan_policy="skip"
     ).fit(skipper, (x, y_bad))
@@ -149,7 +149,7 @@ def test_a_real_recipe_runs_under_torchrun(tmp_path):
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert (tmp_path / "gan_toy.json").is_file() and (tmp_path / "gan_toy.png").is_file()
+    assert (tmp_path / "gan_toy.json").is_file() and (tmp_path / "gan_toy_ring-8.png").is_file()
 
 
 # Two torchrun jobs: the first stops mid-epoch (max_steps) after a checkpoint, the second resumes

@@ -10,7 +10,7 @@ import torch
 from _train_models import MLP, Regression, mlp_data, regression_data
 from torch import nn
 
-from ebm.train import Callback, EarlyStopping, Trainer
+from ebm.train import EMA, Callback, EarlyStopping, Trainer
 from ebm.train.logs import progress_enabled
 from ebm.train.precision import Precision
 
@@ -181,3 +181,37 @@ def test_reduce_lr_on_plateau_watches_the_monitored_metric():
     trainer.fit(Plateau([3.0, 2.0, 2.5, 2.6]), regression_data(8), val_data=regression_data(4))
     # the row shows the lr used in that epoch; it halves after each epoch without improvement
     assert [h["lr"] for h in trainer.history] == [1.0, 1.0, 1.0, 0.5]
+
+
+def test_ema_validates_decay_and_model_by_name():
+    net = nn.Linear(2, 1)
+    for bad in (0.0, 1.0, -0.5, 1.5, float("nan"), float("inf"), "0.9", True):
+        with pytest.raises(ValueError, match=r"^decay must be"):
+            EMA(net, bad)
+        with pytest.raises(ValueError, match=r"^ema_decay must be"):
+            Trainer(ema_decay=bad)  # at construction, before any training
+    for not_a_model in (3, "net"):
+        with pytest.raises(ValueError, match=r"^model must be a torch.nn.Module"):
+            EMA(not_a_model, 0.9)
+    ema = EMA(net, 0.9)
+    for method in (ema.update, ema.copy_to, ema.swap):  # swap: at the call, not at `with`
+        with pytest.raises(ValueError, match=r"^model must be a torch.nn.Module"):
+            method(3)
+        with pytest.raises(ValueError, match=r"^model must have the tensors"):
+            method(nn.Linear(2, 1, bias=False))  # a KeyError before
+    # the update is the definition: shadow <- 0.9 shadow + 0.1 param
+    start = net.weight.detach().clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    ema.update(net)
+    torch.testing.assert_close(ema.shadow["weight"], start + 0.1)
+
+
+def test_trainer_num_workers_and_early_stopping_min_delta_are_validated_by_name():
+    for bad in (-1, 1.5, float("nan"), "2", True):
+        with pytest.raises(ValueError, match=r"^num_workers must be"):
+            Trainer(num_workers=bad)
+    for bad in (-0.1, float("inf"), float("nan"), "0.1", True):
+        with pytest.raises(ValueError, match=r"^min_delta must be"):
+            EarlyStopping(min_delta=bad)
+    assert EarlyStopping(min_delta=0).min_delta == 0

@@ -159,7 +159,8 @@ class _ManualNaN(nn.Module):
 
     def training_step(self, batch, optimize):
         optimize((self.a - 1.0) ** 2, index=0)
-        optimize((self.a * batch.mean()) ** 2, index=0)
+        poisoned = torch.where(batch == 99.0, torch.nan, batch)  # data must be finite: NaN inside
+        optimize((self.a * poisoned.mean()) ** 2, index=0)
         return {"a": self.a.detach()}
 
     def configure_optimizers(self):
@@ -168,7 +169,7 @@ class _ManualNaN(nn.Module):
 
 def test_nan_in_a_manual_optimize_call_is_named():
     data = torch.ones(12, 1)
-    data[9] = torch.nan  # batch 2 of 3 (batch size 4)
+    data[9] = 99.0  # batch 2 of 3 (batch size 4) turns NaN inside training_step
     with pytest.raises(
         NonFiniteLossError, match=r"step 3 \(epoch 0, batch 2\).*optimize\(index=0\) call 1"
     ):

@@ -133,7 +133,7 @@ def test_bad_input():
     enc, dec = mlp_encoder((1, 8, 8), 2), mlp_decoder((1, 8, 8), 2)
     with pytest.raises(ValueError, match="latent_dim must be an int >= 1"):
         VAE(enc, dec, 0)
-    with pytest.raises(ValueError, match="beta must be a number >= 0"):
+    with pytest.raises(ValueError, match=r"beta must be a finite real number in \[0.0, inf\)"):
         VAE(enc, dec, 2, beta=-0.1)
     with pytest.raises(ValueError, match="likelihood must be one of"):
         VAE(enc, dec, 2, likelihood="poisson")
@@ -149,3 +149,68 @@ def test_bad_input():
     with pytest.raises(ValueError, match="divisible by 4"):
         conv_encoder((1, 10, 10), 2)
     VAE(enc, dec, 2, likelihood="gaussian").energy(torch.rand(4, 1, 8, 8) * 2)  # any range is fine
+
+
+def test_hyper_parameters_and_counts_are_validated_by_name():
+    enc, dec = mlp_encoder((1, 4, 4), 2, hidden=(8,)), mlp_decoder((1, 4, 4), 2, hidden=(8,))
+    for kwargs, name in (
+        ({"beta": float("inf")}, "beta"),
+        ({"beta": "1"}, "beta"),
+        ({"sigma": float("nan")}, "sigma"),
+        ({"lr": float("inf")}, "lr"),
+        ({"latent_dim": 2.0}, "latent_dim"),
+        ({"encoder": lambda y: y}, "encoder"),
+    ):
+        with pytest.raises(ValueError, match=name):
+            VAE(**{"encoder": enc, "decoder": dec, "latent_dim": 2, **kwargs})
+    vae = VAE(enc, dec, 2)
+    y = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    for n in (2.5, 0, True, "2"):
+        with pytest.raises(ValueError, match="n_samples"):
+            vae.energy(y, n_samples=n)
+        with pytest.raises(ValueError, match="n_samples"):
+            vae.log_likelihood(y, n_samples=n)
+        with pytest.raises(ValueError, match="n must"):
+            vae.sample(n)
+    with pytest.raises(ValueError, match="steps"):
+        vae.interpolate(y[0], y[1], steps=2.5)
+    with pytest.raises(ValueError, match="input_shape"):
+        mlp_encoder((1, 2.5), 2)
+    with pytest.raises(ValueError, match="z must"):
+        vae.decode(torch.zeros(2, 3))
+
+
+def test_data_is_finite_checked_and_cast_to_the_parameters_dtype():
+    enc, dec = mlp_encoder((1, 4, 4), 2, hidden=(8,)), mlp_decoder((1, 4, 4), 2, hidden=(8,))
+    vae = VAE(enc, dec, 2)
+    y = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    bad = y.clone()
+    bad[0, 0, 0, 0] = float("nan")
+    for method in (vae.energy, vae.log_likelihood, vae.reconstruct):
+        with pytest.raises(ValueError, match="y contains"):
+            method(bad)
+    with pytest.raises(ValueError, match="y_a contains"):
+        vae.interpolate(bad[0], y[1])
+
+    def energy(data):
+        return vae.energy(data, generator=torch.Generator().manual_seed(1))
+
+    assert energy(y.double()).dtype == torch.float32
+    torch.testing.assert_close(energy(y.double()), energy(y))
+    torch.testing.assert_close(energy(y.tolist()), energy(y))
+    binary = (y > 0.5).long()  # integer data is promoted, not rejected
+    torch.testing.assert_close(energy(binary), energy(binary.float()))
+    torch.testing.assert_close(vae.reconstruct(y.double()), vae.reconstruct(y))
+    loss = vae.training_step(y.double())["loss"]
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+
+
+def test_builders_validate_widths_by_name():
+    with pytest.raises(ValueError, match=r"hidden\[0\]"):
+        mlp_encoder((1, 4, 4), 2, hidden=(2.5,))
+    with pytest.raises(ValueError, match=r"hidden\[0\]"):
+        mlp_decoder((1, 4, 4), 2, hidden=(0,))
+    with pytest.raises(ValueError, match="channels"):
+        conv_decoder((1, 8, 8), 2, channels=())
+    with pytest.raises(ValueError, match=r"channels\[1\]"):
+        conv_encoder((1, 8, 8), 2, channels=(8, -1))

@@ -6,20 +6,27 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from ebm._checks import as_float_tensor, check_finite
 from ebm.bayes.prediction import Prediction
 
 
-def _logit_samples(prediction: Prediction | Tensor) -> Tensor:
-    samples = prediction.samples if isinstance(prediction, Prediction) else prediction
-    if not isinstance(samples, Tensor):
+def _logit_samples(prediction: object) -> Tensor:
+    """The logit samples (T, B, C) of a Prediction, a tensor or an array-like; finite, C >= 2."""
+    if isinstance(prediction, Prediction):
+        if prediction.samples is None:
+            raise ValueError(
+                "prediction must be a Prediction with samples (T, B, C) of logits, got one "
+                "without samples (a closed-form prediction)"
+            )
+        samples = prediction.samples
+    else:
+        samples = as_float_tensor("prediction", prediction, finite=False)
+    if samples.ndim != 3 or samples.shape[-1] < 2 or samples.shape[0] < 1:
         raise ValueError(
-            "prediction must be a Prediction with samples or a Tensor (T, B, C) of logits, got "
-            f"{type(prediction).__name__} with samples {type(samples).__name__}"
+            "prediction must hold logit samples of shape (T, B, C) with T >= 1 and C >= 2, "
+            f"got {tuple(samples.shape)}"
         )
-    if samples.ndim != 3 or samples.shape[-1] < 2:
-        raise ValueError(
-            f"logit samples must have shape (T, B, C) with C >= 2, got {tuple(samples.shape)}"
-        )
+    check_finite("prediction", samples)
     return samples
 
 
@@ -30,7 +37,8 @@ def _entropy(log_probs: Tensor) -> Tensor:
 def mean_probs(prediction: Prediction | Tensor) -> Tensor:
     """(B, C) average over the T samples of softmax(logits): the MC predictive distribution.
 
-    prediction: a Prediction of logits (samples (T, B, C)) or the samples themselves.
+    prediction: a Prediction of logits (samples (T, B, C)) or the samples themselves (a tensor
+    or an array-like, finite; integers promoted to float). The same for the functions below.
     """
     return _logit_samples(prediction).softmax(-1).mean(0)
 

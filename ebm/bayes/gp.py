@@ -14,7 +14,7 @@ import pyro.contrib.gp as gp
 import torch
 from torch import Tensor, nn
 
-from ebm._checks import check_positive, check_tensor
+from ebm._checks import as_float_tensor, check_choice, check_int, check_positive
 from ebm.bayes.prediction import Prediction
 
 
@@ -40,19 +40,26 @@ class _MarginalLikelihood(nn.Module):
         return torch.optim.Adam(self.gpr.parameters(), lr=self.lr)
 
 
-def _as_inputs(name: str, x: Tensor) -> Tensor:
-    check_tensor(name, x)
-    if x.ndim not in (1, 2) or x.shape[0] == 0:
-        raise ValueError(f"{name} must have shape (N,) or (N, D) with N >= 1, got {tuple(x.shape)}")
+def _as_inputs(name: str, x: object) -> Tensor:
+    x = as_float_tensor(name, x, ndim=(1, 2))
+    if x.shape[0] == 0 or (x.ndim == 2 and x.shape[1] == 0):
+        raise ValueError(
+            f"{name} must have shape (N,) or (N, D) with N, D >= 1, got {tuple(x.shape)}"
+        )
     return x.unsqueeze(1) if x.ndim == 1 else x
 
 
 class GPRegressor:
     """Exact GP regression, y = f(x) + ε, f ~ GP(0, σ² exp(−‖x − x'‖² / (2ℓ²))), ε ~ N(0, σₙ²).
 
-    lengthscale, variance, noise: initial hyperparameters (Pyro's defaults are 1, 1, 1);
-    ``fit`` maximises the marginal likelihood with Adam (``lr``) for ``n_steps`` full-batch steps.
+    lengthscale, variance, noise: initial hyperparameters (Pyro's defaults are 1, 1, 1), finite
+    and > 0, as are ``lr`` and ``jitter``; ``fit`` maximises the marginal likelihood with Adam
+    (``lr``) for ``n_steps`` (an int >= 0) full-batch steps on ``device``.
     Fitted hyperparameters: ``lengthscale_``, ``variance_``, ``noise_``; the Pyro module: ``model_``.
+
+    Data: tensors or array-likes, finite. The GP is built in the floating dtype of the training
+    data (integer and bool data: the default float dtype), so float64 data give a float64 GP;
+    ``predict`` casts its inputs to that dtype and device.
     """
 
     def __init__(
@@ -65,6 +72,8 @@ class GPRegressor:
         jitter: float = 1e-6,
         device: str = "auto",
     ) -> None:
+        from ebm.train import resolve_device
+
         for name, value in (
             ("lengthscale", lengthscale),
             ("variance", variance),
@@ -73,8 +82,8 @@ class GPRegressor:
             ("jitter", jitter),
         ):
             check_positive(name, value)
-        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
-            raise ValueError(f"n_steps must be an int >= 0, got {n_steps!r}")
+        n_steps = check_int("n_steps", n_steps, minimum=0)
+        resolve_device(device)  # validates the name (and its availability) before any work
         self.lengthscale, self.variance, self.noise = lengthscale, variance, noise
         self.lr, self.n_steps, self.jitter, self.device = lr, n_steps, jitter, device
 
@@ -83,20 +92,26 @@ class GPRegressor:
         from ebm.train import Trainer
 
         x = _as_inputs("x", x)
-        check_tensor("y", y)
+        y = as_float_tensor("y", y, ndim=(1, 2))
         y = y.squeeze(1) if y.ndim == 2 and y.shape[1] == 1 else y
         if y.shape != x.shape[:1]:
             raise ValueError(
                 f"y must have shape ({x.shape[0]},) or ({x.shape[0]}, 1), got {tuple(y.shape)}"
             )
+        dtype = torch.promote_types(x.dtype, y.dtype)
+        x, y = x.to(dtype), y.to(device=x.device, dtype=dtype)
         with _local_params():  # modules built here keep a parameter state of their own
             kernel = gp.kernels.RBF(
                 input_dim=x.shape[1],
-                variance=torch.tensor(float(self.variance)),
-                lengthscale=torch.tensor(float(self.lengthscale)),
+                variance=torch.tensor(float(self.variance), dtype=dtype),
+                lengthscale=torch.tensor(float(self.lengthscale), dtype=dtype),
             )
             self.model_ = gp.models.GPRegression(
-                x, y, kernel, noise=torch.tensor(float(self.noise)), jitter=self.jitter
+                x,
+                y,
+                kernel,
+                noise=torch.tensor(float(self.noise), dtype=dtype),
+                jitter=self.jitter,
             )
         if self.n_steps > 0:
             trainer = Trainer(
@@ -138,10 +153,17 @@ class GPRegressor:
     def predict(self, x: Tensor, noiseless: bool = False) -> Prediction:
         """x: (B,) or (B, D) -> Prediction with mean and var (B, 1) and no samples.
 
-        var is the variance of y (f plus noise) unless ``noiseless``, then of f alone.
+        x: finite, with the D of the training inputs; cast to the GP's dtype and device.
+        var is the variance of y (f plus noise) unless ``noiseless`` (a bool), then of f alone.
         """
+        check_choice("noiseless", noiseless, (False, True))
         model = self._check_fitted()
         x = _as_inputs("x", x)
+        if x.shape[1] != model.X.shape[1]:
+            raise ValueError(
+                f"x must have the D = {model.X.shape[1]} features of the training inputs, got "
+                f"{tuple(x.shape)}"
+            )
         with torch.no_grad(), _local_params():
             mean, var = model(x.to(model.X), full_cov=False, noiseless=noiseless)
         return Prediction(mean=mean.unsqueeze(1), var=var.unsqueeze(1))

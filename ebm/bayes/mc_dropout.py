@@ -21,7 +21,14 @@ import torch
 from einops import rearrange, repeat
 from torch import Tensor, nn
 
-from ebm._checks import check_choice, check_positive, check_tensor, make_generator
+from ebm._checks import (
+    as_float_tensor,
+    check_choice,
+    check_int,
+    check_positive,
+    check_real,
+    make_generator,
+)
 from ebm.bayes.prediction import Prediction
 
 _MASKED = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
@@ -57,20 +64,19 @@ def tau_from(
     Returns τ; its inverse τ⁻¹ is the observation-noise variance added to the sample variance.
     """
     check_positive("length_scale", length_scale)
+    check_real("keep_prob", keep_prob, 0.0, 1.0, low_inclusive=False)  # the KEEP probability
+    n_data = check_int("n_data", n_data, minimum=1)
     check_positive("weight_decay", weight_decay)
-    if isinstance(n_data, bool) or not isinstance(n_data, int) or n_data < 1:
-        raise ValueError(f"n_data must be a positive int, got {n_data!r}")
-    if isinstance(keep_prob, bool) or not isinstance(keep_prob, (int, float)):
-        raise ValueError(f"keep_prob must be a number in (0, 1], got {keep_prob!r}")
-    if not 0.0 < keep_prob <= 1.0:
-        raise ValueError(f"keep_prob must be in (0, 1] (the KEEP probability), got {keep_prob!r}")
     check_choice("loss", loss, ("mse", "nll"))
     lam = weight_decay / 4.0 if loss == "mse" else weight_decay / 2.0
     return length_scale**2 * keep_prob / (2.0 * n_data * lam)
 
 
 def dropout_modules(net: nn.Module) -> list[nn.Module]:
-    """Every dropout module of ``net`` with p > 0 (the ones MC dropout samples)."""
+    """Every dropout module of ``net`` (an ``nn.Module``) with p > 0 (the ones MC dropout
+    samples)."""
+    if not isinstance(net, nn.Module):
+        raise ValueError(f"net must be a torch.nn.Module, got {type(net).__name__}")
     return [m for m in net.modules() if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0.0]
 
 
@@ -97,12 +103,12 @@ class MCDropout:
     ) -> None:
         if not isinstance(net, nn.Module):
             raise ValueError(f"net must be a torch.nn.Module, got {type(net).__name__}")
-        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+        n_samples = check_int("n_samples", n_samples, minimum=1)
+        chunk_size = check_int("chunk_size", chunk_size, minimum=1)
         if tau is not None:
             check_positive("tau", tau)
+        if seed is not None:
+            check_int("seed", seed, minimum=0)
         if not dropout_modules(net):
             raise ValueError(
                 "net must contain a dropout module (nn.Dropout, Dropout1d/2d/3d, AlphaDropout) "
@@ -120,6 +126,7 @@ class MCDropout:
         """x: (B, ...) inputs -> Prediction with samples (T, B, ...), mean and var (B, ...).
 
         var = the population variance of the T samples, plus τ⁻¹ when ``tau`` is set.
+        x as in ``sample``.
         """
         samples = self.sample(x)
         noise_var = 0.0 if self.tau is None else 1.0 / self.tau
@@ -127,10 +134,18 @@ class MCDropout:
 
     @torch.no_grad()
     def sample(self, x: Tensor) -> Tensor:
-        """x: (B, ...) -> (T, B, ...) outputs of T passes with fresh dropout masks."""
-        check_tensor("x", x)
+        """x: (B, ...) -> (T, B, ...) outputs of T passes with fresh dropout masks.
+
+        x: a tensor or an array-like, finite, B >= 1. It is cast to the dtype and device of the
+        net's parameters (float64 data into a float32 net is computed in float32; integer and
+        bool data are promoted), so the net's output dtype decides the samples' dtype.
+        """
+        x = as_float_tensor("x", x)
         if x.ndim < 1 or x.shape[0] < 1:
             raise ValueError(f"x must have shape (B, ...) with B >= 1, got {tuple(x.shape)}")
+        param = next((p for p in self.net.parameters() if p.is_floating_point()), None)
+        if param is not None:
+            x = x.to(device=param.device, dtype=param.dtype)
         n_points, n_samples = x.shape[0], self.n_samples
         rows = min(n_points, self.chunk_size)  # points per chunk
         per_chunk = max(1, self.chunk_size // rows)  # samples per chunk

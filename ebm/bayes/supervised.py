@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ebm._checks import check_choice, check_positive
+from ebm._checks import as_module_input, check_choice, check_positive, check_real
 
 _LOSSES = {"mse": F.mse_loss, "cross_entropy": F.cross_entropy}
 _OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
@@ -18,8 +18,10 @@ class Supervised(nn.Module):
 
     net: maps x (B, ...) to predictions (B, ...) ("mse", same shape as y) or logits (B, C)
         ("cross_entropy", y (B,) int64 labels).
-    optimizer: "sgd" or "adam", with ``lr`` and PyTorch's ``weight_decay`` (a (wd/2)‖w‖² penalty on
-        every parameter, biases included, as in the notes; see ``tau_from``).
+    optimizer: "sgd" or "adam", with ``lr`` (finite, > 0) and PyTorch's ``weight_decay`` (finite,
+        >= 0: a (wd/2)‖w‖² penalty on every parameter, biases included, as in the notes; see
+        ``tau_from``); ``momentum`` (in [0, 1): at 1 nothing decays) is SGD's.
+    The training and validation steps are the Trainer's hot path: they do not validate batches.
     """
 
     def __init__(
@@ -37,20 +39,26 @@ class Supervised(nn.Module):
         check_choice("loss", loss, tuple(_LOSSES))
         check_choice("optimizer", optimizer, tuple(_OPTIMIZERS))
         check_positive("lr", lr)
-        if weight_decay < 0 or momentum < 0:
-            raise ValueError(
-                f"weight_decay and momentum must be >= 0, got {weight_decay!r}, {momentum!r}"
-            )
+        check_real("weight_decay", weight_decay, 0.0)
+        check_real("momentum", momentum, 0.0, 1.0, high_inclusive=False)
         self.net = net
         self.loss_name, self.optimizer_name = loss, optimizer
         self.lr, self.weight_decay, self.momentum = lr, weight_decay, momentum
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        """net(x): x (B, ...) a tensor or an array-like; integers and bools are promoted and
+        floating values cast to the net's parameter dtype (no value checks: NaN propagates)."""
+        return self.net(as_module_input("x", x, self))
 
     def training_step(self, batch) -> Tensor:
         x, y = batch
-        return _LOSSES[self.loss_name](self.net(x), y)
+        out = self.net(x)
+        if self.loss_name == "mse" and out.shape != y.shape:  # no silent broadcasting
+            raise ValueError(
+                f"y must have the shape of the net's output {tuple(out.shape)} for the mse "
+                f"loss, got {tuple(y.shape)}"
+            )
+        return _LOSSES[self.loss_name](out, y)
 
     def validation_step(self, batch) -> dict:
         with torch.no_grad():

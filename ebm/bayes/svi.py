@@ -8,8 +8,10 @@ the variational parameters are the guide's own and Pyro's global store stays unt
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
+import numpy as np
 import pyro
 import pyro.distributions as dist
 import torch
@@ -17,7 +19,7 @@ from pyro.infer.autoguide import AutoNormal, init_to_sample
 from pyro.nn import PyroModule, PyroSample
 from torch import Tensor, nn
 
-from ebm._checks import check_positive, check_tensor
+from ebm._checks import as_float_tensor, check_choice, check_int, check_positive
 from ebm.bayes.prediction import Prediction
 
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU}
@@ -78,12 +80,29 @@ class _ELBO(nn.Module):
         return torch.optim.Adam(self.guide.parameters(), lr=self.lr)
 
 
+def _int_tuple(values: object) -> tuple[int, ...] | None:
+    """A tuple of Python ints from an iterable of integers (no bools), or None."""
+    try:
+        items = tuple(values)
+    except TypeError:
+        return None
+    if any(isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) for v in items):
+        return None
+    return tuple(int(v) for v in items)
+
+
 class SVIRegressor:
     """Mean-field variational BNN regression with the layer ``sizes`` (in, hidden..., out).
 
     prior_scale: std of the Gaussian prior on every weight and bias; noise_scale: scale of the
     HalfNormal prior on the observation noise σ. ``fit`` runs ``n_epochs`` of Adam (``lr``) on the
     negative ELBO (full batch unless ``batch_size``); ``predict`` draws ``n_samples`` networks.
+    Scales, ``lr`` and ``init_scale`` are finite and > 0; counts are ints >= 1; ``seed`` an int
+    >= 0 or None; ``activation`` one of "tanh", "relu", "silu".
+
+    Data: tensors or array-likes, finite. The network's parameters have the default float dtype:
+    ``fit`` and ``predict`` cast their inputs to it (float64 data are computed in float32 under
+    torch's default; integer and bool data are promoted).
     """
 
     def __init__(
@@ -100,12 +119,14 @@ class SVIRegressor:
         seed: int | None = None,
         device: str = "auto",
     ) -> None:
-        if len(sizes) < 2 or any(
-            isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes
-        ):
-            raise ValueError(f"sizes must hold at least two positive ints, got {tuple(sizes)}")
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {tuple(_ACTIVATIONS)}, got {activation!r}")
+        from ebm.train import resolve_device
+
+        layers = None if isinstance(sizes, (str, bytes)) else _int_tuple(sizes)
+        if layers is None or len(layers) < 2 or min(layers) < 1:
+            raise ValueError(
+                f"sizes must be a sequence of at least two positive ints, got {sizes!r}"
+            )
+        check_choice("activation", activation, tuple(_ACTIVATIONS))
         for name, value in (
             ("prior_scale", prior_scale),
             ("noise_scale", noise_scale),
@@ -113,10 +134,14 @@ class SVIRegressor:
             ("init_scale", init_scale),
         ):
             check_positive(name, value)
-        for name, value in (("n_epochs", n_epochs), ("n_samples", n_samples)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        self.sizes, self.activation = tuple(sizes), activation
+        n_epochs = check_int("n_epochs", n_epochs, minimum=1)
+        n_samples = check_int("n_samples", n_samples, minimum=1)
+        if batch_size is not None:
+            batch_size = check_int("batch_size", batch_size, minimum=1)
+        if seed is not None:
+            seed = check_int("seed", seed, minimum=0)
+        resolve_device(device)  # validates the name (and its availability) before any work
+        self.sizes, self.activation = layers, activation
         self.prior_scale, self.noise_scale = prior_scale, noise_scale
         self.lr, self.n_epochs, self.batch_size = lr, n_epochs, batch_size
         self.n_samples, self.init_scale, self.seed, self.device = (
@@ -127,14 +152,15 @@ class SVIRegressor:
         )
 
     def fit(self, x: Tensor, y: Tensor) -> SVIRegressor:
-        """x: (N, in) inputs, y: (N, out) targets. Returns self."""
+        """x: (N, in) inputs, y: (N, out) targets, N >= 1. Returns self."""
         from ebm.train import Trainer
 
-        check_tensor("x", x, ndim=2)
-        check_tensor("y", y, ndim=2)
-        if x.shape != (y.shape[0], self.sizes[0]) or y.shape[1] != self.sizes[-1]:
+        dtype = torch.get_default_dtype()
+        x = as_float_tensor("x", x, ndim=2).to(dtype)
+        y = as_float_tensor("y", y, ndim=2).to(device=x.device, dtype=dtype)
+        if x.shape != (y.shape[0], self.sizes[0]) or y.shape[1] != self.sizes[-1] or len(x) < 1:
             raise ValueError(
-                f"x must be (N, {self.sizes[0]}) and y (N, {self.sizes[-1]}), got "
+                f"x must be (N, {self.sizes[0]}) and y (N, {self.sizes[-1]}) with N >= 1, got "
                 f"{tuple(x.shape)} and {tuple(y.shape)}"
             )
         with _local_params(), torch.random.fork_rng(devices=[]):
@@ -161,19 +187,32 @@ class SVIRegressor:
         self.history_ = trainer.history
         return self
 
-    def predict(self, x: Tensor) -> Prediction:
-        """x: (B, in) -> Prediction: samples (T, B, out) of f, var = their variance + E[σ²]."""
+    def predict(self, x: Tensor, generator: torch.Generator | None = None) -> Prediction:
+        """x: (B, in) -> Prediction: samples (T, B, out) of f, var = their variance + E[σ²].
+
+        x: finite, B >= 1; cast to the dtype and device of the fitted variational parameters.
+        generator: draws the posterior samples (Pyro samples from torch's global RNG, so they
+        run inside a fork of it seeded from ``generator``; the caller's RNG is untouched). None:
+        a fork seeded from the global RNG, which advances it by one draw.
+        """
         if not hasattr(self, "guide_"):
             raise ValueError("this SVIRegressor is not fitted yet: call fit(x, y) first")
-        check_tensor("x", x, ndim=2)
-        device = next(self.guide_.parameters()).device
+        x = as_float_tensor("x", x, ndim=2)
+        if x.shape[1] != self.sizes[0] or len(x) < 1:
+            raise ValueError(f"x must be (B, {self.sizes[0]}) with B >= 1, got {tuple(x.shape)}")
+        param = next(self.guide_.parameters())
         predictive = pyro.infer.Predictive(
             self.model_,
             guide=self.guide_,
             num_samples=self.n_samples,
             return_sites=("_RETURN", "noise_var"),
         )
-        with torch.no_grad(), _local_params():
-            draws = predictive(x.to(device))
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator must be a torch.Generator or None, got {generator!r}")
+        seed = int(torch.randint(2**62, (), generator=generator))
+        devices = [param.device] if param.device.type == "cuda" else []
+        with torch.no_grad(), _local_params(), torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)  # inside the fork: the caller's RNG is restored
+            draws = predictive(x.to(device=param.device, dtype=param.dtype))
         samples = draws["_RETURN"]  # (T, B, out)
         return Prediction.from_samples(samples, noise_var=draws["noise_var"].mean())

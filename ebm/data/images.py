@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -12,17 +13,18 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ebm._checks import check_choice, make_generator
+from ebm._checks import check_choice, check_real, make_generator
 
 
 def digits(split: str = "all", test_fraction: float = 0.2, seed: int = 0) -> tuple[Tensor, Tensor]:
     """Images (N, 1, 8, 8) as float32 in [0, 1] and labels (N,) int64.
 
-    split: "all", or "train"/"test" from one shuffled split of ``test_fraction`` fixed by ``seed``.
+    split: "all", or "train"/"test" from one shuffled split of ``test_fraction`` (in (0, 1))
+    fixed by ``seed`` (an int >= 0).
     """
     check_choice("split", split, ("all", "train", "test"))
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    check_real("test_fraction", test_fraction, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+    make_generator(seed)  # validates seed before the data is loaded
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -91,6 +93,9 @@ def _read_idx(path: Path, ndim: int) -> Tensor:
 
 def mnist_files(root: str | Path, train: bool = True) -> tuple[Path, Path]:
     """The (images, labels) IDX files that ``mnist(root, train)`` reads, found as it finds them."""
+    if not isinstance(root, (str, os.PathLike)):
+        raise ValueError(f"root must be a folder path (str or Path), got {root!r}")
+    check_choice("train", train, (True, False))
     root = Path(root)
     if not root.is_dir():
         raise ValueError(

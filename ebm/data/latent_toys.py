@@ -13,30 +13,14 @@ import math
 import torch
 from torch import Tensor
 
-from ebm._checks import make_generator
-
-
-def _check_n(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    return n
-
-
-def _check_real(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    return float(value)
-
-
-def _check_noise(noise: float) -> float:
-    if _check_real("noise", noise) < 0:
-        raise ValueError(f"noise must be >= 0, got {noise!r}")
-    return float(noise)
+from ebm._checks import as_float_tensor, check_int, check_real, make_generator
 
 
 def radii(x: Tensor | float, alpha: float = 1.5, beta: float = 2.0) -> Tensor:
-    """ρ(x) = [αx + β(1 − x), βx + α(1 − x)] · exp(2x). x: float or (n,) -> (2,) or (n, 2)."""
-    x = torch.as_tensor(x, dtype=torch.float32)
+    """ρ(x) = [αx + β(1 − x), βx + α(1 − x)] · exp(2x). x: finite float or (n,) -> (2,) or (n, 2),
+    float32; alpha, beta: finite reals."""
+    x = as_float_tensor("x", x, ndim=(0, 1), dtype=torch.float32)
+    check_real("alpha", alpha), check_real("beta", beta)
     rho = torch.stack([alpha * x + beta * (1 - x), beta * x + alpha * (1 - x)], dim=-1)
     return rho * torch.exp(2 * x).unsqueeze(-1)
 
@@ -59,10 +43,10 @@ def ellipse(
 
     Returns (y (n, 2), theta (n,)): the points and their latent angles in [0, 2π).
     """
-    _check_n(n)
-    _check_real("x", x), _check_real("alpha", alpha), _check_real("beta", beta)
+    check_int("n", n), check_real("x", x), check_real("noise", noise, 0.0)
+    check_real("alpha", alpha), check_real("beta", beta)
     g = make_generator(seed)
-    return _on_ellipse(radii(x, alpha, beta), n, _check_noise(noise), g)
+    return _on_ellipse(radii(x, alpha, beta), n, float(noise), g)
 
 
 def horn(
@@ -77,9 +61,9 @@ def horn(
     Returns (x (n, 1), y (n, 2), theta (n,)): x is a column, ready as the input of a conditional
     model f(x); y the points; theta their latent angles in [0, 2π).
     """
-    _check_n(n)
-    _check_real("alpha", alpha), _check_real("beta", beta)
-    noise = _check_noise(noise)
+    check_int("n", n), check_real("noise", noise, 0.0)
+    check_real("alpha", alpha), check_real("beta", beta)
+    noise = float(noise)
     g = make_generator(seed)
     x = torch.rand(n, generator=g)
     y, theta = _on_ellipse(radii(x, alpha, beta), n, noise, g)

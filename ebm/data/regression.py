@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ebm._checks import check_positive, make_generator
+from ebm._checks import check_int, check_positive, check_real, make_generator
 
 _CO2_FILE = Path(__file__).with_name("mauna_loa_co2.csv")
 
@@ -20,14 +20,13 @@ def x_sin_x(
 ) -> tuple[Tensor, Tensor]:
     """The notes' toy (ch. 42): x ~ U[low, high], y = x·sin(x) (+ N(0, noise_std²) noise).
 
-    Returns x (n, 1) and y (n, 1), float32.
+    n: an int >= 1; low < high finite; noise_std finite, >= 0. Returns x (n, 1) and y (n, 1),
+    float32.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
+    check_int("n", n), check_real("low", low), check_real("high", high)
     if not high > low:
         raise ValueError(f"high must be > low, got low={low!r}, high={high!r}")
-    if noise_std < 0:
-        raise ValueError(f"noise_std must be >= 0, got {noise_std!r}")
+    check_real("noise_std", noise_std, 0.0)
     generator = make_generator(seed)
     x = low + (high - low) * torch.rand(n, 1, generator=generator)
     y = x * torch.sin(x) + noise_std * torch.randn(n, 1, generator=generator)
@@ -77,8 +76,8 @@ def mauna_loa_co2(split_year: float = 1990.0, every: int = 2) -> CO2Split:
     every: keep every ``every``-th month (2 gives ≈ 200 training points, as in the notes).
     Both parts are scaled by the training statistics only.
     """
-    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-        raise ValueError(f"every must be a positive int, got {every!r}")
+    check_int("every", every)
+    check_real("split_year", split_year)
     years, co2 = _read_co2()
     if not years[0] < split_year < years[-1]:
         raise ValueError(

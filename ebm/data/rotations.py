@@ -8,15 +8,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ebm._checks import check_tensor
+from ebm._checks import as_float_tensor, check_int, check_nonempty
 from ebm.data.images import digits
 
 
 def rotate_images(images: Tensor, angles: Tensor) -> Tensor:
     """Rotate each of images (N, 1, H, W) by angles (N,) degrees, anticlockwise, about the centre
-    (bilinear, zero padding)."""
-    check_tensor("images", images, ndim=4)
-    check_tensor("angles", angles, ndim=1)
+    (bilinear, zero padding). Both finite, tensors or array-likes (integers become floats), with
+    N >= 1; the result has the images' dtype."""
+    images = check_nonempty("images", as_float_tensor("images", images, ndim=4))
+    angles = as_float_tensor("angles", angles, ndim=1)
     if angles.shape[0] != images.shape[0]:
         raise ValueError(
             f"angles must have one entry per image ({images.shape[0]}), got {angles.shape[0]}"
@@ -35,14 +36,14 @@ def rotated_digit(
 ) -> tuple[Tensor, Tensor, int]:
     """One 8×8 digit (scikit-learn's) seen at a sequence of rotations.
 
-    index: which image of ``digits(split, seed=seed)``; angles: (A,) degrees (default 12 steps
-    from 0 to 165). Returns images (A, 1, 8, 8) in [0, 1], the angles (A,) and the true label.
+    index: which image of ``digits(split, seed=seed)``; angles: (A,) finite degrees, A >= 1, a
+    tensor or an array-like (default 12 steps from 0 to 165). Returns images (A, 1, 8, 8) in [0, 1], the
+    angles (A,) float32 and the true label.
     """
-    images, labels = digits(split, seed=seed)
-    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(labels):
-        raise ValueError(f"index must be an int in [0, {len(labels)}), got {index!r}")
     if angles is None:
         angles = torch.linspace(0.0, 165.0, 12)
-    angles = check_tensor("angles", angles, ndim=1).float()
+    angles = check_nonempty("angles", as_float_tensor("angles", angles, ndim=1).float())
+    images, labels = digits(split, seed=seed)
+    check_int("index", index, minimum=0, maximum=len(labels) - 1)
     image = images[index : index + 1].expand(len(angles), -1, -1, -1)
     return rotate_images(image, angles).clamp(0.0, 1.0), angles, int(labels[index])

@@ -1,7 +1,8 @@
 """Inference: minimise or marginalise an energy over the variables nobody observed.
 
-- ``free_energy(E, beta, dim)``: F over a set of latent values, the min at β = ∞ (zero
-  temperature), −(1/β)·log mean exp(−βE) at finite β (marginalisation).
+- ``free_energy(E, beta, dim, average=False)``: F over a set of latent values, the min at β = ∞
+  (zero temperature), −(1/β)·log Σ exp(−βE) at finite β (marginalisation; ``average=True``:
+  −(1/β)·log mean exp(−βE), a uniform prior over the values).
 - ``exhaustive_search``, ``gradient_descent``, ``lbfgs``: the minimiser and its energy, as a
   ``Minimum(argmin, energy)``; ``backprop`` chooses how gradients reach the energy's parameters.
 - ``flow(field, y0, t)`` integrates dy/dt = field(y); ``gradient_flow(energy, y0, t)`` is the
@@ -20,5 +21,7 @@ _EXPORTS = {
     "lbfgs": "search",
     "flow": "ode",
     "gradient_flow": "ode",
+    "StepBudgetExceeded": "ode",
+    "NonFiniteODEError": "ode",
 }
 __all__, __getattr__, __dir__ = lazy_namespace(__name__, _EXPORTS)

@@ -24,7 +24,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ebm._checks import check_choice, check_positive, check_tensor
+from ebm._checks import as_float_tensor, check_choice, check_int, check_positive, check_real
 
 
 class Minimum(NamedTuple):
@@ -37,10 +37,9 @@ class Minimum(NamedTuple):
 _BACKPROP = ("none", "envelope", "unrolled")
 
 
-def _check_steps(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
+def _check_energy_fn(energy: object) -> None:
+    if not callable(energy):
+        raise ValueError(f"energy must be callable, got {type(energy).__name__}")
 
 
 def exhaustive_search(
@@ -52,17 +51,22 @@ def exhaustive_search(
     """The best of a discrete (or gridded) candidate set, for every problem of a batch.
 
     energy: maps a block of candidates (n, *event) to energies (*batch, n), one column per
-    candidate (e.g. E(y_b, z_j) for all samples b). candidates: (N, *event), N ≥ 1.
+    candidate (e.g. E(y_b, z_j) for all samples b). candidates: (N, *event), N ≥ 1, a tensor or
+    array-like; its dtype is kept (integer candidates, e.g. labels, reach ``energy`` as integers),
+    except that bools are promoted to the default float dtype (a bool is not a number to score).
     chunk_size: evaluate at most this many candidates at once (memory), default all.
     backprop: "none" or "envelope": for a discrete set the selected energy's gradient is exactly
     the gradient of the min (the argmin is piecewise constant), so "unrolled" does not apply.
     Returns Minimum(argmin (*batch, *event), energy (*batch,)); ties go to the first candidate.
+    A forward pass: NaN propagates as in ``torch.min``: a problem with a NaN candidate energy gets
+    energy NaN and the first NaN candidate as its argmin, whatever ``chunk_size`` is.
     """
-    check_tensor("candidates", candidates)
+    _check_energy_fn(energy)
+    candidates = _as_candidates(candidates)
     check_choice("backprop", backprop, ("none", "envelope"))
     if candidates.ndim == 0 or candidates.shape[0] == 0:
         raise ValueError(f"candidates must hold at least one value, got {tuple(candidates.shape)}")
-    chunk = candidates.shape[0] if chunk_size is None else _check_steps("chunk_size", chunk_size)
+    chunk = candidates.shape[0] if chunk_size is None else check_int("chunk_size", chunk_size)
     with torch.set_grad_enabled(torch.is_grad_enabled() and backprop == "envelope"):
         best = index = None
         for start, block in zip(range(0, len(candidates), chunk), candidates.split(chunk)):
@@ -74,10 +78,28 @@ def exhaustive_search(
             if best is None:
                 best, index = value, where + start
             else:
-                better = value < best
+                # torch.min's semantics across chunks: NaN wins, and the first NaN stays
+                better = (value < best) | (value.isnan() & ~best.isnan())
                 best = torch.where(better, value, best)
                 index = torch.where(better, where + start, index)
     return Minimum(candidates[index], best)
+
+
+def _as_candidates(candidates: object) -> Tensor:
+    """A tensor of candidates, dtype kept (array-likes via torch.as_tensor) but bools promoted to
+    the default float dtype; real numbers only."""
+    if not isinstance(candidates, Tensor):
+        if isinstance(candidates, (str, bytes)) or candidates is None:
+            raise ValueError(f"candidates must be a tensor or an array-like, got {candidates!r}")
+        try:
+            candidates = torch.as_tensor(candidates)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise ValueError(f"candidates must be a rectangular array of numbers: {err}") from err
+    if candidates.is_complex():
+        raise ValueError(f"candidates must hold real numbers, got dtype {candidates.dtype}")
+    if candidates.dtype == torch.bool:
+        candidates = candidates.to(torch.get_default_dtype())
+    return candidates
 
 
 def _flat(v: Tensor) -> Tensor:
@@ -93,14 +115,13 @@ def _energies(energy: Callable[[Tensor], Tensor], v: Tensor) -> Tensor:
     return e.reshape(v.shape[:2])
 
 
-def _check_init(init: Tensor) -> Tensor:
-    check_tensor("init", init)
+def _check_init(init: object) -> Tensor:
+    """init as a floating tensor (array-likes accepted, integers promoted; no value checks)."""
+    init = as_float_tensor("init", init, finite=False)
     if init.ndim < 2 or init.shape[0] == 0 or init.shape[1] == 0:
         raise ValueError(
             f"init must have shape (restarts, batch, *event) with both >= 1, got {tuple(init.shape)}"
         )
-    if not init.is_floating_point():
-        raise ValueError(f"init must be a floating-point tensor, got {init.dtype}")
     return init
 
 
@@ -129,15 +150,16 @@ def gradient_descent(
 
     energy: maps (R·B, *event) -> (R·B,), the R restarts stacked restart-major (row r·B + b); a
     conditional energy tiles its condition accordingly, e.g. ``x.repeat(R, 1)``.
-    init: (R, B, *event) starting points (use ``init[None]`` for a single start).
+    init: (R, B, *event) starting points (use ``init[None]`` for a single start); a tensor or
+    array-like, integers promoted to float. steps >= 1; lr > 0; momentum in [0, 1).
     Returns Minimum(argmin (B, *event), energy (B,)) of the best restart per problem; see the
     module docstring for ``backprop``. Gradients never accumulate into ``.grad`` of parameters.
     """
-    _check_init(init)
-    _check_steps("steps", steps)
+    _check_energy_fn(energy)
+    init = _check_init(init)
+    steps = check_int("steps", steps)
     check_positive("lr", lr)
-    if not 0.0 <= momentum < 1.0:
-        raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+    check_real("momentum", momentum, 0.0, 1.0, high_inclusive=False)
     check_choice("backprop", backprop, _BACKPROP)
     grad_enabled = torch.is_grad_enabled()
     unrolled = backprop == "unrolled" and grad_enabled
@@ -170,12 +192,16 @@ def lbfgs(
     Same shapes as ``gradient_descent``. The batch is one optimisation of the summed energy; its
     Hessian is block-diagonal across problems, which the quasi-Newton pairs approximate jointly,
     so well-conditioned batches converge in far fewer evaluations than plain descent. backprop:
-    "none" or "envelope" (the optimiser's steps are not differentiable).
+    "none" or "envelope" (the optimiser's steps are not differentiable). max_iter, history_size
+    >= 1; lr > 0; tolerance_grad, tolerance_change >= 0 (torch.optim.LBFGS's stopping rules).
     """
-    _check_init(init)
-    _check_steps("max_iter", max_iter)
-    _check_steps("history_size", history_size)
+    _check_energy_fn(energy)
+    init = _check_init(init)
+    max_iter = check_int("max_iter", max_iter)
+    history_size = check_int("history_size", history_size)
     check_positive("lr", lr)
+    check_real("tolerance_grad", tolerance_grad, 0.0)
+    check_real("tolerance_change", tolerance_change, 0.0)
     check_choice("backprop", backprop, ("none", "envelope"))
     grad_enabled = torch.is_grad_enabled()
     v = init.detach().clone().requires_grad_(True)

@@ -8,6 +8,7 @@ _EXPORTS = {
     "mmd": "samples",
     "energy_distance": "samples",
     "mode_coverage": "samples",
+    "mode_counts": "samples",
     # predictive uncertainty (uncertainty.py)
     "gaussian_nll": "uncertainty",
     "crps_gaussian": "uncertainty",

@@ -15,11 +15,12 @@ import hashlib
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ebm._checks import check_tensor
+from ebm._checks import as_float_tensor, check_choice
 
 _VERSION = 2  # bump when the architecture or training schedule changes
 _FEATURES = 64
@@ -30,18 +31,49 @@ _NAMES: dict[tuple, str] = {}  # MNIST training files (path, size, mtime) -> cac
 def gaussian_frechet_distance(mu1: Tensor, cov1: Tensor, mu2: Tensor, cov2: Tensor) -> Tensor:
     """FD between N(mu1, cov1) and N(mu2, cov2): mu (D,), cov (D, D) symmetric PSD. 0-dim, float64.
 
+    Inputs are tensors or array-likes, finite. A covariance must be symmetric and positive
+    semi-definite up to √eps of its dtype relative to its scale (max |entry|, largest |eigenvalue|):
+    anything else raises a ``ValueError`` naming it, instead of returning a meaningless distance.
     tr((Σ₁Σ₂)^{1/2}) is computed as Σ √λ of the symmetric PSD matrix Σ₁^{1/2} Σ₂ Σ₁^{1/2}, which
     shares its eigenvalues with Σ₁Σ₂: no complex sqrtm, no spurious imaginary parts.
     """
-    for name, t, nd in (("mu1", mu1, 1), ("cov1", cov1, 2), ("mu2", mu2, 1), ("cov2", cov2, 2)):
-        check_tensor(name, t, ndim=nd)
+    mu1, cov1 = as_float_tensor("mu1", mu1, ndim=1), as_float_tensor("cov1", cov1, ndim=2)
+    mu2, cov2 = as_float_tensor("mu2", mu2, ndim=1), as_float_tensor("cov2", cov2, ndim=2)
     d = mu1.shape[0]
-    if mu2.shape != (d,) or cov1.shape != (d, d) or cov2.shape != (d, d):
+    if d < 1 or mu2.shape != (d,) or cov1.shape != (d, d) or cov2.shape != (d, d):
         raise ValueError(
-            f"need mu (D,) and cov (D, D) with one D, got mu1 {tuple(mu1.shape)}, cov1 "
+            f"need mu (D,) and cov (D, D) with one D >= 1, got mu1 {tuple(mu1.shape)}, cov1 "
             f"{tuple(cov1.shape)}, mu2 {tuple(mu2.shape)}, cov2 {tuple(cov2.shape)}"
         )
-    mu1, cov1, mu2, cov2 = (t.double() for t in (mu1, cov1, mu2, cov2))
+    device = mu1.device
+    covs = [_symmetric_psd(name, c.to(device)) for name, c in (("cov1", cov1), ("cov2", cov2))]
+    return _frechet(mu1.double(), covs[0], mu2.to(device).double(), covs[1])
+
+
+def _symmetric_psd(name: str, cov: Tensor) -> Tensor:
+    """cov as float64, symmetrised, after checking it is symmetric PSD within √eps of its dtype."""
+    tol = torch.finfo(cov.dtype).eps ** 0.5
+    cov = cov.double()
+    scale = cov.abs().max()
+    asymmetry = (cov - cov.T).abs().max()
+    if bool(asymmetry > tol * scale):
+        raise ValueError(
+            f"{name} must be a symmetric covariance matrix, got max |{name} − {name}ᵀ| = "
+            f"{asymmetry.item():.3g} for entries up to {scale.item():.3g} (tolerance "
+            f"{tol:.2g} relative)"
+        )
+    cov = (cov + cov.T) / 2
+    eigenvalues = torch.linalg.eigvalsh(cov)
+    if bool(eigenvalues[0] < -tol * eigenvalues.abs().max()):
+        raise ValueError(
+            f"{name} must be positive semi-definite (a covariance matrix), got smallest "
+            f"eigenvalue {eigenvalues[0].item():.3g} (largest {eigenvalues[-1].item():.3g})"
+        )
+    return cov
+
+
+def _frechet(mu1: Tensor, cov1: Tensor, mu2: Tensor, cov2: Tensor) -> Tensor:
+    """The closed form on float64 moments already known to be valid."""
     vals, vecs = torch.linalg.eigh(cov1)
     root1 = (vecs * vals.clamp(min=0).sqrt()) @ vecs.T
     middle = root1 @ cov2 @ root1
@@ -50,14 +82,22 @@ def gaussian_frechet_distance(mu1: Tensor, cov1: Tensor, mu2: Tensor, cov2: Tens
 
 
 def frechet_distance(x: Tensor, y: Tensor) -> Tensor:
-    """FD between Gaussian fits (mean, unbiased covariance) of features x (N, D) and y (M, D)."""
-    check_tensor("x", x, ndim=2), check_tensor("y", y, ndim=2)
-    if x.shape[1] != y.shape[1] or len(x) < 2 or len(y) < 2:
+    """FD between Gaussian fits (mean, unbiased covariance) of features x (N, D) and y (M, D).
+
+    N, M >= 2, D >= 1; tensors or array-likes, finite. Computed in float64 (0-dim result).
+    """
+    return _feature_distance(x, y, ("x", "y"))
+
+
+def _feature_distance(x: object, y: object, names: tuple[str, str]) -> Tensor:
+    x, y = as_float_tensor(names[0], x, ndim=2), as_float_tensor(names[1], y, ndim=2)
+    if x.shape[1] != y.shape[1] or x.shape[1] < 1 or len(x) < 2 or len(y) < 2:
         raise ValueError(
-            f"x and y must be (N, D) and (M, D) with N, M >= 2, got {tuple(x.shape)} and {tuple(y.shape)}"
+            f"{names[0]} and {names[1]} must be (N, D) and (M, D) with N, M >= 2 and D >= 1, "
+            f"got {tuple(x.shape)} and {tuple(y.shape)}"
         )
-    x, y = x.double(), y.double()
-    return gaussian_frechet_distance(
+    x, y = x.double(), y.to(x.device).double()
+    return _frechet(
         x.mean(0),
         torch.cov(x.T).reshape(x.shape[1], -1),
         y.mean(0),
@@ -73,8 +113,7 @@ class DigitClassifier(nn.Module):
 
     def __init__(self, size: int):
         super().__init__()
-        if size not in (8, 28):
-            raise ValueError(f"size must be 8 (digits) or 28 (MNIST), got {size!r}")
+        check_choice("size", size, (8, 28))
         self.size = size
         k, p = (3, 1) if size == 8 else (5, 2)
         self.conv = nn.Sequential(
@@ -163,8 +202,9 @@ def digit_classifier(
     a hash of those images and labels, so a different folder never reuses a stale classifier.
     Without ``mnist_root`` the one cached MNIST classifier is used.
     """
-    if dataset not in ("digits", "mnist"):
-        raise ValueError(f"dataset must be 'digits' or 'mnist', got {dataset!r}")
+    check_choice("dataset", dataset, ("digits", "mnist"))
+    if mnist_root is not None and not isinstance(mnist_root, (str, os.PathLike)):
+        raise ValueError(f"mnist_root must be a path (str or PathLike) or None, got {mnist_root!r}")
     images = labels = None
     if dataset == "digits":
         name = "digits"
@@ -215,14 +255,40 @@ def digit_classifier(
     return model
 
 
-@torch.no_grad()
 def classifier_features(images: Tensor, mnist_root: str | Path | None = None) -> Tensor:
-    """Penultimate features (N, 64) of the digit classifier matching the image size (8 or 28)."""
-    check_tensor("images", images, ndim=4)
-    if images.shape[1:] not in ((1, 8, 8), (1, 28, 28)):
+    """Penultimate features (N, 64) of the digit classifier matching the image size (8 or 28).
+
+    images: (N, 1, 8, 8) or (N, 1, 28, 28), N >= 1, finite, pixel values in [0, 1] as
+    ``ebm.data.digits``/``mnist`` give them (a tensor or an array-like). The classifier is
+    float32 on the CPU: images of any floating dtype or device are cast there. Bool images become
+    0/1; integer images must already be 0/1 (raw 0–255 pixels raise a ``ValueError``: divide
+    them by 255 first).
+    """
+    return _features(_images("images", images), mnist_root)
+
+
+def _images(name: str, value: object) -> Tensor:
+    """A validated float image batch (N, 1, 8, 8) or (N, 1, 28, 28); see ``classifier_features``."""
+    images = as_float_tensor(name, value, ndim=4)
+    if images.shape[1:] not in ((1, 8, 8), (1, 28, 28)) or len(images) == 0:
         raise ValueError(
-            f"images must be (N, 1, 8, 8) digits or (N, 1, 28, 28) MNIST, got {tuple(images.shape)}"
+            f"{name} must be (N, 1, 8, 8) digits or (N, 1, 28, 28) MNIST with N >= 1, got "
+            f"{tuple(images.shape)}"
         )
+    if isinstance(value, Tensor):
+        integer = not value.is_floating_point() and value.dtype != torch.bool
+    else:
+        integer = np.asarray(value).dtype.kind in "iu"
+    if integer and bool((images > 1).any()):
+        raise ValueError(
+            f"{name} holds integer pixels up to {images.max().item():.0f}: the classifier reads "
+            "values in [0, 1], so scale them first (e.g. images / 255)"
+        )
+    return images
+
+
+@torch.no_grad()
+def _features(images: Tensor, mnist_root: str | Path | None) -> Tensor:
     model = digit_classifier("digits" if images.shape[-1] == 8 else "mnist", mnist_root)
     return torch.cat([model.features(b.float().cpu()) for b in images.split(1024)])
 
@@ -232,8 +298,16 @@ def frechet_classifier_distance(
 ) -> Tensor:
     """FD between classifier features of generated and real digit images (N, 1, H, W), H = 8 or 28.
 
-    Lower is better; 0 for identical feature statistics. Comparable only at equal sample sizes.
+    fake, real: as for ``classifier_features``, N, M >= 2, both of one size (features of the
+    8×8 and the MNIST classifier are not comparable). Lower is better; 0 for identical feature
+    statistics. Comparable only at equal sample sizes.
     """
-    return frechet_distance(
-        classifier_features(fake, mnist_root), classifier_features(real, mnist_root)
+    fake, real = _images("fake", fake), _images("real", real)
+    if fake.shape[1:] != real.shape[1:]:
+        raise ValueError(
+            f"fake and real must be images of one size, got {tuple(fake.shape)} and "
+            f"{tuple(real.shape)}"
+        )
+    return _feature_distance(
+        _features(fake, mnist_root), _features(real, mnist_root), ("fake", "real")
     )

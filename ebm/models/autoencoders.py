@@ -10,7 +10,9 @@ from going flat (notes ch. 20):
 
 Both are ``nn.Module``s trained through the shared ``ebm.train.Trainer``; ``.mlp(...)`` builds
 MLP encoder/decoder pairs. Inputs may be vectors (B, D) or images (B, C, H, W): the energy sums
-over every non-batch dimension.
+over every non-batch dimension. Every data-taking method accepts tensors or array-likes, promotes
+integer/bool data and casts floating data to the parameters' dtype (float64 data into a float32
+model is computed in float32); none checks values (no host syncs), so NaN propagates.
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ebm._checks import check_choice, check_positive, check_tensor
+from ebm._checks import (
+    as_module_input,
+    check_choice,
+    check_int,
+    check_int_sequence,
+    check_positive,
+    check_real,
+)
 from ebm.energies import Energy, mlp
 
 _NOISES = ("gaussian", "mask")
@@ -38,9 +47,7 @@ class _Autoencoder(Energy):
             )
         self.encoder, self.decoder = encoder, decoder
         self.lr = check_positive("lr", lr)
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
-        self.weight_decay = float(weight_decay)
+        self.weight_decay = float(check_real("weight_decay", weight_decay, 0.0))
 
     @classmethod
     def mlp(
@@ -53,12 +60,23 @@ class _Autoencoder(Energy):
     ):
         """An MLP pair: encoder dim -> hidden... -> code_dim, decoder the mirror image.
         Inputs are (B, dim) vectors; ``kwargs`` go to the constructor (noise, lr, ...)."""
+        dim = check_int("dim", dim)
+        hidden = check_int_sequence("hidden", hidden)
+        code_dim = check_int("code_dim", code_dim)
         encoder = mlp([dim, *hidden, code_dim], activation)
         decoder = mlp([code_dim, *reversed(hidden), dim], activation)
         return cls(encoder, decoder, **kwargs)
 
+    def _input(self, y: Tensor) -> Tensor:
+        """y (B, ...) in the parameters' dtype; shapes only, no value checks."""
+        y = as_module_input("y", y, self)
+        if y.ndim < 2:
+            raise ValueError(f"y must be a batch (B, ...) with B first, got {tuple(y.shape)}")
+        return y
+
     def reconstruct(self, y: Tensor) -> Tensor:
         """G(y) = decoder(encoder(y)), shaped like y."""
+        y = self._input(y)
         out = self.decoder(self.encoder(y))
         if out.numel() != y.numel():
             raise ValueError(
@@ -68,13 +86,12 @@ class _Autoencoder(Energy):
 
     def field(self, y: Tensor) -> Tensor:
         """The reconstruction field G(y) − y (shaped like y): it points towards the manifold."""
+        y = self._input(y)
         return self.reconstruct(y) - y
 
     def forward(self, y: Tensor, x: Tensor | None = None) -> Tensor:
         """E(y) = ‖y − G(y)‖² summed over all but the batch dimension: (B, ...) -> (B,)."""
-        check_tensor("y", y)
-        if y.ndim < 2:
-            raise ValueError(f"y must be a batch (B, ...) with B first, got {tuple(y.shape)}")
+        y = self._input(y)
         return (y - self.reconstruct(y)).flatten(1).square().sum(1)
 
     def energy(self, y: Tensor) -> Tensor:
@@ -112,18 +129,17 @@ class DenoisingAutoencoder(_Autoencoder):
         super().__init__(encoder, decoder, lr, weight_decay)
         self.noise = check_choice("noise", noise, _NOISES)
         self.sigma = check_positive("sigma", sigma)
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"p must be in [0, 1), got {p!r}")
-        self.p = float(p)
+        self.p = float(check_real("p", p, 0.0, 1.0, high_inclusive=False))
 
     def corrupt(self, y: Tensor) -> Tensor:
         """ỹ, shaped like y."""
+        y = self._input(y)
         if self.noise == "gaussian":
             return y + self.sigma * torch.randn_like(y)
         return y * (torch.rand_like(y) >= self.p).to(y.dtype)
 
     def training_step(self, batch) -> dict[str, Tensor]:
-        y = _first(batch)
+        y = self._input(_first(batch))
         loss = (y - self.reconstruct(self.corrupt(y))).flatten(1).square().sum(1).mean()
         return {"loss": loss}
 
@@ -146,15 +162,15 @@ class ContractiveAutoencoder(_Autoencoder):
         weight_decay: float = 0.0,
     ):
         super().__init__(encoder, decoder, lr, weight_decay)
-        if isinstance(jacobian_weight, bool) or not jacobian_weight >= 0:
-            raise ValueError(f"jacobian_weight must be a number >= 0, got {jacobian_weight!r}")
-        self.jacobian_weight = float(jacobian_weight)
+        self.jacobian_weight = float(check_real("jacobian_weight", jacobian_weight, 0.0))
 
     def contractive_penalty(self, y: Tensor) -> Tensor:
         """‖∂h/∂y‖²_F for every sample: (B, ...) -> (B,)."""
         from torch.func import jacfwd, jacrev, vmap
 
-        check_tensor("y", y)
+        y = self._input(y)
+        if y.shape[0] == 0:
+            return y.new_zeros(0)
 
         def encode_one(sample: Tensor) -> Tensor:
             return self.encoder(sample.unsqueeze(0)).squeeze(0)
@@ -166,7 +182,7 @@ class ContractiveAutoencoder(_Autoencoder):
         return J.flatten(1).square().sum(1)
 
     def training_step(self, batch) -> dict[str, Tensor]:
-        y = _first(batch)
+        y = self._input(_first(batch))
         reconstruction = self(y).mean()
         penalty = self.contractive_penalty(y).mean()
         loss = reconstruction + self.jacobian_weight * penalty

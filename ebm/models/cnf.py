@@ -17,8 +17,21 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ebm._checks import check_choice, check_positive, check_tensor
+from ebm._checks import (
+    as_float_tensor,
+    as_module_input,
+    check_choice,
+    check_int,
+    check_positive,
+    check_shape,
+)
 from ebm.energies import mlp
+from ebm.inference.ode import (
+    DEFAULT_MAX_NUM_STEPS,
+    FIXED_GRID_METHODS,
+    check_ode_args,
+    odeint,
+)
 
 
 def exact_divergence(f: Tensor, y: Tensor, create_graph: bool) -> Tensor:
@@ -40,8 +53,11 @@ class CNF(nn.Module):
     """A CNF on vectors y (B, dim) with an MLP field f_θ([y, t]).
 
     divergence: "exact", "hutchinson" or "auto" (exact when dim <= 8).
-    method, rtol, atol, step_size: the torchdiffeq solver (step_size for fixed-grid methods such
-    as "rk4"). hidden, activation: the field's MLP (smooth activations: the ODE needs them).
+    method, rtol, atol, step_size: the torchdiffeq solver, one of ``ebm.inference.ode.METHODS``
+    (step_size only for fixed-grid methods such as "rk4"). max_num_steps: the step budget of
+    every solve; past it ``ebm.inference.ode.StepBudgetExceeded`` is raised instead of hanging.
+    hidden, activation: the field's MLP (smooth activations: the ODE needs them).
+    Data is cast to the parameters' dtype (float64 data into a float32 model runs in float32).
     """
 
     def __init__(
@@ -55,38 +71,62 @@ class CNF(nn.Module):
         atol: float = 1e-5,
         step_size: float | None = None,
         lr: float = 1e-3,
+        max_num_steps: int = DEFAULT_MAX_NUM_STEPS,
     ):
         super().__init__()
-        if dim < 1:
-            raise ValueError(f"dim must be >= 1, got {dim!r}")
+        self.dim = check_int("dim", dim, minimum=1)
+        hidden = check_shape("hidden", hidden, allow_empty=True)
         check_choice("divergence", divergence, ("auto", "exact", "hutchinson"))
-        self.dim = dim
         self.divergence = (
             ("exact" if dim <= 8 else "hutchinson") if divergence == "auto" else divergence
         )
+        check_ode_args(method, rtol, atol, None, max_num_steps)
+        if step_size is not None:
+            check_positive("step_size", step_size)
+            if method not in FIXED_GRID_METHODS:
+                raise ValueError(
+                    f"step_size applies to the fixed-grid methods {FIXED_GRID_METHODS}, "
+                    f"got method={method!r} (adaptive: it sets its own steps from rtol/atol)"
+                )
         self.method, self.rtol, self.atol, self.step_size = method, rtol, atol, step_size
+        self.max_num_steps = max_num_steps
         self.lr = check_positive("lr", lr)
         self.field = mlp([dim + 1, *hidden, dim], activation)
 
     def velocity(self, t: Tensor, y: Tensor) -> Tensor:
-        """f_θ(y, t): y (B, dim), t a scalar tensor -> (B, dim)."""
+        """f_θ(y, t): y (B, dim), t a scalar -> (B, dim).
+
+        y and t may be array-likes (t a number); integers and bools are promoted, floating values
+        cast to the parameters' dtype. The ODE's vector field: no value checks, no host sync.
+        """
+        y = as_module_input("y", y, self)
+        t = as_module_input("t", t, self)
         return self.field(torch.cat([y, t.to(y).expand(len(y), 1)], dim=1))
 
     def _solve(self, func, state, t0: float, t1: float, like: Tensor):
-        from torchdiffeq import odeint
-
         span = torch.tensor([t0, t1], dtype=like.dtype, device=like.device)
         options = {"step_size": self.step_size} if self.step_size is not None else None
         out = odeint(
-            func, state, span, method=self.method, rtol=self.rtol, atol=self.atol, options=options
+            func, state, span, self.method, self.rtol, self.atol, options, self.max_num_steps
         )
         return tuple(s[-1] for s in out) if isinstance(out, tuple) else out[-1]
 
+    def _data(self, y: object, finite: bool) -> Tensor:
+        """y as (B, dim) in the parameters' dtype; NaN/inf refused when ``finite``."""
+        p = next(self.parameters())
+        y = as_float_tensor("y", y, ndim=2, finite=finite, dtype=p.dtype, device=p.device)
+        if y.shape[1] != self.dim or y.shape[0] < 1:
+            raise ValueError(f"y must have shape (B, {self.dim}) with B >= 1, got {tuple(y.shape)}")
+        return y
+
     def log_prob(self, y: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Exact log p(y) (B,) (Hutchinson: an unbiased estimate). Differentiable in training."""
-        check_tensor("y", y, ndim=2)
-        if y.shape[1] != self.dim:
-            raise ValueError(f"y must have shape (B, {self.dim}), got {tuple(y.shape)}")
+        """Exact log p(y) (B,) (Hutchinson: an unbiased estimate). Differentiable in training.
+
+        y: (B, dim) finite data (a tensor or an array-like), cast to the parameters' dtype.
+        """
+        return self._log_prob(self._data(y, finite=True), generator)
+
+    def _log_prob(self, y: Tensor, generator: torch.Generator | None = None) -> Tensor:
         create_graph = torch.is_grad_enabled()
         v = None
         if self.divergence == "hutchinson":  # one probe per solve (FFJORD)
@@ -112,15 +152,14 @@ class CNF(nn.Module):
         return log_base + delta  # Δ(0) = −∫₀¹ tr(∂f/∂y) dt
 
     def energy(self, y: Tensor) -> Tensor:
-        """−log p(y), (B,): low = likely."""
+        """−log p(y), (B,): low = likely. y: (B, dim) finite, cast to the parameters' dtype."""
         return -self.log_prob(y)
 
     forward = energy
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n samples (n, dim): z ~ N(0, I) carried from t = 0 to t = 1."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}")
+        check_int("n", n, minimum=1)
         p = next(self.parameters())
         z = torch.randn(n, self.dim, generator=generator, device=p.device, dtype=p.dtype)
         with torch.no_grad():
@@ -128,12 +167,12 @@ class CNF(nn.Module):
 
     def training_step(self, batch) -> Tensor:
         y = batch if isinstance(batch, Tensor) else batch[0]
-        return -self.log_prob(y).mean()
+        return -self._log_prob(self._data(y, finite=False)).mean()  # no host sync per step
 
     def validation_step(self, batch) -> dict[str, Tensor]:
         y = batch if isinstance(batch, Tensor) else batch[0]
         with torch.no_grad():
-            return {"nll": -self.log_prob(y).mean()}
+            return {"nll": -self._log_prob(self._data(y, finite=False)).mean()}
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.lr)

@@ -22,17 +22,35 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ebm._checks import check_choice, check_positive, check_tensor
+from ebm._checks import (
+    as_float_tensor,
+    as_index_tensor,
+    as_module_input,
+    check_choice,
+    check_int,
+    check_positive,
+    check_real,
+    check_same_shape,
+    check_shape,
+)
 from ebm.energies import mlp
+from ebm.inference.ode import DEFAULT_MAX_NUM_STEPS, check_ode_args, odeint
 
 
 def linear_schedule(T: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> Tensor:
-    """β_1..β_T linearly spaced (Ho et al. 2020). (T,) float64"""
+    """β_1..β_T linearly spaced (Ho et al. 2020), beta_start and beta_end in (0, 1). (T,) float64"""
+    check_int("T", T, minimum=1)
+    check_real("beta_start", beta_start, 0, 1, low_inclusive=False, high_inclusive=False)
+    check_real("beta_end", beta_end, 0, 1, low_inclusive=False, high_inclusive=False)
     return torch.linspace(beta_start, beta_end, T, dtype=torch.float64)
 
 
 def cosine_schedule(T: int, s: float = 0.008, max_beta: float = 0.999) -> Tensor:
-    """β_t from ᾱ(t) = cos²(π/2 · (t/T + s)/(1 + s)) (Nichol & Dhariwal 2021). (T,) float64"""
+    """β_t from ᾱ(t) = cos²(π/2 · (t/T + s)/(1 + s)) (Nichol & Dhariwal 2021), s >= 0, each β
+    clipped at max_beta in (0, 1). (T,) float64"""
+    check_int("T", T, minimum=1)
+    check_real("s", s, 0)
+    check_real("max_beta", max_beta, 0, 1, low_inclusive=False, high_inclusive=False)
     t = torch.arange(T + 1, dtype=torch.float64) / T
     f = torch.cos((t + s) / (1 + s) * math.pi / 2) ** 2
     return (1 - f[1:] / f[:-1]).clamp(max=max_beta)
@@ -42,8 +60,10 @@ _SCHEDULES = {"linear": linear_schedule, "cosine": cosine_schedule}
 
 
 def check_schedule(betas: Tensor, max_alpha_bar_T: float = 1e-2) -> Tensor:
-    """Validate β_1..β_T (T,): each in (0, 1), and ᾱ_T ≤ max_alpha_bar_T so x_T ≈ N(0, I)."""
-    check_tensor("betas", betas, ndim=1)
+    """Validate β_1..β_T (T,): each in (0, 1), and ᾱ_T ≤ max_alpha_bar_T (in (0, 1]) so that
+    x_T ≈ N(0, I). betas: a tensor or an array-like; returned as a tensor."""
+    check_real("max_alpha_bar_T", max_alpha_bar_T, 0, 1, low_inclusive=False)
+    betas = as_float_tensor("betas", betas, ndim=1)
     if len(betas) < 1 or not bool(((betas > 0) & (betas < 1)).all()):
         raise ValueError("betas must be a non-empty 1-D tensor with every value in (0, 1)")
     alpha_bar_T = float(torch.prod(1 - betas.double()))
@@ -60,7 +80,8 @@ class Diffusion(nn.Module):
     """DDPM on vectors x (B, dim) with an MLP ε_θ([x, time features]).
 
     T, schedule ("linear" or "cosine") or explicit ``betas`` (T,): the noise schedule, validated
-    by ``check_schedule``. hidden: the MLP widths; lr: Adam's learning rate.
+    by ``check_schedule``. hidden: the MLP widths; time_features: the number of sinusoidal
+    frequencies of the time embedding; lr: Adam's learning rate.
     """
 
     def __init__(
@@ -75,14 +96,16 @@ class Diffusion(nn.Module):
         max_alpha_bar_T: float = 1e-2,
     ):
         super().__init__()
-        if dim < 1:
-            raise ValueError(f"dim must be >= 1, got {dim!r}")
+        check_int("dim", dim, minimum=1)
+        hidden = check_shape("hidden", hidden, allow_empty=True)
+        check_int("time_features", time_features, minimum=1)
+        check_positive("lr", lr)
         if betas is None:
             check_choice("schedule", schedule, tuple(_SCHEDULES))
-            if isinstance(T, bool) or not isinstance(T, int) or T < 1:
-                raise ValueError(f"T must be a positive int, got {T!r}")
+            check_int("T", T, minimum=1)
             betas = _SCHEDULES[schedule](T)
-        betas = check_schedule(betas.double(), max_alpha_bar_T)
+        betas = as_float_tensor("betas", betas, ndim=1, dtype=torch.float64)
+        betas = check_schedule(betas, max_alpha_bar_T)
         self.dim, self.T, self.lr = dim, len(betas), check_positive("lr", lr)
         alpha_bars = torch.cumprod(1 - betas, 0)
         self.register_buffer("betas", betas.float())
@@ -94,18 +117,60 @@ class Diffusion(nn.Module):
         self.net = mlp([dim + 2 * time_features, *hidden, dim], nn.SiLU)
 
     # ---- the network and the forward process ------------------------------------------------
+    def _input(self, name: str, x: object) -> Tensor:
+        """A (B, dim) batch in the parameters' dtype (array-likes accepted, ints promoted)."""
+        x = as_module_input(name, x, self, ndim=2)
+        if x.shape[1] != self.dim:
+            raise ValueError(f"{name} must have shape (B, {self.dim}), got {tuple(x.shape)}")
+        return x
+
     def eps_model(self, x: Tensor, t: Tensor) -> Tensor:
-        """ε_θ(x_t, t): x (B, dim), t (B,) step indices in [1, T] (may be fractional)."""
+        """ε_θ(x_t, t): x (B, dim), t (B,) step indices in [1, T] (may be fractional) -> (B, dim).
+
+        x and t may be array-likes; integers and bools are promoted and floating values cast to
+        the parameters' dtype (an integer x never truncates the time features). A forward pass:
+        no value checks, NaN propagates to its row.
+        """
+        x = self._input("x", x)
+        t = as_module_input("t", t, self)
+        if t.shape != (x.shape[0],):
+            raise ValueError(
+                f"t must have shape ({x.shape[0]},) like x's rows, got {tuple(t.shape)}"
+            )
         angles = t.to(x.dtype).unsqueeze(1) * self.freqs.to(x.dtype)
         return self.net(torch.cat([x, angles.sin(), angles.cos()], dim=1))
 
     def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
-        """x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε, the closed-form forward marginal. t: (B,) in [1, T]."""
-        ab = self.alpha_bars[t - 1].to(x0.dtype).unsqueeze(1)
+        """x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε, the closed-form forward marginal.
+
+        x0, noise: (B, dim), array-likes accepted, cast like ``eps_model``'s x; t: (B,) integer
+        step indices in [1, T]. Array-like t is range-checked (ValueError); a tensor t is not read
+        on the host (a forward pass: no sync), and a row whose step is outside [1, T] gets NaN
+        rather than another step's ᾱ. NaN in x0 or noise propagates to its row.
+        """
+        x0, noise = self._input("x0", x0), self._input("noise", noise)
+        check_same_shape(x0=x0, noise=noise)
+        if not isinstance(t, Tensor):
+            t = as_index_tensor("t", t, ndim=1)  # on the host: checked
+            if t.numel() and not (int(t.min()) >= 1 and int(t.max()) <= self.T):
+                raise ValueError(
+                    f"t must hold step indices in [1, {self.T}], got min {int(t.min())}, "
+                    f"max {int(t.max())}"
+                )
+            t = t.to(x0.device)
+        elif t.is_floating_point() or t.is_complex():
+            raise ValueError(f"t must hold integer step indices in [1, {self.T}], got {t.dtype}")
+        if t.shape != (x0.shape[0],):
+            raise ValueError(
+                f"t must have shape ({x0.shape[0]},) like x0's rows, got {tuple(t.shape)}"
+            )
+        ab = self.alpha_bars[(t - 1).clamp(0, self.T - 1)].to(x0.dtype)
+        ab = torch.where((t >= 1) & (t <= self.T), ab, math.nan).unsqueeze(1)  # (B, 1)
         return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
 
     def training_step(self, batch) -> Tensor:
         x0 = batch if isinstance(batch, Tensor) else batch[0]
+        x0 = x0.to(next(self.net.parameters()).dtype)  # float64 data into a float32 model
         t = torch.randint(1, self.T + 1, (len(x0),), device=x0.device)
         noise = torch.randn_like(x0)
         return (self.eps_model(self.q_sample(x0, t, noise), t) - noise).pow(2).mean()
@@ -123,21 +188,24 @@ class Diffusion(nn.Module):
         return_trajectory: bool = False,
         rtol: float = 1e-5,
         atol: float = 1e-5,
+        max_num_steps: int = DEFAULT_MAX_NUM_STEPS,
     ) -> Tensor:
         """n samples (n, dim) by the ancestral chain or the probability-flow ODE.
 
         return_trajectory (ancestral only): also return x_T, ..., x_0 as (T + 1, n, dim).
-        rtol, atol: the ODE solver's tolerances (dopri5).
+        rtol, atol, max_num_steps: the ODE solver's tolerances (dopri5) and step budget (see
+        ``ebm.inference.ode``: past it ``StepBudgetExceeded`` is raised instead of hanging).
         """
         check_choice("method", method, ("ancestral", "ode"))
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}")
+        check_int("n", n, minimum=1)
+        check_choice("return_trajectory", return_trajectory, (False, True))
+        check_ode_args("dopri5", rtol, atol, None, max_num_steps)
         if return_trajectory and method != "ancestral":
             raise ValueError("return_trajectory is only available with method='ancestral'")
         device, dtype = self.betas.device, self.freqs.dtype
         x = torch.randn(n, self.dim, generator=generator, device=device, dtype=dtype)
         if method == "ode":
-            return self._ode(x, rtol, atol)
+            return self._ode(x, rtol, atol, max_num_steps)
         return self._ancestral(x, generator, return_trajectory)
 
     def _ancestral(self, x: Tensor, generator, return_trajectory: bool):
@@ -162,10 +230,8 @@ class Diffusion(nn.Module):
         lo, hi = table[i - 1], table[i]
         return (i + (log_sigma - lo) / (hi - lo)).clamp(1, self.T)  # table index i−1 is step i
 
-    def _ode(self, x_T: Tensor, rtol: float, atol: float) -> Tensor:
+    def _ode(self, x_T: Tensor, rtol: float, atol: float, max_num_steps: int) -> Tensor:
         """Integrate dy/d(log σ) = σ·ε_θ(y/√(1+σ²), t(σ)) from σ_T down to σ_1, then step to σ = 0."""
-        from torchdiffeq import odeint
-
         log_s = self.log_sigmas
 
         def field(s: Tensor, y: Tensor) -> Tensor:
@@ -176,7 +242,7 @@ class Diffusion(nn.Module):
 
         y_T = x_T * log_s[-1].exp().pow(2).add(1).sqrt()  # y = x/√ᾱ and 1/ᾱ = 1 + σ²
         span = torch.stack([log_s[-1], log_s[0]]).to(x_T.dtype)
-        y_1 = odeint(field, y_T, span, method="dopri5", rtol=rtol, atol=atol)[-1]
+        y_1 = odeint(field, y_T, span, "dopri5", rtol, atol, None, max_num_steps)[-1]
         sigma_1 = log_s[0].exp()
         x_1 = y_1 / (1 + sigma_1**2).sqrt()
         return y_1 - sigma_1 * self.eps_model(x_1, torch.ones(len(y_1), device=y_1.device))

@@ -16,9 +16,18 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ebm._checks import check_choice, check_int, check_positive, check_real
+from ebm._checks import (
+    as_module_input,
+    check_betas,
+    check_choice,
+    check_int,
+    check_positive,
+    check_real,
+    check_shape,
+)
 from ebm.losses import contrastive_divergence_loss
 from ebm.sampling import ReplayBuffer, langevin
+from ebm.sampling._common import check_clamp
 
 _CHAINS = ("persistent", "noise", "data")
 
@@ -37,6 +46,7 @@ class EBM(nn.Module):
         ``lr · lr_final_ratio`` over the first ``lr_decay_steps`` optimiser steps, then hold it
         (None: a constant ``lr``). Sharp landscapes need a large early rate, to grow the weights
         that make steep walls, and a small late one, so the valleys' depths stop jittering.
+    Every hyper-parameter is validated here, by name (finite, in range, the right type).
     """
 
     manual_optimization = True
@@ -66,13 +76,20 @@ class EBM(nn.Module):
             raise ValueError(f"energy must be an nn.Module, got {type(energy).__name__}")
         self.energy = energy
         self.chains = check_choice("chains", chains, _CHAINS)
-        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-            raise ValueError(f"n_steps must be a positive int, got {n_steps!r}")
+        n_steps = check_int("n_steps", n_steps, minimum=1)
         self.n_steps, self.step_size = n_steps, check_positive("step_size", step_size)
-        self.noise_scale, self.clamp = noise_scale, clamp
-        if alpha < 0:
-            raise ValueError(f"alpha must be >= 0, got {alpha!r}")
-        self.alpha, self.lr, self.betas = alpha, check_positive("lr", lr), tuple(betas)
+        if noise_scale is not None:
+            check_real("noise_scale", noise_scale, 0.0)
+        self.noise_scale, self.clamp = noise_scale, check_clamp(clamp)
+        check_real("alpha", alpha, 0.0)
+        self.alpha, self.lr = alpha, check_positive("lr", lr)
+        self.betas = check_betas("betas", betas)
+        # named as the user knows them (the buffer would say capacity, shape, noise, scale)
+        data_shape = check_shape("data_shape", data_shape)
+        check_int("buffer_size", buffer_size, minimum=1)
+        check_real("reinit_prob", reinit_prob, 0.0, 1.0)
+        check_choice("init_noise", init_noise, ReplayBuffer.NOISE)
+        check_positive("init_scale", init_scale)
         # the buffer also defines the noise distribution used by chains="noise" and sample()
         self.buffer = ReplayBuffer(
             buffer_size, data_shape, reinit_prob, noise=init_noise, scale=init_scale, seed=seed
@@ -104,7 +121,18 @@ class EBM(nn.Module):
         return self.buffer.draw_noise(n)
 
     def langevin(self, x0: Tensor, n_steps: int | None = None) -> Tensor:
-        """Run the model's Langevin chains from x0 (B, *data_shape); detached samples."""
+        """Run the model's Langevin chains from x0 (B, *data_shape); detached samples.
+
+        x0: a tensor or array-like, cast to the energy's dtype; its values are not read (no host
+        sync), so a chain started from NaN stays NaN and leaves the others untouched.
+        """
+        x0 = as_module_input("x0", x0, self.energy)
+        shape = tuple(self.buffer.shape)
+        if tuple(x0.shape[1:]) != shape or len(x0) == 0:
+            raise ValueError(
+                f"x0 must have shape (B, {', '.join(map(str, shape))}) with B >= 1, the model's "
+                f"data_shape, got {tuple(x0.shape)}"
+            )
         return langevin(
             self.energy,
             x0,
@@ -126,6 +154,7 @@ class EBM(nn.Module):
 
     def training_step(self, batch, optimize) -> dict[str, Tensor]:
         x = batch if isinstance(batch, Tensor) else batch[0]
+        x = as_module_input("batch", x, self.energy)  # float64 data into a float32 energy: cast
         negatives = self._negatives(x)
         e = self.energy(torch.cat([x, negatives.to(x.dtype)]))
         e_data, e_model = e[: len(x)], e[len(x) :]
@@ -139,7 +168,15 @@ class EBM(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, n_steps: int | None = None, from_buffer: bool = False) -> Tensor:
-        """n samples (n, *data_shape): Langevin from fresh noise (default) or from buffer states."""
+        """n samples (n, *data_shape): Langevin from fresh noise (default) or from buffer states.
+
+        n: an int >= 1 (<= buffer_size with ``from_buffer``); n_steps: an int >= 0 (default the
+        model's); from_buffer: a bool.
+        """
+        check_choice("from_buffer", from_buffer, (False, True))
+        check_int("n", n, minimum=1, maximum=self.buffer.capacity if from_buffer else None)
+        if n_steps is not None:
+            check_int("n_steps", n_steps, minimum=0)
         start = self.buffer.sample(n)[0] if from_buffer else self.noise(n)
         return self.langevin(start, n_steps)
 

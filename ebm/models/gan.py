@@ -17,7 +17,16 @@ from functools import partial
 import torch
 from torch import Tensor, nn
 
-from ebm._checks import check_choice, check_positive
+from ebm._checks import (
+    as_float_tensor,
+    as_module_input,
+    check_betas,
+    check_choice,
+    check_int,
+    check_positive,
+    check_real,
+    module_dtype,
+)
 from ebm.models import gan_losses as L
 
 
@@ -67,6 +76,8 @@ class GAN(nn.Module):
     ``logits`` then score packs of m consecutive samples: (B, ...) -> (B/m,).
     decay_steps: if set, both learning rates decay linearly to 0 over that many training steps
     (Trainer updates), so the stochastic game settles instead of jittering around its equilibrium.
+    Every hyper-parameter is validated here, by name. Data passed to ``energy``, ``logits`` and
+    ``training_step`` is cast to the discriminator's parameter dtype (no values are read).
     """
 
     manual_optimization = True
@@ -88,25 +99,23 @@ class GAN(nn.Module):
         decay_steps: int | None = None,
     ):
         super().__init__()
-        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
-            raise ValueError(f"latent_dim must be an int >= 1, got {latent_dim!r}")
-        if isinstance(n_critic, bool) or not isinstance(n_critic, int) or n_critic < 1:
-            raise ValueError(f"n_critic must be an int >= 1, got {n_critic!r}")
+        for name, module in (("generator", generator), ("discriminator", discriminator)):
+            if not isinstance(module, nn.Module):
+                raise ValueError(f"{name} must be an nn.Module, got {type(module).__name__}")
+        check_int("latent_dim", latent_dim, minimum=1)
+        check_int("n_critic", n_critic, minimum=1)
         check_choice("loss", loss, LOSSES)
         check_positive("lr", lr), check_positive("gp_weight", gp_weight)
         check_positive("margin", margin)
         if lr_d is not None:
             check_positive("lr_d", lr_d)
-        if isinstance(pack, bool) or not isinstance(pack, int) or pack < 1:
-            raise ValueError(f"pack must be an int >= 1, got {pack!r}")
-        if not (isinstance(r1_weight, (int, float)) and r1_weight >= 0):
-            raise ValueError(f"r1_weight must be a number >= 0, got {r1_weight!r}")
+        betas = check_betas("betas", betas)
+        check_int("pack", pack, minimum=1)
+        check_real("r1_weight", r1_weight, 0.0)
         if r1_weight > 0 and loss not in R1_LOSSES:
             raise ValueError(f"r1_weight applies to the losses {R1_LOSSES}, got loss={loss!r}")
-        if decay_steps is not None and (
-            isinstance(decay_steps, bool) or not isinstance(decay_steps, int) or decay_steps < 1
-        ):
-            raise ValueError(f"decay_steps must be None or an int >= 1, got {decay_steps!r}")
+        if decay_steps is not None:
+            check_int("decay_steps", decay_steps, minimum=1)
         if pack > 1 and loss == "ebgan":
             raise ValueError("pack > 1 needs a classifier discriminator, not loss='ebgan'")
         self.generator, self.discriminator = generator, discriminator
@@ -136,11 +145,15 @@ class GAN(nn.Module):
             )
         return y.reshape(y.shape[0] // self.pack, -1)
 
+    def _data(self, y: object) -> Tensor:
+        """y as a tensor in the discriminator's dtype (array-likes and integers too; no sync)."""
+        return as_float_tensor("y", y, finite=False, dtype=module_dtype(self.discriminator))
+
     def energy(self, y: Tensor) -> Tensor:
         """E(y): (B, ...) -> (B,), low = real-looking: −logit, or EBGAN's mean squared
         reconstruction error per sample. With ``pack`` = m > 1: (B, ...) -> (B/m,), one energy
-        per pack of m consecutive samples."""
-        return self._input_energy(self._packed(y))
+        per pack of m consecutive samples. y is cast to the discriminator's parameter dtype."""
+        return self._input_energy(self._packed(self._data(y)))
 
     def _input_energy(self, y: Tensor) -> Tensor:
         """Energy of the discriminator's own (packed) inputs, (B', ...) -> (B',)."""
@@ -179,8 +192,7 @@ class GAN(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n generated samples G(z), z ~ N(0, I): (n, ...)."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}")
+        check_int("n", n, minimum=1)
         return self.generator(self._latents(n, generator))
 
     # ---- losses -----------------------------------------------------------------------------
@@ -190,10 +202,11 @@ class GAN(nn.Module):
         adv = self._d_loss(self.logits(real), self.logits(fake))
         if self._game.gradient_penalty:
             # packs are the critic's samples: interpolate and take gradient norms per pack
+            real, fake = self._data(real), self._data(fake)
             gp = L.gradient_penalty(self._input_logits, self._packed(real), self._packed(fake))
             return {"loss": adv + self.gp_weight * gp, "d_adv": adv, "gp": gp}
         if self.r1_weight > 0:
-            r1 = L.r1_penalty(self._input_logits, self._packed(real))
+            r1 = L.r1_penalty(self._input_logits, self._packed(self._data(real)))
             return {"loss": adv + 0.5 * self.r1_weight * r1, "d_adv": adv, "r1": r1}
         return {"loss": adv, "d_adv": adv}
 
@@ -223,6 +236,7 @@ class GAN(nn.Module):
     def training_step(self, batch, optimize) -> dict[str, Tensor]:
         """One discriminator step; a generator step every ``n_critic``-th call."""
         real = batch[0] if isinstance(batch, (list, tuple)) else batch
+        real = self._data(real)
         with torch.no_grad():
             fake = self.generator(self._latents(real.shape[0]))
         d_terms = self.discriminator_loss(real, fake)
@@ -264,10 +278,8 @@ class BernoulliGenerator(nn.Module):
 
     def __init__(self, features: int = 1, p: float = 0.5):
         super().__init__()
-        if isinstance(features, bool) or not isinstance(features, int) or features < 1:
-            raise ValueError(f"features must be an int >= 1, got {features!r}")
-        if not 0 < p < 1:
-            raise ValueError(f"p must be in (0, 1), got {p!r}")
+        check_int("features", features, minimum=1)
+        check_real("p", p, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
         self.logit = nn.Parameter(torch.full((features,), float(torch.logit(torch.tensor(p)))))
 
     @property
@@ -276,8 +288,16 @@ class BernoulliGenerator(nn.Module):
         return torch.sigmoid(self.logit)
 
     def forward(self, z: Tensor) -> Tensor:
+        """z: (B, features) latents -> (B, features) draws in {0, 1}.
+
+        z may be an array-like; integers and bools are promoted, floating values cast to the
+        parameters' dtype. A forward pass: no value checks, no host sync; a NaN latent gives a NaN
+        draw (not a believable 0), ±inf the limits Φ = 1 (a 0) and Φ = 0 (a 1).
+        """
+        z = as_module_input("z", z, self)
         if z.ndim != 2 or z.shape[1] != self.logit.shape[0]:
             raise ValueError(f"z must be (B, {self.logit.shape[0]}) latents, got {tuple(z.shape)}")
         p = self.probability.to(z.dtype).expand_as(z)
         hard = (torch.special.ndtr(z) < p).to(z.dtype)
+        hard = torch.where(z.isnan(), z, hard)  # NaN < p is False: keep the NaN instead
         return hard + (p - p.detach())  # exactly 0 or 1 in the forward pass

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ebm._checks import check_positive
+
 
 def bce_discriminator_loss(real: Tensor, fake: Tensor) -> Tensor:
     """Binary cross-entropy of the discriminator over the pooled real and fake batch.
@@ -67,8 +69,9 @@ def hinge_generator_loss(fake: Tensor) -> Tensor:
 def ebgan_discriminator_loss(real_energy: Tensor, fake_energy: Tensor, margin: float) -> Tensor:
     """EBGAN's margin loss on energies: E E(x) + E max(0, m − E(G(z))).
 
-    Pushes data energies down and fake energies up until they exceed the margin m.
+    Pushes data energies down and fake energies up until they exceed the margin m (finite, > 0).
     """
+    check_positive("margin", margin)  # a Python number: no host sync
     return real_energy.mean() + F.relu(margin - fake_energy).mean()
 
 
@@ -93,6 +96,10 @@ def gradient_penalty(
     if real.shape != fake.shape:
         raise ValueError(
             f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}"
+        )
+    if eps is not None and tuple(eps.shape) != (real.shape[0],):
+        raise ValueError(
+            f"eps must have shape ({real.shape[0]},), one weight per sample, got {tuple(eps.shape)}"
         )
     if eps is None:
         eps = torch.rand(real.shape[0], generator=generator, device=real.device, dtype=real.dtype)

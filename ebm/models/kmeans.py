@@ -9,6 +9,11 @@ Fitting: k-means++ seeding (the greedy variant with 2 + ⌊ln K⌋ local trials 
 Lloyd iterations. All ``n_init`` runs advance together as one batch on the data's device, and
 distances come from one matmul per chunk, ‖y‖² − 2 y·w + ‖w‖², over row chunks sized to bound the
 temporary (chunk × runs × K) block.
+
+Scale: the data are divided by a power of two near their largest magnitude (exact: no bit of
+them changes) and centred before fitting, and queries are divided by the same power, so squared
+distances never overflow (data at 1e30 in float32) or underflow (1e-30); in between the result
+is bit-for-bit the same as without the rescaling.
 """
 
 from __future__ import annotations
@@ -18,8 +23,14 @@ import math
 import torch
 from torch import Tensor
 
-from ebm._checks import check_positive, make_generator
-from ebm.models._estimator import as_query, check_data, check_fitted, check_positive_int
+from ebm._checks import check_int, check_positive, check_real, make_generator
+from ebm.models._estimator import (
+    as_query,
+    check_data,
+    check_fitted,
+    check_positive_int,
+    power_of_two_scale,
+)
 
 # rows per chunk are chosen so that one (chunk, runs·K) distance block holds about this many
 # floats: small enough for the CPU caches and a bounded GPU temporary, large enough that the
@@ -32,20 +43,23 @@ class KMeans:
 
     Parameters
     ----------
-    n_clusters: K, the number of prototypes.
-    n_init: independent seeded runs; the one of lowest inertia is kept.
-    max_iter: Lloyd iterations per run at most.
-    tol: a run stops when Σ_k ‖w_k(new) − w_k(old)‖² ≤ tol · mean per-feature variance of the
-        data (scikit-learn's convention).
+    n_clusters: K >= 1, the number of prototypes.
+    n_init: independent seeded runs (>= 1); the one of lowest inertia is kept.
+    max_iter: Lloyd iterations per run at most (>= 1).
+    tol: finite, >= 0: a run stops when Σ_k ‖w_k(new) − w_k(old)‖² ≤ tol · mean per-feature
+        variance of the data (scikit-learn's convention).
     seed: seeds a private generator (None = fresh entropy); the global RNG is never touched.
+    Every parameter is validated by ``fit``, before any work, with errors that name it.
 
     Fitted attributes
     -----------------
     cluster_centers_ (K, D), labels_ (N,), inertia_ (Σ of squared distances to the closest
     centre, a float), n_iter_ (Lloyd iterations of the kept run), n_features_in_.
 
-    The data keep their dtype (float32 gives float32 matmul distances, the fast path). Queries on
-    another device or dtype are moved to the centres'.
+    Y may be a tensor or an array-like; integer data are promoted to the default float dtype,
+    floating data keep their dtype (float32 gives float32 matmul distances, the fast path).
+    Queries (tensors or array-likes) must be finite, and are moved to the centres' device and
+    dtype. An energy beyond the dtype's range (squared distances of float32 data at 1e20) is inf.
     """
 
     def __init__(
@@ -69,63 +83,98 @@ class KMeans:
         k = check_positive_int("n_clusters", self.n_clusters)
         runs = check_positive_int("n_init", self.n_init)
         max_iter = check_positive_int("max_iter", self.max_iter)
-        if isinstance(self.tol, bool) or not isinstance(self.tol, (int, float)) or self.tol < 0:
-            raise ValueError(f"tol must be a number >= 0, got {self.tol!r}")
+        tol = float(check_real("tol", self.tol, 0.0))
+        if self.seed is not None:
+            check_int("seed", self.seed, minimum=0)
         Y = check_data("Y", Y, min_samples=k, what=f"n_clusters={k}")
 
         generator = make_generator(self.seed, Y.device)
-        mean = Y.mean(0)
-        X = Y - mean  # centring makes the ‖y‖² − 2y·w + ‖w‖² expansion lose fewer digits
+        scale = power_of_two_scale(Y)
+        Z = Y / scale  # exact: a power of two
+        mean = Z.mean(0)
+        X = Z - mean  # centring makes the ‖y‖² − 2y·w + ‖w‖² expansion lose fewer digits
         X_sq = X.square().sum(1)  # (N,)
-        tol_abs = float(self.tol) * X.var(0, unbiased=False).mean()
+        tol_abs = tol * X.var(0, unbiased=False).mean()
 
         centers = _kmeans_plusplus(X, X_sq, k, runs, generator)  # (R, K, D)
         centers, n_iter = _lloyd(X, X_sq, centers, max_iter, tol_abs)
         labels, inertia = _assign(X, X_sq, centers)  # (R, N), (R,)
 
         best = int(inertia.argmin())
-        self.cluster_centers_ = centers[best] + mean
+        self.cluster_centers_ = (centers[best] + mean) * scale
         self.labels_ = labels[best]
-        # the exact inertia of the kept run (the expansion above only ranks the runs)
-        self.inertia_ = float((X - centers[best][self.labels_]).square().sum())
+        # the exact inertia of the kept run (the expansion above only ranks the runs), summed in
+        # float64 and scaled back as a Python float: finite for any float32 data
+        residual = X - centers[best][self.labels_]
+        self.inertia_ = float(residual.square().sum(dtype=torch.float64)) * scale * scale
+        if math.isinf(self.inertia_):
+            raise ValueError(
+                f"the inertia of Y overflows float64 (Y's largest |value| is "
+                f"{float(Y.abs().max()):.3g}): rescale Y"
+            )
         self.n_iter_ = int(n_iter[best])
         self.n_features_in_ = Y.shape[1]
+        self._scale = scale
         return self
 
     # ---- using the prototypes -----------------------------------------------------------------
 
     def predict(self, Y: Tensor) -> Tensor:
-        """Index of the closest prototype, (B, D) -> (B,) int64."""
-        return self._sq_distances(Y).argmin(1)
+        """Index of the closest prototype, (B, D) -> (B,) int64. Y must be finite.
+
+        A query so far away that its squared distances overflow the dtype is still labelled
+        right: its row is compared by −2 y·w_k + ‖w_k‖² at a power-of-two scale of its own (the
+        ‖y‖² they share cancels), instead of by a row of infs that would all tie.
+        """
+        W = check_fitted(self, "cluster_centers_")
+        Y = as_query("Y", Y, W) / self._scale
+        W = W / self._scale
+        distances = _explicit_sq_distances(Y, W)  # (B, K)
+        labels = distances.argmin(1)
+        overflow = torch.isinf(distances.amin(1))
+        if bool(overflow.any()):
+            far = Y[overflow]  # (F, D)
+            exponent = torch.frexp(far.abs().amax(1, keepdim=True)).exponent
+            limit = math.frexp(torch.finfo(far.dtype).max)[1] - 1
+            r = torch.exp2(exponent.clamp(max=limit).to(far.dtype))  # (F, 1) powers of two
+            scores = W.square().sum(1) / r - 2 * (far / r) @ W.T  # (F, K) = (‖w‖² − 2y·w)/r
+            labels[overflow] = scores.argmin(1)
+        return labels
 
     def energy(self, Y: Tensor) -> Tensor:
         """E(y) = min_k ‖y − w_k‖², (B, D) -> (B,). Exactly zero at the prototypes."""
-        return self._sq_distances(Y).amin(1)
+        return self._unscale(self._scaled_sq_distances(Y).amin(1))
 
-    def free_energy(self, Y: Tensor, beta: float) -> Tensor:
+    def free_energy(self, Y: Tensor, beta: float, *, average: bool = False) -> Tensor:
         """Soft k-means: F_β(y) = −(1/β) log Σ_k exp(−β‖y − w_k‖²), (B, D) -> (B,).
 
-        F_β ≤ E(y) and F_β → E(y) as β → ∞ (``beta=math.inf`` gives E exactly). This is
-        ``ebm.inference.free_energy`` (which averages over the K prototypes) shifted by
-        −(1/β) log K, since the notes' formula sums instead of averaging.
+        ``ebm.inference.free_energy`` over the K prototypes, the library's convention; with
+        ``average=True`` −(1/β) log mean_k exp(−β‖y − w_k‖²) = F_β + log(K)/β. F_β ≤ E(y) and
+        F_β → E(y) as β → ∞ (``beta=math.inf`` gives E exactly).
         """
         from ebm.inference import free_energy
 
         check_positive("beta", beta, allow_inf=True)
-        distances = self._sq_distances(Y)  # (B, K)
-        return free_energy(distances, beta, dim=1) - math.log(distances.shape[1]) / beta
+        distances = self._scaled_sq_distances(Y)  # (B, K), in units of scale²
+        # F_β(s²·d) = s²·F_{βs²}(d): the same number without forming s²·d
+        scaled_beta = float(beta) * self._scale * self._scale
+        if scaled_beta == 0.0 or math.isinf(scaled_beta) and not math.isinf(beta):
+            return free_energy(self._unscale(distances), beta, dim=1, average=average)
+        return self._unscale(free_energy(distances, scaled_beta, dim=1, average=average))
 
     def __call__(self, Y: Tensor) -> Tensor:
         return self.energy(Y)
 
-    def _sq_distances(self, Y: Tensor) -> Tensor:
-        """‖y − w_k‖² for every prototype, (B, D) -> (B, K), from explicit differences (exact,
-        and differentiable in y), chunked to bound the (chunk, K, D) temporary."""
+    def _scaled_sq_distances(self, Y: Tensor) -> Tensor:
+        """‖y − w_k‖² / s² for every prototype, (B, D) -> (B, K), s the fit's power-of-two scale
+        (exact and differentiable in y)."""
         W = check_fitted(self, "cluster_centers_")
-        Y = as_query("Y", Y, W)
-        chunk = max(1, _BLOCK_FLOATS // W.numel())
-        parts = [(y[:, None, :] - W).square().sum(-1) for y in Y.split(chunk)]
-        return torch.cat(parts) if parts else Y.new_zeros(0, W.shape[0])
+        return _explicit_sq_distances(as_query("Y", Y, W) / self._scale, W / self._scale)
+
+    def _unscale(self, values: Tensor) -> Tensor:
+        """Back from units of s² (two exact multiplications: s² itself may not be representable,
+        and 0·inf would be NaN); values beyond the dtype's range become inf."""
+        return values * self._scale * self._scale
 
     def __repr__(self) -> str:
         return (
@@ -135,6 +184,14 @@ class KMeans:
 
 
 # ---- the functional core: everything below works on centred data X (N, D) ---------------------
+
+
+def _explicit_sq_distances(Y: Tensor, W: Tensor) -> Tensor:
+    """‖y − w_k‖² from explicit differences: Y (B, D), W (K, D) -> (B, K), chunked to bound the
+    (chunk, K, D) temporary."""
+    chunk = max(1, _BLOCK_FLOATS // W.numel())
+    parts = [(y[:, None, :] - W).square().sum(-1) for y in Y.split(chunk)]
+    return torch.cat(parts) if parts else Y.new_zeros(0, W.shape[0])
 
 
 def _rows_per_chunk(width: int) -> int:

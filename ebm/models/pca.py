@@ -15,9 +15,22 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ebm._checks import check_choice, check_positive, check_tensor, make_generator
+from ebm._checks import (
+    as_float_tensor,
+    as_module_input,
+    check_choice,
+    check_int,
+    check_positive,
+    make_generator,
+)
 from ebm.energies import Energy
-from ebm.models._estimator import as_query, check_data, check_fitted, check_positive_int
+from ebm.models._estimator import (
+    as_query,
+    check_data,
+    check_fitted,
+    check_positive_int,
+    power_of_two_scale,
+)
 
 _SOLVERS = ("auto", "svd", "covariance_eigh")
 
@@ -39,6 +52,12 @@ class PCA:
     explained_variance_ (k,) (unbiased, divides by N − 1), explained_variance_ratio_ (k,),
     singular_values_ (k,), noise_variance_ (mean of the discarded variances), n_samples_.
     Signs follow scikit-learn: the largest-magnitude entry of each component is positive.
+
+    Data (``fit``) and queries (tensors or array-likes) must be finite; integers are promoted.
+    The decomposition runs on the data divided by a power of two near their largest magnitude
+    (exact), so neither 1e30 nor 1e-30 data over- or underflow in it; data whose variances are
+    beyond the dtype's range (float32 at 1e20) or zero (all rows equal: the subspace and
+    explained_variance_ratio_ are undefined) raise a ValueError.
     """
 
     def __init__(self, n_components: int, solver: str = "auto"):
@@ -59,8 +78,10 @@ class PCA:
         if solver == "auto":
             solver = "covariance_eigh" if n >= 10 * d and d <= 1000 else "svd"
 
-        mean = Y.mean(0)
-        X = Y - mean  # (N, D)
+        scale = power_of_two_scale(Y)
+        Z = Y / scale  # exact: a power of two
+        mean = Z.mean(0)
+        X = Z - mean  # (N, D)
         if solver == "svd":
             _, s, Vh = torch.linalg.svd(X, full_matrices=False)  # s (r,), Vh (r, D), r = min(N, D)
             variances = s.square() / (n - 1)
@@ -71,12 +92,25 @@ class PCA:
             Vh = eigenvectors.flip(1).T
             s = (variances * (n - 1)).sqrt()
         Vh = _flip_signs(Vh)
+        if not variances.sum() > 0:
+            raise ValueError(
+                "Y has zero variance (all rows are equal): the principal subspace and "
+                "explained_variance_ratio_ are undefined"
+            )
+        ratios = variances / variances.sum()
+        variances = variances * scale * scale  # two exact steps: scale² may not be representable
+        s = s * scale
+        if not torch.isfinite(variances).all():
+            raise ValueError(
+                f"the variances of Y overflow {Y.dtype} (largest |value| "
+                f"{float(Y.abs().max()):.3g}): pass Y in float64 or rescale it"
+            )
 
         total = variances.sum()
-        self.mean_ = mean
+        self.mean_ = mean * scale
         self.components_ = Vh[:k].contiguous()
         self.explained_variance_ = variances[:k]
-        self.explained_variance_ratio_ = variances[:k] / total
+        self.explained_variance_ratio_ = ratios[:k]
         self.singular_values_ = s[:k]
         discarded = min(n, d) - k
         self.noise_variance_ = (
@@ -94,12 +128,14 @@ class PCA:
         return (Y - self.mean_) @ W.T
 
     def inverse_transform(self, Z: Tensor) -> Tensor:
-        """Points on the subspace μ + Wᵀz. Z: (B, k) -> (B, D)."""
+        """Points on the subspace μ + Wᵀz. Z: (B, k), finite (tensor or array-like) -> (B, D)."""
         W = check_fitted(self, "components_")
-        Z = check_tensor("Z", Z, ndim=2)
+        Z = as_float_tensor("Z", Z, ndim=2, finite=False)
         if Z.shape[1] != W.shape[0]:
-            raise ValueError(f"Z must have shape (B, {W.shape[0]}), got {tuple(Z.shape)}")
-        return Z.to(W) @ W + self.mean_
+            raise ValueError(
+                f"Z must have shape (B, {W.shape[0]}) (n_components codes), got {tuple(Z.shape)}"
+            )
+        return as_query("Z", Z, W.T) @ W + self.mean_
 
     def energy(self, Y: Tensor) -> Tensor:
         """E(y) = ‖(y − μ) − WᵀW(y − μ)‖², shape (B,). Zero on the principal subspace."""
@@ -130,12 +166,14 @@ class LinearAutoencoder(Energy):
     where ``PCA`` starts; ``components()`` returns an orthonormal basis of what it learned.
 
     dim: D; n_components: k; lr: Adam learning rate; seed: for the initial W (None = fresh).
+    Inputs (tensors or array-likes) are cast to the parameters' dtype, integers promoted; no
+    value checks (forward passes propagate NaN).
     """
 
     def __init__(self, dim: int, n_components: int, lr: float = 1e-2, seed: int | None = None):
         super().__init__()
-        check_positive_int("dim", dim)
-        check_positive_int("n_components", n_components)
+        dim = check_int("dim", dim)
+        n_components = check_int("n_components", n_components)
         if n_components > dim:
             raise ValueError(f"n_components must be <= dim = {dim}, got {n_components}")
         self.dim, self.n_components = dim, n_components
@@ -146,17 +184,22 @@ class LinearAutoencoder(Energy):
 
     def encode(self, y: Tensor) -> Tensor:
         """z = W(y − b): (B, D) -> (B, k)."""
+        y = self._input(y)
         return (y - self.bias) @ self.weight.T
 
     def reconstruct(self, y: Tensor) -> Tensor:
         """G(y) = b + WᵀW(y − b): (B, D) -> (B, D)."""
         return self.encode(y) @ self.weight + self.bias
 
-    def forward(self, y: Tensor, x: Tensor | None = None) -> Tensor:
-        """E(y) = ‖y − G(y)‖², (B, D) -> (B,)."""
-        check_tensor("y", y, ndim=2)
+    def _input(self, y: Tensor) -> Tensor:
+        y = as_module_input("y", y, self, ndim=2)
         if y.shape[1] != self.dim:
             raise ValueError(f"y must have shape (B, {self.dim}), got {tuple(y.shape)}")
+        return y
+
+    def forward(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        """E(y) = ‖y − G(y)‖², (B, D) -> (B,)."""
+        y = self._input(y)
         return (y - self.reconstruct(y)).square().sum(1)
 
     energy = forward

@@ -10,8 +10,11 @@ mean). The prior is p(z) = N(0, I).
 With β = 1, energy(y) ≥ −log p(y): the free energy. ``log_likelihood`` gives the tighter
 importance-weighted bound (Burda et al. 2016).
 
-Range check: a Bernoulli likelihood needs data in [0, 1]. ``energy`` and ``log_likelihood`` check
-every call; ``training_step`` checks the first batch only, so the training loop has no host sync.
+Range check: a Bernoulli likelihood needs data in [0, 1]. ``energy``, ``log_likelihood``,
+``reconstruct`` and ``interpolate`` check every call that the data is finite (and in range);
+``training_step`` checks the first batch only, so the training loop has no host sync. Every
+data-taking method accepts array-likes and casts the data to the model's parameter dtype
+(float64 data into a float32 model is computed in float32; integers become floats).
 """
 
 from __future__ import annotations
@@ -23,7 +26,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ebm._checks import check_choice, check_positive, check_tensor
+from ebm._checks import (
+    as_float_tensor,
+    check_choice,
+    check_int,
+    check_positive,
+    check_real,
+    check_shape,
+    module_dtype,
+)
 from ebm.energies import mlp
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -35,9 +46,7 @@ def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
 
 
 def _check_latent_dim(latent_dim: int) -> int:
-    if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
-        raise ValueError(f"latent_dim must be an int >= 1, got {latent_dim!r}")
-    return latent_dim
+    return check_int("latent_dim", latent_dim, minimum=1)
 
 
 class VAE(nn.Module):
@@ -59,10 +68,12 @@ class VAE(nn.Module):
         sigma: float = 1.0,
     ):
         super().__init__()
+        for name, module in (("encoder", encoder), ("decoder", decoder)):
+            if not isinstance(module, nn.Module):
+                raise ValueError(f"{name} must be an nn.Module, got {type(module).__name__}")
         self.latent_dim = _check_latent_dim(latent_dim)
         self.likelihood = check_choice("likelihood", likelihood, LIKELIHOODS)
-        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta >= 0:
-            raise ValueError(f"beta must be a number >= 0, got {beta!r}")
+        check_real("beta", beta, 0.0)
         self.beta, self.lr = float(beta), check_positive("lr", lr)
         self.sigma = check_positive("sigma", sigma)
         self.encoder, self.decoder = encoder, decoder
@@ -71,11 +82,18 @@ class VAE(nn.Module):
 
     # ---- checks -----------------------------------------------------------------------------
 
-    def _check_input(self, y: Tensor) -> Tensor:
-        check_tensor("y", y)
+    def _dtype(self) -> torch.dtype | None:
+        return module_dtype(self.encoder) or module_dtype(self.decoder)
+
+    def _check_input(self, y: object, finite: bool = False, name: str = "y") -> Tensor:
+        """y as a tensor in the parameters' dtype, of the encoder's input shape; NaN/inf are
+        refused when ``finite`` (one host sync: evaluation methods only, not training)."""
+        y = as_float_tensor(name, y, finite=finite, dtype=self._dtype())
+        if y.ndim < 1 or y.shape[0] < 1:
+            raise ValueError(f"{name} must have shape (B, ...) with B >= 1, got {tuple(y.shape)}")
         if self.input_shape is not None and tuple(y.shape[1:]) != tuple(self.input_shape):
             raise ValueError(
-                f"y must have shape (B, {', '.join(map(str, self.input_shape))}) for this "
+                f"{name} must have shape (B, {', '.join(map(str, self.input_shape))}) for this "
                 f"encoder, got {tuple(y.shape)}"
             )
         return y
@@ -92,7 +110,8 @@ class VAE(nn.Module):
     # ---- the model --------------------------------------------------------------------------
 
     def encode(self, y: Tensor) -> tuple[Tensor, Tensor]:
-        """q(z|y): (μ, log σ²), each (B, latent_dim)."""
+        """q(z|y): (μ, log σ²), each (B, latent_dim). y: (B, *shape), cast to the parameters'
+        dtype; its values are not read (a forward pass: NaN propagates)."""
         out = self.encoder(self._check_input(y))
         if out.ndim != 2 or out.shape[1] != 2 * self.latent_dim:
             raise ValueError(
@@ -103,7 +122,11 @@ class VAE(nn.Module):
         return mu, logvar
 
     def decode(self, z: Tensor) -> Tensor:
-        """The mean of p(y|z): Bernoulli probabilities or Gaussian means, (B, *shape)."""
+        """The mean of p(y|z): Bernoulli probabilities or Gaussian means, (B, *shape).
+        z: (B, latent_dim), cast to the parameters' dtype."""
+        z = as_float_tensor("z", z, ndim=2, finite=False, dtype=self._dtype())
+        if z.shape[1] != self.latent_dim:
+            raise ValueError(f"z must have shape (B, {self.latent_dim}), got {tuple(z.shape)}")
         out = self.decoder(z)
         return torch.sigmoid(out) if self.likelihood == "bernoulli" else out
 
@@ -122,6 +145,7 @@ class VAE(nn.Module):
 
     def elbo_terms(self, y: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """One-sample estimates per sample: {"recon": (B,) E_q[−log p(y|z)], "kl": (B,)}."""
+        y = self._check_input(y)
         mu, logvar = self.encode(y)
         z = self._reparameterise(mu, logvar, generator)
         return {"recon": self._nll(y, self.decoder(z)), "kl": gaussian_kl(mu, logvar)}
@@ -129,13 +153,14 @@ class VAE(nn.Module):
     def energy(
         self, y: Tensor, n_samples: int = 1, generator: torch.Generator | None = None
     ) -> Tensor:
-        """The negative ELBO per sample, (B,) nats, averaged over ``n_samples`` draws of z.
+        """The negative ELBO per sample, (B,) nats, averaged over ``n_samples`` (an int >= 1)
+        draws of z. y: (B, *shape) finite data, cast to the parameters' dtype.
 
         With β = 1 this upper-bounds −log p(y): the variational free energy. Low = good.
         """
-        self._check_range(self._check_input(y))
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be >= 1, got {n_samples!r}")
+        check_int("n_samples", n_samples, minimum=1)
+        y = self._check_input(y, finite=True)
+        self._check_range(y)
         mu, logvar = self.encode(y)
         recon = sum(
             self._nll(y, self.decoder(self._reparameterise(mu, logvar, generator)))
@@ -150,10 +175,11 @@ class VAE(nn.Module):
 
         K = 1 gives the ELBO (β = 1); the bound tightens towards log p(y) as K grows. It ignores
         β: it bounds the model's true log-likelihood. Cost: K decoder passes; memory O(B·K).
+        y: (B, *shape) finite data, cast to the parameters' dtype; n_samples: an int >= 1.
         """
-        self._check_range(self._check_input(y))
-        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-            raise ValueError(f"n_samples must be an int >= 1, got {n_samples!r}")
+        check_int("n_samples", n_samples, minimum=1)
+        y = self._check_input(y, finite=True)
+        self._check_range(y)
         mu, logvar = self.encode(y)
         std = (0.5 * logvar).exp()
         log_w = []
@@ -167,14 +193,14 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def reconstruct(self, y: Tensor) -> Tensor:
-        """decode(μ(y)): the mean reconstruction, shaped like y."""
-        return self.decode(self.encode(y)[0])
+        """decode(μ(y)): the mean reconstruction, shaped like y (finite, cast to the parameters'
+        dtype)."""
+        return self.decode(self.encode(self._check_input(y, finite=True))[0])
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Decoded means of n prior draws z ~ N(0, I): (n, *shape)."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}")
+        check_int("n", n, minimum=1)
         param = next(self.decoder.parameters())
         z = torch.randn(n, self.latent_dim, generator=generator, device=param.device)
         return self.decode(z.to(param.dtype))
@@ -183,14 +209,16 @@ class VAE(nn.Module):
     def interpolate(self, y_a: Tensor, y_b: Tensor, steps: int = 16) -> Tensor:
         """Decode the straight line between the posterior means of two inputs.
 
-        y_a, y_b: one input each, (*shape) or (1, *shape). Returns (steps, *shape), y_a's end first.
+        y_a, y_b: one finite input each, (*shape) or (1, *shape), cast to the parameters' dtype.
+        steps: an int >= 2. Returns (steps, *shape), y_a's end first.
         """
-        if steps < 2:
-            raise ValueError(f"steps must be >= 2, got {steps!r}")
-        ends = [
-            y if self.input_shape is None or y.ndim > len(self.input_shape) else y[None]
-            for y in (y_a, y_b)
-        ]
+        check_int("steps", steps, minimum=2)
+        ends = []
+        for name, y in (("y_a", y_a), ("y_b", y_b)):
+            y = as_float_tensor(name, y, dtype=self._dtype())
+            if self.input_shape is not None and y.ndim == len(self.input_shape):
+                y = y[None]
+            ends.append(self._check_input(y, name=name))
         mu_a, mu_b = (self.encode(y)[0][:1] for y in ends)
         t = torch.linspace(0, 1, steps, device=mu_a.device, dtype=mu_a.dtype)[:, None]
         return self.decode((1 - t) * mu_a + t * mu_b)
@@ -220,20 +248,12 @@ class VAE(nn.Module):
 # ---- builders -----------------------------------------------------------------------------------
 
 
-def _check_shape(name: str, shape: Sequence[int]) -> tuple[int, ...]:
-    shape = tuple(int(s) for s in shape)
-    if not shape or any(s < 1 for s in shape):
-        raise ValueError(
-            f"{name} must be a tuple of positive ints such as (1, 28, 28), got {shape}"
-        )
-    return shape
-
-
 def mlp_encoder(
     input_shape: Sequence[int], latent_dim: int, hidden: Sequence[int] = (400,)
 ) -> nn.Sequential:
     """Flatten -> Linear/ReLU layers -> 2·latent_dim features. The notes: 784 → 400 → ReLU → 40."""
-    shape, d = _check_shape("input_shape", input_shape), _check_latent_dim(latent_dim)
+    shape, d = check_shape("input_shape", input_shape), _check_latent_dim(latent_dim)
+    hidden = check_shape("hidden", hidden, allow_empty=True)
     net = nn.Sequential(nn.Flatten(), mlp([math.prod(shape), *hidden, 2 * d], nn.ReLU))
     net.input_shape = shape
     return net
@@ -243,7 +263,8 @@ def mlp_decoder(
     output_shape: Sequence[int], latent_dim: int, hidden: Sequence[int] = (400,)
 ) -> nn.Sequential:
     """latent_dim -> Linear/ReLU layers -> prod(output_shape), reshaped. Outputs logits/means."""
-    shape, d = _check_shape("output_shape", output_shape), _check_latent_dim(latent_dim)
+    shape, d = check_shape("output_shape", output_shape), _check_latent_dim(latent_dim)
+    hidden = check_shape("hidden", hidden, allow_empty=True)
     return nn.Sequential(mlp([d, *hidden, math.prod(shape)], nn.ReLU), nn.Unflatten(1, shape))
 
 
@@ -259,7 +280,8 @@ def conv_encoder(
     input_shape: Sequence[int], latent_dim: int, channels: Sequence[int] = (32, 64)
 ) -> nn.Sequential:
     """Stride-2 4×4 convolutions (each halves H and W) with ReLU, then a linear map to 2·latent_dim."""
-    shape, d = _check_shape("input_shape", input_shape), _check_latent_dim(latent_dim)
+    shape, d = check_shape("input_shape", input_shape), _check_latent_dim(latent_dim)
+    channels = check_shape("channels", channels)
     _check_divisible(shape, len(channels))
     layers, c_in = [], shape[0]
     for c in channels:
@@ -275,7 +297,8 @@ def conv_decoder(
     output_shape: Sequence[int], latent_dim: int, channels: Sequence[int] = (64, 32)
 ) -> nn.Sequential:
     """A linear map to (channels[0], H/2^k, W/2^k), then stride-2 transposed convolutions."""
-    shape, d = _check_shape("output_shape", output_shape), _check_latent_dim(latent_dim)
+    shape, d = check_shape("output_shape", output_shape), _check_latent_dim(latent_dim)
+    channels = check_shape("channels", channels)
     _check_divisible(shape, len(channels))
     h, w = shape[1] >> len(channels), shape[2] >> len(channels)
     layers: list[nn.Module] = [

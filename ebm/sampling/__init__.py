@@ -2,7 +2,10 @@
 
 Every sampler takes an energy (an ``ebm.Energy`` or any callable (B, ...) -> (B,), low = likely)
 and initial states x0 (B, ...), runs all B chains in parallel, and never synchronises with the
-host inside its loop. The sampler modules are private (``_langevin.py`` ...): a module must not
+host inside its loop. Samplers run inside EBM training's hot loop, so they validate their
+hyper-parameters and x0's shape but never read x0's values: NaN (or inf) in a row of x0 propagates
+to that chain's output row (a NaN state is never accepted away), and the other chains, which are
+independent, are unaffected. The sampler modules are private (``_langevin.py`` ...): a module must not
 share its name with the function it exports.
 """
 

@@ -8,7 +8,14 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor, nn
 
-from ebm._checks import check_tensor
+from ebm._checks import (
+    as_float_tensor,
+    check_choice,
+    check_int,
+    check_positive,
+    check_real,
+    module_dtype,
+)
 
 EnergyFn = Callable[[Tensor], Tensor]
 
@@ -16,18 +23,44 @@ EnergyFn = Callable[[Tensor], Tensor]
 _PREALLOCATE_LIMIT = 1 << 24
 
 
-def check_sampler_args(energy: object, x0: object, n_steps: object, step_size: object) -> None:
+def check_sampler_args(
+    energy: object,
+    x0: object,
+    n_steps: object,
+    step_size: object,
+    generator: object = None,
+    compile: object = False,
+) -> Tensor:
+    """Validate the arguments every sampler shares, once per call; return x0 as a tensor.
+
+    x0: a tensor or an array-like (B, ...); integers become floats, and an ``nn.Module`` energy's
+    parameter dtype is used (float64 states into a float32 energy run in float32). The states'
+    values are not read (no host sync): NaN in x0 propagates.
+    """
     if not callable(energy):
         raise ValueError(f"energy must be callable (B, ...) -> (B,), got {type(energy).__name__}")
-    check_tensor("x0", x0)
-    if x0.ndim < 1 or x0.shape[0] < 1 or not x0.is_floating_point():
-        raise ValueError(
-            f"x0 must be a floating tensor of shape (B, ...), got {x0.dtype} {tuple(x0.shape)}"
-        )
-    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
-        raise ValueError(f"n_steps must be an int >= 0, got {n_steps!r}")
-    if isinstance(step_size, bool) or not isinstance(step_size, (int, float)) or not step_size > 0:
-        raise ValueError(f"step_size must be a number > 0, got {step_size!r}")
+    x0 = as_float_tensor("x0", x0, finite=False, dtype=module_dtype(energy))
+    if x0.ndim < 1 or x0.shape[0] < 1:
+        raise ValueError(f"x0 must have shape (B, ...) with B >= 1, got {tuple(x0.shape)}")
+    check_int("n_steps", n_steps, minimum=0)
+    check_positive("step_size", step_size)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator or None, got {generator!r}")
+    check_choice("compile", compile, (False, True))
+    return x0
+
+
+def check_clamp(clamp: object) -> tuple[float, float] | None:
+    """None, or a (low, high) box of finite reals with low < high."""
+    if clamp is None:
+        return None
+    if isinstance(clamp, (str, bytes)) or not hasattr(clamp, "__len__") or len(clamp) != 2:
+        raise ValueError(f"clamp must be None or a pair (low, high), got {clamp!r}")
+    low = float(check_real("clamp[0]", clamp[0]))
+    high = float(check_real("clamp[1]", clamp[1]))
+    if not low < high:
+        raise ValueError(f"clamp must be (low, high) with low < high, got {clamp!r}")
+    return low, high
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ebm._checks import as_float_tensor, check_int
 from ebm.sampling._common import EnergyFn, check_sampler_args, metropolis_chain
 
 
@@ -54,25 +55,29 @@ def hmc(
 ) -> tuple[Tensor, Tensor]:
     """Run ``n_steps`` HMC iterations (each ``n_leapfrog`` leapfrog steps) on every chain.
 
-    energy: callable (B, ...) -> (B,), low = likely; x0: (B, ...) initial states (not modified).
-    mass: the diagonal of M: None (identity), a number, or a positive tensor shaped like one
-    state x0.shape[1:]. A good choice is the inverse of the target's marginal variances.
+    energy: callable (B, ...) -> (B,), low = likely; x0: (B, ...) initial states (not modified;
+    an array-like too, cast as in ``langevin``); its values are not read (no host sync): a NaN
+    row stays NaN (its trajectories are never accepted), the other chains are unaffected.
+    step_size: finite, > 0; n_leapfrog: an int >= 1.
+    mass: the diagonal of M: None (identity), a number, or a finite positive tensor (or
+    array-like) of real numbers shaped like one state x0.shape[1:] (bools are refused). A good
+    choice is the inverse of the target's marginal variances.
     Returns (samples (B, ...), acceptance rate as a 0-dim device tensor).
     """
-    check_sampler_args(energy, x0, n_steps, step_size)
-    if isinstance(n_leapfrog, bool) or not isinstance(n_leapfrog, int) or n_leapfrog < 1:
-        raise ValueError(f"n_leapfrog must be an int >= 1, got {n_leapfrog!r}")
+    x0 = check_sampler_args(energy, x0, n_steps, step_size, generator, compile)
+    check_int("n_leapfrog", n_leapfrog, minimum=1)
     x = x0.detach().clone()
     if mass is None:
         mass = torch.ones(x.shape[1:], device=x.device, dtype=x.dtype)
     else:
-        mass = torch.as_tensor(mass, device=x.device, dtype=x.dtype)
+        # one host sync, before the chains: finite and positive
+        mass = as_float_tensor("mass", mass, dtype=x.dtype, device=x.device, allow_bool=False)
         if mass.ndim == 0:
             mass = mass.expand(x.shape[1:])
         if mass.shape != x.shape[1:] or not bool((mass > 0).all()):
             raise ValueError(
                 f"mass must be positive with shape {tuple(x.shape[1:])} (one state), "
-                f"got {tuple(mass.shape)}"
+                f"got shape {tuple(mass.shape)}"
             )
     return metropolis_chain(
         energy,

@@ -14,8 +14,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from ebm._checks import check_real
 from ebm.sampling._common import (
     EnergyFn,
+    check_clamp,
     check_energy_shape,
     check_sampler_args,
     energy_and_grad,
@@ -58,26 +60,25 @@ def langevin(
     """Run ``n_steps`` of Langevin dynamics on every chain; return the final states.
 
     energy: an ``ebm.Energy`` or any callable (B, ...) -> (B,), low = likely.
-    x0: (B, ...) initial states, one chain per row (not modified).
-    step_size: the gradient step; noise_scale: the noise std per step, default √(2·step_size).
-    clamp: optional (low, high) box the states are clipped to after every step.
+    x0: (B, ...) initial states, one chain per row (not modified): a tensor or an array-like,
+    integers promoted to floats, cast to an ``nn.Module`` energy's parameter dtype. Its values
+    are not read (no host sync): a NaN/inf row gives a NaN/inf output row, the other chains are
+    unaffected.
+    step_size: the gradient step (finite, > 0); noise_scale: the noise std per step (finite,
+    >= 0), default √(2·step_size). clamp: optional finite (low, high) box the states are clipped
+    to after every step. Every hyper-parameter is checked once, before the chains start.
     generator: the source of the noise (the global RNG when None).
     compile: wrap the step in ``torch.compile``.
     MLP energies (``MLPEnergy``, or Linear/activation ``nn.Sequential``) take a fused analytic
     input gradient; every other energy goes through autograd.
     Returns (B, ...) detached samples. No host synchronisation happens inside the loop.
     """
-    check_sampler_args(energy, x0, n_steps, step_size)
+    x0 = check_sampler_args(energy, x0, n_steps, step_size, generator, compile)
     if noise_scale is None:
-        noise_scale = math.sqrt(2.0 * step_size)
-    elif (
-        isinstance(noise_scale, bool)
-        or not isinstance(noise_scale, (int, float))
-        or noise_scale < 0
-    ):
-        raise ValueError(f"noise_scale must be a number >= 0 or None, got {noise_scale!r}")
-    if clamp is not None and (len(clamp) != 2 or not clamp[0] < clamp[1]):
-        raise ValueError(f"clamp must be (low, high) with low < high, got {clamp!r}")
+        noise_scale = math.sqrt(2.0 * float(step_size))
+    else:
+        check_real("noise_scale", noise_scale, 0.0)
+    clamp = check_clamp(clamp)
     x = x0.detach().clone()
     if n_steps == 0:
         return x

@@ -48,11 +48,14 @@ def mala(
 ) -> tuple[Tensor, Tensor]:
     """Run ``n_steps`` of MALA on every chain.
 
-    energy: callable (B, ...) -> (B,), low = likely; x0: (B, ...) initial states (not modified).
+    energy: callable (B, ...) -> (B,), low = likely; x0: (B, ...) initial states (not modified;
+    an array-like too, cast as in ``langevin``); its values are not read (no host sync): a NaN row
+    stays NaN (its proposals are never accepted), the other chains are unaffected.
+    step_size: finite, > 0.
     Returns (samples (B, ...), acceptance rate): the rate is a 0-dim tensor on x0's device, the
     mean over chains and steps of the accept decisions (aim for about 0.5–0.6).
     """
-    check_sampler_args(energy, x0, n_steps, step_size)
+    x0 = check_sampler_args(energy, x0, n_steps, step_size, generator, compile)
     return metropolis_chain(
         energy, x0.detach().clone(), n_steps, generator, compile, _step, float(step_size)
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebm._checks import check_tensor
+from ebm._checks import as_float_tensor
 
 
 def _autocovariance(x: Tensor) -> Tensor:
@@ -27,14 +27,20 @@ def effective_sample_size(samples: Tensor) -> Tensor:
     """ESS of each coordinate from ``samples`` (n_steps, n_chains, ...). Returns (...).
 
     For independent draws it is about n_steps·n_chains; for an AR(1) chain with coefficient ρ it
-    tends to n_steps·n_chains·(1 − ρ)/(1 + ρ). Needs n_steps >= 4. No host synchronisation.
+    tends to n_steps·n_chains·(1 − ρ)/(1 + ρ). Needs n_steps >= 4 and n_chains >= 1.
+
+    samples: a tensor or an array-like, finite (NaN/inf raise a ``ValueError``: one host sync,
+    so call it on a finished run, not inside the sampling loop). Computed in float64; the result
+    has the samples' floating dtype, or the default float dtype for integer and bool samples
+    (never truncated). A coordinate that never moves (zero variance) has ESS NaN.
     """
-    check_tensor("samples", samples)
-    if samples.ndim < 2 or samples.shape[0] < 4:
+    samples = as_float_tensor("samples", samples)
+    if samples.ndim < 2 or samples.shape[0] < 4 or samples.shape[1] < 1:
         raise ValueError(
-            f"samples must have shape (n_steps >= 4, n_chains, ...), got {tuple(samples.shape)}"
+            "samples must have shape (n_steps >= 4, n_chains >= 1, ...), got "
+            f"{tuple(samples.shape)}"
         )
-    x = samples.to(torch.float64) if samples.dtype != torch.float64 else samples
+    x = samples.to(torch.float64)
     n, m = x.shape[0], x.shape[1]
     acov = _autocovariance(x)  # (N, M, ...)
     within = x.var(dim=0).mean(dim=0)  # W: mean within-chain variance, (...)

@@ -14,7 +14,16 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ebm._checks import check_choice, check_positive, check_tensor, make_generator
+from ebm._checks import (
+    as_float_tensor,
+    check_choice,
+    check_int,
+    check_positive,
+    check_real,
+    check_shape,
+    check_tensor,
+    make_generator,
+)
 
 _NOISE = ("uniform", "normal")
 
@@ -27,6 +36,8 @@ class ReplayBuffer(nn.Module):
     seed: seeds the initial fill only; ``sample`` takes an explicit generator (or the global RNG).
     """
 
+    NOISE = _NOISE  # the noise distributions
+
     def __init__(
         self,
         capacity: int,
@@ -37,13 +48,9 @@ class ReplayBuffer(nn.Module):
         seed: int | None = None,
     ):
         super().__init__()
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-            raise ValueError(f"capacity must be a positive int, got {capacity!r}")
-        shape = tuple(int(s) for s in shape)
-        if not shape or any(s < 1 for s in shape):
-            raise ValueError(f"shape must be a non-empty tuple of positive ints, got {shape!r}")
-        if not 0.0 <= reinit_prob <= 1.0:
-            raise ValueError(f"reinit_prob must be in [0, 1], got {reinit_prob!r}")
+        capacity = check_int("capacity", capacity, minimum=1)
+        shape = check_shape("shape", shape)
+        check_real("reinit_prob", reinit_prob, 0.0, 1.0)
         self.capacity, self.shape, self.reinit_prob = capacity, shape, float(reinit_prob)
         self.noise = check_choice("noise", noise, _NOISE)
         self.scale = check_positive("scale", scale)
@@ -58,6 +65,7 @@ class ReplayBuffer(nn.Module):
 
     def draw_noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n fresh draws (n, *shape) from the initialisation noise, on the buffer's device."""
+        check_int("n", n, minimum=1)
         buf = self.samples
         return self._draw((n, *self.shape), buf.dtype, buf.device, generator)
 
@@ -67,8 +75,7 @@ class ReplayBuffer(nn.Module):
         Each slot is re-initialised with probability ``reinit_prob``: the fresh noise replaces the
         stored state in the buffer too. Pass the chains' end states back with ``push``.
         """
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= self.capacity:
-            raise ValueError(f"n must be an int in [1, capacity={self.capacity}], got {n!r}")
+        check_int("n", n, minimum=1, maximum=self.capacity)  # distinct slots: n <= capacity
         buf = self.samples
         idx = torch.randperm(self.capacity, generator=generator, device=buf.device)[:n]
         fresh = self._draw((n, *self.shape), buf.dtype, buf.device, generator)
@@ -78,8 +85,10 @@ class ReplayBuffer(nn.Module):
         return states.clone(), idx
 
     def push(self, states: Tensor, idx: Tensor) -> None:
-        """Store ``states`` (n, *shape) into slots ``idx`` (n,) (detached)."""
-        check_tensor("states", states), check_tensor("idx", idx, ndim=1)
+        """Store ``states`` (n, *shape) into slots ``idx`` (n,) (detached; a tensor or an
+        array-like, cast to the buffer's dtype). Values are not read: no host sync."""
+        states = as_float_tensor("states", states, finite=False, dtype=self.samples.dtype)
+        check_tensor("idx", idx, ndim=1)
         if states.shape != (idx.shape[0], *self.shape):
             raise ValueError(
                 f"states must have shape ({idx.shape[0]}, *{self.shape}), got {tuple(states.shape)}"

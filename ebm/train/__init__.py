@@ -6,17 +6,28 @@ for the model contract and ``ebm.train.callbacks`` for the hooks.
 
 from ebm.train import callbacks
 from ebm.train.callbacks import Callback, EarlyStopping
-from ebm.train.checkpoint import UnsafeCheckpointError, load_checkpoint
+from ebm.train.checkpoint import (
+    CheckpointError,
+    CheckpointWriteError,
+    UnsafeCheckpointError,
+    load_checkpoint,
+)
 from ebm.train.devices import resolve_device
 from ebm.train.ema import EMA
-from ebm.train.logs import NonFiniteLossError
+from ebm.train.logs import NonFiniteGradientError, NonFiniteLossError, NonFiniteStateError
+from ebm.train.state import ResumeMismatchError
 from ebm.train.trainer import Trainer
 
 __all__ = [
     "Callback",
+    "CheckpointError",
+    "CheckpointWriteError",
     "EMA",
     "EarlyStopping",
+    "NonFiniteGradientError",
     "NonFiniteLossError",
+    "NonFiniteStateError",
+    "ResumeMismatchError",
     "Trainer",
     "UnsafeCheckpointError",
     "callbacks",

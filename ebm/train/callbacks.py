@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+from ebm._checks import check_real
+
 _MODES = ("min", "max")
 
 
@@ -43,7 +45,8 @@ class Callback:
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
 
-    monitor: a key of the epoch history row, e.g. "val_loss" or "loss".
+    monitor: a key of the epoch history row, e.g. "val_loss" or "loss". patience: an int >= 0;
+    min_delta: the least improvement that counts, a finite real >= 0.
     """
 
     def __init__(
@@ -57,8 +60,7 @@ class EarlyStopping(Callback):
             raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
             raise ValueError(f"patience must be a non-negative int, got {patience!r}")
-        if not min_delta >= 0:
-            raise ValueError(f"min_delta must be >= 0, got {min_delta!r}")
+        check_real("min_delta", min_delta, 0.0)
         self.monitor, self.patience, self.min_delta, self.mode = monitor, patience, min_delta, mode
         self.best = math.inf if mode == "min" else -math.inf
         self.wait = 0

@@ -12,6 +12,7 @@ import math
 import warnings
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset, Sampler
 
@@ -55,10 +56,11 @@ class Batches:
         drop_last: bool = False,
         num_workers: int = 0,
         name: str = "train_data",
+        float_dtype: torch.dtype | None = None,
     ):
         self.name, self.shuffle, self.device = name, shuffle, device
         self.rank, self.world_size, self.drop_last = rank, world_size, drop_last
-        self.num_workers = num_workers
+        self.num_workers, self.float_dtype = num_workers, float_dtype
         self._pin = device.type == "cuda"
         self.loader: DataLoader | None = None
         self.tensors: list[torch.Tensor] | None = None
@@ -71,14 +73,15 @@ class Batches:
             self.loader = data
             self._check_loader()
             return
-        if isinstance(data, torch.Tensor):
-            self.tensors, self.single = [data], True
+        if isinstance(data, (torch.Tensor, np.ndarray)):
+            self.tensors, self.single = [self._tensor(data, name)], True
         elif (
             isinstance(data, (tuple, list))
             and data
-            and all(isinstance(t, torch.Tensor) for t in data)
+            and all(isinstance(t, (torch.Tensor, np.ndarray)) for t in data)
         ):
-            self.tensors, self.single = list(data), False
+            self.tensors = [self._tensor(t, f"{name}[{i}]") for i, t in enumerate(data)]
+            self.single = False
         elif isinstance(data, IterableDataset):
             raise ValueError(
                 f"{name} is an IterableDataset: wrap it in a DataLoader yourself "
@@ -88,8 +91,8 @@ class Batches:
             self.dataset = data
         else:
             raise ValueError(
-                f"{name} must be a Tensor, a tuple/list of Tensors, a Dataset with __len__ or a "
-                f"DataLoader, got {type(data).__name__}"
+                f"{name} must be a Tensor or numpy array, a tuple/list of them, a Dataset with "
+                f"__len__ or a DataLoader, got {type(data).__name__}"
             )
         if self.tensors is not None:
             if any(t.ndim == 0 for t in self.tensors):
@@ -108,6 +111,26 @@ class Batches:
                 f"{name} has {self.n} samples, fewer than one batch of {self.batch_size} per rank "
                 "with drop_last=True"
             )
+
+    def _tensor(self, value, name: str) -> torch.Tensor:
+        """A data tensor: numpy -> torch, floating -> ``float_dtype``, NaN/inf rejected."""
+        t = (
+            torch.from_numpy(np.ascontiguousarray(value))
+            if isinstance(value, np.ndarray)
+            else value
+        )
+        if t.is_complex():
+            raise ValueError(f"{name} must hold real numbers, got dtype {t.dtype}")
+        if t.is_floating_point():
+            if self.float_dtype is not None and t.dtype != self.float_dtype:
+                t = t.to(self.float_dtype)
+            if t.numel() and not torch.isfinite(t).all():
+                raise ValueError(
+                    f"{name} contains NaN or inf values "
+                    f"({int(torch.isnan(t).sum())} NaN, {int(torch.isinf(t).sum())} inf): "
+                    "training data must be finite"
+                )
+        return t
 
     def _check_loader(self) -> None:
         if self.world_size > 1 and not isinstance(
@@ -208,17 +231,17 @@ class Batches:
             generator=torch.Generator().manual_seed(worker_seed),
         )
         for batch in loader:
-            yield move_to_device(batch, self.device, non_blocking=self._pin)
+            yield move_to_device(batch, self.device, self._pin, self.float_dtype)
 
     def _loader_epoch(self, start, positioned):
         pin = self._pin and bool(getattr(self.loader, "pin_memory", False))
         if positioned is not None:
             for batch in positioned:
-                yield move_to_device(batch, self.device, non_blocking=pin)
+                yield move_to_device(batch, self.device, pin, self.float_dtype)
             return
         for i, batch in enumerate(self.loader):
             if i >= start:
-                yield move_to_device(batch, self.device, non_blocking=pin)
+                yield move_to_device(batch, self.device, pin, self.float_dtype)
 
 
 def batch_size_of(batch) -> int:

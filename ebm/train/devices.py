@@ -36,20 +36,25 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(device)
 
 
-def move_to_device(batch, device: torch.device, non_blocking: bool = False):
+def move_to_device(
+    batch, device: torch.device, non_blocking: bool = False, float_dtype: torch.dtype | None = None
+):
     """Move every tensor of a (nested list/tuple/dict) batch to ``device``.
 
     On CUDA the caller passes ``non_blocking=True`` for batches that sit in pinned memory.
+    float_dtype: cast floating tensors of another floating dtype to it (None: keep dtypes).
     """
     if isinstance(batch, torch.Tensor):
+        if float_dtype is not None and batch.is_floating_point() and batch.dtype != float_dtype:
+            return batch.to(device, float_dtype, non_blocking=non_blocking)
         if batch.device == device:
             return batch
         return batch.to(device, non_blocking=non_blocking)
     if isinstance(batch, list):
-        return [move_to_device(b, device, non_blocking) for b in batch]
+        return [move_to_device(b, device, non_blocking, float_dtype) for b in batch]
     if isinstance(batch, tuple):
-        moved = [move_to_device(b, device, non_blocking) for b in batch]
+        moved = [move_to_device(b, device, non_blocking, float_dtype) for b in batch]
         return type(batch)(*moved) if hasattr(batch, "_fields") else tuple(moved)
     if isinstance(batch, dict):
-        return {k: move_to_device(v, device, non_blocking) for k, v in batch.items()}
+        return {k: move_to_device(v, device, non_blocking, float_dtype) for k, v in batch.items()}
     return batch

@@ -7,23 +7,36 @@ import contextlib
 import torch
 from torch import nn
 
+from ebm._checks import check_real
+
 
 class EMA:
     """``shadow <- decay * shadow + (1 - decay) * param`` after every optimiser step.
 
-    Floating-point parameters and buffers are averaged; integer buffers (counters) are copied.
-    ``swap(model)`` temporarily loads the averaged weights, e.g. for evaluation.
+    model: the ``nn.Module`` whose weights are averaged; decay: a finite real in (0, 1) (0 would
+    average nothing, 1 would never move). Floating-point parameters and buffers are averaged;
+    integer buffers (counters) are copied. ``update``, ``copy_to`` and ``swap`` take the same
+    model (an ``nn.Module`` with the same named tensors); ``swap(model)`` temporarily loads the
+    averaged weights, e.g. for evaluation.
     """
 
     def __init__(self, model: nn.Module, decay: float):
-        if not 0.0 < decay < 1.0:
-            raise ValueError(f"ema_decay must be in (0, 1), got {decay!r}")
+        check_real("decay", decay, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
         self.decay = decay
         self.shadow = {k: v.detach().clone() for k, v in self._tracked(model).items()}
 
-    @staticmethod
-    def _tracked(model: nn.Module) -> dict[str, torch.Tensor]:
-        return {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    def _tracked(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        tracked = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+        shadow = getattr(self, "shadow", None)
+        if shadow is not None and tracked.keys() != shadow.keys():
+            unknown = sorted(set(tracked) ^ set(shadow))
+            raise ValueError(
+                f"model must have the tensors this EMA was built from; these differ: "
+                f"{unknown[:5]}{' ...' if len(unknown) > 5 else ''}"
+            )
+        return tracked
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
@@ -44,10 +57,14 @@ class EMA:
         for name, value in self._tracked(model).items():
             value.copy_(self.shadow[name])
 
+    def swap(self, model: nn.Module) -> contextlib.AbstractContextManager[nn.Module]:
+        """Use the averaged weights inside the block, the trained ones again after it:
+        ``with ema.swap(model): ...``. The model is checked at the call, not at ``with``."""
+        return self._swapped(model, self._tracked(model))
+
     @contextlib.contextmanager
-    def swap(self, model: nn.Module):
-        """Use the averaged weights inside the block, the trained ones again after it."""
-        saved = {k: v.detach().clone() for k, v in self._tracked(model).items()}
+    def _swapped(self, model: nn.Module, tracked: dict[str, torch.Tensor]):
+        saved = {k: v.detach().clone() for k, v in tracked.items()}
         self.copy_to(model)
         try:
             yield model

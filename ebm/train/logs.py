@@ -21,6 +21,14 @@ class NonFiniteLossError(FloatingPointError):
     """A loss term was NaN or infinite (``nan_policy="raise"``)."""
 
 
+class NonFiniteGradientError(NonFiniteLossError):
+    """The loss was finite but its gradient was not (``sqrt`` or ``log`` at 0, ...)."""
+
+
+class NonFiniteStateError(NonFiniteLossError):
+    """A weight or optimiser state is NaN or infinite: the checkpoint is not written."""
+
+
 class StepBuffer:
     """Per-step metric tensors waiting for the next flush.
 
@@ -108,12 +116,14 @@ def _to_host(tensors: list[torch.Tensor]) -> list[float]:
     return host
 
 
-def first_non_finite(rows) -> tuple[int, int, int, dict[str, float]] | None:
-    """(step, epoch, batch, {term: value}) of the first step with a NaN/inf term, else None."""
+def first_non_finite(rows) -> tuple[int, int, int, dict[str, float], dict[str, float]] | None:
+    """(step, epoch, batch, {name: bad value}, {term: value}) of the first step with a NaN/inf
+    loss term or gradient check, else None."""
     for step, epoch, batch, terms, checks in rows:
         bad = {k: v for k, v in (*terms.items(), *checks.items()) if not math.isfinite(v)}
+        bad.update({k: v for k, v in checks.items() if k.endswith("gradient") and v != 0})
         if bad:
-            return step, epoch, batch, bad
+            return step, epoch, batch, bad, terms
     return None
 
 

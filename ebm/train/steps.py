@@ -2,6 +2,13 @@
 
 Nothing here reads a tensor on the host, except the non-finite check of ``nan_policy="skip"``,
 which must decide before the optimiser steps (one sync per step, or per ``optimize`` call).
+
+Gradients are checked as well as losses: a finite loss can have a non-finite gradient (``sqrt``
+or ``log`` at 0). Under ``nan_policy="raise"`` a device-side flag of every update's gradients
+(``GradientCheck``, or the norm ``grad_clip`` computes anyway) joins the step's checks, read at
+the next flush (no extra sync); under ``"skip"`` it is read with the loss terms, in the same
+sync, before the optimiser steps. With fp16 precision the
+GradScaler owns inf/NaN gradients: it skips such steps and lowers its scale, as torch.amp does.
 """
 
 from __future__ import annotations
@@ -18,6 +25,40 @@ from ebm.train.logs import snapshot
 
 class SkipBatch(Exception):
     """Raised inside ``optimize`` to abandon the rest of a batch with a non-finite loss."""
+
+
+class GradientCheck:
+    """The device-side flag of the non-finite check for the gradients of fixed ``params``.
+
+    Calling it returns a 0-d float tensor on the parameters' device: 1 if some gradient holds
+    NaN or inf, 0 if all are finite (None if no parameter has a gradient), with no host sync. It
+    is GradScaler's fused check run at scale 1 (gradients are unchanged), one call per (device,
+    dtype) group: a few µs a step for a small MLP on CPU, against ~60 µs for a gradient norm.
+    """
+
+    def __init__(self, params):
+        groups: dict[tuple, list] = {}
+        for p in params:
+            groups.setdefault((p.device, p.dtype), []).append(p)
+        self.groups = list(groups.values())
+        self.ones = {device: torch.ones((), device=device) for device, _ in groups}
+
+    def __call__(self) -> torch.Tensor | None:
+        flags = []
+        for group in self.groups:
+            grads = [p.grad for p in group if p.grad is not None]
+            if not grads:
+                continue
+            grads = [g.coalesce().values() if g.is_sparse else g for g in grads]
+            found = torch.zeros((), device=grads[0].device)
+            torch._amp_foreach_non_finite_check_and_unscale_(grads, found, self.ones[found.device])
+            flags.append(found)
+        if not flags:
+            return None
+        flag = flags[0]
+        for other in flags[1:]:  # rare: parameters on several devices or of several dtypes
+            flag = flag + other.to(flag.device)
+        return flag
 
 
 def split_output(out, where: str) -> tuple[torch.Tensor | None, dict]:
@@ -78,21 +119,37 @@ class Stepper:
                     find_unused_parameters=find_unused_parameters,
                 )
         self.checks: dict[str, torch.Tensor] = {}
+        self._prefix, self._calls, self.updated = "", 0, False
         self.skipped_updates = 0  # optimiser updates dropped because of a non-finite loss
+        self.check_grads = self.scaler is None
+        self._grad_check_all = GradientCheck(self.params)
+        self._grad_check_per_optimizer = [
+            GradientCheck([p for g in opt.param_groups for p in g["params"]]) for opt in optimizers
+        ]
 
     # --- helpers -------------------------------------------------------------------------
-    def _finite(self, tensors) -> bool:
-        """One host sync; under DDP every rank gets the same answer (any rank bad -> bad)."""
-        bad = torch.stack([~torch.isfinite(t.detach().float()).all() for t in tensors]).any()
+    def _finite(self, tensors, flags=()) -> bool:
+        """One host sync: all ``tensors`` finite and all gradient ``flags`` (GradientCheck) 0?
+        Under DDP every rank gets the same answer (any rank bad -> bad)."""
+        bad = [~torch.isfinite(t.detach().float()).all() for t in tensors]
+        bad += [f != 0 for f in flags if f is not None]
+        bad = torch.stack(bad).any()
         if self.world_size > 1:
             bad = bad.to(torch.int32)
             dist.all_reduce(bad, op=dist.ReduceOp.MAX)
         return not bool(bad)
 
+    def _zero(self, optimizers) -> None:
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
+
     def _backward(self, loss):
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
 
-    def _update(self, optimizers, params):
+    def _update(self, optimizers, params, flag=None, check=None):
+        """Unscale, clip, step and zero ``optimizers``. ``flag``: the gradient flag if already
+        computed, else ``check()`` computes it (a GradientCheck of ``params``); under
+        nan_policy="raise" it joins ``self.checks``."""
         if self.scaler is not None:
             if self.grad_clip is not None:
                 for opt in optimizers:
@@ -103,11 +160,15 @@ class Stepper:
             self.scaler.update()
         else:
             if self.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+                norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+                flag = (~torch.isfinite(norm.detach())).float()  # the norm is the check
+            elif flag is None and self.check_grads and check is not None:
+                flag = check()
+            if flag is not None and self.nan_policy == "raise":
+                self.checks[f"{self._prefix}gradient"] = flag
             for opt in optimizers:
                 opt.step()
-        for opt in optimizers:
-            opt.zero_grad(set_to_none=True)
+        self._zero(optimizers)
 
     # --- automatic ------------------------------------------------------------------------
     def automatic(self, batch, is_update: bool) -> tuple[dict, bool, bool]:
@@ -122,6 +183,7 @@ class Stepper:
 
     def _automatic(self, out, is_update: bool) -> tuple[dict, bool, bool]:
         """Backward (and the update closing a window) for training_step's output ``out``."""
+        self.checks, self._prefix = {}, ""
         loss, terms = split_output(out, "training_step")
         if not isinstance(out, torch.Tensor):  # a bare loss is fresh: no copy needed
             terms = snapshot(terms)
@@ -131,19 +193,32 @@ class Stepper:
                 f"(got keys {sorted(terms)}); set manual_optimization = True to step the "
                 "optimisers yourself"
             )
-        if self.nan_policy == "skip":
-            values = [v for v in terms.values() if isinstance(v, torch.Tensor)]
-            if not self._finite(values):
-                return terms, is_update and self._update_after_skip(), True
+        values = [v for v in terms.values() if isinstance(v, torch.Tensor)]
+        skip = self.nan_policy == "skip"
+        if skip and self.accumulate > 1 and not self._finite(values):
+            return terms, is_update and self._update_after_skip(), True
         self._backward(loss / self.accumulate if self.accumulate > 1 else loss)
-        if is_update:
-            self._update(self.optimizers, self.params)
-        return terms, is_update, False
+        if not is_update:
+            return terms, False, False
+        flag = None
+        if skip and self.check_grads:
+            # one sync: the loss terms (not yet checked when accumulate == 1) and the gradients
+            flag = self._grad_check_all()
+            checked = values if self.accumulate == 1 else []
+            if not self._finite(checked, [flag]):
+                self._zero(self.optimizers)  # a non-finite gradient poisons the whole window
+                return terms, False, True
+        elif skip and self.accumulate == 1 and not self._finite(values):
+            self._zero(self.optimizers)
+            return terms, False, True
+        self._update(self.optimizers, self.params, flag, self._grad_check_all)
+        return terms, True, False
 
     def finish_window(self) -> bool:
         """Step with gradients an unfinished accumulation window left behind (True if any)."""
         if self.manual or self.accumulate == 1:
             return False
+        self.checks, self._prefix = {}, ""
         return self._update_after_skip()
 
     def _update_after_skip(self) -> bool:
@@ -153,7 +228,13 @@ class Stepper:
             return False
         if self.world_size > 1:
             distributed.all_reduce_grads(self.params, self.world_size)
-        self._update(self.optimizers, self.params)
+        flag = None
+        if self.nan_policy == "skip" and self.check_grads:
+            flag = self._grad_check_all()
+            if not self._finite([], [flag]):
+                self._zero(self.optimizers)
+                return False
+        self._update(self.optimizers, self.params, flag, self._grad_check_all)
         return True
 
     # --- manual ---------------------------------------------------------------------------
@@ -167,28 +248,36 @@ class Stepper:
             raise ValueError(
                 f"optimize index must be in [0, {len(self.optimizers)}), got {index!r}"
             )
-        if self.nan_policy == "skip" and not self._finite([loss]):
-            raise SkipBatch
-        self.checks[f"optimize(index={index}) call {len(self.checks)}"] = loss.detach()
         opt = self.optimizers[index]
-        for o in self.optimizers:
-            o.zero_grad(set_to_none=True)
+        self._zero(self.optimizers)
         with self.precision.no_autocast():
             self._backward(loss)
         params = [p for g in opt.param_groups for p in g["params"]]
         if self.world_size > 1:
             distributed.all_reduce_grads(params, self.world_size)
-        self._update([opt], params)
+        self._prefix = f"optimize(index={index}) call {self._calls} "
+        self._calls += 1
+        flag = None
+        if self.nan_policy == "skip":
+            # one sync for the loss and its gradients, before the optimiser steps
+            flag = self._grad_check_per_optimizer[index]() if self.check_grads else None
+            if not self._finite([loss], [flag]):
+                self._zero(self.optimizers)
+                raise SkipBatch
+        self.checks[f"{self._prefix}loss"] = loss.detach()
+        self._update([opt], params, flag, self._grad_check_per_optimizer[index])
+        self.updated = True
 
     def manual_step(self, batch) -> tuple[dict, bool, bool]:
-        self.checks = {}
+        self.checks, self._calls = {}, 0
+        self.updated = False
         try:
             with self.precision.autocast():
                 out = self.model.training_step(batch, self.optimize)
         except SkipBatch:
             for o in self.optimizers:
                 o.zero_grad(set_to_none=True)
-            return {}, bool(self.checks), True
+            return {}, self.updated, True
         _, terms = split_output(out, "training_step (manual optimisation)")
         terms = snapshot(terms)
         return terms, True, False

@@ -17,7 +17,14 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ebm._checks import check_choice, check_positive, make_generator
+from ebm._checks import (
+    check_choice,
+    check_int,
+    check_positive,
+    check_real,
+    make_generator,
+    module_dtype,
+)
 from ebm.train import distributed
 from ebm.train.callbacks import Callback
 from ebm.train.checkpoint import CheckpointDir, load_checkpoint
@@ -25,7 +32,9 @@ from ebm.train.data import Batches
 from ebm.train.devices import resolve_device
 from ebm.train.ema import EMA
 from ebm.train.logs import (
+    NonFiniteGradientError,
     NonFiniteLossError,
+    NonFiniteStateError,
     RunLog,
     StepBuffer,
     first_non_finite,
@@ -33,7 +42,7 @@ from ebm.train.logs import (
 )
 from ebm.train.optim import configure, current_lr
 from ebm.train.precision import Precision
-from ebm.train.state import capture, restore
+from ebm.train.state import capture, first_non_finite_tensor, restore, run_config
 from ebm.train.steps import Stepper
 from ebm.train.validation import validate
 
@@ -85,19 +94,21 @@ class Trainer:
             the caller's global RNG state is restored when fit returns.
         ckpt_dir: folder for checkpoints (stepNNNNNNNN.pt and last.pt); also the default run
             folder for metrics.csv. ckpt_every_n_steps / ckpt_every_n_epochs: when to save
-            (epochs default to 1 when ckpt_dir is given); keep_last: numbered files kept.
+            (epochs default to 1 when ckpt_dir is given); keep_last: numbered files kept (an
+            int >= 1, or None for all: last.pt always names the newest, so it is never 0).
         nan_policy: "raise" (error naming step, epoch and term; checked at every flush, before
             any checkpoint) or "skip" (skip the batch, one host sync per step, count in logs).
         grad_clip: max global gradient L2 norm. accumulate_grad_batches: micro-batches per
             optimiser update (automatic optimisation only).
-        ema_decay: keep an EMA of the weights in ``trainer.ema``; ema_eval uses it to validate.
+        ema_decay: keep an EMA of the weights in ``trainer.ema`` (a real in (0, 1), or None);
+            ema_eval uses it to validate.
         scheduler_interval: default stepping of LR schedulers, "epoch" or "step".
         progress: True, False or "auto" (a tqdm bar when stdout is a TTY and CI is unset).
         log_every_n_steps: step rows in history (None: epoch rows only); each is one flush.
         log_dir: run folder for metrics.csv and TensorBoard (default: ckpt_dir).
         tensorboard: "auto" (when installed and a run folder exists), True or False.
         callbacks: Callback objects. val_every_n_epochs: validation frequency.
-        shuffle, drop_last, num_workers: batching of tensors and Datasets.
+        shuffle, drop_last, num_workers (an int >= 0): batching of tensors and Datasets.
         find_unused_parameters: passed to DistributedDataParallel.
     """
 
@@ -139,6 +150,10 @@ class Trainer:
         _positive_int_or_none("ckpt_every_n_epochs", ckpt_every_n_epochs)
         _positive_int_or_none("log_every_n_steps", log_every_n_steps)
         _positive_int_or_none("val_every_n_epochs", val_every_n_epochs)
+        _positive_int_or_none("keep_last", keep_last)  # 0 would delete the file last.pt names
+        check_int("num_workers", num_workers, minimum=0)
+        if ema_decay is not None:
+            check_real("ema_decay", ema_decay, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
         if ckpt_dir is None and (ckpt_every_n_steps or ckpt_every_n_epochs or keep_last):
             raise ValueError(
                 "ckpt_every_n_steps, ckpt_every_n_epochs and keep_last need a ckpt_dir"
@@ -190,8 +205,17 @@ class Trainer:
     def fit(self, model: nn.Module, train_data, val_data=None, resume: bool = False) -> Trainer:
         """Train ``model`` on ``train_data`` (validating on ``val_data``); returns the trainer.
 
+        train_data / val_data: a Tensor or array, a tuple/list of them (batches are lists
+        ``[xb, yb, ...]``), a Dataset with ``__len__`` or a DataLoader. Numpy arrays become
+        tensors; floating data are cast to the dtype of the model's parameters (float64 data
+        train a float32 model in float32); integer data (labels) stay integers. Tensor data
+        with NaN or inf values are rejected before training.
+
         resume: continue from ``ckpt_dir/last.pt`` when it exists (fresh start otherwise),
-        exactly where it stopped, mid-epoch included.
+        exactly where it stopped, mid-epoch included. The checkpoint must come from the same
+        set-up (data size, batch size, world size, accumulation, precision, EMA, model
+        architecture, optimisers and schedulers): a difference raises a ValueError naming it
+        before anything changes, and a failed load leaves the model and optimisers untouched.
         """
         _check_model(model)
         if val_data is not None and not callable(getattr(model, "validation_step", None)):
@@ -208,6 +232,10 @@ class Trainer:
         self.device, self.is_main = device, self.rank == 0
         if self._ckpt is not None and self.is_main:
             self._ckpt.check_writable()
+        saved = None  # read before anything changes: a bad file fails here, model untouched
+        if resume and self._ckpt.last.exists():
+            saved = load_checkpoint(self._ckpt.last, map_location=device)
+        float_dtype = module_dtype(model)
         if self.log_dir is not None and self.is_main:
             self.log_dir.mkdir(parents=True, exist_ok=True)
         train = Batches(
@@ -220,6 +248,7 @@ class Trainer:
             self.drop_last,
             self.num_workers,
             "train_data",
+            float_dtype,
         )
         val = None
         if val_data is not None:
@@ -233,6 +262,7 @@ class Trainer:
                 False,
                 self.num_workers,
                 "val_data",
+                float_dtype,
             )
 
         # `seed` seeds the global RNG for the randomness inside training_step (dropout, noise),
@@ -273,8 +303,9 @@ class Trainer:
             self._epoch_sums: dict[str, float] = {}
             self._epoch_counts: dict[str, int] = {}
             self.should_stop = False
-            if resume and self._ckpt.last.is_file():
-                restore(self, model, load_checkpoint(self._ckpt.last, map_location=device))
+            self._run_config = run_config(self, train)
+            if saved is not None:
+                restore(self, model, saved)  # all or nothing: validated before it changes anything
                 self.last_checkpoint = self._ckpt.last
 
             self._call("on_fit_start", model)
@@ -387,17 +418,7 @@ class Trainer:
         if self.nan_policy == "raise":
             bad = first_non_finite(rows)
             if bad is not None:
-                step, epoch, batch, terms = bad
-                named = ", ".join(f"{k!r} = {v}" for k, v in terms.items())
-                kept = (
-                    f"; the last good checkpoint {self.last_checkpoint} is intact"
-                    if self.last_checkpoint is not None
-                    else ""
-                )
-                raise NonFiniteLossError(
-                    f"non-finite loss at step {step} (epoch {epoch}, batch {batch}): {named}"
-                    f"{kept}. Use nan_policy='skip' to skip such batches."
-                )
+                raise self._non_finite_error(*bad)
         lr = current_lr(self._optimizers)
         for step, epoch, batch, terms, _ in rows:
             for name, value in terms.items():
@@ -407,6 +428,30 @@ class Trainer:
                 self._log.append({"epoch": epoch, "batch": batch, "step": step, **terms, "lr": lr})
         if bar is not None and rows[-1][3]:
             bar.set_postfix({k: f"{v:.4g}" for k, v in rows[-1][3].items()})
+
+    def _kept(self) -> str:
+        if self.last_checkpoint is None:
+            return "no checkpoint was written"
+        return f"the last good checkpoint {self.last_checkpoint} is intact"
+
+    def _non_finite_error(self, step, epoch, batch, bad, terms) -> NonFiniteLossError:
+        where = f"at step {step} (epoch {epoch}, batch {batch})"
+        losses_finite = not any(k == "loss" or k.endswith(" loss") for k in bad)
+        gradients = [k[: -len("gradient")].strip() for k in bad if k.endswith("gradient")]
+        if losses_finite and gradients:
+            loss = ", ".join(f"{k!r} = {v:.6g}" for k, v in terms.items()) or "finite"
+            calls = f" in {', '.join(gradients)}" if any(gradients) else ""
+            return NonFiniteGradientError(
+                f"non-finite gradient {where}{calls}, while the loss was finite ({loss}). "
+                f"The optimiser has applied it, so the weights in memory are no longer usable; "
+                f"{self._kept()}. Look for an operation with an infinite derivative (sqrt or "
+                "log at 0, a division by ~0), or use nan_policy='skip' to skip such steps."
+            )
+        named = ", ".join(f"{k!r} = {v}" for k, v in bad.items() if not k.endswith("gradient"))
+        return NonFiniteLossError(
+            f"non-finite loss {where}: {named}; {self._kept()}. "
+            "Use nan_policy='skip' to skip such batches."
+        )
 
     def _end_epoch(self, model, val, seconds: float) -> dict[str, float]:
         means = {k: s / self._epoch_counts[k] for k, s in self._epoch_sums.items()}
@@ -428,8 +473,14 @@ class Trainer:
         return row
 
     def _save(self, model) -> None:
-        self._flush(None)  # a non-finite loss raises here, before anything is written
+        self._flush(None)  # a non-finite loss or gradient raises here, before anything is written
         state = capture(self, model)
+        bad = first_non_finite_tensor(state)
+        if bad is not None:
+            raise NonFiniteStateError(
+                f"refusing to write a checkpoint at step {self.step}: {bad} holds NaN or inf "
+                f"values; {self._kept()}"
+            )
         if self.is_main:
             path = self._ckpt.save(state, self.step)
             self.last_checkpoint = self._ckpt.last
@@ -457,4 +508,8 @@ def _bar(total, initial, epoch):
 
 def _destroy_process_group() -> None:
     if dist.is_available() and dist.is_initialized():
+        # every rank reaches teardown before any destroys its gloo pairs: a rank tearing down
+        # while its peer still sends was seen once to abort the peer at exit
+        with contextlib.suppress(RuntimeError):
+            dist.barrier()
         dist.destroy_process_group()
