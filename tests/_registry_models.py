@@ -328,6 +328,8 @@ GENERATIVE = {
         alpha=NONNEGATIVE,
         lr=POSITIVE,
         betas=ADAM_BETAS,
+        lr_decay_steps=Int(1),
+        lr_final_ratio=PROBABILITY,
     ),
     "ebm.models.EBM.forward": Fw(lambda: (_ebm_model(), dict(y=randn(B, 2))), y=Y3_KNOWN),
     "ebm.models.EBM.noise": V(lambda: (_ebm_model().noise, dict(n=3))),

@@ -92,7 +92,12 @@ def nearest_distance(samples, reference, chunk: int = 1024) -> Tensor:
     O(chunk·M).
     """
     x = _samples("samples", samples)
-    r = _samples("reference", reference, dim=x.shape[1]).to(device=x.device, dtype=x.dtype)
+    r = _samples("reference", reference).to(device=x.device, dtype=x.dtype)
+    if r.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"reference must have shape (M, {x.shape[1]}) like samples {tuple(x.shape)}, "
+            f"got {tuple(r.shape)}"
+        )
     chunk = check_int("chunk", chunk, minimum=1)
     return torch.cat([torch.cdist(part, r).min(dim=1).values for part in x.split(chunk)])
 
