@@ -1,14 +1,20 @@
 """An MLP energy learns four 2-D toys by persistent contrastive divergence; samples are Langevin
 chains from fresh noise.
 
-Method (the same for every toy; only the number of training steps differs):
+Method (the same for every toy; the settings table TOYS lists what differs):
 - energy: ``MLPEnergy`` 2→128→128→1 with SiLU (smooth, so the Langevin drift is continuous);
-- negatives: 20 steps of proper Langevin, x ← x − s·∇E(x) + √(2s)·ε with s = 0.001, so the chains
-  sample p ∝ exp(−E) itself, not a colder density; they start from a replay buffer of 2048
-  persistent chains (2 % re-drawn from uniform noise on the plotted box each time) and are clamped
-  to the box (Du & Mordatch 2019; Tieleman 2008);
-- loss: contrastive divergence + 0.001·(E_data² + E_model²) (the energy-magnitude penalty);
-- Adam (β₁ = 0), batch 512, learning rate 0.01 cosine-decayed to 0.0002 over the run;
+- phase 1, persistent contrastive divergence (Tieleman 2008; Du & Mordatch 2019): negatives are
+  10–20 steps of proper Langevin, x ← x − s·∇E(x) + √(2s)·ε with s = 0.001, so the chains sample
+  p ∝ exp(−E) itself, not a colder density; they start from a replay buffer of 2048 persistent
+  chains (1–2 % re-drawn from uniform noise on the plotted box each time) and are clamped to the
+  box; loss: contrastive divergence + α·(E_data² + E_model²) (the energy-magnitude penalty);
+  Adam (β₁ = 0), batch 512, learning rate 0.01 cosine-decayed to 0.0002 over the run;
+- phase 2, short-run fine-tuning (Nijkamp et al. 2019): 200 more steps whose negatives are the
+  sampler below itself (1000 Langevin steps from fresh noise), batch 128, learning rate 0.0002
+  cosine-decayed. Buffer chains hardly ever cross from one square (or mode) to another, so
+  phase 1 sees each valley's mass only through the few chains re-drawn from noise and leaves the
+  valleys' relative depths loosely set (a fraction of a nat decides a 10 % against a 15 % share);
+  fresh chains visit every valley and even them out;
 - samples: 1000 steps of the same Langevin from FRESH uniform noise on the box (not the buffer).
 
 Targets, on those samples (``ebm.metrics.toy_quality``):
@@ -19,28 +25,31 @@ Targets, on those samples (``ebm.metrics.toy_quality``):
 The MMD (RBF kernel, median bandwidth) is reported beside them: its kernel is as wide as the toy,
 so it misses exactly the failures these targets catch (the previous recipe's checkerboard had an
 MMD of 0.0007 with samples filling the empty squares). Every metric is also computed on a fresh
-data draw, the best a sampler can do at this sample size.
+data draw, the best a sampler can do at this sample size. The JSON records the metrics after 200,
+1000 and 3000 Langevin steps: longer chains drift towards the deepest valleys.
 
-What failed on the way (checkerboard, seed 0, 1000 fresh-noise steps unless stated):
+What failed on the way (checkerboard, seed 0 or 1, 1000 fresh-noise steps unless stated):
 - the previous recipe (ReLU, noise 0.01 = a chain at temperature 0.005, 200 sampling steps,
   2000 training steps): fills the empty squares, piles samples on the square edges;
 - proper Langevin with s = 0.005, lr 0.001, α = 0.1, 4000 steps: 78 % inside. α = 0.1 caps the
   walls near 1/(2α) = 5 nats above the data; α = 0.01: 84 %;
-- short-run chains from noise (Nijkamp et al. 2019; K = 40, no buffer): 87 % inside after the
-  40 steps it was trained for, and longer chains collapse into two squares (36 % and 26 % at
-  1000 steps): the K-step sampler, not exp(−E), is what such training fits;
+- short-run chains from noise only (no buffer, K = 40): 87 % inside after the 40 steps it was
+  trained for, and longer chains collapse into two squares (36 % and 26 % at 1000 steps): the
+  K-step sampler, not exp(−E), is what such training fits;
 - a 10 000-chain buffer, visited every ~20 steps: buffer chains hardly move between squares, so
   the valleys' depths drift apart unseen: fresh chains of 3000 steps put 47 % into one square;
 - colder chains (noise √(2s·T), T = 0.05): 91 %, the same as proper Langevin with the same
   noise per step (90 %), as they must be: chains at temperature T sample exp(−E/T), so this
   only rescales the energy;
 - a wider 2→256→256→1 net at lr 0.005: 94 % after 6000 steps at 2.2× the cost; lr 0.005 on the
-  128-wide net for 10 000 steps: 94 %.
+  128-wide net for 10 000 steps: 94 %;
+- phase 1 alone (the settings here): 95–96 % inside, but the squares' shares spread to 9–16 %
+  at 1000 steps and 4–26 % at 3000 on some seeds: the depths were off by up to a nat;
+- α = 0.001 on two moons: the energy runs away below the data and the chains leave it (0.4 %
+  near the data); α = 0.01 works there and on the ring and pinwheel.
 What worked is a large early learning rate (the walls need large first-layer weights, which Adam
-grows by ~lr per step) decayed to a small one (the depths settle), and a small buffer, so each
-chain runs ~100 Langevin steps between the energy's updates.
-Chains run much longer than the 1000 steps drift towards the deepest valleys (the depths are
-right to within a nat, not exactly): the JSON records the metrics after 3000 steps as well.
+grows by ~lr per step) decayed to a small one, a small buffer, so each chain runs ~1000 Langevin
+steps between re-draws, and phase 2 to set the depths.
 """
 
 from __future__ import annotations
@@ -89,13 +98,14 @@ TOYS = {
     ),
 }
 STEP_SIZE = 0.001  # Langevin step s; the noise is √(2s): proper Langevin on exp(−E)
-N_TRAIN, N_EVAL, N_REF = 20000, 4000, 20000
+N_TRAIN, N_EVAL, N_REF, N_EXACT = 20000, 4000, 20000, 20000
 SAMPLE_STEPS = (200, 1000, 3000)  # fresh-noise chains, recorded after each; SHOWN is the headline
 SHOWN = 1000
-ENERGY_RANGE = 12.0  # nats above the data's median energy shown in colour
+ENERGY_RANGE = 8.0  # nats above the data's median energy shown in colour
 TUNE_STEPS, TUNE_BATCH, TUNE_LR = 200, 128, 2e-4  # phase 2: short-run fine-tuning
 if args.quick:
     N_TRAIN, N_EVAL, N_REF, SAMPLE_STEPS, SHOWN = 4000, 500, 4000, (50, 100), 100
+    N_EXACT = 2000
     TUNE_STEPS = 10
 
 
@@ -112,6 +122,22 @@ def quality(name: str, x: torch.Tensor, seed: int) -> dict:
         return {"within_3sd": within, "mode_shares": shares, "target_met": bool(ok)}
     near = near_data_fraction(x, toy.make(N_REF, seed + 100), radius=3 * toy.noise)
     return {"near_data": near, "target_met": bool(near >= 0.95)}
+
+
+def exact_samples(energy, half_width: float, n: int, seed: int, cells: int = 400) -> torch.Tensor:
+    """n exact draws (n, 2) from p ∝ exp(−E) on the box [−half_width, half_width]², with E
+    constant on each of cells × cells squares (E at the centre): a square is drawn with
+    probability ∝ exp(−E), then a uniform point in it. No Markov chain: this is the energy
+    itself, so its metrics say whether the valleys' depths, not the sampler, are right."""
+    width = 2 * half_width / cells
+    centres = -half_width + (torch.arange(cells) + 0.5) * width
+    grid = torch.cartesian_prod(centres, centres)
+    device = next(energy.parameters()).device
+    with torch.no_grad():
+        E = torch.cat([energy(part.to(device)).cpu() for part in grid.split(16384)])
+    g = torch.Generator().manual_seed(seed)
+    cell = torch.multinomial(torch.softmax(-E.double(), 0), n, replacement=True, generator=g)
+    return grid[cell] + (torch.rand(n, 2, generator=g) - 0.5) * width
 
 
 def headline(name: str, q: dict) -> str:
@@ -199,6 +225,10 @@ for name, toy in TOYS.items():
         **by_steps[SHOWN],
         "mmd_data_vs_data": mmd(other, fresh),
         "data": quality(name, other, args.seed),
+        # p ∝ exp(−E) itself, by exact sampling on a 400 × 400 grid (N_EXACT draws)
+        "energy_itself": quality(
+            name, exact_samples(model.energy, toy.box, N_EXACT, args.seed + 3), args.seed
+        ),
         "by_langevin_steps": by_steps,
         "train_steps": steps,
         "tune_steps": TUNE_STEPS,
@@ -249,7 +279,9 @@ for col, (name, toy) in enumerate(TOYS.items()):
         vmax=ENERGY_RANGE,
         label="E(x) − median E(data) (nats)",
     )
-    ax.set_title(f"{name}: learned energy (low = dark)")
+    ax.set_title(
+        f"{name}: learned energy (low = dark)\nexp(−E) itself: {headline(name, r['energy_itself'])}"
+    )
     ax = axes[1, col]
     if name == "checkerboard":
         for i in range(4):
@@ -286,7 +318,8 @@ print_table(
             "train steps": r["train_steps"] + r["tune_steps"],
             "MMD": r["mmd"],
             "MMD data": r["mmd_data_vs_data"],
-            "sharp metric": headline(name, r),
+            "samples (sharp metric)": headline(name, r),
+            "exp(−E) itself": headline(name, r["energy_itself"]),
             "target": "met" if r["target_met"] else "MISSED",
         }
         for name, r in ((name, saved[name]) for name in TOYS)

@@ -330,6 +330,7 @@ GENERATIVE = {
         betas=ADAM_BETAS,
         lr_decay_steps=Int(1),
         lr_final_ratio=PROBABILITY,
+        jumps=Int(0),
     ),
     "ebm.models.EBM.forward": Fw(lambda: (_ebm_model(), dict(y=randn(B, 2))), y=Y3_KNOWN),
     "ebm.models.EBM.noise": V(lambda: (_ebm_model().noise, dict(n=3))),

@@ -24,7 +24,8 @@ def test_ebm_2d(run_recipe):
     }
     for name, r in results["datasets"].items():
         assert sharp[name] | {"mmd", "mmd_data_vs_data", "target_met", "data"} <= set(r)
-        assert sharp[name] <= set(r["data"])
+        assert sharp[name] <= set(r["data"]) and sharp[name] <= set(r["energy_itself"])
+        assert set(r["by_langevin_steps"]) == {str(k) for k in results["langevin_steps_recorded"]}
         # the data themselves meet every target (the metrics' ceiling)
         assert r["data"]["target_met"], (name, r["data"])
     assert len(results["datasets"]["checkerboard"]["square_shares"]) == 8

@@ -26,7 +26,7 @@ from ebm._checks import (
     check_shape,
 )
 from ebm.losses import contrastive_divergence_loss
-from ebm.sampling import ReplayBuffer, langevin
+from ebm.sampling import ReplayBuffer, langevin, uniform_jump
 from ebm.sampling._common import check_clamp
 
 _CHAINS = ("persistent", "noise", "data")
@@ -46,6 +46,11 @@ class EBM(nn.Module):
         ``lr · lr_final_ratio`` over the first ``lr_decay_steps`` optimiser steps, then hold it
         (None: a constant ``lr``). Sharp landscapes need a large early rate, to grow the weights
         that make steep walls, and a small late one, so the valleys' depths stop jittering.
+    jumps: uniform-jump proposals (``ebm.sampling.uniform_jump``) per chain before each step's
+        Langevin run, uniform on the noise box [−init_scale, init_scale]^D (needs
+        ``init_noise="uniform"``; clamp the chains to the same box). Langevin chains hardly cross
+        between separated modes, so without jumps the modes' relative masses are barely trained;
+        jumps move chains between modes in proportion to exp(−E). 0: none. For low dimensions.
     Every hyper-parameter is validated here, by name (finite, in range, the right type).
     """
 
@@ -70,6 +75,7 @@ class EBM(nn.Module):
         seed: int | None = None,
         lr_decay_steps: int | None = None,
         lr_final_ratio: float = 0.02,
+        jumps: int = 0,
     ):
         super().__init__()
         if not isinstance(energy, nn.Module):
@@ -99,6 +105,12 @@ class EBM(nn.Module):
             check_int("lr_decay_steps", lr_decay_steps, minimum=1)
         self.lr_decay_steps = lr_decay_steps
         self.lr_final_ratio = check_real("lr_final_ratio", lr_final_ratio, 0.0, 1.0)
+        self.jumps = check_int("jumps", jumps, minimum=0)
+        if self.jumps and init_noise != "uniform":
+            raise ValueError(
+                f"jumps propose uniform points on the noise box, so they need "
+                f"init_noise='uniform', got jumps={jumps!r} with init_noise={init_noise!r}"
+            )
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict:
         optimizer = torch.optim.Adam(self.energy.parameters(), lr=self.lr, betas=self.betas)
@@ -142,13 +154,19 @@ class EBM(nn.Module):
             clamp=self.clamp,
         )
 
+    def _jump(self, x: Tensor) -> Tensor:
+        if not self.jumps:
+            return x
+        scale = self.buffer.scale
+        return uniform_jump(self.energy, x, self.jumps, -scale, scale)[0]
+
     def _negatives(self, x: Tensor) -> Tensor:
         if self.chains == "data":
-            return self.langevin(x)
+            return self.langevin(self._jump(x))
         if self.chains == "noise":
-            return self.langevin(self.noise(len(x)))
+            return self.langevin(self._jump(self.noise(len(x))))
         start, idx = self.buffer.sample(min(len(x), self.buffer.capacity))
-        negatives = self.langevin(start)
+        negatives = self.langevin(self._jump(start))
         self.buffer.push(negatives, idx)
         return negatives
 
