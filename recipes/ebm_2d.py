@@ -73,12 +73,22 @@ from ebm.plot import energy_image, evaluate_on_grid, use_style
 from ebm.recipe import parse_args, print_table, save_figure, save_samples, write_results
 from ebm.train import Trainer
 
-args = parse_args(
-    __doc__,
-    add_arguments=lambda parser: parser.add_argument(
+
+def add_arguments(parser):
+    parser.add_argument(
         "--name", default="ebm_2d", help="prefix of every output file (e.g. ebm_2d_seed1)"
-    ),
-)
+    )
+    parser.add_argument(
+        "--method",
+        choices=("jumps", "finetune"),
+        default="jumps",
+        help="jumps: PCD whose chains also make uniform jumps (the default); finetune: PCD, "
+        "then short-run fine-tuning of pure-Langevin chains from fresh noise",
+    )
+
+
+args = parse_args(__doc__, add_arguments=add_arguments)
+JUMPS = args.method == "jumps"
 use_style()
 Toy = namedtuple("Toy", "make box noise steps alpha n_steps reinit")
 # make(n, seed) draws the data; box: half-width of the square the chains start in and are clamped
@@ -104,7 +114,7 @@ SHOWN = 1000
 ENERGY_RANGE = 8.0  # nats above the data's median energy shown in colour
 TUNE_STEPS, TUNE_BATCH, TUNE_LR = 200, 128, 2e-4  # phase 2: short-run fine-tuning
 if args.quick:
-    N_TRAIN, N_EVAL, N_REF, SAMPLE_STEPS, SHOWN = 4000, 500, 4000, (50, 100), 100
+    N_TRAIN, N_EVAL, N_REF, SAMPLE_STEPS, SHOWN = 4000, 500, 4000, (40, 100), 100
     N_EXACT = 2000
     TUNE_STEPS = 10
 
@@ -171,6 +181,7 @@ for name, toy in TOYS.items():
         lr_decay_steps=steps,
         lr_final_ratio=0.02,
         seed=args.seed,
+        jumps=1 if JUMPS else 0,
     )
     trainer = Trainer(
         max_epochs=None,
@@ -183,41 +194,42 @@ for name, toy in TOYS.items():
     )
     start = time.perf_counter()
     trainer.fit(model, data)
-    # phase 2, short-run fine-tuning: the same energy, negatives = the sampler that draws the
-    # figure's samples (SHOWN Langevin steps from fresh noise), at a small learning rate. The
-    # buffer's chains hardly cross between separated modes, so phase 1 leaves the valleys' relative
-    # depths loosely set; fresh chains see every valley and even them out.
-    tune = EBM(
-        model.energy,
-        data_shape=(2,),
-        chains="noise",
-        n_steps=SHOWN,
-        step_size=STEP_SIZE,
-        noise_scale=math.sqrt(2 * STEP_SIZE),
-        clamp=(-toy.box, toy.box),
-        init_scale=toy.box,
-        alpha=toy.alpha,
-        lr=TUNE_LR,
-        lr_decay_steps=TUNE_STEPS,
-        seed=args.seed + 1,
-    )
-    tuner = Trainer(
-        max_epochs=None,
-        max_steps=TUNE_STEPS,
-        batch_size=TUNE_BATCH,
-        device=args.device,
-        seed=args.seed + 1,
-        progress=False,
-        log_every_n_steps=None,
-    )
-    tuner.fit(tune, data)
+    tune_steps = 0 if JUMPS else TUNE_STEPS
+    # --method finetune, phase 2: the same energy, negatives = pure-Langevin chains of SHOWN steps
+    # from fresh noise (the figure's sampler), at a small learning rate
+    if not JUMPS:
+        tune = EBM(
+            model.energy,
+            data_shape=(2,),
+            chains="noise",
+            n_steps=SHOWN,
+            step_size=STEP_SIZE,
+            noise_scale=math.sqrt(2 * STEP_SIZE),
+            clamp=(-toy.box, toy.box),
+            init_scale=toy.box,
+            alpha=toy.alpha,
+            lr=TUNE_LR,
+            lr_decay_steps=TUNE_STEPS,
+            seed=args.seed + 1,
+        )
+        tuner = Trainer(
+            max_epochs=None,
+            max_steps=TUNE_STEPS,
+            batch_size=TUNE_BATCH,
+            device=args.device,
+            seed=args.seed + 1,
+            progress=False,
+            log_every_n_steps=None,
+        )
+        tuner.fit(tune, data)
     train_seconds = time.perf_counter() - start
     model.eval()
     fresh, other = toy.make(N_EVAL, args.seed + 1), toy.make(N_EVAL, args.seed + 2)
-    # Langevin from fresh uniform noise on the box (not the buffer), recorded along the way
+    # the chains' kernel (Langevin, with the jumps of --method jumps) from fresh uniform noise on
+    # the box (not the buffer), recorded along the way
     x, done, by_steps = model.noise(N_EVAL), 0, {}
     for k in SAMPLE_STEPS:
-        x, done = model.langevin(x, k - done), k
+        x, done = model.mcmc(x, k - done), k
         by_steps[k] = {**quality(name, x.cpu(), args.seed), "mmd": mmd(x.cpu(), fresh)}
         if k == SHOWN:
             samples[name] = x.cpu()
@@ -231,12 +243,18 @@ for name, toy in TOYS.items():
         ),
         "by_langevin_steps": by_steps,
         "train_steps": steps,
-        "tune_steps": TUNE_STEPS,
+        "tune_steps": tune_steps,
         "train_seconds": round(train_seconds, 1),
         "final_loss": trainer.history[-1]["loss"],
     }
+    if JUMPS:  # the same number of Langevin steps from fresh noise, without the jumps
+        plain = model.langevin(model.noise(N_EVAL), SHOWN).cpu()
+        results[name]["langevin_only"] = {
+            **quality(name, plain, args.seed),
+            "mmd": mmd(plain, fresh),
+        }
     models[name] = model
-    print(f"{name}: trained {steps} + {TUNE_STEPS} steps in {train_seconds:.0f} s", flush=True)
+    print(f"{name}: trained {steps} + {tune_steps} steps in {train_seconds:.0f} s", flush=True)
 
 save_samples(args.out, args.name, samples)
 path = write_results(
@@ -249,7 +267,9 @@ path = write_results(
         "langevin_step_size": STEP_SIZE,
         "langevin_noise_scale": math.sqrt(2 * STEP_SIZE),
         "n_samples": N_EVAL,
-        "tune": {"steps": TUNE_STEPS, "batch_size": TUNE_BATCH, "lr": TUNE_LR},
+        "method": args.method,
+        "jumps_per_langevin_block": 1 if JUMPS else 0,
+        "tune": None if JUMPS else {"steps": TUNE_STEPS, "batch_size": TUNE_BATCH, "lr": TUNE_LR},
         "all_targets_met": all(r["target_met"] for r in results.values()),
         "datasets": results,
     },
@@ -297,22 +317,28 @@ for col, (name, toy) in enumerate(TOYS.items()):
         d = toy.make(N_EVAL, args.seed + 1)
         ax.scatter(d[:, 0], d[:, 1], s=1, c="0.7", linewidths=0, label="fresh data")
     ax.scatter(x[:, 0], x[:, 1], s=1.5, c="C1", alpha=0.6, linewidths=0, label="samples")
-    ax.set_title(f"{SHOWN} Langevin steps from noise\n{headline(name, r)}")
+    how = f", a jump per {toy.n_steps}" if JUMPS else ""
+    ax.set_title(f"{SHOWN} Langevin steps from noise{how}\n{headline(name, r)}")
     for a in axes[:, col]:
         a.set_xlim(*box)
         a.set_ylim(*box)
         a.set_aspect("equal")
         a.set_xlabel("x₁")
         a.set_ylabel("x₂")
+METHOD_TITLE = {
+    "jumps": "persistent contrastive divergence, chains with uniform jumps",
+    "finetune": "persistent contrastive divergence + short-run fine-tuning",
+}
 fig.suptitle(
-    f"EBM by persistent contrastive divergence + short-run fine-tuning (seed {args.seed}). "
+    f"EBM by {METHOD_TITLE[args.method]} (seed {args.seed}). "
     "Outlines: where the targets count a sample as good; grey: fresh data"
 )
 fig.tight_layout()
 save_figure(fig, args.out, args.name)
 
 print_table(
-    f"{args.name} (seed {args.seed}): samples after {SHOWN} Langevin steps from fresh noise",
+    f"{args.name} (seed {args.seed}, --method {args.method}): samples after {SHOWN} Langevin "
+    "steps from fresh noise",
     {
         name: {
             "train steps": r["train_steps"] + r["tune_steps"],
@@ -320,6 +346,7 @@ print_table(
             "MMD data": r["mmd_data_vs_data"],
             "samples (sharp metric)": headline(name, r),
             "exp(−E) itself": headline(name, r["energy_itself"]),
+            **({"Langevin only": headline(name, r["langevin_only"])} if JUMPS else {}),
             "target": "met" if r["target_met"] else "MISSED",
         }
         for name, r in ((name, saved[name]) for name in TOYS)

@@ -166,6 +166,8 @@ def test_lr_decay_runs_through_the_trainer():
 def test_bad_lr_schedules_are_rejected(kwargs, name):
     with pytest.raises(ValueError, match=name):
         EBM(MLPEnergy(2, hidden=(8,)), (2,), **kwargs)
+
+
 @pytest.mark.parametrize(
     "kwargs, name",
     [

@@ -138,13 +138,7 @@ class EBM(nn.Module):
         x0: a tensor or array-like, cast to the energy's dtype; its values are not read (no host
         sync), so a chain started from NaN stays NaN and leaves the others untouched.
         """
-        x0 = as_module_input("x0", x0, self.energy)
-        shape = tuple(self.buffer.shape)
-        if tuple(x0.shape[1:]) != shape or len(x0) == 0:
-            raise ValueError(
-                f"x0 must have shape (B, {', '.join(map(str, shape))}) with B >= 1, the model's "
-                f"data_shape, got {tuple(x0.shape)}"
-            )
+        x0 = self._check_x0(x0)
         return langevin(
             self.energy,
             x0,
@@ -154,19 +148,44 @@ class EBM(nn.Module):
             clamp=self.clamp,
         )
 
-    def _jump(self, x: Tensor) -> Tensor:
+    def _check_x0(self, x0) -> Tensor:
+        x0 = as_module_input("x0", x0, self.energy)
+        shape = tuple(self.buffer.shape)
+        if tuple(x0.shape[1:]) != shape or len(x0) == 0:
+            raise ValueError(
+                f"x0 must have shape (B, {', '.join(map(str, shape))}) with B >= 1, the model's "
+                f"data_shape, got {tuple(x0.shape)}"
+            )
+        return x0
+
+    def mcmc(self, x0: Tensor, n_steps: int | None = None) -> Tensor:
+        """The training chains' kernel run from x0 (B, *data_shape); detached samples.
+
+        Blocks of the model's ``n_steps`` Langevin steps, each preceded by ``jumps`` uniform jumps
+        (none by default: then this is ``langevin``). n_steps: the total number of Langevin steps
+        (default one block); with jumps, a multiple of the model's n_steps.
+        """
         if not self.jumps:
-            return x
-        scale = self.buffer.scale
-        return uniform_jump(self.energy, x, self.jumps, -scale, scale)[0]
+            return self.langevin(x0, n_steps)
+        n_steps = self.n_steps if n_steps is None else check_int("n_steps", n_steps, minimum=0)
+        if n_steps % self.n_steps:
+            raise ValueError(
+                f"n_steps must be a multiple of the model's n_steps={self.n_steps} when jumps > 0 "
+                f"(a block of Langevin steps follows each round of jumps), got {n_steps!r}"
+            )
+        x, scale = self._check_x0(x0), self.buffer.scale
+        for _ in range(n_steps // self.n_steps):
+            x = uniform_jump(self.energy, x, self.jumps, -scale, scale)[0]
+            x = self.langevin(x)
+        return self.langevin(x, 0) if n_steps == 0 else x
 
     def _negatives(self, x: Tensor) -> Tensor:
         if self.chains == "data":
-            return self.langevin(self._jump(x))
+            return self.mcmc(x)
         if self.chains == "noise":
-            return self.langevin(self._jump(self.noise(len(x))))
+            return self.mcmc(self.noise(len(x)))
         start, idx = self.buffer.sample(min(len(x), self.buffer.capacity))
-        negatives = self.langevin(self._jump(start))
+        negatives = self.mcmc(start)
         self.buffer.push(negatives, idx)
         return negatives
 
@@ -186,17 +205,18 @@ class EBM(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, n_steps: int | None = None, from_buffer: bool = False) -> Tensor:
-        """n samples (n, *data_shape): Langevin from fresh noise (default) or from buffer states.
+        """n samples (n, *data_shape): the chains' kernel (``mcmc``: Langevin, with the model's
+        jumps) from fresh noise (default) or from buffer states.
 
         n: an int >= 1 (<= buffer_size with ``from_buffer``); n_steps: an int >= 0 (default the
-        model's); from_buffer: a bool.
+        model's; with jumps a multiple of it); from_buffer: a bool.
         """
         check_choice("from_buffer", from_buffer, (False, True))
         check_int("n", n, minimum=1, maximum=self.buffer.capacity if from_buffer else None)
         if n_steps is not None:
             check_int("n_steps", n_steps, minimum=0)
         start = self.buffer.sample(n)[0] if from_buffer else self.noise(n)
-        return self.langevin(start, n_steps)
+        return self.mcmc(start, n_steps)
 
     def forward(self, y: Tensor) -> Tensor:
         """The energy E(y), (B,): low = likely."""
