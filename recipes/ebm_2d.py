@@ -8,14 +8,26 @@ Method (the same for every toy; the settings table TOYS lists what differs):
   p ∝ exp(−E) itself, not a colder density; they start from a replay buffer of 2048 persistent
   chains (1–2 % re-drawn from uniform noise on the plotted box each time) and are clamped to the
   box; loss: contrastive divergence + α·(E_data² + E_model²) (the energy-magnitude penalty);
-  Adam (β₁ = 0), batch 512, learning rate 0.01 cosine-decayed to 0.0002 over the run;
-- phase 2, short-run fine-tuning (Nijkamp et al. 2019): 200 more steps whose negatives are the
-  sampler below itself (1000 Langevin steps from fresh noise), batch 128, learning rate 0.0002
-  cosine-decayed. Buffer chains hardly ever cross from one square (or mode) to another, so
-  phase 1 sees each valley's mass only through the few chains re-drawn from noise and leaves the
-  valleys' relative depths loosely set (a fraction of a nat decides a 10 % against a 15 % share);
-  fresh chains visit every valley and even them out;
-- samples: 1000 steps of the same Langevin from FRESH uniform noise on the box (not the buffer).
+  Adam (β₁ = 0), batch 512, learning rate 0.01 cosine-decayed to 0.0002 over the run.
+Langevin chains hardly ever cross the walls between separated modes (the ring's Gaussians, the
+checkerboard's squares), so phase 1 alone sees a mode's mass only through the few chains re-drawn
+from noise, and leaves the modes' relative depths loosely set: a fraction of a nat decides a
+10 % against a 15 % share. Two remedies, ``--method``:
+- ``finetune`` (the default, the figure ebm_2d.png), phase 2, short-run fine-tuning (Nijkamp et
+  al. 2019): 200 more steps whose negatives are the figure's sampler itself (1000 pure Langevin
+  steps from fresh noise), batch 128, learning rate 0.0002 cosine-decayed. This balances what
+  that sampler produces: fresh chains fall into each mode by the size of its basin, and the
+  depths are bent to make up for the basins. exp(−E) itself then gives the modes very unequal
+  masses, which chains of that length from noise never reveal;
+- ``jumps`` (ebm_2d_jumps.png): in phase 1, every chain also makes one uniform jump
+  (``ebm.sampling.uniform_jump``, a Metropolis independence step with proposals uniform on the
+  box) before each block of Langevin steps, so mass moves between modes in proportion to
+  exp(−E), and the depths are trained. Samples use the same kernel (a jump per block). exp(−E)
+  itself comes out much closer to the data, its residual errors are the ones its samples show.
+- samples: 1000 Langevin steps (with the method's jumps) from FRESH uniform noise on the box (not
+  the buffer). The JSON also records pure Langevin from noise for ``jumps`` (``langevin_only``)
+  and, for both, exp(−E) itself (``energy_itself``: exact draws from E on a 400 × 400 grid; no
+  chain), which says whether the energy, not the sampler, has the right masses.
 
 Targets, on those samples (``ebm.metrics.toy_quality``):
 - checkerboard: ≥ 95 % inside the 8 dark squares, each holding 12.5 ± 2.5 % of the samples;
@@ -26,7 +38,8 @@ The MMD (RBF kernel, median bandwidth) is reported beside them: its kernel is as
 so it misses exactly the failures these targets catch (the previous recipe's checkerboard had an
 MMD of 0.0007 with samples filling the empty squares). Every metric is also computed on a fresh
 data draw, the best a sampler can do at this sample size. The JSON records the metrics after 200,
-1000 and 3000 Langevin steps: longer chains drift towards the deepest valleys.
+1000 and 3000 Langevin steps: with ``finetune``, longer and shorter chains than the 1000 it was
+tuned for miss the shares.
 
 What failed on the way (checkerboard, seed 0 or 1, 1000 fresh-noise steps unless stated):
 - the previous recipe (ReLU, noise 0.01 = a chain at temperature 0.005, 200 sampling steps,
@@ -47,9 +60,9 @@ What failed on the way (checkerboard, seed 0 or 1, 1000 fresh-noise steps unless
   at 1000 steps and 4–26 % at 3000 on some seeds: the depths were off by up to a nat;
 - α = 0.001 on two moons: the energy runs away below the data and the chains leave it (0.4 %
   near the data); α = 0.01 works there and on the ring and pinwheel.
-What worked is a large early learning rate (the walls need large first-layer weights, which Adam
-grows by ~lr per step) decayed to a small one, a small buffer, so each chain runs ~1000 Langevin
-steps between re-draws, and phase 2 to set the depths.
+What worked for the walls is a large early learning rate (they need large first-layer weights,
+which Adam grows by ~lr per step) decayed to a small one, and a small buffer, so each chain runs
+~1000 Langevin steps between re-draws; the depths are the two methods' business above.
 """
 
 from __future__ import annotations
@@ -82,8 +95,9 @@ def add_arguments(parser):
         "--method",
         choices=("jumps", "finetune"),
         default="jumps",
-        help="jumps: PCD whose chains also make uniform jumps (the default); finetune: PCD, "
-        "then short-run fine-tuning of pure-Langevin chains from fresh noise",
+        help="jumps (the default): PCD whose chains also make uniform jumps, sampled likewise, "
+        "weights averaged; finetune: PCD, then short-run fine-tuning of pure-Langevin chains "
+        "from fresh noise",
     )
 
 
@@ -112,11 +126,13 @@ N_TRAIN, N_EVAL, N_REF, N_EXACT = 20000, 4000, 20000, 20000
 SAMPLE_STEPS = (200, 1000, 3000)  # fresh-noise chains, recorded after each; SHOWN is the headline
 SHOWN = 1000
 ENERGY_RANGE = 8.0  # nats above the data's median energy shown in colour
-TUNE_STEPS, TUNE_BATCH, TUNE_LR = 200, 128, 2e-4  # phase 2: short-run fine-tuning
+TUNE_STEPS, TUNE_BATCH, TUNE_LR = 200, 128, 2e-4  # --method finetune, phase 2
+EMA_DECAY = 0.998  # --method jumps: the model is this moving average of the weights
 if args.quick:
     N_TRAIN, N_EVAL, N_REF, SAMPLE_STEPS, SHOWN = 4000, 500, 4000, (40, 100), 100
     N_EXACT = 2000
     TUNE_STEPS = 10
+    EMA_DECAY = 0.95  # an average over the last ~20 of the 150 steps
 
 
 def quality(name: str, x: torch.Tensor, seed: int) -> dict:
@@ -191,9 +207,15 @@ for name, toy in TOYS.items():
         seed=args.seed,
         progress=False,
         log_every_n_steps=None,
+        ema_decay=EMA_DECAY if JUMPS else None,
     )
     start = time.perf_counter()
     trainer.fit(model, data)
+    if JUMPS:  # the model is the weights' moving average; keep the last weights' exp(−E) too
+        last_weights = quality(
+            name, exact_samples(model.energy, toy.box, N_EXACT, args.seed + 3), args.seed
+        )
+        trainer.ema.copy_to(model)
     tune_steps = 0 if JUMPS else TUNE_STEPS
     # --method finetune, phase 2: the same energy, negatives = pure-Langevin chains of SHOWN steps
     # from fresh noise (the figure's sampler), at a small learning rate
@@ -249,6 +271,7 @@ for name, toy in TOYS.items():
     }
     if JUMPS:  # the same number of Langevin steps from fresh noise, without the jumps
         plain = model.langevin(model.noise(N_EVAL), SHOWN).cpu()
+        results[name]["energy_itself_last_weights"] = last_weights
         results[name]["langevin_only"] = {
             **quality(name, plain, args.seed),
             "mmd": mmd(plain, fresh),
@@ -269,6 +292,7 @@ path = write_results(
         "n_samples": N_EVAL,
         "method": args.method,
         "jumps_per_langevin_block": 1 if JUMPS else 0,
+        "ema_decay": EMA_DECAY if JUMPS else None,
         "tune": None if JUMPS else {"steps": TUNE_STEPS, "batch_size": TUNE_BATCH, "lr": TUNE_LR},
         "all_targets_met": all(r["target_met"] for r in results.values()),
         "datasets": results,
@@ -326,7 +350,7 @@ for col, (name, toy) in enumerate(TOYS.items()):
         a.set_xlabel("x₁")
         a.set_ylabel("x₂")
 METHOD_TITLE = {
-    "jumps": "persistent contrastive divergence, chains with uniform jumps",
+    "jumps": "persistent contrastive divergence, chains with uniform jumps, averaged weights",
     "finetune": "persistent contrastive divergence + short-run fine-tuning",
 }
 fig.suptitle(

@@ -26,8 +26,19 @@ NEAR = {  # the recipe's reference draws: 20 000 fresh points, seed + 100; radiu
 }
 
 
-def test_the_three_seeds_are_committed():
-    assert [p.stem for p in RUNS] == ["ebm_2d", "ebm_2d_seed1", "ebm_2d_seed2"]
+def test_both_methods_are_committed_for_three_seeds():
+    assert [p.stem for p in RUNS] == [
+        "ebm_2d",
+        "ebm_2d_jumps",
+        "ebm_2d_jumps_seed1",
+        "ebm_2d_jumps_seed2",
+        "ebm_2d_seed1",
+        "ebm_2d_seed2",
+    ]
+    for path in RUNS:
+        results = json.loads(path.read_text())
+        assert results["method"] == ("jumps" if "jumps" in path.stem else "finetune")
+        assert results["seed"] == (int(path.stem[-1]) if "seed" in path.stem else 0)
 
 
 @pytest.mark.parametrize("run", RUNS, ids=lambda p: p.stem)

@@ -100,3 +100,40 @@ def test_ebm_jumps_need_uniform_noise_and_run_before_langevin():
     out = model._negatives(torch.zeros(64, 2))
     assert (out.abs() <= 2.0).all()
     assert not torch.isclose(out, before[: len(out)]).all(dim=1).any()  # all moved
+
+
+def test_ebm_mcmc_is_langevin_without_jumps_and_blocks_with_them():
+    energy = MLPEnergy(2, hidden=(8,))
+    plain = EBM(energy, (2,), n_steps=5, step_size=0.01, buffer_size=8, seed=0)
+    x0 = torch.rand(6, 2)
+    torch.manual_seed(3)
+    a = plain.mcmc(x0, 7)
+    torch.manual_seed(3)
+    b = plain.langevin(x0, 7)
+    assert torch.equal(a, b)
+    jumpy = EBM(energy, (2,), n_steps=5, step_size=0.01, buffer_size=8, seed=0, jumps=2)
+    with pytest.raises(ValueError, match="n_steps must be a multiple of the model's n_steps=5"):
+        jumpy.mcmc(x0, 7)
+    with pytest.raises(ValueError, match=r"x0 must have shape \(B, 2\)"):
+        jumpy.mcmc(torch.zeros(3, 3), 5)
+    assert torch.equal(jumpy.mcmc(x0, 0), x0)
+    assert jumpy.sample(4, n_steps=10).shape == (4, 2)
+
+
+def test_ebm_sample_with_jumps_finds_the_mixture_weights():
+    # an EBM whose energy is the two-well mixture on [−4, 4]: Langevin from noise lands in each
+    # well by the size of its basin (about half each); with jumps, by mass (0.8 / 0.2)
+    class TwoWells(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.unused = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x):
+            return two_wells(x) + 0 * self.unused
+
+    common = dict(n_steps=10, step_size=0.002, clamp=(-4.0, 4.0), init_scale=4.0, seed=0)
+    torch.manual_seed(0)
+    plain = EBM(TwoWells(), (1,), **common).sample(4000, n_steps=500)
+    jumpy = EBM(TwoWells(), (1,), jumps=1, **common).sample(4000, n_steps=500)
+    assert float((plain[:, 0] > 0).float().mean()) == pytest.approx(0.5, abs=0.05)
+    assert float((jumpy[:, 0] > 0).float().mean()) == pytest.approx(0.2, abs=0.025)
