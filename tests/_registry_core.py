@@ -569,6 +569,17 @@ SAMPLING = {
         n_steps=Int(0),
         step_size=POSITIVE,
     ),
+    "ebm.sampling.uniform_jump": V(
+        lambda: (
+            smp.uniform_jump,
+            dict(energy=_quadratic, x0=rand(B, 2), n_steps=3, low=-1.0, high=1.0, generator=gen(1)),
+        ),
+        energy=Fn(),
+        x0=_X0,
+        n_steps=Int(0),
+        low=Real(),
+        high=Real(),
+    ),
     "ebm.sampling.hmc": V(
         lambda: (
             smp.hmc,

@@ -108,6 +108,41 @@ METRICS = {
         centers=SAMPLE_SET,
         std=POSITIVE,
     ),
+    "ebm.metrics.checkerboard_occupancy": V(
+        lambda: (metrics.checkerboard_occupancy, dict(samples=randn(10, 2) * 3)),
+        samples=Data(trailing=True),  # (N, 2): a board is 2-D
+        n_cells=Int(1),
+        low=Real(),
+        high=Real(),
+    ),
+    "ebm.metrics.mode_weights": V(
+        lambda: (
+            metrics.mode_weights,
+            dict(samples=randn(10, 2), centers=randn(3, 2, seed=1), std=0.5),
+        ),
+        samples=SAMPLE_SET,
+        centers=SAMPLE_SET,
+        std=POSITIVE,
+        n_std=POSITIVE,
+    ),
+    "ebm.metrics.nearest_distance": V(
+        lambda: (
+            metrics.nearest_distance,
+            dict(samples=randn(10, 2), reference=randn(7, 2, seed=1)),
+        ),
+        samples=SAMPLE_SET,
+        reference=SAMPLE_SET,
+        chunk=Int(1),
+    ),
+    "ebm.metrics.near_data_fraction": V(
+        lambda: (
+            metrics.near_data_fraction,
+            dict(samples=randn(10, 2), reference=randn(7, 2, seed=1), radius=0.5),
+        ),
+        samples=SAMPLE_SET,
+        reference=SAMPLE_SET,
+        radius=POSITIVE,
+    ),
     "ebm.metrics.gaussian_nll": V(
         lambda: (metrics.gaussian_nll, _gaussian_triplet()),
         y=TRIPLET,

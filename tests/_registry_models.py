@@ -214,8 +214,10 @@ def _gan() -> M.GAN:
     return M.GAN(net(2, 8, 3), net(3, 8, 1, seed=1), latent_dim=2)
 
 
-def _ebm_model() -> M.EBM:
-    return M.EBM(det(M.LinearAutoencoder(2, 1, seed=0)), (2,), n_steps=2, buffer_size=8, seed=0)
+def _ebm_model(jumps: int = 0) -> M.EBM:
+    return M.EBM(
+        det(M.LinearAutoencoder(2, 1, seed=0)), (2,), n_steps=2, buffer_size=8, seed=0, jumps=jumps
+    )
 
 
 def _diffusion() -> M.Diffusion:
@@ -328,11 +330,19 @@ GENERATIVE = {
         alpha=NONNEGATIVE,
         lr=POSITIVE,
         betas=ADAM_BETAS,
+        lr_decay_steps=Int(1),
+        lr_final_ratio=PROBABILITY,
+        jumps=Int(0),
     ),
     "ebm.models.EBM.forward": Fw(lambda: (_ebm_model(), dict(y=randn(B, 2))), y=Y3_KNOWN),
     "ebm.models.EBM.noise": V(lambda: (_ebm_model().noise, dict(n=3))),
     "ebm.models.EBM.langevin": V(
         lambda: (_ebm_model().langevin, dict(x0=randn(B, 2), n_steps=2)),
+        x0=Data(trailing=True, finite=False),  # a sampler's start: NaN propagates, no sync
+        n_steps=Int(0),
+    ),
+    "ebm.models.EBM.mcmc": V(
+        lambda: (_ebm_model(jumps=1).mcmc, dict(x0=rand(B, 2), n_steps=4)),
         x0=Data(trailing=True, finite=False),  # a sampler's start: NaN propagates, no sync
         n_steps=Int(0),
     ),

@@ -102,6 +102,72 @@ def test_bad_arguments_are_rejected():
         EBM(MLPEnergy(2), (2,), n_steps=0)
 
 
+def test_lr_decay_follows_the_cosine_to_the_final_ratio():
+    model = EBM(MLPEnergy(2, hidden=(8,)), (2,), lr=0.01, lr_decay_steps=8, lr_final_ratio=0.1)
+    config = model.configure_optimizers()
+    optimizer, scheduler = config["optimizer"], config["lr_scheduler"]["scheduler"]
+    assert config["lr_scheduler"]["interval"] == "step"
+    seen = []
+    for _ in range(12):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    # lr_k = lr·(r + (1 − r)·(1 + cos(πk/8))/2) for k ≤ 8, then lr·r
+    expected = [0.01 * (0.1 + 0.9 * (1 + math.cos(math.pi * min(k, 8) / 8)) / 2) for k in range(12)]
+    assert seen == pytest.approx(expected, rel=1e-12)
+    assert seen[0] == pytest.approx(0.01) and seen[4] == pytest.approx(0.0055)
+    assert seen[8:] == pytest.approx([0.001] * 4)
+
+
+def test_lr_decay_runs_through_the_trainer():
+    model = EBM(MLPEnergy(2, hidden=(8,)), (2,), n_steps=2, buffer_size=64, lr=0.01, seed=0)
+    assert isinstance(model.configure_optimizers(), torch.optim.Adam)  # no schedule by default
+    model = EBM(
+        MLPEnergy(2, hidden=(8,)),
+        (2,),
+        n_steps=2,
+        buffer_size=64,
+        lr=0.01,
+        lr_decay_steps=4,
+        lr_final_ratio=0.25,
+        seed=0,
+    )
+    trainer = Trainer(
+        max_epochs=None,
+        max_steps=6,
+        batch_size=16,
+        device="cpu",
+        seed=0,
+        progress=False,
+        log_every_n_steps=1,
+    )
+    trainer.fit(model, torch.randn(64, 2))
+    # the trainer logs the rate after each step's scheduler update: k = 1 .. 6
+    lrs = [row["lr"] for row in trainer.history if "batch" in row]  # not the epoch summaries
+    expected = [
+        0.01 * (0.25 + 0.75 * (1 + math.cos(math.pi * min(k, 4) / 4)) / 2) for k in range(1, 7)
+    ]
+    assert lrs == pytest.approx(expected, rel=1e-9)
+    assert lrs[-2:] == pytest.approx([0.0025, 0.0025])
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"lr_decay_steps": 0}, "lr_decay_steps"),
+        ({"lr_decay_steps": 2.5}, "lr_decay_steps"),
+        ({"lr_decay_steps": True}, "lr_decay_steps"),
+        ({"lr_final_ratio": -0.1}, "lr_final_ratio"),
+        ({"lr_final_ratio": 1.5}, "lr_final_ratio"),
+        ({"lr_final_ratio": float("nan")}, "lr_final_ratio"),
+        ({"lr_final_ratio": "0.1"}, "lr_final_ratio"),
+    ],
+)
+def test_bad_lr_schedules_are_rejected(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        EBM(MLPEnergy(2, hidden=(8,)), (2,), **kwargs)
+
+
 @pytest.mark.parametrize(
     "kwargs, name",
     [

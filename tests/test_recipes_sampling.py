@@ -6,11 +6,39 @@ import json
 
 import numpy as np
 
+from ebm.metrics import checkerboard_occupancy
+
 
 def test_ebm_2d(run_recipe):
     out = run_recipe("ebm_2d")
     results = json.loads((out / "ebm_2d.json").read_text())
-    assert set(results["datasets"]) == {"ring-8", "two moons", "pinwheel", "checkerboard"}
+    toys = {"ring-8", "two-moons", "pinwheel", "checkerboard"}
+    assert set(results["datasets"]) == toys
+    assert results["seed"] == 0 and results["langevin_steps_from_noise"] >= 1
+    assert isinstance(results["all_targets_met"], bool)
+    sharp = {
+        "ring-8": {"within_3sd", "mode_shares"},
+        "two-moons": {"near_data"},
+        "pinwheel": {"near_data"},
+        "checkerboard": {"inside_squares", "square_shares"},
+    }
+    for name, r in results["datasets"].items():
+        assert sharp[name] | {"mmd", "mmd_data_vs_data", "target_met", "data"} <= set(r)
+        assert sharp[name] <= set(r["data"]) and sharp[name] <= set(r["energy_itself"])
+        assert set(r["by_langevin_steps"]) == {str(k) for k in results["langevin_steps_recorded"]}
+        # the data themselves meet every target (the metrics' ceiling)
+        assert r["data"]["target_met"], (name, r["data"])
+    assert len(results["datasets"]["checkerboard"]["square_shares"]) == 8
+    assert len(results["datasets"]["ring-8"]["mode_shares"]) == 8
+    with np.load(out / "ebm_2d_samples.npz") as saved:
+        assert set(saved.files) == toys
+        for name in toys:
+            x = saved[name]
+            assert x.shape == (results["n_samples"], 2) and np.isfinite(x).all()
+    # the JSON's numbers are those of the saved samples
+    with np.load(out / "ebm_2d_samples.npz") as saved:
+        inside, _ = checkerboard_occupancy(saved["checkerboard"])
+    assert float(inside) == results["datasets"]["checkerboard"]["inside_squares"]
     assert (out / "ebm_2d.png").exists()
 
 

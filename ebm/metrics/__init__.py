@@ -23,5 +23,10 @@ _EXPORTS = {
     "gaussian_frechet_distance": "frechet",
     "frechet_classifier_distance": "frechet",
     "classifier_features": "frechet",
+    # sharp checks for the 2-D toys (toy_quality.py)
+    "checkerboard_occupancy": "toy_quality",
+    "mode_weights": "toy_quality",
+    "nearest_distance": "toy_quality",
+    "near_data_fraction": "toy_quality",
 }
 __all__, __getattr__, __dir__ = lazy_namespace(__name__, _EXPORTS)

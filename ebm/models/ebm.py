@@ -10,6 +10,7 @@ between steps (Du & Mordatch 2019), which lives inside the model, so checkpoints
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -25,7 +26,7 @@ from ebm._checks import (
     check_shape,
 )
 from ebm.losses import contrastive_divergence_loss
-from ebm.sampling import ReplayBuffer, langevin
+from ebm.sampling import ReplayBuffer, langevin, uniform_jump
 from ebm.sampling._common import check_clamp
 
 _CHAINS = ("persistent", "noise", "data")
@@ -41,6 +42,15 @@ class EBM(nn.Module):
     buffer_size, reinit_prob, init_noise, init_scale: the replay buffer and noise distribution.
     alpha: weight of the energy-magnitude regulariser in ``contrastive_divergence_loss``.
     lr, betas: Adam's settings (β₁ = 0 is common for EBMs: the gradient flips sign often).
+    lr_decay_steps, lr_final_ratio: cosine-anneal the learning rate from ``lr`` to
+        ``lr · lr_final_ratio`` over the first ``lr_decay_steps`` optimiser steps, then hold it
+        (None: a constant ``lr``). Sharp landscapes need a large early rate, to grow the weights
+        that make steep walls, and a small late one, so the valleys' depths stop jittering.
+    jumps: uniform-jump proposals (``ebm.sampling.uniform_jump``) per chain before each step's
+        Langevin run, uniform on the noise box [−init_scale, init_scale]^D (needs
+        ``init_noise="uniform"``; clamp the chains to the same box). Langevin chains hardly cross
+        between separated modes, so without jumps the modes' relative masses are barely trained;
+        jumps move chains between modes in proportion to exp(−E). 0: none. For low dimensions.
     Every hyper-parameter is validated here, by name (finite, in range, the right type).
     """
 
@@ -63,6 +73,9 @@ class EBM(nn.Module):
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.0, 0.999),
         seed: int | None = None,
+        lr_decay_steps: int | None = None,
+        lr_final_ratio: float = 0.02,
+        jumps: int = 0,
     ):
         super().__init__()
         if not isinstance(energy, nn.Module):
@@ -87,9 +100,33 @@ class EBM(nn.Module):
         self.buffer = ReplayBuffer(
             buffer_size, data_shape, reinit_prob, noise=init_noise, scale=init_scale, seed=seed
         )
+        # the learning-rate schedule (configure_optimizers)
+        if lr_decay_steps is not None:
+            check_int("lr_decay_steps", lr_decay_steps, minimum=1)
+        self.lr_decay_steps = lr_decay_steps
+        self.lr_final_ratio = check_real("lr_final_ratio", lr_final_ratio, 0.0, 1.0)
+        self.jumps = check_int("jumps", jumps, minimum=0)
+        if self.jumps and init_noise != "uniform":
+            raise ValueError(
+                f"jumps propose uniform points on the noise box, so they need "
+                f"init_noise='uniform', got jumps={jumps!r} with init_noise={init_noise!r}"
+            )
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.energy.parameters(), lr=self.lr, betas=self.betas)
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict:
+        optimizer = torch.optim.Adam(self.energy.parameters(), lr=self.lr, betas=self.betas)
+        if self.lr_decay_steps is None:
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+    def _lr_factor(self, step: int) -> float:
+        """lr(step) / lr: cosine from 1 to lr_final_ratio over lr_decay_steps, then constant."""
+        progress = min(step, self.lr_decay_steps) / self.lr_decay_steps
+        cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+        return self.lr_final_ratio + (1.0 - self.lr_final_ratio) * cosine
 
     def noise(self, n: int) -> Tensor:
         """n draws (n, *data_shape) from the chains' initial noise distribution."""
@@ -101,13 +138,7 @@ class EBM(nn.Module):
         x0: a tensor or array-like, cast to the energy's dtype; its values are not read (no host
         sync), so a chain started from NaN stays NaN and leaves the others untouched.
         """
-        x0 = as_module_input("x0", x0, self.energy)
-        shape = tuple(self.buffer.shape)
-        if tuple(x0.shape[1:]) != shape or len(x0) == 0:
-            raise ValueError(
-                f"x0 must have shape (B, {', '.join(map(str, shape))}) with B >= 1, the model's "
-                f"data_shape, got {tuple(x0.shape)}"
-            )
+        x0 = self._check_x0(x0)
         return langevin(
             self.energy,
             x0,
@@ -117,13 +148,44 @@ class EBM(nn.Module):
             clamp=self.clamp,
         )
 
+    def _check_x0(self, x0) -> Tensor:
+        x0 = as_module_input("x0", x0, self.energy)
+        shape = tuple(self.buffer.shape)
+        if tuple(x0.shape[1:]) != shape or len(x0) == 0:
+            raise ValueError(
+                f"x0 must have shape (B, {', '.join(map(str, shape))}) with B >= 1, the model's "
+                f"data_shape, got {tuple(x0.shape)}"
+            )
+        return x0
+
+    def mcmc(self, x0: Tensor, n_steps: int | None = None) -> Tensor:
+        """The training chains' kernel run from x0 (B, *data_shape); detached samples.
+
+        Blocks of the model's ``n_steps`` Langevin steps, each preceded by ``jumps`` uniform jumps
+        (none by default: then this is ``langevin``). n_steps: the total number of Langevin steps
+        (default one block); with jumps, a multiple of the model's n_steps.
+        """
+        if not self.jumps:
+            return self.langevin(x0, n_steps)
+        n_steps = self.n_steps if n_steps is None else check_int("n_steps", n_steps, minimum=0)
+        if n_steps % self.n_steps:
+            raise ValueError(
+                f"n_steps must be a multiple of the model's n_steps={self.n_steps} when jumps > 0 "
+                f"(a block of Langevin steps follows each round of jumps), got {n_steps!r}"
+            )
+        x, scale = self._check_x0(x0), self.buffer.scale
+        for _ in range(n_steps // self.n_steps):
+            x = uniform_jump(self.energy, x, self.jumps, -scale, scale)[0]
+            x = self.langevin(x)
+        return self.langevin(x, 0) if n_steps == 0 else x
+
     def _negatives(self, x: Tensor) -> Tensor:
         if self.chains == "data":
-            return self.langevin(x)
+            return self.mcmc(x)
         if self.chains == "noise":
-            return self.langevin(self.noise(len(x)))
+            return self.mcmc(self.noise(len(x)))
         start, idx = self.buffer.sample(min(len(x), self.buffer.capacity))
-        negatives = self.langevin(start)
+        negatives = self.mcmc(start)
         self.buffer.push(negatives, idx)
         return negatives
 
@@ -143,17 +205,18 @@ class EBM(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, n_steps: int | None = None, from_buffer: bool = False) -> Tensor:
-        """n samples (n, *data_shape): Langevin from fresh noise (default) or from buffer states.
+        """n samples (n, *data_shape): the chains' kernel (``mcmc``: Langevin, with the model's
+        jumps) from fresh noise (default) or from buffer states.
 
         n: an int >= 1 (<= buffer_size with ``from_buffer``); n_steps: an int >= 0 (default the
-        model's); from_buffer: a bool.
+        model's; with jumps a multiple of it); from_buffer: a bool.
         """
         check_choice("from_buffer", from_buffer, (False, True))
         check_int("n", n, minimum=1, maximum=self.buffer.capacity if from_buffer else None)
         if n_steps is not None:
             check_int("n_steps", n_steps, minimum=0)
         start = self.buffer.sample(n)[0] if from_buffer else self.noise(n)
-        return self.langevin(start, n_steps)
+        return self.mcmc(start, n_steps)
 
     def forward(self, y: Tensor) -> Tensor:
         """The energy E(y), (B,): low = likely."""

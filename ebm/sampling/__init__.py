@@ -1,4 +1,5 @@
-"""Sampling from energies p(x) ∝ exp(−E(x)): Langevin, MALA, HMC, a replay buffer, diagnostics.
+"""Sampling from energies p(x) ∝ exp(−E(x)): Langevin, MALA, HMC, uniform jumps, a replay
+buffer, diagnostics.
 
 Every sampler takes an energy (an ``ebm.Energy`` or any callable (B, ...) -> (B,), low = likely)
 and initial states x0 (B, ...), runs all B chains in parallel, and never synchronises with the
@@ -10,9 +11,10 @@ share its name with the function it exports.
 """
 
 from ebm.sampling._hmc import hmc
+from ebm.sampling._jump import uniform_jump
 from ebm.sampling._langevin import langevin
 from ebm.sampling._mala import mala
 from ebm.sampling.diagnostics import effective_sample_size
 from ebm.sampling.replay import ReplayBuffer
 
-__all__ = ["ReplayBuffer", "effective_sample_size", "hmc", "langevin", "mala"]
+__all__ = ["ReplayBuffer", "effective_sample_size", "hmc", "langevin", "mala", "uniform_jump"]
