@@ -1,29 +1,31 @@
 """An MLP energy learns four 2-D toys by persistent contrastive divergence; samples are Langevin
-chains from fresh noise.
+chains from fresh noise, with a uniform jump before every block of steps (``--method jumps``).
 
 Method (the same for every toy; the settings table TOYS lists what differs):
 - energy: ``MLPEnergy`` 2→128→128→1 with SiLU (smooth, so the Langevin drift is continuous);
 - phase 1, persistent contrastive divergence (Tieleman 2008; Du & Mordatch 2019): negatives are
-  10–20 steps of proper Langevin, x ← x − s·∇E(x) + √(2s)·ε with s = 0.001, so the chains sample
-  p ∝ exp(−E) itself, not a colder density; they start from a replay buffer of 2048 persistent
-  chains (1–2 % re-drawn from uniform noise on the plotted box each time) and are clamped to the
-  box; loss: contrastive divergence + α·(E_data² + E_model²) (the energy-magnitude penalty);
-  Adam (β₁ = 0), batch 512, learning rate 0.01 cosine-decayed to 0.0002 over the run.
+  10–20 steps of unadjusted Langevin, x ← x − s·∇E(x) + √(2s)·ε with s = 0.001, so the chains
+  sample p ∝ exp(−E) approximately (an O(s) bias, and the clamp at the box), not a colder
+  density; they start from a replay buffer of 2048 persistent chains (1–2 % re-drawn from
+  uniform noise on the plotted box each time) and are clamped to the box; loss: contrastive
+  divergence + α·(E_data² + E_model²) (the energy-magnitude penalty); Adam (β₁ = 0), batch 512,
+  learning rate 0.01 cosine-decayed to 0.0002 over the run.
 Langevin chains hardly ever cross the walls between separated modes (the ring's Gaussians, the
 checkerboard's squares), so phase 1 alone sees a mode's mass only through the few chains re-drawn
 from noise, and leaves the modes' relative depths loosely set: a fraction of a nat decides a
 10 % against a 15 % share. Two remedies, ``--method``:
-- ``finetune`` (the default, the figure ebm_2d.png), phase 2, short-run fine-tuning (Nijkamp et
-  al. 2019): 200 more steps whose negatives are the figure's sampler itself (1000 pure Langevin
-  steps from fresh noise), batch 128, learning rate 0.0002 cosine-decayed. This balances what
-  that sampler produces: fresh chains fall into each mode by the size of its basin, and the
-  depths are bent to make up for the basins. exp(−E) itself then gives the modes very unequal
-  masses, which chains of that length from noise never reveal;
-- ``jumps`` (ebm_2d_jumps.png): in phase 1, every chain also makes one uniform jump
+- ``jumps`` (the default, ebm_2d.png): every chain also makes one uniform jump
   (``ebm.sampling.uniform_jump``, a Metropolis independence step with proposals uniform on the
-  box) before each block of Langevin steps, so mass moves between modes in proportion to
-  exp(−E), and the depths are trained. Samples use the same kernel (a jump per block). exp(−E)
-  itself comes out much closer to the data, its residual errors are the ones its samples show.
+  box, exact for exp(−E) on the box) before each block of Langevin steps (``EBM(jumps=1)``), so
+  mass moves between modes as exp(−E) says and the depths are trained; the model is the weights'
+  moving average (``Trainer(ema_decay=0.998)``), because the last weights' depths jitter by a
+  fraction of a nat (the JSON keeps the last weights' exp(−E) as ``energy_itself_last_weights``).
+  Samples use the same kernel (``EBM.sample``: a jump per block);
+- ``finetune`` (ebm_2d_finetune.png): no jumps; phase 2, short-run fine-tuning (Nijkamp et al.
+  2019): 200 more steps whose negatives are the figure's own sampler (1000 pure Langevin steps
+  from fresh noise), batch 128, learning rate 0.0002 cosine-decayed. This balances what that one
+  sampler produces: fresh chains fall into each mode by the size of its basin, and the depths are
+  bent to make up for it, so exp(−E) itself gives the modes very unequal masses;
 - samples: 1000 Langevin steps (with the method's jumps) from FRESH uniform noise on the box (not
   the buffer). The JSON also records pure Langevin from noise for ``jumps`` (``langevin_only``)
   and, for both, exp(−E) itself (``energy_itself``: exact draws from E on a 400 × 400 grid; no
@@ -37,9 +39,10 @@ Targets, on those samples (``ebm.metrics.toy_quality``):
 The MMD (RBF kernel, median bandwidth) is reported beside them: its kernel is as wide as the toy,
 so it misses exactly the failures these targets catch (the previous recipe's checkerboard had an
 MMD of 0.0007 with samples filling the empty squares). Every metric is also computed on a fresh
-data draw, the best a sampler can do at this sample size. The JSON records the metrics after 200,
-1000 and 3000 Langevin steps: with ``finetune``, longer and shorter chains than the 1000 it was
-tuned for miss the shares.
+data draw, the best a sampler can do at this sample size; the near-data target is loose for the
+pinwheel, whose arms cover much of its box. The JSON records the metrics after 200, 1000 and
+3000 Langevin steps: with ``finetune``, chains longer or shorter than the 1000 it was tuned for
+miss the shares.
 
 What failed on the way (checkerboard, seed 0 or 1, 1000 fresh-noise steps unless stated):
 - the previous recipe (ReLU, noise 0.01 = a chain at temperature 0.005, 200 sampling steps,

@@ -216,7 +216,13 @@ def _gan() -> M.GAN:
 
 def _ebm_model(jumps: int = 0) -> M.EBM:
     return M.EBM(
-        det(M.LinearAutoencoder(2, 1, seed=0)), (2,), n_steps=2, buffer_size=8, seed=0, jumps=jumps
+        det(M.LinearAutoencoder(2, 1, seed=0)),
+        (2,),
+        n_steps=2,
+        buffer_size=8,
+        seed=0,
+        jumps=jumps,
+        clamp=(-1.0, 1.0) if jumps else None,
     )
 
 

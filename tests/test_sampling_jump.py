@@ -77,6 +77,9 @@ def test_bad_arguments_are_named(kwargs, match):
 def test_ebm_jumps_need_uniform_noise_and_run_before_langevin():
     with pytest.raises(ValueError, match="init_noise='uniform'"):
         EBM(MLPEnergy(2, hidden=(8,)), (2,), jumps=1, init_noise="normal")
+    for clamp in (None, (-2.0, 2.0), (-1.0, 2.0)):  # the proposals' box is [−1, 1]²
+        with pytest.raises(ValueError, match=r"clamp=\(-init_scale, init_scale\)"):
+            EBM(MLPEnergy(2, hidden=(8,)), (2,), jumps=1, clamp=clamp)
     with pytest.raises(ValueError, match="jumps"):
         EBM(MLPEnergy(2, hidden=(8,)), (2,), jumps=-1)
     # with zero Langevin noise and step, the negatives are the jumped buffer states: every one
@@ -92,6 +95,7 @@ def test_ebm_jumps_need_uniform_noise_and_run_before_langevin():
         buffer_size=64,
         reinit_prob=0.0,
         init_scale=2.0,
+        clamp=(-2.0, 2.0),
         jumps=1,
         seed=0,
     )
@@ -111,7 +115,9 @@ def test_ebm_mcmc_is_langevin_without_jumps_and_blocks_with_them():
     torch.manual_seed(3)
     b = plain.langevin(x0, 7)
     assert torch.equal(a, b)
-    jumpy = EBM(energy, (2,), n_steps=5, step_size=0.01, buffer_size=8, seed=0, jumps=2)
+    jumpy = EBM(
+        energy, (2,), n_steps=5, step_size=0.01, buffer_size=8, seed=0, jumps=2, clamp=(-1, 1)
+    )
     with pytest.raises(ValueError, match="n_steps must be a multiple of the model's n_steps=5"):
         jumpy.mcmc(x0, 7)
     with pytest.raises(ValueError, match=r"x0 must have shape \(B, 2\)"):

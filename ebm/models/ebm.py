@@ -48,7 +48,7 @@ class EBM(nn.Module):
         that make steep walls, and a small late one, so the valleys' depths stop jittering.
     jumps: uniform-jump proposals (``ebm.sampling.uniform_jump``) per chain before each step's
         Langevin run, uniform on the noise box [−init_scale, init_scale]^D (needs
-        ``init_noise="uniform"``; clamp the chains to the same box). Langevin chains hardly cross
+        ``init_noise="uniform"`` and ``clamp=(-init_scale, init_scale)``). Langevin chains hardly cross
         between separated modes, so without jumps the modes' relative masses are barely trained;
         jumps move chains between modes in proportion to exp(−E). 0: none. For low dimensions.
     Every hyper-parameter is validated here, by name (finite, in range, the right type).
@@ -110,6 +110,12 @@ class EBM(nn.Module):
             raise ValueError(
                 f"jumps propose uniform points on the noise box, so they need "
                 f"init_noise='uniform', got jumps={jumps!r} with init_noise={init_noise!r}"
+            )
+        if self.jumps and self.clamp != (-float(init_scale), float(init_scale)):
+            raise ValueError(
+                f"jumps are exact for chains kept on the box they propose from, so they need "
+                f"clamp=(-init_scale, init_scale) = ({-init_scale!r}, {init_scale!r}), got "
+                f"clamp={clamp!r}"
             )
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict:
