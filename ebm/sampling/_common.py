@@ -31,7 +31,16 @@ def check_sampler_args(
     generator: object = None,
     compile: object = False,
 ) -> Tensor:
-    """Validate the arguments every sampler shares, once per call; return x0 as a tensor.
+    """Validate the arguments every gradient-based sampler shares, once per call; return x0 as a
+    tensor (see ``check_chains``)."""
+    x0 = check_chains(energy, x0, n_steps, generator)
+    check_positive("step_size", step_size)
+    check_choice("compile", compile, (False, True))
+    return x0
+
+
+def check_chains(energy: object, x0: object, n_steps: object, generator: object = None) -> Tensor:
+    """Validate what every sampler takes: the energy, the chains' start, their length and RNG.
 
     x0: a tensor or an array-like (B, ...); integers become floats, and an ``nn.Module`` energy's
     parameter dtype is used (float64 states into a float32 energy run in float32). The states'
@@ -43,10 +52,8 @@ def check_sampler_args(
     if x0.ndim < 1 or x0.shape[0] < 1:
         raise ValueError(f"x0 must have shape (B, ...) with B >= 1, got {tuple(x0.shape)}")
     check_int("n_steps", n_steps, minimum=0)
-    check_positive("step_size", step_size)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise ValueError(f"generator must be a torch.Generator or None, got {generator!r}")
-    check_choice("compile", compile, (False, True))
     return x0
 
 

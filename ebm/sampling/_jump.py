@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebm._checks import as_float_tensor, check_int, check_real, module_dtype
-from ebm.sampling._common import EnergyFn, check_energy_shape, frozen_parameters
+from ebm._checks import check_real
+from ebm.sampling._common import EnergyFn, check_chains, check_energy_shape, frozen_parameters
 
 
 def uniform_jump(
@@ -38,18 +38,10 @@ def uniform_jump(
     Returns (samples (B, ...), acceptance rate): the rate is a 0-dim tensor on x0's device, the
     mean over chains and steps of the accept decisions.
     """
-    if not callable(energy):
-        raise ValueError(f"energy must be callable (B, ...) -> (B,), got {type(energy).__name__}")
-    x = as_float_tensor("x0", x0, finite=False, dtype=module_dtype(energy))
-    if x.ndim < 1 or x.shape[0] < 1:
-        raise ValueError(f"x0 must have shape (B, ...) with B >= 1, got {tuple(x.shape)}")
-    check_int("n_steps", n_steps, minimum=0)
+    x = check_chains(energy, x0, n_steps, generator).detach().clone()
     low, high = float(check_real("low", low)), float(check_real("high", high))
     if not low < high:
         raise ValueError(f"low must be < high, got low={low!r}, high={high!r}")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise ValueError(f"generator must be a torch.Generator or None, got {generator!r}")
-    x = x.detach().clone()
     accepted = torch.zeros((), device=x.device, dtype=x.dtype)
     if n_steps == 0:
         return x, accepted
