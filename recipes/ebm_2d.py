@@ -305,9 +305,9 @@ path = write_results(
 # the titles and the table quote the JSON, so every number shown is one a reader can look up
 saved = json.loads(path.read_text())["datasets"]
 
-# ---- the figure: learned energies (top) and fresh-noise samples (bottom) ----------------------
-fig, axes = plt.subplots(2, len(TOYS), figsize=(4.4 * len(TOYS), 9.0), squeeze=False)
-for col, (name, toy) in enumerate(TOYS.items()):
+# ---- the figure: one row per toy, the learned energy (left) and fresh-noise samples (right) -----
+fig, axes = plt.subplots(len(TOYS), 2, figsize=(11.0, 4.8 * len(TOYS)), squeeze=False)
+for row, (name, toy) in enumerate(TOYS.items()):
     model, x, r = models[name], samples[name], saved[name]
     box = (-toy.box, toy.box)
     # E − E's median on the data, clipped ENERGY_RANGE nats above it: the valleys and the walls
@@ -316,7 +316,7 @@ for col, (name, toy) in enumerate(TOYS.items()):
         E, _, _ = evaluate_on_grid(model.energy, box, box, n=200)
         ref = toy.make(N_EVAL, args.seed + 1).to(trainer.device)
         floor = float(model.energy(ref).median().cpu())
-    ax = axes[0, col]
+    ax = axes[row, 0]
     energy_image(
         ax,
         E - floor,
@@ -329,7 +329,8 @@ for col, (name, toy) in enumerate(TOYS.items()):
     ax.set_title(
         f"{name}: learned energy (low = dark)\nexp(−E) itself: {headline(name, r['energy_itself'])}"
     )
-    ax = axes[1, col]
+    ax = axes[row, 1]
+    ax.scatter(x[:, 0], x[:, 1], s=1.5, c="C1", alpha=0.6, linewidths=0, label="samples")
     if name == "checkerboard":
         for i in range(4):
             for j in range(4):
@@ -340,13 +341,13 @@ for col, (name, toy) in enumerate(TOYS.items()):
     elif name == "ring-8":
         for c in ring_centers(8, 2.0):
             ax.add_patch(Circle(c.tolist(), 3 * toy.noise, fill=False, ec="0.3", lw=0.8))
-    else:
+    else:  # the data on top, thin, so both show
         d = toy.make(N_EVAL, args.seed + 1)
-        ax.scatter(d[:, 0], d[:, 1], s=1, c="0.7", linewidths=0, label="fresh data")
-    ax.scatter(x[:, 0], x[:, 1], s=1.5, c="C1", alpha=0.6, linewidths=0, label="samples")
+        ax.scatter(d[:, 0], d[:, 1], s=0.6, c="0.15", alpha=0.5, linewidths=0, label="fresh data")
+        ax.legend(loc="upper left", markerscale=6, frameon=False)
     how = f", a jump per {toy.n_steps}" if JUMPS else ""
     ax.set_title(f"{SHOWN} Langevin steps from noise{how}\n{headline(name, r)}")
-    for a in axes[:, col]:
+    for a in axes[row]:
         a.set_xlim(*box)
         a.set_ylim(*box)
         a.set_aspect("equal")
@@ -357,10 +358,10 @@ METHOD_TITLE = {
     "finetune": "persistent contrastive divergence + short-run fine-tuning",
 }
 fig.suptitle(
-    f"EBM by {METHOD_TITLE[args.method]} (seed {args.seed}). "
-    "Outlines: where the targets count a sample as good; grey: fresh data"
+    f"EBM by {METHOD_TITLE[args.method]} (seed {args.seed})\n"
+    "outlines: where the targets count a sample as good"
 )
-fig.tight_layout()
+fig.tight_layout(rect=(0, 0, 1, 0.975))  # room for the two-line suptitle
 save_figure(fig, args.out, args.name)
 
 print_table(
