@@ -29,6 +29,24 @@ def check_tensor(name: str, value: object, ndim: int | None = None) -> Tensor:
     return value
 
 
+def _from_array_like(name: str, value: object, what: tuple[str, str]) -> Tensor:
+    """A non-tensor ``value`` (list, number, numpy array) as a tensor of its numpy dtype, or a
+    ValueError naming ``name``. what: how the messages call the elements (any array-like, then
+    one of the wrong dtype), e.g. ("numbers", "real numbers")."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise ValueError(f"{name} must be a tensor or an array-like of {what[0]}, got {value!r}")
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as err:  # ragged lists
+        raise ValueError(f"{name} must be a rectangular array of {what[0]}: {err}") from err
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{name} must be a tensor or an array-like of {what[1]}, got "
+            f"{type(value).__name__} of dtype {arr.dtype}"
+        )
+    return torch.from_numpy(np.ascontiguousarray(arr)).reshape(arr.shape)  # keeps 0-d
+
+
 def as_float_tensor(
     name: str,
     value: object,
@@ -52,18 +70,7 @@ def as_float_tensor(
     if isinstance(value, Tensor):
         t = value
     else:
-        if isinstance(value, (str, bytes)) or value is None:
-            raise ValueError(f"{name} must be a tensor or an array-like of numbers, got {value!r}")
-        try:
-            arr = np.asarray(value)
-        except (ValueError, TypeError) as err:  # ragged lists
-            raise ValueError(f"{name} must be a rectangular array of numbers: {err}") from err
-        if arr.dtype == object or arr.dtype.kind not in "biuf":
-            raise ValueError(
-                f"{name} must be a tensor or an array-like of real numbers, got "
-                f"{type(value).__name__} of dtype {arr.dtype}"
-            )
-        t = torch.from_numpy(np.ascontiguousarray(arr)).reshape(arr.shape)  # keeps 0-d
+        t = _from_array_like(name, value, ("numbers", "real numbers"))
         if not isinstance(value, np.ndarray) and dtype is None:
             dtype = torch.get_default_dtype()  # lists and numbers, as torch.tensor reads them
     if t.is_complex():
@@ -102,21 +109,7 @@ def as_index_tensor(
     place. ``ndim``: the required number of dimensions (or a tuple of allowed ones); ``high``:
     the number of classes (None: only ``>= 0`` is checked). One host sync.
     """
-    if isinstance(value, Tensor):
-        t = value
-    else:
-        if isinstance(value, (str, bytes)) or value is None:
-            raise ValueError(f"{name} must be a tensor or an array-like of integers, got {value!r}")
-        try:
-            arr = np.asarray(value)
-        except (ValueError, TypeError) as err:  # ragged lists
-            raise ValueError(f"{name} must be a rectangular array of integers: {err}") from err
-        if arr.dtype == object or arr.dtype.kind not in "biuf":
-            raise ValueError(
-                f"{name} must be a tensor or an array-like of integers, got "
-                f"{type(value).__name__} of dtype {arr.dtype}"
-            )
-        t = torch.from_numpy(np.ascontiguousarray(arr)).reshape(arr.shape)  # keeps 0-d
+    t = value if isinstance(value, Tensor) else _from_array_like(name, value, ("integers",) * 2)
     if t.is_floating_point() or t.is_complex():
         raise ValueError(f"{name} must hold integer indices, got dtype {t.dtype}")
     t = t.to(torch.int64)
