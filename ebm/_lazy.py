@@ -7,6 +7,7 @@ and has no side effects.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable
 
 
@@ -14,14 +15,17 @@ def lazy_getattr(package: str, exports: dict[str, str]) -> Callable[[str], objec
     """Return a module-level ``__getattr__`` for ``package``.
 
     exports: public name -> submodule (relative to ``package``) that defines it. A name that maps
-    to itself is a submodule, e.g. ``{"losses": "losses"}``.
+    to itself is a submodule, e.g. ``{"losses": "losses"}``. Any other submodule of ``package``
+    (``ebm.models.kmeans``) also loads on first access, as after ``import ebm.models.kmeans``.
     """
 
     def __getattr__(name: str) -> object:
-        if name not in exports:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        module = importlib.import_module(f"{package}.{exports[name]}")
-        return module if exports[name] == name else getattr(module, name)
+        if name in exports:
+            module = importlib.import_module(f"{package}.{exports[name]}")
+            return module if exports[name] == name else getattr(module, name)
+        if not name.startswith("__") and importlib.util.find_spec(f"{package}.{name}") is not None:
+            return importlib.import_module(f"{package}.{name}")
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     return __getattr__
 
