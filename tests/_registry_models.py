@@ -109,7 +109,7 @@ ESTIMATORS = {
         )
         for name in ("score_samples", "energy", "score", "predict_proba", "predict")
     },
-    "ebm.models.GaussianMixture.sample": V(lambda: (_gmm().sample, dict(n=4, seed=1))),
+    "ebm.models.GaussianMixture.sample": V(lambda: (_gmm().sample, dict(n=4, generator=gen(1)))),
 }
 
 
