@@ -29,6 +29,19 @@ class ParamsMixin:
     cannot slip a bad value past the checks.
     """
 
+    _estimator_type: str | None = None  # scikit-learn's: "clusterer", "density_estimator", ...
+
+    def __sklearn_tags__(self):
+        """scikit-learn's tags (read by its pipelines and model selection, sklearn >= 1.6):
+        the estimator type, unsupervised (no target needed), a transformer if it transforms."""
+        from sklearn.utils import Tags, TargetTags, TransformerTags
+
+        return Tags(
+            estimator_type=self._estimator_type,
+            target_tags=TargetTags(required=False),
+            transformer_tags=TransformerTags() if hasattr(self, "transform") else None,
+        )
+
     @classmethod
     def _get_param_names(cls) -> list[str]:
         """The ``__init__`` parameters by name, sorted (``*args`` is not allowed, as in sklearn)."""

@@ -77,6 +77,8 @@ class GaussianMixture(ParamsMixin):
     are float64, on the data's device.
     """
 
+    _estimator_type = "density_estimator"
+
     def __init__(
         self,
         n_components: int,

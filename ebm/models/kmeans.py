@@ -82,6 +82,8 @@ class KMeans(ParamsMixin):
     distances of float32 data at 1e20) is inf.
     """
 
+    _estimator_type = "clusterer"
+
     def __init__(
         self,
         n_clusters: int,
