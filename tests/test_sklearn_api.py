@@ -440,3 +440,110 @@ def test_pca_singular_model_and_bad_whiten_raise():
         PCA(2, whiten="yes").fit(_correlated())
     with pytest.raises(NotFittedError):
         PCA(2).get_covariance()
+
+
+# ---- scikit-learn's own estimator checks, through an adapter ------------------------------------
+
+
+def _numpy(value):
+    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value
+
+
+class _SkPCA(PCA):
+    """Ours, returning numpy arrays (sklearn's checks compare with numpy's functions)."""
+
+    def transform(self, Y):
+        return _numpy(super().transform(Y))
+
+    def fit_transform(self, Y, y=None):
+        return _numpy(super().fit_transform(Y))
+
+    def inverse_transform(self, Z):
+        return _numpy(super().inverse_transform(Z))
+
+
+class _SkKMeans(KMeans):
+    def predict(self, Y):
+        return _numpy(super().predict(Y))
+
+    def transform(self, Y):
+        return _numpy(super().transform(Y))
+
+    def fit_predict(self, Y, y=None, sample_weight=None):
+        return _numpy(super().fit_predict(Y, sample_weight=sample_weight))
+
+    def fit_transform(self, Y, y=None, sample_weight=None):
+        return _numpy(super().fit_transform(Y, sample_weight=sample_weight))
+
+
+class _SkGaussianMixture(GaussianMixture):
+    def predict(self, Y):
+        return _numpy(super().predict(Y))
+
+    def predict_proba(self, Y):
+        return _numpy(super().predict_proba(Y))
+
+    def score_samples(self, Y):
+        return _numpy(super().score_samples(Y))
+
+    def fit_predict(self, Y, y=None):
+        return _numpy(super().fit_predict(Y))
+
+
+# the checks that pass; the others want scikit-learn's own messages ("X has 3 features, but
+# ... is expecting 4", "Reshape your data", "0 sample(s) (shape=(0, 3))"), its NotFittedError
+# class, object-dtype and sparse inputs, or (KMeans) weights equivalent to repeated rows under
+# k-means++ seeding, which scikit-learn's KMeans does not meet either
+SKLEARN_CHECKS = (
+    "check_estimator_cloneable",
+    "check_estimator_repr",
+    "check_get_params_invariance",
+    "check_set_params",
+    "check_no_attributes_set_in_init",
+    "check_parameters_default_constructible",
+    "check_do_not_raise_errors_in_init_or_set_params",
+    "check_dont_overwrite_parameters",
+    "check_estimators_overwrite_params",
+    "check_estimators_fit_returns_self",
+    "check_fit_idempotent",
+    "check_fit_check_is_fitted",
+    "check_n_features_in",
+    "check_estimators_dtypes",
+    "check_estimators_nan_inf",
+    "check_fit2d_1feature",
+    "check_fit1d",
+    "check_methods_subset_invariance",
+    "check_methods_sample_order_invariance",
+    "check_dict_unchanged",
+    "check_readonly_memmap_input",
+)
+SKLEARN_CASES = [
+    *((lambda: _SkPCA(2), check) for check in (*SKLEARN_CHECKS, "check_transformer_general")),
+    *(
+        (lambda: _SkKMeans(3, n_init=2, seed=0), check)
+        for check in (
+            *SKLEARN_CHECKS,
+            "check_transformer_general",
+            "check_sample_weights_shape",
+            "check_sample_weights_list",
+            "check_sample_weights_not_an_array",
+            "check_sample_weights_not_overwritten",
+            "check_all_zero_sample_weights_error",
+        )
+    ),
+    *((lambda: _SkGaussianMixture(2, seed=0), check) for check in SKLEARN_CHECKS),
+]
+
+
+@pytest.mark.parametrize(
+    "make,check",
+    SKLEARN_CASES,
+    ids=[f"{type(make()).__name__[3:]}-{check}" for make, check in SKLEARN_CASES],
+)
+def test_sklearn_estimator_checks(make, check):
+    from sklearn.utils import estimator_checks
+
+    estimator = make()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the checks' own deprecation and data warnings
+        getattr(estimator_checks, check)(type(estimator).__name__, estimator)
