@@ -236,6 +236,23 @@ def test_weighted_seeding_never_picks_a_zero_weight_row(init):
     assert full.inertia_ <= 1.01 * ref.inertia_
 
 
+def test_weighted_draws_follow_the_weights():
+    from ebm.models.kmeans import _kmeans_plusplus, _random_rows
+
+    w = torch.tensor([0.0, 1.0, 2.0, 3.0, 4.0], dtype=torch.float64)
+    expected = (w / w.sum()).numpy()
+    runs, gen = 20000, torch.Generator().manual_seed(0)
+    X = torch.arange(5, dtype=torch.float64)[:, None]  # row n is the point n
+    first = _kmeans_plusplus(X, X.square().sum(1), 1, runs, gen, w)[:, 0, 0].long()
+    rows = _random_rows(w, runs, 1, 5, gen, "cpu")[:, 0]
+    for drawn in (first, rows):
+        frequency = torch.bincount(drawn, minlength=5).double().numpy() / runs
+        np.testing.assert_allclose(frequency, expected, atol=0.015)  # ~3 standard errors
+    # without replacement: K = 4 distinct rows, never the zero-weight one
+    distinct = _random_rows(w, 50, 4, 5, gen, "cpu")
+    assert all(sorted(r.tolist()) == [1, 2, 3, 4] for r in distinct)
+
+
 def test_random_init_picks_distinct_rows_and_array_init_runs_once():
     X = _blobs(seed=7)
     km = KMeans(3, init="random", n_init=5, seed=0).fit(X)

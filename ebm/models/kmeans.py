@@ -149,9 +149,7 @@ class KMeans(ParamsMixin):
         if isinstance(init, Tensor):
             centers = (init / scale - mean)[None].clone()  # (1, K, D)
         elif init == "random":
-            p = torch.ones_like(X_sq) if w is None else w
-            rows = torch.multinomial(p.expand(runs, -1), k, replacement=False, generator=generator)
-            centers = X[rows]  # (R, K, D)
+            centers = X[_random_rows(w, runs, k, X.shape[0], generator, X.device)]  # (R, K, D)
         else:
             centers = _kmeans_plusplus(X, X_sq, k, runs, generator, w)  # (R, K, D)
         centers, n_iter = _lloyd(X, X_sq, centers, max_iter, tol_abs, w)
@@ -315,8 +313,10 @@ def _kmeans_plusplus(
     centers = X.new_empty(runs, n_clusters, d)
     if w is None:
         first = torch.randint(n, (runs,), generator=generator, device=X.device)
-    else:
-        first = torch.multinomial(w.expand(runs, -1), 1, generator=generator).squeeze(1)
+    else:  # inverting the cumulative weight (no limit on N, unlike torch.multinomial's 2²⁴)
+        cumulative = w.double().cumsum(0)
+        u = torch.rand(runs, generator=generator, device=X.device, dtype=torch.float64)
+        first = torch.searchsorted(cumulative, u * cumulative[-1]).clamp_(max=n - 1)
     centers[:, 0] = X[first]
     closest = _sq_dist_to(X, X_sq, centers[:, 0])  # (N, R)
     arange_runs = torch.arange(runs, device=X.device)
@@ -333,6 +333,23 @@ def _kmeans_plusplus(
         centers[:, c] = chosen
         closest = torch.minimum(closest, _sq_dist_to(X, X_sq, chosen))
     return centers
+
+
+def _random_rows(
+    w: Tensor | None, runs: int, k: int, n: int, generator: torch.Generator, device
+) -> Tensor:
+    """K distinct row indices per run, (R, K), drawn with probability ∝ w without replacement
+    (uniformly without w): the K largest keys log(u)/w_n, u ~ U(0, 1) (Efraimidis–Spirakis; a
+    zero weight gives −inf, never drawn while K weights are positive). One run at a time, so the
+    temporary is (N,) whatever R."""
+    rows = []
+    for _ in range(runs):
+        u = torch.rand(n, generator=generator, device=device, dtype=torch.float64)
+        keys = u.clamp_(min=torch.finfo(torch.float64).tiny).log_()
+        if w is not None:
+            keys = keys / w.double()
+        rows.append(keys.topk(k).indices)
+    return torch.stack(rows)
 
 
 def _sq_dist_to(X: Tensor, X_sq: Tensor, points: Tensor) -> Tensor:
