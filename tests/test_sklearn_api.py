@@ -121,6 +121,11 @@ def test_sklearn_pipeline_and_grid_search_work():
     search = GridSearchCV(GaussianMixture(1, seed=0), {"n_components": [1, 3]}, cv=3)
     shuffled = np.random.default_rng(0).permutation(_blobs())  # every fold sees all blobs
     assert search.fit(shuffled).best_params_ == {"n_components": 3}  # three blobs
+    # a pipeline's grid reaches our parameters by name ("step__param") and scores with ours
+    pipe = make_pipeline(PCA(1, whiten=True), GaussianMixture(1, seed=0))
+    grid = {"pca__n_components": [2], "gaussianmixture__n_components": [1, 3]}
+    best = GridSearchCV(pipe, grid, cv=3).fit(shuffled).best_params_
+    assert best == {"gaussianmixture__n_components": 3, "pca__n_components": 2}
 
 
 # ---- array-likes ----------------------------------------------------------------------------------

@@ -126,26 +126,29 @@ class GaussianMixture(ParamsMixin):
                 f"Y's values are too large for float64 densities (largest |value| {peak:.3g}: "
                 f"its squared distances overflow): rescale Y"
             )
-        given = self._check_inits(k, X)
-        if all(v is not None for v in given):
+        weights_init, means_init, covariances_init = self._check_inits(k, X)
+        needs_kmeans = weights_init is None or means_init is None or covariances_init is None
+        if not needs_kmeans:
             runs = 1  # no k-means start: every run would be the same
         self._generator = make_generator(self.seed, X.device)
         self._resolution = _COLLAPSE_EPS * torch.finfo(X.dtype).eps * X.abs().amax(0)  # (D,)
 
         best = None
         for _ in range(runs):
-            if any(v is None for v in given):
+            weights = means = covariances = factor = None
+            if needs_kmeans:
                 start_seed = int(
                     torch.randint(2**31 - 1, (1,), generator=self._generator, device=X.device)
                 )
                 labels = KMeans(k, n_init=1, seed=start_seed).fit(X).labels_
                 resp = torch.nn.functional.one_hot(labels, k).to(X.dtype)  # (N, K)
-                params = self._m_step(X, resp)
-            else:
-                params = (None, None, None, None)
-            params = tuple(p if g is None else g for p, g in zip(params[:2], given[:2])) + (
-                params[2:] if given[2] is None else given[2]
-            )
+                weights, means, covariances, factor = self._m_step(X, resp)
+            # what the user gave replaces what the k-means start gives (scikit-learn's rule)
+            weights = weights if weights_init is None else weights_init
+            means = means if means_init is None else means_init
+            if covariances_init is not None:
+                covariances, factor = covariances_init
+            params = (weights, means, covariances, factor)
             bound, converged, n_iter = -math.inf, False, 0
             for n_iter in range(1, max_iter + 1):  # noqa: B007 (reported after the loop)
                 log_resp, new_bound = _e_step(X, params, self.covariance_type)
@@ -329,6 +332,11 @@ class GaussianMixture(ParamsMixin):
         means = check_fitted(self, "means_")
         n = check_positive_int("n", n)
         check_generator(generator)
+        if generator is not None and generator.device.type != means.device.type:
+            raise ValueError(
+                f"generator must be on the fitted device {means.device}, got one on "
+                f"{generator.device}"
+            )
         if seed is not None:
             check_int("seed", seed, minimum=0)
             if generator is not None:
