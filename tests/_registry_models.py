@@ -71,23 +71,68 @@ def _fitted(cls, *data):
 
 
 QUERY = Data(trailing=True)  # (B, D): the fitted D
+IGNORED = Skip("ignored, as in scikit-learn (pipelines pass their targets here)")
+# (N,) weights of the 12 rows of _Y(), in [0.5, 1.5): rounded to ints they stay positive
+WEIGHTS = Data(given=lambda: 0.5 + rand(12, seed=2))
+QUERY_WEIGHTS = Data(given=lambda: 0.5 + rand(4, seed=2))  # (B,) weights of the 4 query rows
+
+
+def _gmm_inits(kind: str = "full") -> dict:
+    """Valid initial weights (2,), means (2, 3) and precisions for a 2-component GMM on _Y()."""
+    precisions = {
+        "full": torch.eye(3).expand(2, 3, 3).clone(),
+        "tied": torch.eye(3),
+        "diag": torch.ones(2, 3),
+        "spherical": torch.ones(2),
+    }[kind]
+    return dict(
+        weights_init=torch.tensor([0.5, 0.5]),
+        means_init=_Y()[:2].clone(),
+        precisions_init=precisions,
+    )
+
 
 ESTIMATORS = {
-    "ebm.models.PCA": V(lambda: (_fitted(M.PCA), dict(n_components=2)), solver=Choice()),
-    "ebm.models.PCA.fit": V(lambda: (M.PCA(2).fit, dict(Y=_Y()))),
+    "ebm.models.PCA": V(
+        lambda: (_fitted(M.PCA), dict(n_components=2)), solver=Choice(), whiten=Choice()
+    ),
+    "ebm.models.PCA.fit": V(lambda: (M.PCA(2).fit, dict(Y=_Y())), y=IGNORED),
+    "ebm.models.PCA.fit_transform": V(lambda: (M.PCA(2).fit_transform, dict(Y=_Y())), y=IGNORED),
+    "ebm.models.PCA.get_params": V(lambda: (M.PCA(2).get_params, {})),
     "ebm.models.PCA.transform": V(lambda: (_pca().transform, dict(Y=_Y(4, seed=1))), Y=QUERY),
+    "ebm.models.PCA.score_samples": V(
+        lambda: (_pca().score_samples, dict(Y=_Y(4, seed=1))), Y=QUERY
+    ),
+    "ebm.models.PCA.score": V(lambda: (_pca().score, dict(Y=_Y(4, seed=1))), Y=QUERY, y=IGNORED),
     "ebm.models.PCA.inverse_transform": V(
         lambda: (_pca().inverse_transform, dict(Z=randn(4, 2, seed=1))), Z=QUERY
     ),
     "ebm.models.PCA.energy": V(lambda: (_pca().energy, dict(Y=_Y(4, seed=1))), Y=QUERY),
     "ebm.models.KMeans": V(
         lambda: (_fitted(M.KMeans), dict(n_clusters=2, n_init=1, max_iter=5, seed=0)),
+        init=Choice(),
         tol=NONNEGATIVE,
     ),
-    "ebm.models.KMeans.fit": V(
-        lambda: (M.KMeans(2, n_init=1, max_iter=5, seed=0).fit, dict(Y=_Y()))
-    ),
+    **{
+        f"ebm.models.KMeans.{name}": V(
+            lambda name=name: (
+                getattr(M.KMeans(2, n_init=1, max_iter=5, seed=0), name),
+                dict(Y=_Y(), sample_weight=0.5 + rand(12, seed=2)),
+            ),
+            y=IGNORED,
+            sample_weight=WEIGHTS,
+        )
+        for name in ("fit", "fit_predict", "fit_transform")
+    },
+    "ebm.models.KMeans.get_params": V(lambda: (M.KMeans(2).get_params, {})),
     "ebm.models.KMeans.predict": V(lambda: (_kmeans().predict, dict(Y=_Y(4, seed=1))), Y=QUERY),
+    "ebm.models.KMeans.transform": V(lambda: (_kmeans().transform, dict(Y=_Y(4, seed=1))), Y=QUERY),
+    "ebm.models.KMeans.score": V(
+        lambda: (_kmeans().score, dict(Y=_Y(4, seed=1), sample_weight=0.5 + rand(4, seed=2))),
+        Y=QUERY,
+        y=IGNORED,
+        sample_weight=QUERY_WEIGHTS,
+    ),
     "ebm.models.KMeans.energy": V(lambda: (_kmeans().energy, dict(Y=_Y(4, seed=1))), Y=QUERY),
     "ebm.models.KMeans.free_energy": V(
         lambda: (_kmeans().free_energy, dict(Y=_Y(4, seed=1), beta=2.0)),
@@ -99,17 +144,30 @@ ESTIMATORS = {
         covariance_type=Choice(),
         tol=NONNEGATIVE,
         reg_covar=NONNEGATIVE,
-    ),
-    "ebm.models.GaussianMixture.fit": V(
-        lambda: (M.GaussianMixture(2, n_init=1, max_iter=5, seed=0).fit, dict(Y=_Y()))
+        weights_init=Data(given=lambda: _gmm_inits()["weights_init"]),
+        means_init=Data(given=lambda: _gmm_inits()["means_init"]),
+        precisions_init=Data(given=lambda: _gmm_inits()["precisions_init"]),
     ),
     **{
         f"ebm.models.GaussianMixture.{name}": V(
-            lambda name=name: (getattr(_gmm(), name), dict(Y=_Y(4, seed=1))), Y=QUERY
+            lambda name=name: (
+                getattr(M.GaussianMixture(2, n_init=1, max_iter=5, seed=0), name),
+                dict(Y=_Y()),
+            ),
+            y=IGNORED,
         )
-        for name in ("score_samples", "energy", "score", "predict_proba", "predict")
+        for name in ("fit", "fit_predict")
     },
-    "ebm.models.GaussianMixture.sample": V(lambda: (_gmm().sample, dict(n=4, seed=1))),
+    "ebm.models.GaussianMixture.get_params": V(lambda: (M.GaussianMixture(2).get_params, {})),
+    **{
+        f"ebm.models.GaussianMixture.{name}": V(
+            lambda name=name: (getattr(_gmm(), name), dict(Y=_Y(4, seed=1))),
+            Y=QUERY,
+            **({"y": IGNORED} if name == "score" else {}),
+        )
+        for name in ("score_samples", "energy", "score", "predict_proba", "predict", "aic", "bic")
+    },
+    "ebm.models.GaussianMixture.sample": V(lambda: (_gmm().sample, dict(n=4, generator=gen(1)))),
 }
 
 
@@ -541,6 +599,9 @@ BAYES = {
         noise_var=NONNEGATIVE,
         device=DEVICE,
     ),
+    "ebm.bayes.DeepEnsemble.get_params": V(lambda: (_ensemble().get_params, {})),
+    "ebm.bayes.GPRegressor.get_params": V(lambda: (_gp().get_params, {})),
+    "ebm.bayes.SVIRegressor.get_params": V(lambda: (_svi().get_params, {})),
     "ebm.bayes.DeepEnsemble.fit": V(
         lambda: (_ensemble().fit, dict(x=_x(), y=_y())), x=X_NET, y=Data(trailing=True)
     ),

@@ -68,10 +68,10 @@ def test_energy_is_minus_the_mixture_log_density(kind):
     np.testing.assert_allclose(gmm.predict_proba(query).sum(1).numpy(), 1.0, rtol=1e-12)
 
 
-def test_sample_moments_and_seed():
+def test_sample_moments_and_generator():
     Y = _three_blobs(2000, seed=4)
     gmm = GaussianMixture(3, "full", seed=0).fit(Y)
-    draws = gmm.sample(40000, seed=5)
+    draws = gmm.sample(40000, generator=torch.Generator().manual_seed(5))
     mean = (gmm.weights_[:, None] * gmm.means_).sum(0)
     second = (
         gmm.weights_[:, None, None]
@@ -80,7 +80,24 @@ def test_sample_moments_and_seed():
     cov = second - mean[:, None] * mean[None, :]
     assert torch.allclose(draws.mean(0), mean, atol=0.05)
     assert torch.allclose(torch.cov(draws.T), cov, atol=0.15)
-    assert torch.equal(gmm.sample(10, seed=1), gmm.sample(10, seed=1))
+    gen = torch.Generator().manual_seed
+    assert torch.equal(gmm.sample(10, gen(1)), gmm.sample(10, generator=gen(1)))
+    assert not torch.equal(gmm.sample(10, gen(1)), gmm.sample(10, gen(2)))
+    # without a generator: the model's private one, seeded by the constructor's seed
+    again = GaussianMixture(3, "full", seed=0).fit(Y)
+    assert not torch.equal(gmm.sample(10), gmm.sample(10))
+    assert torch.equal(again.sample(10), GaussianMixture(3, "full", seed=0).fit(Y).sample(10))
+
+
+def test_sample_seed_is_deprecated_but_still_works():
+    gmm = GaussianMixture(2, seed=0).fit(_three_blobs(300, seed=1))
+    with pytest.warns(DeprecationWarning, match="generator"):
+        old = gmm.sample(10, seed=3)
+    assert torch.equal(old, gmm.sample(10, generator=torch.Generator().manual_seed(3)))
+    with pytest.raises(ValueError, match=r"\bseed\b"):
+        gmm.sample(10, seed=-1)
+    with pytest.raises(ValueError, match=r"\bgenerator\b"):
+        gmm.sample(10, generator=3)
 
 
 def test_covariance_floor_keeps_a_collapsed_component_finite():

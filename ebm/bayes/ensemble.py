@@ -19,9 +19,10 @@ from ebm._checks import (
 )
 from ebm.bayes.prediction import Prediction
 from ebm.bayes.supervised import _LOSSES, _OPTIMIZERS, Supervised
+from ebm.models._estimator import ParamsMixin
 
 
-class DeepEnsemble:
+class DeepEnsemble(ParamsMixin):
     """M independently trained copies of ``make_net()``.
 
     make_net: builds a fresh net (called M times, member m under seed ``seed + m``).
@@ -29,12 +30,16 @@ class DeepEnsemble:
     loss, optimizer, lr, weight_decay: as in ``Supervised``; trained for ``max_epochs`` (an int
     >= 1) with ``batch_size`` (None: full batch). Predictions run with every member in eval mode.
     noise_var: a fixed observation-noise variance (finite, >= 0) added to the ensemble variance.
-    seed: an int >= 0. Every hyper-parameter is checked here, before any training.
+    seed: an int >= 0.
+    device: "auto", "cpu", "cuda", ... (the Trainer's device).
+    Every hyper-parameter is checked here and again by ``fit``, before any training, and
+    stored as given: ``get_params``/``set_params`` make ``sklearn.base.clone`` work.
 
     Data: tensors or array-likes, finite. x is cast to each member's parameter dtype and device
     (float64 data into float32 nets are computed in float32; integer and bool data are
     promoted). For "mse", y is float and must have the shape of the nets' output; for
-    "cross_entropy", y (N,) holds integer class indices in [0, C).
+    "cross_entropy", y (N,) holds integer class indices in [0, C). ``predict`` returns a
+    ``Prediction`` of torch tensors on the first member's device, in its dtype.
     """
 
     def __init__(
@@ -51,33 +56,41 @@ class DeepEnsemble:
         seed: int = 0,
         device: str = "auto",
     ) -> None:
-        from ebm.train import resolve_device
-
-        if not callable(make_net) or isinstance(make_net, nn.Module):
-            raise ValueError(
-                f"make_net must be a callable returning a fresh nn.Module, got {make_net!r}"
-            )
-        n_members = check_int("n_members", n_members, minimum=2)
-        check_choice("loss", loss, tuple(_LOSSES))
-        check_choice("optimizer", optimizer, tuple(_OPTIMIZERS))
-        check_positive("lr", lr)
-        check_real("weight_decay", weight_decay, 0.0)
-        max_epochs = check_int("max_epochs", max_epochs, minimum=1)
-        if batch_size is not None:
-            batch_size = check_int("batch_size", batch_size, minimum=1)
-        check_real("noise_var", noise_var, 0.0)
-        seed = check_int("seed", seed, minimum=0)
-        resolve_device(device)  # validates the name (and its availability) before any work
         self.make_net, self.n_members = make_net, n_members
         self.loss, self.optimizer, self.lr, self.weight_decay = loss, optimizer, lr, weight_decay
         self.max_epochs, self.batch_size, self.noise_var = max_epochs, batch_size, noise_var
         self.seed, self.device = seed, device
+        self._check_params()
+
+    def _check_params(self) -> tuple[int, int, int | None, int]:
+        """Validate every hyper-parameter; returns (n_members, max_epochs, batch_size, seed) as
+        ints."""
+        from ebm.train import resolve_device
+
+        if not callable(self.make_net) or isinstance(self.make_net, nn.Module):
+            raise ValueError(
+                f"make_net must be a callable returning a fresh nn.Module, got {self.make_net!r}"
+            )
+        n_members = check_int("n_members", self.n_members, minimum=2)
+        check_choice("loss", self.loss, tuple(_LOSSES))
+        check_choice("optimizer", self.optimizer, tuple(_OPTIMIZERS))
+        check_positive("lr", self.lr)
+        check_real("weight_decay", self.weight_decay, 0.0)
+        max_epochs = check_int("max_epochs", self.max_epochs, minimum=1)
+        batch_size = self.batch_size
+        if batch_size is not None:
+            batch_size = check_int("batch_size", batch_size, minimum=1)
+        check_real("noise_var", self.noise_var, 0.0)
+        seed = check_int("seed", self.seed, minimum=0)
+        resolve_device(self.device)  # validates the name (and its availability) before any work
+        return n_members, max_epochs, batch_size, seed
 
     def fit(self, x: Tensor, y: Tensor) -> DeepEnsemble:
-        """Train every member on x (N, ...) and y (N, ...) or (N,) labels. Returns self; the
-        members are ``members_``."""
+        """Train every member on x (N, ...) and y (N, ...) or (N,) labels (tensors or
+        array-likes). Returns self; the members are ``members_``."""
         from ebm.train import Trainer
 
+        n_members, max_epochs, batch_size, seed = self._check_params()
         x = as_float_tensor("x", x)
         if x.ndim < 1 or len(x) < 1:
             raise ValueError(f"x must have shape (N, ...) with N >= 1, got {tuple(x.shape)}")
@@ -90,9 +103,9 @@ class DeepEnsemble:
                 f"y must have one row per row of x {tuple(x.shape)}, got {tuple(y.shape)}"
             )
         members: list[nn.Module] = []
-        for m in range(self.n_members):
+        for m in range(n_members):
             with torch.random.fork_rng(devices=[]):  # the caller's RNG is left as it was
-                torch.manual_seed(self.seed + m)
+                torch.manual_seed(seed + m)
                 net = self.make_net()
             if not isinstance(net, nn.Module):
                 raise ValueError(f"make_net must return an nn.Module, got {type(net).__name__}")
@@ -105,10 +118,10 @@ class DeepEnsemble:
             )
             with torch.random.fork_rng(devices=[]):
                 Trainer(
-                    max_epochs=self.max_epochs,
-                    batch_size=self.batch_size,
+                    max_epochs=max_epochs,
+                    batch_size=batch_size,
                     device=self.device,
-                    seed=self.seed + m,
+                    seed=seed + m,
                     progress=False,
                     log_every_n_steps=None,
                     tensorboard=False,
@@ -146,7 +159,8 @@ class DeepEnsemble:
     def predict(self, x: Tensor) -> Prediction:
         """x: (B, ...) -> Prediction with samples (M, B, ...) (one row per member).
 
-        x: finite, B >= 1; cast to each member's parameter dtype and device.
+        x: finite, B >= 1 (a tensor or array-like); cast to each member's parameter dtype and
+        device. The Prediction's tensors are on the first member's device.
         """
         if not hasattr(self, "members_"):
             raise ValueError("this DeepEnsemble is not fitted yet: call fit(x, y) first")

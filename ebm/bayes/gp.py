@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from ebm._checks import as_float_tensor, check_choice, check_int, check_positive
 from ebm.bayes.prediction import Prediction
+from ebm.models._estimator import ParamsMixin
 
 
 def _local_params():
@@ -49,17 +50,20 @@ def _as_inputs(name: str, x: object) -> Tensor:
     return x.unsqueeze(1) if x.ndim == 1 else x
 
 
-class GPRegressor:
+class GPRegressor(ParamsMixin):
     """Exact GP regression, y = f(x) + ε, f ~ GP(0, σ² exp(−‖x − x'‖² / (2ℓ²))), ε ~ N(0, σₙ²).
 
     lengthscale, variance, noise: initial hyperparameters (Pyro's defaults are 1, 1, 1), finite
-    and > 0, as are ``lr`` and ``jitter``; ``fit`` maximises the marginal likelihood with Adam
-    (``lr``) for ``n_steps`` (an int >= 0) full-batch steps on ``device``.
+    and > 0, as are ``lr`` and ``jitter`` (added to the kernel's diagonal); ``fit`` maximises the
+    marginal likelihood with Adam (``lr``) for ``n_steps`` (an int >= 0) full-batch steps on
+    ``device`` ("auto", "cpu", "cuda", ...). Every hyper-parameter is checked here and again by
+    ``fit``, and stored as given: ``get_params``/``set_params`` make ``sklearn.base.clone`` work.
     Fitted hyperparameters: ``lengthscale_``, ``variance_``, ``noise_``; the Pyro module: ``model_``.
 
-    Data: tensors or array-likes, finite. The GP is built in the floating dtype of the training
-    data (integer and bool data: the default float dtype), so float64 data give a float64 GP;
-    ``predict`` casts its inputs to that dtype and device.
+    Data: tensors or array-likes (numpy arrays, nested lists), finite. The GP is built in the
+    floating dtype of the training data (integer and bool data: the default float dtype), so
+    float64 data give a float64 GP; ``predict`` casts its inputs to that dtype and device and
+    returns a ``Prediction`` of torch tensors in that dtype, on that device.
     """
 
     def __init__(
@@ -72,25 +76,26 @@ class GPRegressor:
         jitter: float = 1e-6,
         device: str = "auto",
     ) -> None:
-        from ebm.train import resolve_device
-
-        for name, value in (
-            ("lengthscale", lengthscale),
-            ("variance", variance),
-            ("noise", noise),
-            ("lr", lr),
-            ("jitter", jitter),
-        ):
-            check_positive(name, value)
-        n_steps = check_int("n_steps", n_steps, minimum=0)
-        resolve_device(device)  # validates the name (and its availability) before any work
         self.lengthscale, self.variance, self.noise = lengthscale, variance, noise
         self.lr, self.n_steps, self.jitter, self.device = lr, n_steps, jitter, device
+        self._check_params()
+
+    def _check_params(self) -> int:
+        """Validate every hyper-parameter; returns n_steps as an int."""
+        from ebm.train import resolve_device
+
+        for name in ("lengthscale", "variance", "noise", "lr", "jitter"):
+            check_positive(name, getattr(self, name))
+        n_steps = check_int("n_steps", self.n_steps, minimum=0)
+        resolve_device(self.device)  # validates the name (and its availability) before any work
+        return n_steps
 
     def fit(self, x: Tensor, y: Tensor) -> GPRegressor:
-        """x: (N,) or (N, D) inputs; y: (N,) or (N, 1) targets. Returns self."""
+        """x: (N,) or (N, D) inputs; y: (N,) or (N, 1) targets (tensors or array-likes).
+        Returns self."""
         from ebm.train import Trainer
 
+        n_steps = self._check_params()
         x = _as_inputs("x", x)
         y = as_float_tensor("y", y, ndim=(1, 2))
         y = y.squeeze(1) if y.ndim == 2 and y.shape[1] == 1 else y
@@ -111,11 +116,11 @@ class GPRegressor:
                 y,
                 kernel,
                 noise=torch.tensor(float(self.noise), dtype=dtype),
-                jitter=self.jitter,
+                jitter=float(self.jitter),
             )
-        if self.n_steps > 0:
+        if n_steps > 0:
             trainer = Trainer(
-                max_epochs=self.n_steps,
+                max_epochs=n_steps,
                 batch_size=None,
                 device=self.device,
                 shuffle=False,

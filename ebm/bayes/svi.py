@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from ebm._checks import as_float_tensor, check_choice, check_int, check_positive
 from ebm.bayes.prediction import Prediction
+from ebm.models._estimator import ParamsMixin
 
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU}
 
@@ -91,18 +92,30 @@ def _int_tuple(values: object) -> tuple[int, ...] | None:
     return tuple(int(v) for v in items)
 
 
-class SVIRegressor:
+class SVIRegressor(ParamsMixin):
     """Mean-field variational BNN regression with the layer ``sizes`` (in, hidden..., out).
 
     prior_scale: std of the Gaussian prior on every weight and bias; noise_scale: scale of the
     HalfNormal prior on the observation noise σ. ``fit`` runs ``n_epochs`` of Adam (``lr``) on the
     negative ELBO (full batch unless ``batch_size``); ``predict`` draws ``n_samples`` networks.
+    sizes: the layer widths (in, hidden..., out), at least two positive ints.
+    activation: the hidden layers' nonlinearity, one of "tanh", "relu", "silu".
+    prior_scale: std of the Gaussian prior on every weight and bias; noise_scale: scale of the
+        HalfNormal prior on the observation noise σ.
+    lr: Adam's learning rate; n_epochs: passes over the data; batch_size: rows per step (None:
+        the full batch).
+    n_samples: networks drawn from the posterior by ``predict``.
+    init_scale: the initial std of the variational posterior (AutoNormal's init_scale).
+    seed: seeds the initial variational parameters and the Trainer (None: the global RNG's
+        state, which is left as it was); device: "auto", "cpu", "cuda", ...
     Scales, ``lr`` and ``init_scale`` are finite and > 0; counts are ints >= 1; ``seed`` an int
-    >= 0 or None; ``activation`` one of "tanh", "relu", "silu".
+    >= 0 or None. Every hyper-parameter is checked here and again by ``fit``, and stored as
+    given: ``get_params``/``set_params`` make ``sklearn.base.clone`` work.
 
-    Data: tensors or array-likes, finite. The network's parameters have the default float dtype:
-    ``fit`` and ``predict`` cast their inputs to it (float64 data are computed in float32 under
-    torch's default; integer and bool data are promoted).
+    Data: tensors or array-likes (numpy arrays, nested lists), finite. The network's parameters
+    have the default float dtype: ``fit`` and ``predict`` cast their inputs to it (float64 data
+    are computed in float32 under torch's default; integer and bool data are promoted).
+    ``predict`` returns a ``Prediction`` of torch tensors in that dtype, on the fitted device.
     """
 
     def __init__(
@@ -119,29 +132,7 @@ class SVIRegressor:
         seed: int | None = None,
         device: str = "auto",
     ) -> None:
-        from ebm.train import resolve_device
-
-        layers = None if isinstance(sizes, (str, bytes)) else _int_tuple(sizes)
-        if layers is None or len(layers) < 2 or min(layers) < 1:
-            raise ValueError(
-                f"sizes must be a sequence of at least two positive ints, got {sizes!r}"
-            )
-        check_choice("activation", activation, tuple(_ACTIVATIONS))
-        for name, value in (
-            ("prior_scale", prior_scale),
-            ("noise_scale", noise_scale),
-            ("lr", lr),
-            ("init_scale", init_scale),
-        ):
-            check_positive(name, value)
-        n_epochs = check_int("n_epochs", n_epochs, minimum=1)
-        n_samples = check_int("n_samples", n_samples, minimum=1)
-        if batch_size is not None:
-            batch_size = check_int("batch_size", batch_size, minimum=1)
-        if seed is not None:
-            seed = check_int("seed", seed, minimum=0)
-        resolve_device(device)  # validates the name (and its availability) before any work
-        self.sizes, self.activation = layers, activation
+        self.sizes, self.activation = sizes, activation
         self.prior_scale, self.noise_scale = prior_scale, noise_scale
         self.lr, self.n_epochs, self.batch_size = lr, n_epochs, batch_size
         self.n_samples, self.init_scale, self.seed, self.device = (
@@ -150,34 +141,64 @@ class SVIRegressor:
             seed,
             device,
         )
+        self._check_params()
+
+    def _check_params(self) -> dict:
+        """Validate every hyper-parameter; returns the layer sizes, counts and seed as ints."""
+        from ebm.train import resolve_device
+
+        sizes = self.sizes
+        layers = None if isinstance(sizes, (str, bytes)) else _int_tuple(sizes)
+        if layers is None or len(layers) < 2 or min(layers) < 1:
+            raise ValueError(
+                f"sizes must be a sequence of at least two positive ints, got {sizes!r}"
+            )
+        check_choice("activation", self.activation, tuple(_ACTIVATIONS))
+        for name in ("prior_scale", "noise_scale", "lr", "init_scale"):
+            check_positive(name, getattr(self, name))
+        checked = {
+            "sizes": layers,
+            "n_epochs": check_int("n_epochs", self.n_epochs, minimum=1),
+            "n_samples": check_int("n_samples", self.n_samples, minimum=1),
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+        }
+        if self.batch_size is not None:
+            checked["batch_size"] = check_int("batch_size", self.batch_size, minimum=1)
+        if self.seed is not None:
+            checked["seed"] = check_int("seed", self.seed, minimum=0)
+        resolve_device(self.device)  # validates the name (and its availability) before any work
+        return checked
 
     def fit(self, x: Tensor, y: Tensor) -> SVIRegressor:
-        """x: (N, in) inputs, y: (N, out) targets, N >= 1. Returns self."""
+        """x: (N, in) inputs, y: (N, out) targets, N >= 1 (tensors or array-likes). Returns
+        self."""
         from ebm.train import Trainer
 
+        params = self._check_params()
+        sizes, seed = params["sizes"], params["seed"]
         dtype = torch.get_default_dtype()
         x = as_float_tensor("x", x, ndim=2).to(dtype)
         y = as_float_tensor("y", y, ndim=2).to(device=x.device, dtype=dtype)
-        if x.shape != (y.shape[0], self.sizes[0]) or y.shape[1] != self.sizes[-1] or len(x) < 1:
+        if x.shape != (y.shape[0], sizes[0]) or y.shape[1] != sizes[-1] or len(x) < 1:
             raise ValueError(
-                f"x must be (N, {self.sizes[0]}) and y (N, {self.sizes[-1]}) with N >= 1, got "
+                f"x must be (N, {sizes[0]}) and y (N, {sizes[-1]}) with N >= 1, got "
                 f"{tuple(x.shape)} and {tuple(y.shape)}"
             )
         with _local_params(), torch.random.fork_rng(devices=[]):
-            if self.seed is not None:
-                torch.manual_seed(self.seed)  # inside fork_rng: the caller's RNG is restored
-            self.model_ = _BayesianMLP(
-                self.sizes, self.activation, self.prior_scale, self.noise_scale
-            )
+            if seed is not None:
+                torch.manual_seed(seed)  # inside fork_rng: the caller's RNG is restored
+            self.model_ = _BayesianMLP(sizes, self.activation, self.prior_scale, self.noise_scale)
+            self._in_features, self._n_samples = sizes[0], params["n_samples"]
             self.guide_ = AutoNormal(
                 self.model_, init_loc_fn=init_to_sample, init_scale=self.init_scale
             )  # means start at a prior draw: a random init that breaks the units' symmetry
             self.guide_(x, y)  # creates the variational parameters
         trainer = Trainer(
-            max_epochs=self.n_epochs,
-            batch_size=self.batch_size,
+            max_epochs=params["n_epochs"],
+            batch_size=params["batch_size"],
             device=self.device,
-            seed=self.seed,
+            seed=seed,
             progress=False,
             log_every_n_steps=None,
             tensorboard=False,
@@ -198,13 +219,15 @@ class SVIRegressor:
         if not hasattr(self, "guide_"):
             raise ValueError("this SVIRegressor is not fitted yet: call fit(x, y) first")
         x = as_float_tensor("x", x, ndim=2)
-        if x.shape[1] != self.sizes[0] or len(x) < 1:
-            raise ValueError(f"x must be (B, {self.sizes[0]}) with B >= 1, got {tuple(x.shape)}")
+        if x.shape[1] != self._in_features or len(x) < 1:
+            raise ValueError(
+                f"x must be (B, {self._in_features}) with B >= 1, got {tuple(x.shape)}"
+            )
         param = next(self.guide_.parameters())
         predictive = pyro.infer.Predictive(
             self.model_,
             guide=self.guide_,
-            num_samples=self.n_samples,
+            num_samples=self._n_samples,
             return_sites=("_RETURN", "noise_var"),
         )
         if generator is not None and not isinstance(generator, torch.Generator):

@@ -12,12 +12,20 @@ of the joint energy E(y, k) = −log π_k − log N(y; μ_k, Σ_k): −log Σ_k 
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import Tensor
 
-from ebm._checks import check_choice, check_int, check_real, make_generator
-from ebm.models._estimator import as_query, check_data, check_fitted, check_positive_int
+from ebm._checks import as_float_tensor, check_choice, check_int, check_real, make_generator
+from ebm.models._estimator import (
+    ParamsMixin,
+    as_query,
+    check_data,
+    check_fitted,
+    check_generator,
+    check_positive_int,
+)
 
 # A standard deviation (or Cholesky pivot) at most this many float64 epsilons times the data's
 # largest |value| along its feature cannot be told from a point mass: the rounding of y − μ is
@@ -27,31 +35,49 @@ _COLLAPSE_EPS = 64
 _COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 
-class GaussianMixture:
+class GaussianMixture(ParamsMixin):
     """Gaussian mixture model fitted by expectation-maximisation (the best of ``n_init`` runs).
 
     Parameters
     ----------
     n_components: K >= 1.
     covariance_type: "full" (K, D, D), "tied" (one (D, D) for all), "diag" (K, D) or
-        "spherical" (K,) — the shape of ``covariances_``.
-    n_init, max_iter: EM runs (each from its own k-means start) and iterations per run (>= 1).
+        "spherical" (K,) — the shape of ``covariances_`` and ``precisions_``.
+    n_init: EM runs (>= 1), each from its own k-means start.
+    max_iter: EM iterations per run at most (>= 1).
     tol: finite, >= 0: a run stops when the mean log-likelihood gains less than ``tol``.
     reg_covar: the covariance floor, added to every variance (finite, >= 0). With a floor too
         small for the data (0, typically), a component that collapses onto too few points (a
         variance at the rounding level of the data) makes ``fit`` raise a ValueError, for every
         covariance_type, rather than return a degenerate or NaN model.
+    weights_init: initial mixing weights (K,), in [0, 1] and summing to 1 (None: from the
+        k-means start).
+    means_init: initial means (K, D), finite (None: from the k-means start).
+    precisions_init: initial precision (inverse covariance) matrices in the shape of
+        ``covariance_type`` (full (K, D, D), tied (D, D), diag (K, D), spherical (K,)):
+        symmetric positive definite matrices, or positive precisions (None: the covariances
+        of the k-means start). As in scikit-learn, what is given replaces what the k-means start
+        would give for the first E-step; when all three are given no k-means runs and
+        ``n_init`` runs would all be the same, so one runs.
     seed: seeds a private generator for the k-means starts and ``sample`` (None = fresh).
-    Every parameter is validated by ``fit``, before any work, with errors that name it.
+    ``__init__`` only stores them: ``fit`` validates every parameter, before any work, with
+    errors that name it. ``get_params``/``set_params`` make ``sklearn.base.clone`` work.
 
-    Data (``fit``) and queries (``predict``, ``energy``, ...) are tensors or array-likes; they must
-    be finite (NaN/inf raise a ValueError naming ``Y``), integers are promoted.
+    Data (``fit``) and queries (``predict``, ``energy``, ...) are tensors or array-likes (numpy
+    arrays, nested lists); they must be finite (NaN/inf raise a ValueError naming ``Y``),
+    integers and bools are promoted. What comes back is a torch tensor on the data's device:
+    float64 for the fitted parameters, responsibilities and samples, int64 for labels.
 
     Fitted attributes
     -----------------
-    weights_ (K,), means_ (K, D), covariances_ (see above), converged_, n_iter_,
-    lower_bound_ (the mean log-likelihood of the kept run). All float64, on the data's device.
+    weights_ (K,), means_ (K, D), covariances_ (see above), precisions_ (their inverses, same
+    shape), precisions_cholesky_ (the factor U with precision = U Uᵀ, upper triangular, as in
+    scikit-learn; for "diag"/"spherical" the square roots of the precisions), converged_,
+    n_iter_, lower_bound_ (the mean log-likelihood of the kept run), n_features_in_. Tensors
+    are float64, on the data's device.
     """
+
+    _estimator_type = "density_estimator"
 
     def __init__(
         self,
@@ -61,6 +87,9 @@ class GaussianMixture:
         max_iter: int = 100,
         tol: float = 1e-3,
         reg_covar: float = 1e-6,
+        weights_init: Tensor | None = None,
+        means_init: Tensor | None = None,
+        precisions_init: Tensor | None = None,
         seed: int | None = None,
     ):
         self.n_components = n_components
@@ -69,12 +98,16 @@ class GaussianMixture:
         self.max_iter = max_iter
         self.tol = tol
         self.reg_covar = reg_covar
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
         self.seed = seed
 
     # ---- fitting ----------------------------------------------------------------------------
 
-    def fit(self, Y: Tensor) -> GaussianMixture:
-        """Y: (N, D) finite, N >= n_components. Returns self."""
+    def fit(self, Y: Tensor, y: object = None) -> GaussianMixture:
+        """Y: (N, D) finite, N >= n_components; y: ignored (scikit-learn's pipelines pass their
+        targets here). Returns self."""
         from ebm.models.kmeans import KMeans
 
         k = check_positive_int("n_components", self.n_components)
@@ -93,17 +126,29 @@ class GaussianMixture:
                 f"Y's values are too large for float64 densities (largest |value| {peak:.3g}: "
                 f"its squared distances overflow): rescale Y"
             )
+        weights_init, means_init, covariances_init = self._check_inits(k, X)
+        needs_kmeans = weights_init is None or means_init is None or covariances_init is None
+        if not needs_kmeans:
+            runs = 1  # no k-means start: every run would be the same
         self._generator = make_generator(self.seed, X.device)
         self._resolution = _COLLAPSE_EPS * torch.finfo(X.dtype).eps * X.abs().amax(0)  # (D,)
 
         best = None
         for _ in range(runs):
-            start_seed = int(
-                torch.randint(2**31 - 1, (1,), generator=self._generator, device=X.device)
-            )
-            labels = KMeans(k, n_init=1, seed=start_seed).fit(X).labels_
-            resp = torch.nn.functional.one_hot(labels, k).to(X.dtype)  # (N, K)
-            params = self._m_step(X, resp)
+            weights = means = covariances = factor = None
+            if needs_kmeans:
+                start_seed = int(
+                    torch.randint(2**31 - 1, (1,), generator=self._generator, device=X.device)
+                )
+                labels = KMeans(k, n_init=1, seed=start_seed).fit(X).labels_
+                resp = torch.nn.functional.one_hot(labels, k).to(X.dtype)  # (N, K)
+                weights, means, covariances, factor = self._m_step(X, resp)
+            # what the user gave replaces what the k-means start gives (scikit-learn's rule)
+            weights = weights if weights_init is None else weights_init
+            means = means if means_init is None else means_init
+            if covariances_init is not None:
+                covariances, factor = covariances_init
+            params = (weights, means, covariances, factor)
             bound, converged, n_iter = -math.inf, False, 0
             for n_iter in range(1, max_iter + 1):  # noqa: B007 (reported after the loop)
                 log_resp, new_bound = _e_step(X, params, self.covariance_type)
@@ -128,8 +173,46 @@ class GaussianMixture:
         bound, params, converged, n_iter = best
         self.weights_, self.means_, self.covariances_, self._cholesky = params
         self.lower_bound_, self.converged_, self.n_iter_ = bound, converged, n_iter
+        self.precisions_cholesky_ = _precision_factors(self._cholesky, self.covariance_type)
+        if self.covariance_type in ("full", "tied"):
+            self.precisions_ = self.precisions_cholesky_ @ self.precisions_cholesky_.mT
+        else:
+            self.precisions_ = self.precisions_cholesky_.square()
         self.n_features_in_ = Y.shape[1]
         return self
+
+    def fit_predict(self, Y: Tensor, y: object = None) -> Tensor:
+        """Fit, then the most responsible component of every row under the fitted model:
+        Y (N, D) -> (N,) int64 (``fit(Y).predict(Y)``; y is ignored)."""
+        return self.fit(Y).predict(Y)
+
+    def _check_inits(self, k: int, X: Tensor) -> tuple:
+        """The validated ``weights_init`` (K,), ``means_init`` (K, D) and ``precisions_init``
+        as (covariances, their factors), float64 on X's device; None where not given."""
+        d, kind = X.shape[1], self.covariance_type
+        weights = means = cov = None
+        if self.weights_init is not None:
+            weights = _init_tensor("weights_init", self.weights_init, (k,), "(n_components,)", X)
+            if bool(((weights < 0) | (weights > 1)).any()):
+                raise ValueError(
+                    f"weights_init must hold weights in [0, 1], got {weights.tolist()[:10]}"
+                )
+            total = float(weights.sum())
+            if abs(total - 1.0) > 1e-6:
+                raise ValueError(f"weights_init must sum to 1, got sum {total!r}")
+            weights = weights / total
+        if self.means_init is not None:
+            means = _init_tensor("means_init", self.means_init, (k, d), "(n_components, D)", X)
+        if self.precisions_init is not None:
+            shape, text = {
+                "full": ((k, d, d), "(n_components, D, D)"),
+                "tied": ((d, d), "(D, D)"),
+                "diag": ((k, d), "(n_components, D)"),
+                "spherical": ((k,), "(n_components,)"),
+            }[kind]
+            precisions = _init_tensor("precisions_init", self.precisions_init, shape, text, X)
+            cov = _covariances_from_precisions(precisions, kind)
+        return weights, means, cov
 
     def _m_step(self, X: Tensor, resp: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Weights (K,), means (K, D), covariances and their Cholesky factors from the
@@ -207,8 +290,9 @@ class GaussianMixture:
     def __call__(self, Y: Tensor) -> Tensor:
         return self.energy(Y)
 
-    def score(self, Y: Tensor) -> float:
-        """Mean log-likelihood of the batch (higher is better). Y: (B, D) with B >= 1."""
+    def score(self, Y: Tensor, y: object = None) -> float:
+        """Mean log-likelihood of the batch (higher is better), a Python float. Y: (B, D) with
+        B >= 1, finite; y: ignored."""
         log_p = self.score_samples(Y)
         if log_p.numel() == 0:
             raise ValueError("Y must hold at least one sample to score, got shape (0, D)")
@@ -235,27 +319,65 @@ class GaussianMixture:
             )
         return log_joint
 
-    def sample(self, n: int, seed: int | None = None) -> Tensor:
-        """n draws from the fitted mixture, (n, D) float64. ``seed`` None continues the model's
-        private generator."""
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, *, seed: int | None = None
+    ) -> Tensor:
+        """n draws from the fitted mixture: (n, D) float64, on the fitted device.
+
+        n: an int >= 1. generator: a torch.Generator on the fitted device (None: the model's
+        private generator, seeded by ``seed`` in the constructor, which each call advances).
+        seed: deprecated (a DeprecationWarning; removed in the next release), use
+        ``generator=torch.Generator().manual_seed(seed)``.
+        """
         means = check_fitted(self, "means_")
         n = check_positive_int("n", n)
+        check_generator(generator)
+        if generator is not None and generator.device.type != means.device.type:
+            raise ValueError(
+                f"generator must be on the fitted device {means.device}, got one on "
+                f"{generator.device}"
+            )
         if seed is not None:
             check_int("seed", seed, minimum=0)
-        generator = self._generator if seed is None else make_generator(seed, means.device)
+            if generator is not None:
+                raise ValueError("give generator or the deprecated seed, not both")
+            warnings.warn(
+                "GaussianMixture.sample(seed=...) is deprecated and will be removed in the next "
+                "release: pass generator=torch.Generator(device).manual_seed(seed)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            generator = make_generator(seed, means.device)
+        elif generator is None:
+            generator = self._generator
         k, d = means.shape
         components = torch.multinomial(self.weights_, n, replacement=True, generator=generator)
         noise = torch.randn(n, d, generator=generator, dtype=means.dtype, device=means.device)
         L = _full_factors(self._cholesky, self.covariance_type, k, d)  # (K, D, D)
         return means[components] + (L[components] @ noise[:, :, None]).squeeze(-1)
 
-    def __repr__(self) -> str:
-        return (
-            f"GaussianMixture(n_components={self.n_components!r}, "
-            f"covariance_type={self.covariance_type!r}, n_init={self.n_init!r}, "
-            f"max_iter={self.max_iter!r}, tol={self.tol!r}, reg_covar={self.reg_covar!r}, "
-            f"seed={self.seed!r})"
-        )
+    def _n_parameters(self) -> int:
+        """The number of free parameters of the fitted model (scikit-learn's count)."""
+        k, d = check_fitted(self, "means_").shape
+        cov_params = {
+            "full": k * d * (d + 1) // 2,
+            "tied": d * (d + 1) // 2,
+            "diag": k * d,
+            "spherical": k,
+        }[self.covariance_type]
+        return cov_params + k * d + k - 1
+
+    def bic(self, Y: Tensor) -> float:
+        """Bayesian information criterion on Y (B, D): −2 Σ_b log p(y_b) + P log B, P the number
+        of free parameters (scikit-learn's count). Lower is better; a Python float."""
+        log_p = self.score_samples(Y).double()
+        return float(-2 * log_p.sum() + self._n_parameters() * math.log(log_p.shape[0]))
+
+    def aic(self, Y: Tensor) -> float:
+        """Akaike information criterion on Y (B, D): −2 Σ_b log p(y_b) + 2P, P the number of free
+        parameters (scikit-learn's count). Lower is better; a Python float."""
+        log_p = self.score_samples(Y).double()
+        return float(-2 * log_p.sum() + 2 * self._n_parameters())
 
 
 # ---- the functional core ---------------------------------------------------------------------
@@ -273,6 +395,53 @@ def _cholesky(covariances: Tensor, kind: str) -> Tensor:
             "n_components"
         )
     return L
+
+
+def _init_tensor(name: str, value: object, shape: tuple, text: str, X: Tensor) -> Tensor:
+    """A user's initial parameter as a finite float64 tensor of ``shape`` on X's device."""
+    t = as_float_tensor(name, value, finite=True)
+    if tuple(t.shape) != shape:
+        raise ValueError(f"{name} must have shape {text} = {shape}, got {tuple(t.shape)}")
+    return t.to(device=X.device, dtype=X.dtype)
+
+
+def _covariances_from_precisions(precisions: Tensor, kind: str) -> tuple[Tensor, Tensor]:
+    """Covariances (the inverses of ``precisions_init``) and their factors, refusing precisions
+    that are not symmetric positive definite (or, for diag/spherical, not positive)."""
+    if kind in ("diag", "spherical"):
+        if not bool((precisions > 0).all()):
+            raise ValueError(
+                f"precisions_init must be positive for covariance_type={kind!r}, got "
+                f"min {float(precisions.min()):.3g}"
+            )
+        covariances = precisions.reciprocal()
+        return covariances, covariances.sqrt()
+    asymmetry = (precisions - precisions.mT).abs().amax()
+    if float(asymmetry) > 1e-8 * max(float(precisions.abs().amax()), 1e-300):
+        raise ValueError(
+            f"precisions_init must be symmetric (largest |P - Pᵀ| is {float(asymmetry):.3g})"
+        )
+    L, info = torch.linalg.cholesky_ex(precisions)
+    if bool((info != 0).any()):
+        raise ValueError(
+            "precisions_init must be positive definite: its Cholesky factorisation fails"
+            + (f" for component {int((info != 0).nonzero()[0])}" if kind == "full" else "")
+        )
+    covariances = torch.cholesky_inverse(L)
+    covariances = (covariances + covariances.mT) / 2
+    factor, info = torch.linalg.cholesky_ex(covariances)
+    if bool((info != 0).any()):
+        raise ValueError("precisions_init is too ill-conditioned to invert in float64")
+    return covariances, factor
+
+
+def _precision_factors(factor: Tensor, kind: str) -> Tensor:
+    """scikit-learn's ``precisions_cholesky_``: U = L⁻ᵀ (upper) with Σ⁻¹ = U Uᵀ for Σ = L Lᵀ
+    ("full" (K, D, D), "tied" (D, D)); 1/σ for "diag" (K, D) and "spherical" (K,)."""
+    if kind in ("diag", "spherical"):
+        return factor.reciprocal()
+    eye = torch.eye(factor.shape[-1], dtype=factor.dtype, device=factor.device)
+    return torch.linalg.solve_triangular(factor, eye.expand_as(factor), upper=False).mT
 
 
 def _full_factors(factor: Tensor, kind: str, k: int, d: int) -> Tensor:
