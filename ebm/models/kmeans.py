@@ -177,14 +177,19 @@ class KMeans(ParamsMixin):
     def fit_predict(
         self, Y: Tensor, y: object = None, sample_weight: Tensor | None = None
     ) -> Tensor:
-        """Fit, then the label of every row: Y (N, D) -> labels_ (N,) int64. Arguments as in
-        ``fit``."""
+        """Fit, then the label of every row: Y (N, D) -> labels_ (N,) int64.
+
+        Y, sample_weight: as in ``fit``; y: ignored (scikit-learn's pipelines pass targets).
+        """
         return self.fit(Y, sample_weight=sample_weight).labels_
 
     def fit_transform(
         self, Y: Tensor, y: object = None, sample_weight: Tensor | None = None
     ) -> Tensor:
-        """Fit, then ``transform(Y)``: Y (N, D) -> (N, K) distances. Arguments as in ``fit``."""
+        """Fit, then ``transform(Y)``: Y (N, D) -> (N, K) distances.
+
+        Y, sample_weight: as in ``fit``; y: ignored (scikit-learn's pipelines pass targets).
+        """
         return self.fit(Y, sample_weight=sample_weight).transform(Y)
 
     # ---- using the prototypes -----------------------------------------------------------------

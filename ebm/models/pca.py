@@ -147,7 +147,10 @@ class PCA(ParamsMixin):
     # ---- using the fitted subspace ----------------------------------------------------------
 
     def transform(self, Y: Tensor) -> Tensor:
-        """Codes z = W(y − μ), divided by √explained_variance_ if ``whiten``: (B, D) -> (B, k)."""
+        """Codes z = W(y − μ), divided by √explained_variance_ if ``whiten``.
+
+        Y: (B, D) finite queries (tensor or array-like). Returns (B, k) in the fitted dtype.
+        """
         W = check_fitted(self, "components_")
         Y = as_query("Y", Y, W)
         Z = (Y - self.mean_) @ W.T
