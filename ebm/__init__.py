@@ -7,7 +7,7 @@ down on data and up elsewhere. Submodules load lazily; importing ``ebm`` changes
 from ebm._lazy import lazy_getattr
 from ebm.energies import Energy
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _SUBMODULES = (
     "energies",
