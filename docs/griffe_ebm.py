@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import re
 
-from griffe import Extension
+try:
+    from griffe import Extension
+except ImportError:  # the docs extra is not installed: normalise() still works (and is tested)
+    Extension = object
 
 _ITEM_SECTIONS = {"parameters", "other parameters", "attributes", "fitted attributes"}
 _ITEM = re.compile(r"^(\*{0,2}[A-Za-z_]\w*(?:, \*{0,2}[A-Za-z_]\w*)*): (\S.*)$")
