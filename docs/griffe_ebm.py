@@ -12,9 +12,10 @@ continuation lines indented, often followed by prose at the base indentation::
 
 The numpy parser reads ``name: text`` as a name and a *type*, and swallows the prose into the
 list. This extension rewrites such a block into numpydoc's form (``name`` on its own line, the
-text indented by 4 spaces below it; the types come from the signature), and ends the block
-before the first line that is not an item by opening a "Notes" section for it. Docstrings
-already in numpydoc form (``name : type``) are left as they are.
+text indented by 4 spaces below it, one entry per name; the types and defaults come from the
+signature), and ends the block before the first line that is not an item by opening a "Notes"
+section for it. Docstrings already in numpydoc form (``name : type``) are left as they are.
+Undocumented instance attributes (``self.tol = tol``) are left out of the reference.
 """
 
 from __future__ import annotations
@@ -73,22 +74,31 @@ def normalise(text: str) -> str:
                 out += [lines[i - 2], lines[i - 1]]
             continue
         out += ["Attributes" if title.lower() == "fitted attributes" else title, "-" * len(title)]
+        items: list[tuple[list[str], list[str]]] = []  # (names, description lines)
         while i < len(lines) and not _is_header(lines, i):
             line = lines[i]
             match = _ITEM.match(line)
             if not line.strip():
-                out.append("")
-            elif line.startswith(" "):
-                out.append("    " + line.strip())  # a continuation line
+                if items:
+                    items[-1][1].append("")
+            elif line.startswith(" ") and items:
+                items[-1][1].append(line.strip())  # a continuation line
             elif match:
-                out += [match.group(1), "    " + match.group(2)]
+                items.append((match.group(1).split(", "), [match.group(2)]))
             else:
-                # prose after the items: its own section, so it is not read as an item
-                while out and not out[-1].strip():
-                    out.pop()
-                out += ["", "Notes", "-----"]
-                break
+                break  # prose after the items: its own section below
             i += 1
+        for names, text in items:
+            while text and not text[-1]:
+                text.pop()
+            # one entry per name: numpydoc's "a, b" would show a's default for b as well
+            for name in names:
+                out.append(name)
+                out += ["    " + t if t else "" for t in text]
+        if i < len(lines) and not _is_header(lines, i):
+            out += ["", "Notes", "-----"]
+        elif i < len(lines):
+            out.append("")
     return "\n".join(out)
 
 
@@ -98,3 +108,14 @@ class EbmDocstrings(Extension):
     def on_instance(self, *, obj, **kwargs) -> None:
         if obj.docstring is not None:
             obj.docstring.value = normalise(obj.docstring.value)
+
+    def on_class_members(self, *, cls, **kwargs) -> None:
+        """Drop undocumented instance attributes (``self.tol = tol``): the parameters say it all."""
+        for name, member in list(cls.members.items()):
+            if (
+                not member.is_alias
+                and member.is_attribute
+                and member.docstring is None
+                and "instance-attribute" in member.labels
+            ):
+                del cls.members[name]

@@ -139,7 +139,8 @@ def test_griffe_extension_rewrites_the_parameter_style():
         "Parameters\n----------\n"
         "n_components\n    K >= 1.\n"
         'covariance_type\n    "full" or\n    "diag".\n'
-        "n_init, max_iter\n    runs and iterations.\n\n"
+        "n_init\n    runs and iterations.\n"
+        "max_iter\n    runs and iterations.\n\n"
         "Notes\n-----\n"
         "Every parameter is validated by ``fit``.\n\n"
         "Fitted attributes\n-----------------\n"
