@@ -155,3 +155,13 @@ def test_griffe_extension_leaves_numpydoc_and_plain_text_alone():
     assert griffe_ebm.normalise(numpydoc) == numpydoc
     plain = "Summary.\n\nname: not a section, just text.\n"
     assert griffe_ebm.normalise(plain) == plain
+
+
+def test_readme_links_resolve():
+    """README.md links into docs/: every relative link names a file that exists."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)\s]+)\)", re.sub(r"```.*?```", "", text, flags=re.S))
+    relative = [t for t in targets if not re.match(r"^(https?://|mailto:|#)", t)]
+    assert relative, "the README should link into the docs"
+    for target in relative:
+        assert (ROOT / target.split("#", 1)[0]).is_file(), target
