@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MPLBACKEND=Agg
 WORKERS ?= 2
 
-.PHONY: setup test test-all figures gallery lint bench clean
+.PHONY: setup test test-all figures gallery lint bench docs clean
 
 setup: $(STAMP)
 
@@ -34,12 +34,26 @@ gallery: setup
 	MPLBACKEND=Agg $(PY) recipes/run_all.py --out figures
 
 lint: setup
-	$(PY) -m ruff check ebm recipes tests benchmarks
-	$(PY) -m ruff format --check ebm recipes tests benchmarks
+	$(PY) -m ruff check ebm recipes tests benchmarks $(wildcard docs/*.py)
+	$(PY) -m ruff format --check ebm recipes tests benchmarks $(wildcard docs/*.py)
 
 bench: setup
 	$(PY) -m pip install --quiet -e ".[bench]" "torch==$$($(PY) -c 'import torch; print(torch.__version__)')"
 	$(PY) -m benchmarks
+
+# the documentation site, offline, into build/site: `mkdocs build --strict` (warnings are errors:
+# broken links, anchors and images, unparsable docstrings); docs/hooks.py stages figures/,
+# generates the gallery and API pages and checks every local link of the built HTML
+DOCS_STAMP := $(VENV)/.docs-installed
+
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+# quiet on success (-q: only warnings and errors), so that CI's log still ends on pytest's summary
+docs: $(DOCS_STAMP)
+	@NO_MKDOCS_2_WARNING=1 MPLBACKEND=Agg $(PY) -m mkdocs build --strict --quiet --site-dir build/site
+	@[ -n "$$CI" ] || echo "docs: built, open build/site/index.html"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -16,7 +16,7 @@ tensor(0.5000)
 from ebm._lazy import lazy_getattr
 from ebm.energies import Energy
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _SUBMODULES = (
     "energies",
