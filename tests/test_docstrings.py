@@ -32,7 +32,6 @@ KNOWN_GAPS: set[tuple[str, str]] = {
     ("ebm.bayes.GPRegressor", "property lengthscale_"),
     ("ebm.bayes.GPRegressor", "property noise_"),
     ("ebm.bayes.GPRegressor", "property variance_"),
-    ("ebm.bayes.SVIRegressor", "__init__ argument device"),
     ("ebm.bayes.Supervised", "method configure_optimizers"),
     ("ebm.bayes.Supervised", "method training_step"),
     ("ebm.bayes.Supervised", "method validation_step"),
