@@ -102,9 +102,29 @@ def recipe_outputs() -> dict[str, dict[str, list[str]]]:
 
 
 def recipe_docstring(name: str) -> str:
-    """The recipe's module docstring, read without importing it."""
+    """The recipe's module docstring, read without importing it, as Markdown."""
     tree = ast.parse((RECIPES / f"{name}.py").read_text(encoding="utf-8"))
-    return inspect.cleandoc(ast.get_docstring(tree) or "")
+    return docstring_markdown(inspect.cleandoc(ast.get_docstring(tree) or ""))
+
+
+def docstring_markdown(text: str) -> str:
+    """Docstring text as Markdown: a blank line before a "- " list and after it.
+
+    Docstrings start lists right under a sentence ("Method:\n- energy: ...") and resume prose
+    on the next unindented line; Markdown would read the first as one paragraph and the second
+    as the last item's continuation.
+    """
+    lines: list[str] = []
+    in_list = False
+    for line in text.splitlines():
+        item = line.startswith("- ")
+        if item and not in_list and lines and lines[-1].strip():
+            lines.append("")
+        elif in_list and line.strip() and not item and not line.startswith(" "):
+            lines.append("")
+        in_list = item or (in_list and line.startswith(" ") and bool(line.strip()))
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def format_value(value) -> str:

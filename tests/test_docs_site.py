@@ -165,3 +165,20 @@ def test_readme_links_resolve():
     assert relative, "the README should link into the docs"
     for target in relative:
         assert (ROOT / target.split("#", 1)[0]).is_file(), target
+
+
+def test_recipe_docstring_lists_become_markdown_lists():
+    text = "Method:\n- a: x\n  continued\n- b\nProse again.\n\nNext paragraph."
+    html_like = hooks.docstring_markdown(text).split("\n")
+    assert html_like == [
+        "Method:",
+        "",
+        "- a: x",
+        "  continued",
+        "- b",
+        "",
+        "Prose again.",
+        "",
+        "Next paragraph.",
+    ]
+    assert hooks.docstring_markdown("no list\nat all") == "no list\nat all"
