@@ -35,6 +35,9 @@ def renamed_arguments(**renames: str | tuple[str, Callable[[Any], Any]]):
     """
 
     def decorate(function):
+        # SVIRegressor.__init__ -> "SVIRegressor()", the call the user wrote
+        name = function.__qualname__.removesuffix(".__init__")
+
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
             for old, spec in renames.items():
@@ -43,11 +46,10 @@ def renamed_arguments(**renames: str | tuple[str, Callable[[Any], Any]]):
                 new, convert = spec if isinstance(spec, tuple) else (spec, None)
                 if new in kwargs:
                     raise TypeError(
-                        f"{function.__qualname__}() got both {old!r} (deprecated) and {new!r}; "
-                        f"pass only {new!r}"
+                        f"{name}() got both {old!r} (deprecated) and {new!r}; pass only {new!r}"
                     )
                 warnings.warn(
-                    f"{function.__qualname__}(): argument {old!r} is deprecated and will be "
+                    f"{name}(): argument {old!r} is deprecated and will be "
                     f"removed in {REMOVED_IN}; use {new!r}",
                     DeprecationWarning,
                     stacklevel=2,

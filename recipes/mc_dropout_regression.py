@@ -66,7 +66,7 @@ svi = SVIRegressor(
     # their prior and the band is flat (CRPS 1.10 instead of 0.22)
     noise_scale=0.01,
     lr=0.02,
-    n_epochs=40 if args.quick else 3000,
+    max_epochs=40 if args.quick else 3000,
     seed=args.seed,
     device=args.device,
 ).fit(x, y)

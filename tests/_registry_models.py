@@ -507,7 +507,7 @@ def _gp() -> bayes.GPRegressor:
 
 
 def _svi() -> bayes.SVIRegressor:
-    return bayes.SVIRegressor(sizes=(1, 4, 1), n_epochs=2, n_samples=3, seed=0, device="cpu")
+    return bayes.SVIRegressor(sizes=(1, 4, 1), max_epochs=2, n_samples=3, seed=0, device="cpu")
 
 
 def _logits() -> torch.Tensor:
@@ -628,7 +628,7 @@ BAYES = {
     "ebm.bayes.SVIRegressor": V(
         lambda: (
             _fitted(bayes.SVIRegressor, _x(), _y()),
-            dict(sizes=(1, 4, 1), n_epochs=2, n_samples=3, seed=0, device="cpu"),
+            dict(sizes=(1, 4, 1), max_epochs=2, n_samples=3, seed=0, device="cpu"),
         ),
         sizes=Sizes(),
         activation=Choice(),

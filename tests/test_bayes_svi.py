@@ -14,7 +14,7 @@ def test_bayesian_linear_regression_recovers_the_line_and_widens_away():
     x = torch.rand(64, 1, generator=gen) * 2 - 1
     y = 2.0 * x + 0.5 + 0.1 * torch.randn(64, 1, generator=gen)
     keys = set(pyro.get_param_store().keys())
-    model = SVIRegressor(sizes=(1, 1), lr=0.05, n_epochs=150, n_samples=400, seed=0, device="cpu")
+    model = SVIRegressor(sizes=(1, 1), lr=0.05, max_epochs=150, n_samples=400, seed=0, device="cpu")
     rng = torch.get_rng_state()
     model.fit(x, y)
     assert torch.equal(torch.get_rng_state(), rng)  # seeded privately
@@ -36,7 +36,7 @@ def test_bad_input():
     with pytest.raises(ValueError, match="not fitted"):
         SVIRegressor().predict(torch.zeros(2, 1))
     with pytest.raises(ValueError, match="x must"):
-        SVIRegressor(sizes=(2, 1), n_epochs=1).fit(torch.zeros(4, 1), torch.zeros(4, 1))
+        SVIRegressor(sizes=(2, 1), max_epochs=1).fit(torch.zeros(4, 1), torch.zeros(4, 1))
 
 
 def test_float64_integer_and_list_data_are_cast_to_the_models_dtype():
@@ -47,7 +47,7 @@ def test_float64_integer_and_list_data_are_cast_to_the_models_dtype():
     queries = torch.tensor([[0.0], [1.0]])
 
     def run(xd, yd, q):
-        model = SVIRegressor(sizes=(1, 1), n_epochs=3, n_samples=5, seed=0, device="cpu")
+        model = SVIRegressor(sizes=(1, 1), max_epochs=3, n_samples=5, seed=0, device="cpu")
         pred = model.fit(xd, yd).predict(q)  # predict draws from the global RNG: shapes only
         assert pred.samples.shape == (5, 2, 1)
         assert pred.samples.dtype == torch.get_default_dtype()
@@ -81,7 +81,7 @@ def test_float64_integer_and_list_data_are_cast_to_the_models_dtype():
         ({"activation": None}, "activation"),
         ({"prior_scale": float("nan")}, "prior_scale"),
         ({"lr": float("inf")}, "lr"),
-        ({"n_epochs": 0}, "n_epochs"),
+        ({"max_epochs": 0}, "max_epochs"),
         ({"n_samples": 1.0}, "n_samples"),
         ({"batch_size": 0}, "batch_size"),
         ({"seed": -1}, "seed"),
@@ -94,7 +94,7 @@ def test_bad_hyper_parameters_raise_at_construction(kwargs, name):
 
 
 def test_bad_data_names_the_argument():
-    model = SVIRegressor(sizes=(1, 1), n_epochs=1, n_samples=2, seed=0, device="cpu")
+    model = SVIRegressor(sizes=(1, 1), max_epochs=1, n_samples=2, seed=0, device="cpu")
     x, y = torch.zeros(4, 1), torch.zeros(4, 1)
     with pytest.raises(ValueError, match=r"\bx\b"):
         model.fit(x + float("nan"), y)
@@ -109,10 +109,18 @@ def test_bad_data_names_the_argument():
 
 def test_predict_is_reproducible_with_a_generator_and_leaves_the_global_rng_alone():
     x = torch.linspace(-1, 1, 8)[:, None]
-    model = SVIRegressor(sizes=(1, 1), n_epochs=2, n_samples=6, seed=0, device="cpu").fit(x, 2 * x)
+    model = SVIRegressor(sizes=(1, 1), max_epochs=2, n_samples=6, seed=0, device="cpu").fit(
+        x, 2 * x
+    )
     state = torch.get_rng_state()
     first = model.predict(x, generator=torch.Generator().manual_seed(3)).samples
     again = model.predict(x, generator=torch.Generator().manual_seed(3)).samples
     other = model.predict(x, generator=torch.Generator().manual_seed(4)).samples
     assert torch.equal(torch.get_rng_state(), state)
     assert torch.equal(first, again) and not torch.equal(first, other)
+
+
+def test_old_n_epochs_name_still_works_and_warns():
+    with pytest.warns(DeprecationWarning, match="'n_epochs' is deprecated.*'max_epochs'"):
+        model = SVIRegressor(sizes=(1, 1), n_epochs=7, device="cpu")
+    assert model.max_epochs == 7 and model.get_params()["max_epochs"] == 7

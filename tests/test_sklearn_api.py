@@ -46,7 +46,7 @@ def _all_estimators() -> list:
         GaussianMixture(2, "diag", means_init=np.zeros((2, 2)), seed=3),
         DeepEnsemble(_make_net, n_members=2, max_epochs=2, device="cpu"),
         GPRegressor(lengthscale=0.5, n_steps=2, device="cpu"),
-        SVIRegressor(sizes=[1, 4, 1], n_epochs=2, n_samples=3, seed=0, device="cpu"),
+        SVIRegressor(sizes=[1, 4, 1], max_epochs=2, n_samples=3, seed=0, device="cpu"),
     ]
 
 
@@ -99,7 +99,7 @@ def test_set_params_and_unknown_names():
     with pytest.raises(ValueError, match=r"\blr\b"):
         GPRegressor(n_steps=1, device="cpu").set_params(lr=-1.0).fit([0.0, 1.0], [0.0, 1.0])
     with pytest.raises(ValueError, match=r"\bsizes\b"):
-        SVIRegressor(n_epochs=1).set_params(sizes=(1,)).fit([[0.0]], [[0.0]])
+        SVIRegressor(max_epochs=1).set_params(sizes=(1,)).fit([[0.0]], [[0.0]])
 
 
 def test_repr_shows_the_non_default_parameters():
@@ -165,7 +165,7 @@ def test_bayes_estimators_take_numpy_and_lists():
     for make in (
         lambda: DeepEnsemble(_make_net, n_members=2, max_epochs=3, device="cpu"),
         lambda: GPRegressor(n_steps=3, device="cpu"),
-        lambda: SVIRegressor(sizes=(1, 4, 1), n_epochs=3, n_samples=3, seed=0, device="cpu"),
+        lambda: SVIRegressor(sizes=(1, 4, 1), max_epochs=3, n_samples=3, seed=0, device="cpu"),
     ):
         dtype = torch.get_default_dtype()
         ref = make().fit(torch.from_numpy(x).to(dtype), torch.from_numpy(y).to(dtype))

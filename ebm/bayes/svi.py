@@ -20,6 +20,7 @@ from pyro.nn import PyroModule, PyroSample
 from torch import Tensor, nn
 
 from ebm._checks import as_float_tensor, check_choice, check_int, check_positive
+from ebm._deprecation import renamed_arguments
 from ebm.bayes.prediction import Prediction
 from ebm.models._estimator import ParamsMixin
 
@@ -96,13 +97,13 @@ class SVIRegressor(ParamsMixin):
     """Mean-field variational BNN regression with the layer ``sizes`` (in, hidden..., out).
 
     prior_scale: std of the Gaussian prior on every weight and bias; noise_scale: scale of the
-    HalfNormal prior on the observation noise σ. ``fit`` runs ``n_epochs`` of Adam (``lr``) on the
+    HalfNormal prior on the observation noise σ. ``fit`` runs ``max_epochs`` of Adam (``lr``) on the
     negative ELBO (full batch unless ``batch_size``); ``predict`` draws ``n_samples`` networks.
     sizes: the layer widths (in, hidden..., out), at least two positive ints.
     activation: the hidden layers' nonlinearity, one of "tanh", "relu", "silu".
     prior_scale: std of the Gaussian prior on every weight and bias; noise_scale: scale of the
         HalfNormal prior on the observation noise σ.
-    lr: Adam's learning rate; n_epochs: passes over the data; batch_size: rows per step (None:
+    lr: Adam's learning rate; max_epochs: passes over the data (``n_epochs`` before 0.2); batch_size: rows per step (None:
         the full batch).
     n_samples: networks drawn from the posterior by ``predict``.
     init_scale: the initial std of the variational posterior (AutoNormal's init_scale).
@@ -118,6 +119,7 @@ class SVIRegressor(ParamsMixin):
     ``predict`` returns a ``Prediction`` of torch tensors in that dtype, on the fitted device.
     """
 
+    @renamed_arguments(n_epochs="max_epochs")
     def __init__(
         self,
         sizes: Sequence[int] = (1, 20, 20, 1),
@@ -125,7 +127,7 @@ class SVIRegressor(ParamsMixin):
         prior_scale: float = 1.0,
         noise_scale: float = 1.0,
         lr: float = 0.01,
-        n_epochs: int = 2000,
+        max_epochs: int = 2000,
         batch_size: int | None = None,
         n_samples: int = 100,
         init_scale: float = 0.01,
@@ -134,7 +136,7 @@ class SVIRegressor(ParamsMixin):
     ) -> None:
         self.sizes, self.activation = sizes, activation
         self.prior_scale, self.noise_scale = prior_scale, noise_scale
-        self.lr, self.n_epochs, self.batch_size = lr, n_epochs, batch_size
+        self.lr, self.max_epochs, self.batch_size = lr, max_epochs, batch_size
         self.n_samples, self.init_scale, self.seed, self.device = (
             n_samples,
             init_scale,
@@ -158,7 +160,7 @@ class SVIRegressor(ParamsMixin):
             check_positive(name, getattr(self, name))
         checked = {
             "sizes": layers,
-            "n_epochs": check_int("n_epochs", self.n_epochs, minimum=1),
+            "max_epochs": check_int("max_epochs", self.max_epochs, minimum=1),
             "n_samples": check_int("n_samples", self.n_samples, minimum=1),
             "batch_size": self.batch_size,
             "seed": self.seed,
@@ -195,7 +197,7 @@ class SVIRegressor(ParamsMixin):
             )  # means start at a prior draw: a random init that breaks the units' symmetry
             self.guide_(x, y)  # creates the variational parameters
         trainer = Trainer(
-            max_epochs=params["n_epochs"],
+            max_epochs=params["max_epochs"],
             batch_size=params["batch_size"],
             device=self.device,
             seed=seed,
