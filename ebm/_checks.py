@@ -244,6 +244,16 @@ def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torc
     return generator
 
 
+def check_generator(name: str, value: object) -> torch.Generator | None:
+    """Require None (torch's global RNG) or a ``torch.Generator``; returns it."""
+    if value is not None and not isinstance(value, torch.Generator):
+        hint = ""
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            hint = f" (for a seed, pass torch.Generator().manual_seed({value}))"
+        raise ValueError(f"{name} must be a torch.Generator or None, got {value!r}{hint}")
+    return value
+
+
 def check_int_sequence(
     name: str, value: object, minimum: int | None = 1, allow_empty: bool = True
 ) -> tuple[int, ...]:

@@ -22,6 +22,7 @@ from torch import Tensor
 from ebm._checks import (
     as_float_tensor,
     check_choice,
+    check_generator,
     check_int,
     check_positive,
     module_dtype,
@@ -34,8 +35,7 @@ def _check(energy, x: object, generator: object = None) -> Tensor:
     x = as_float_tensor("x", x, ndim=2, finite=False, dtype=module_dtype(energy))
     if x.shape[0] < 1 or x.shape[1] < 1:
         raise ValueError(f"x must have shape (B, D) with B, D >= 1, got {tuple(x.shape)}")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise ValueError(f"generator must be a torch.Generator or None, got {generator!r}")
+    check_generator("generator", generator)
     return x
 
 

@@ -35,8 +35,8 @@ torch.manual_seed(args.seed)  # the recipe owns its process: seeds the network i
 
 # ---- data: the notes' parabola y₂ = y₁² and two moons ---------------------------------------
 datasets = {
-    "parabola": parabola(n_points, noise=0.03, seed=args.seed),
-    "moons": two_moons(n_points, noise=0.04, seed=args.seed),
+    "parabola": parabola(n_points, noise=0.03, generator=torch.Generator().manual_seed(args.seed)),
+    "moons": two_moons(n_points, noise=0.04, generator=torch.Generator().manual_seed(args.seed)),
 }
 boxes = {"parabola": ((-2, 2), (-0.7, 2.8)), "moons": ((-1.6, 2.6), (-1.1, 1.6))}
 
@@ -179,8 +179,8 @@ fig.suptitle(
 save_figure(fig, args.out, "autoencoder_manifold")
 
 # ---- a denoising autoencoder on the digits: noisy, reconstructed, clean ----------------------
-train_images, _ = digits("train", seed=args.seed)
-test_images, _ = digits("test", seed=args.seed)
+train_images, _ = digits("train", generator=torch.Generator().manual_seed(args.seed))
+test_images, _ = digits("test", generator=torch.Generator().manual_seed(args.seed))
 encoder = nn.Sequential(nn.Flatten(), nn.Linear(64, 256), nn.SiLU(), nn.Linear(256, 32))
 decoder = nn.Sequential(
     nn.Linear(32, 256), nn.SiLU(), nn.Linear(256, 64), nn.Sigmoid(), nn.Unflatten(1, (1, 8, 8))

@@ -19,8 +19,12 @@ from ebm.train import Trainer
 args = parse_args(__doc__)
 use_style()
 torch.manual_seed(args.seed)
-train = two_moons(5000, noise=0.05, seed=args.seed)
-test = two_moons(2000 if not args.quick else 500, noise=0.05, seed=args.seed + 1)
+train = two_moons(5000, noise=0.05, generator=torch.Generator().manual_seed(args.seed))
+test = two_moons(
+    2000 if not args.quick else 500,
+    noise=0.05,
+    generator=torch.Generator().manual_seed(args.seed + 1),
+)
 mean, std = train.mean(0), train.std(0)  # standardise: the flow starts from N(0, I)
 model = CNF(2, hidden=(64, 64, 64), method="rk4", step_size=0.1, lr=3e-3)
 steps = 40 if args.quick else 1500

@@ -108,21 +108,22 @@ args = parse_args(__doc__, add_arguments=add_arguments)
 JUMPS = args.method == "jumps"
 use_style()
 Toy = namedtuple("Toy", "make box noise steps alpha n_steps reinit")
+
+
+def _draws(generate, **kwargs):
+    """make(n, seed): ``generate(n, **kwargs)`` from a generator seeded with ``seed``."""
+    return lambda n, seed: generate(n, **kwargs, generator=torch.Generator().manual_seed(seed))
+
+
 # make(n, seed) draws the data; box: half-width of the square the chains start in and are clamped
 # to; noise: the data's noise (the targets' length scale); steps: training steps; alpha: the
 # energy-magnitude penalty; n_steps: Langevin steps per training step; reinit: the buffer's
 # re-draw probability (the buffer's chains are n_steps/reinit Langevin steps old on average)
 TOYS = {
-    "ring-8": Toy(
-        lambda n, seed: ring_of_gaussians(n, std=0.1, seed=seed), 3.0, 0.1, 6000, 0.01, 20, 0.02
-    ),
-    "two-moons": Toy(
-        lambda n, seed: two_moons(n, noise=0.05, seed=seed), 2.5, 0.05, 6000, 0.01, 20, 0.02
-    ),
-    "pinwheel": Toy(lambda n, seed: pinwheel(n, seed=seed), 4.0, 0.2, 6000, 0.01, 20, 0.02),
-    "checkerboard": Toy(
-        lambda n, seed: checkerboard(n, seed=seed), 4.5, None, 10000, 0.001, 10, 0.01
-    ),
+    "ring-8": Toy(_draws(ring_of_gaussians, noise=0.1), 3.0, 0.1, 6000, 0.01, 20, 0.02),
+    "two-moons": Toy(_draws(two_moons, noise=0.05), 2.5, 0.05, 6000, 0.01, 20, 0.02),
+    "pinwheel": Toy(_draws(pinwheel), 4.0, 0.2, 6000, 0.01, 20, 0.02),
+    "checkerboard": Toy(_draws(checkerboard), 4.5, None, 10000, 0.001, 10, 0.01),
 }
 STEP_SIZE = 0.001  # Langevin step s; the noise is √(2s): proper Langevin on exp(−E)
 N_TRAIN, N_EVAL, N_REF, N_EXACT = 20000, 4000, 20000, 20000

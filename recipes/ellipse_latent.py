@@ -27,7 +27,14 @@ args = parse_args(__doc__.split("\n\n")[0])
 use_style()
 
 # ---- data: 24 points of the ellipse at x = 0, radii ρ(0) = [β, α] = [2, 1.5] --------------------
-y, theta = ellipse(n=24, x=0.0, alpha=1.5, beta=2.0, noise=1 / 20, seed=args.seed)
+y, theta = ellipse(
+    n=24,
+    x=0.0,
+    alpha=1.5,
+    beta=2.0,
+    noise=1 / 20,
+    generator=torch.Generator().manual_seed(args.seed),
+)
 w_true = radii(0.0)  # (2, 1.5): w₁ is the radius along y₁, w₂ along y₂
 
 

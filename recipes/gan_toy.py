@@ -52,8 +52,18 @@ use_style()
 STD, N_EVAL, LATENT, HIDDEN, R1_WEIGHT = 0.02, 2500, 8, 128, 1.0
 
 DATASETS = {
-    "ring-8": (lambda n, seed: ring_of_gaussians(n, std=STD, seed=seed), ring_centers()),
-    "grid-25": (lambda n, seed: grid_of_gaussians(n, std=STD, seed=seed), grid_centers()),
+    "ring-8": (
+        lambda n, seed: ring_of_gaussians(
+            n, noise=STD, generator=torch.Generator().manual_seed(seed)
+        ),
+        ring_centers(),
+    ),
+    "grid-25": (
+        lambda n, seed: grid_of_gaussians(
+            n, noise=STD, generator=torch.Generator().manual_seed(seed)
+        ),
+        grid_centers(),
+    ),
 }
 DATASETS = {name: DATASETS[name] for name in (args.datasets or DATASETS)}
 
@@ -171,7 +181,7 @@ if args.replot:  # the figures of a finished run, from its samples and numbers
 # two points an affine logit is the most general discriminator, and R1 = a² damps the game's
 # oscillation, so p(heads) -> 0.3 and D -> ½ everywhere.
 torch.manual_seed(args.seed)
-coins = coin_flips(1024, p_heads=0.3, seed=args.seed)
+coins = coin_flips(1024, p_heads=0.3, generator=torch.Generator().manual_seed(args.seed))
 coin_gan = GAN(
     BernoulliGenerator(1),
     nn.Linear(1, 1),
@@ -193,7 +203,9 @@ Trainer(
 g = torch.Generator(device=next(coin_gan.parameters()).device).manual_seed(args.seed)
 with torch.no_grad():
     fake_coins = coin_gan.sample(20000, generator=g)
-    real_coins = coin_flips(20000, p_heads=0.3, seed=args.seed + 1).to(fake_coins.device)
+    real_coins = coin_flips(
+        20000, p_heads=0.3, generator=torch.Generator().manual_seed(args.seed + 1)
+    ).to(fake_coins.device)
     head_freq = fake_coins.mean().item()
     coin_d_loss = bce_discriminator_loss(
         coin_gan.logits(real_coins), coin_gan.logits(fake_coins)

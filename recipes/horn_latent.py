@@ -34,8 +34,10 @@ args = parse_args(__doc__.split("\n\n")[0])
 torch.manual_seed(args.seed)  # parameter initialisation (a script may seed the global RNG)
 
 # ---- data: training horn and a held-out draw ---------------------------------------------------
-x, y, _ = horn(384 if args.quick else 2000, seed=args.seed)
-x_test, y_test, _ = horn(256 if args.quick else 1000, seed=args.seed + 1)
+x, y, _ = horn(384 if args.quick else 2000, generator=torch.Generator().manual_seed(args.seed))
+x_test, y_test, _ = horn(
+    256 if args.quick else 1000, generator=torch.Generator().manual_seed(args.seed + 1)
+)
 
 
 # ---- models: one initialisation, trained at zero temperature and at β = 1 ------------------------

@@ -53,8 +53,8 @@ if args.data_dir:  # the notes' setting: MNIST and the Caffe LeNet, dropout befo
     )
     data_name = "MNIST, Caffe LeNet"
 else:  # 8×8 digits and a small LeNet-like net with dropout (p = 0.5) before the last layer
-    x_train, y_train = digits("train", seed=args.seed)
-    x_test, y_test = digits("test", seed=args.seed)
+    x_train, y_train = digits("train", generator=torch.Generator().manual_seed(args.seed))
+    x_test, y_test = digits("test", generator=torch.Generator().manual_seed(args.seed))
     epochs, batch, lr, weight_decay, n_eval = (4 if args.quick else 40), 64, 2e-3, 1e-4, None
     net = nn.Sequential(
         nn.Conv2d(1, 16, 3, padding=1),

@@ -31,9 +31,9 @@ epochs = 300 if args.quick else 1000
 torch.manual_seed(args.seed)
 
 # data: the notes' 20 training points, a dense grid, and fresh in-range test points
-x, y = x_sin_x(n=20, seed=args.seed)
+x, y = x_sin_x(n=20, generator=torch.Generator().manual_seed(args.seed))
 grid = torch.linspace(-15, 15, 1000).view(-1, 1)
-x_test, y_test = x_sin_x(n=200, seed=args.seed + 1)
+x_test, y_test = x_sin_x(n=200, generator=torch.Generator().manual_seed(args.seed + 1))
 inside, far = grid.abs().squeeze(1) <= 5, grid.abs().squeeze(1) >= 12
 
 

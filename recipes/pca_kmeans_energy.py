@@ -13,6 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
 
 from ebm.data import parabola, spiral  # noqa: E402
 from ebm.models import PCA, GaussianMixture, KMeans  # noqa: E402
@@ -25,8 +26,18 @@ n_grid = 90 if args.quick else 250
 
 # ---- data: the notes' manifold y₂ = y₁² with noise, and the three-armed spiral -----------------
 datasets = {
-    "parabola": (parabola(1000 if args.quick else 3000, noise=0.05, seed=args.seed), 20),
-    "spiral": (spiral(300 if args.quick else 1000, seed=args.seed)[0], 30),
+    "parabola": (
+        parabola(
+            1000 if args.quick else 3000,
+            noise=0.05,
+            generator=torch.Generator().manual_seed(args.seed),
+        ),
+        20,
+    ),
+    "spiral": (
+        spiral(300 if args.quick else 1000, generator=torch.Generator().manual_seed(args.seed))[0],
+        30,
+    ),
 }
 boxes = {"parabola": ((-2, 2), (-0.7, 2.8)), "spiral": ((-1.2, 1.2), (-1.2, 1.2))}
 # Colour ranges: the squared distances of PCA and k-means share one log₁₀ scale per row, clipped

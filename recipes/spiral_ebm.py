@@ -35,8 +35,18 @@ EPOCHS = 20 if args.quick else 300
 torch.manual_seed(args.seed)  # parameter initialisation (a script may seed the global RNG)
 
 # ---- data: 3 classes × 1000 points, the notes' seed (12345) and angle noise; a fresh draw to test -
-x_train, y_train = spiral(n_per_class=1000, n_classes=3, angle_noise=0.33, seed=args.data_seed)
-x_test, y_test = spiral(n_per_class=1000, n_classes=3, angle_noise=0.33, seed=args.data_seed + 1)
+x_train, y_train = spiral(
+    n_per_class=1000,
+    n_classes=3,
+    noise=0.33,
+    generator=torch.Generator().manual_seed(args.data_seed),
+)
+x_test, y_test = spiral(
+    n_per_class=1000,
+    n_classes=3,
+    noise=0.33,
+    generator=torch.Generator().manual_seed(args.data_seed + 1),
+)
 
 # ---- the losses, each mapping energies E (B, 3) and labels (B,) to a scalar ----------------------
 LOSSES = {

@@ -16,6 +16,7 @@ from _bad_values import (
     Skip,
     V,
     det,
+    gen,
     net,
     rand,
     randn,
@@ -219,38 +220,49 @@ N = 10
 UNITS = Data(ndim=False, empty=False, promote=False)  # plain arithmetic: numpy in, numpy out
 DATA = {
     "ebm.data.ring_of_gaussians": V(
-        lambda: (D.ring_of_gaussians, dict(n=N, seed=0)), radius=POSITIVE, std=POSITIVE
+        lambda: (D.ring_of_gaussians, dict(n=N, generator=gen(0))),
+        radius=POSITIVE,
+        noise=NONNEGATIVE,
     ),
     "ebm.data.grid_of_gaussians": V(
-        lambda: (D.grid_of_gaussians, dict(n=N, seed=0)), spacing=POSITIVE, std=POSITIVE
+        lambda: (D.grid_of_gaussians, dict(n=N, generator=gen(0))),
+        spacing=POSITIVE,
+        noise=NONNEGATIVE,
     ),
-    "ebm.data.two_moons": V(lambda: (D.two_moons, dict(n=N, seed=0)), noise=NONNEGATIVE),
+    "ebm.data.two_moons": V(lambda: (D.two_moons, dict(n=N, generator=gen(0))), noise=NONNEGATIVE),
     "ebm.data.pinwheel": V(
-        lambda: (D.pinwheel, dict(n=N, seed=0)),
+        lambda: (D.pinwheel, dict(n=N, generator=gen(0))),
         radial_std=NONNEGATIVE,
         tangential_std=NONNEGATIVE,
         rate=Real(),
     ),
-    "ebm.data.checkerboard": V(lambda: (D.checkerboard, dict(n=N, seed=0))),
+    "ebm.data.checkerboard": V(lambda: (D.checkerboard, dict(n=N, generator=gen(0)))),
     "ebm.data.parabola": V(
-        lambda: (D.parabola, dict(n=N, seed=0)), noise=NONNEGATIVE, low=Real(), high=Real()
+        lambda: (D.parabola, dict(n=N, generator=gen(0))),
+        noise=NONNEGATIVE,
+        low=Real(),
+        high=Real(),
     ),
-    "ebm.data.coin_flips": V(lambda: (D.coin_flips, dict(n=N, seed=0)), p_heads=PROBABILITY),
+    "ebm.data.coin_flips": V(
+        lambda: (D.coin_flips, dict(n=N, generator=gen(0))), p_heads=PROBABILITY
+    ),
     "ebm.data.spiral": V(
-        lambda: (D.spiral, dict(n_per_class=4, seed=0)), n_classes=Int(2), angle_noise=NONNEGATIVE
+        lambda: (D.spiral, dict(n_per_class=4, generator=gen(0))),
+        n_classes=Int(2),
+        noise=NONNEGATIVE,
     ),
     "ebm.data.ellipse": V(
-        lambda: (D.ellipse, dict(n=N, seed=0)),
+        lambda: (D.ellipse, dict(n=N, generator=gen(0))),
         x=Real(),
         alpha=Real(),
         beta=Real(),
         noise=NONNEGATIVE,
     ),
     "ebm.data.horn": V(
-        lambda: (D.horn, dict(n=N, seed=0)), alpha=Real(), beta=Real(), noise=NONNEGATIVE
+        lambda: (D.horn, dict(n=N, generator=gen(0))), alpha=Real(), beta=Real(), noise=NONNEGATIVE
     ),
     "ebm.data.x_sin_x": V(
-        lambda: (D.x_sin_x, dict(n=N)), low=Real(), high=Real(), noise_std=NONNEGATIVE
+        lambda: (D.x_sin_x, dict(n=N, generator=gen(0))), low=Real(), high=Real(), noise=NONNEGATIVE
     ),
     "ebm.data.digits": V(
         lambda: (D.digits, dict(split="test")), split=Choice(), test_fraction=OPEN_UNIT
@@ -269,7 +281,7 @@ DATA = {
     ),
     "ebm.data.rotated_digit": V(
         lambda: (D.rotated_digit, dict(index=3, angles=torch.tensor([0.0, 45.0]))),
-        index=Int(0, 359),  # the test split of digits() holds 360 images
+        index=Int(0, 358),  # the test split of digits() holds 359 images
         angles=Data(),
         split=Choice(),
     ),

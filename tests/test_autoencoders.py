@@ -76,18 +76,18 @@ def test_mask_noise_zeroes_a_fraction_p():
 
 
 def test_dae_energy_lower_on_the_manifold_than_off_it():
-    data = parabola(2000, noise=0.05, seed=0)
+    data = parabola(2000, noise=0.05, generator=torch.Generator().manual_seed(0))
     dae = DenoisingAutoencoder.mlp(2, (64, 64), 2, sigma=0.3, lr=3e-3)
     trainer = Trainer(max_epochs=15, batch_size=128, seed=0, device="cpu").fit(dae, data)
     assert trainer.history[-1]["loss"] < trainer.history[0]["loss"]
-    on = parabola(500, noise=0.0, seed=1, low=-1.2, high=1.2)
+    on = parabola(500, noise=0.0, low=-1.2, high=1.2, generator=torch.Generator().manual_seed(1))
     off = on + torch.tensor([0.0, 0.6])  # 0.6 above the parabola
     with torch.no_grad():
         assert dae.energy(on).mean() < 0.25 * dae.energy(off).mean()
 
 
 def test_cae_trains_through_the_trainer():
-    data = parabola(512, seed=2)
+    data = parabola(512, generator=torch.Generator().manual_seed(2))
     cae = ContractiveAutoencoder.mlp(2, (32,), 1, jacobian_weight=0.01, lr=3e-3)
     trainer = Trainer(max_epochs=8, batch_size=128, seed=0, device="cpu").fit(cae, data)
     history = trainer.history

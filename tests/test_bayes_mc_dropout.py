@@ -262,7 +262,7 @@ def test_notes_regression_net_validates(kwargs, name):
 def fitted_notes_nets():
     from ebm.train import Trainer
 
-    x, y = x_sin_x(seed=0)
+    x, y = x_sin_x(generator=torch.Generator().manual_seed(0))
     nets = {}
     for name, activation in (("tanh", nn.Tanh), ("relu", nn.ReLU)):
         net = notes_net(activation, seed=0)

@@ -84,12 +84,25 @@ def test_digits_split_is_a_partition():
     assert torch.equal(pooled.sum(0), images.flatten(1).sum(0))
 
 
+def test_digits_canonical_split_is_fixed_and_a_generator_gives_another():
+    """No generator: one documented split (a permutation seeded with 0), the same on every call;
+    a generator: another split, equal for equal generator states."""
+    images, _ = digits()
+    order = torch.randperm(1797, generator=torch.Generator().manual_seed(0))
+    canonical_test = digits("test")[0]
+    assert torch.equal(canonical_test, images[order[:359]])
+    assert torch.equal(digits("train")[0], images[order[359:]])
+    other = digits("test", generator=torch.Generator().manual_seed(1))[0]
+    assert not torch.equal(other, canonical_test)
+    assert torch.equal(other, digits("test", generator=torch.Generator().manual_seed(1))[0])
+
+
 def test_digits_and_mnist_arguments_are_validated_by_name(tmp_path):
     for kwargs, name in (
         ({"test_fraction": "0.2"}, "test_fraction"),
         ({"test_fraction": float("nan")}, "test_fraction"),
-        ({"seed": -1}, "seed"),
-        ({"seed": 2.5}, "seed"),
+        ({"generator": -1}, "generator"),
+        ({"generator": 2.5}, "generator"),
     ):
         with pytest.raises(ValueError, match=name):
             digits("train", **kwargs)

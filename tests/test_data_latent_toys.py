@@ -20,7 +20,7 @@ def test_radii_closed_form_at_the_ends():
 
 
 def test_noiseless_ellipse_lies_on_the_curve():
-    y, theta = ellipse(n=24, noise=0.0, seed=0)
+    y, theta = ellipse(n=24, noise=0.0, generator=torch.Generator().manual_seed(0))
     assert y.shape == (24, 2) and theta.shape == (24,) and y.dtype == torch.float32
     assert ((theta >= 0) & (theta < 2 * math.pi)).all()
     torch.testing.assert_close(y, torch.stack([2 * theta.cos(), 1.5 * theta.sin()], 1))
@@ -29,7 +29,7 @@ def test_noiseless_ellipse_lies_on_the_curve():
 
 def test_ellipse_noise_and_angles_have_the_stated_distributions():
     n, noise = 20000, 0.1
-    y, theta = ellipse(n=n, x=0.3, noise=noise, seed=1)
+    y, theta = ellipse(n=n, x=0.3, noise=noise, generator=torch.Generator().manual_seed(1))
     rho = radii(0.3)
     residual = y - rho * torch.stack([theta.cos(), theta.sin()], 1)
     assert residual.mean().abs() < 4 * noise / math.sqrt(2 * n)
@@ -40,7 +40,7 @@ def test_ellipse_noise_and_angles_have_the_stated_distributions():
 
 
 def test_horn_points_follow_their_own_radii():
-    x, y, theta = horn(500, noise=0.0, seed=2)
+    x, y, theta = horn(500, noise=0.0, generator=torch.Generator().manual_seed(2))
     assert x.shape == (500, 1) and y.shape == (500, 2) and theta.shape == (500,)
     assert ((x >= 0) & (x < 1)).all()
     rho = radii(x[:, 0])
@@ -49,10 +49,12 @@ def test_horn_points_follow_their_own_radii():
 
 def test_seeding_is_reproducible_and_private():
     state = torch.get_rng_state()
-    a, b = horn(10, seed=3), horn(10, seed=3)
+    a = horn(10, generator=torch.Generator().manual_seed(3))
+    b = horn(10, generator=torch.Generator().manual_seed(3))
     assert all(torch.equal(u, v) for u, v in zip(a, b))
     assert torch.equal(torch.get_rng_state(), state)
-    assert not torch.equal(ellipse(seed=4)[0], ellipse(seed=5)[0])
+    four = ellipse(generator=torch.Generator().manual_seed(4))[0]
+    assert not torch.equal(four, ellipse(generator=torch.Generator().manual_seed(5))[0])
 
 
 def test_bad_input_raises():
@@ -64,6 +66,8 @@ def test_bad_input_raises():
         ellipse(x=float("nan"))
     with pytest.raises(ValueError, match="n must"):
         horn(2.5)
+    with pytest.raises(ValueError, match="generator must be a torch.Generator"):
+        horn(5, generator=0)
 
 
 def test_radii_and_scales_reject_non_finite_values_by_name():

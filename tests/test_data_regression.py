@@ -11,14 +11,15 @@ from ebm.data.regression import _CO2_FILE
 
 def test_x_sin_x_is_the_notes_toy():
     state = torch.get_rng_state()
-    x, y = x_sin_x()
+    x, y = x_sin_x(generator=torch.Generator().manual_seed(0))
     assert torch.equal(torch.get_rng_state(), state)
     assert x.shape == y.shape == (20, 1)
     assert x.min() >= -5 and x.max() <= 5 and x.max() - x.min() > 6
     torch.testing.assert_close(y, x * torch.sin(x))
-    torch.testing.assert_close(x_sin_x(seed=3)[0], x_sin_x(seed=3)[0])
-    assert not torch.equal(x_sin_x(seed=3)[0], x)
-    x_noisy, y_noisy = x_sin_x(n=500, noise_std=0.5, seed=1)
+    again = x_sin_x(generator=torch.Generator().manual_seed(3))[0]
+    torch.testing.assert_close(x_sin_x(generator=torch.Generator().manual_seed(3))[0], again)
+    assert not torch.equal(again, x)
+    x_noisy, y_noisy = x_sin_x(n=500, noise=0.5, generator=torch.Generator().manual_seed(1))
     assert (y_noisy - x_noisy * torch.sin(x_noisy)).std().item() == pytest.approx(0.5, rel=0.1)
 
 
@@ -74,9 +75,10 @@ def test_bad_input():
 
 def test_scales_and_ranges_are_validated_by_name():
     for kwargs, name in (
-        ({"noise_std": float("nan")}, "noise_std"),
-        ({"noise_std": float("inf")}, "noise_std"),
-        ({"noise_std": "0.1"}, "noise_std"),
+        ({"noise": float("nan")}, "noise"),
+        ({"noise": float("inf")}, "noise"),
+        ({"noise": "0.1"}, "noise"),
+        ({"generator": 3}, r"generator must be a torch.Generator or None, got 3 \(for a seed"),
         ({"low": float("-inf")}, "low"),
         ({"high": float("inf")}, "high"),
         ({"high": "5"}, "high"),

@@ -17,7 +17,9 @@ from ebm.data.toy2d import grid_centers, ring_centers
 
 
 def test_ring_samples_sit_on_their_modes():
-    y = ring_of_gaussians(4000, n_modes=8, radius=2.0, std=0.02, seed=0)
+    y = ring_of_gaussians(
+        4000, n_modes=8, radius=2.0, noise=0.02, generator=torch.Generator().manual_seed(0)
+    )
     d, which = torch.cdist(y, ring_centers(8, 2.0)).min(1)
     assert y.shape == (4000, 2)
     # |N(0, σ² I₂)| has mean σ·sqrt(π/2)
@@ -29,27 +31,37 @@ def test_ring_samples_sit_on_their_modes():
 def test_grid_has_25_modes_centred():
     c = grid_centers(5, 2.0)
     assert c.shape == (25, 2) and torch.allclose(c.mean(0), torch.zeros(2))
-    y = grid_of_gaussians(5000, seed=1)
+    y = grid_of_gaussians(5000, generator=torch.Generator().manual_seed(1))
     assert torch.bincount(torch.cdist(y, c).argmin(1), minlength=25).min() > 120
 
 
-def test_same_seed_same_samples_and_global_rng_untouched():
+def test_same_generator_state_same_samples_and_global_rng_untouched():
     state = torch.get_rng_state()
-    a, b = two_moons(100, seed=3), two_moons(100, seed=3)
+    a = two_moons(100, generator=torch.Generator().manual_seed(3))
+    b = two_moons(100, generator=torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
     assert torch.equal(state, torch.get_rng_state())
 
 
+def test_no_generator_draws_from_the_global_rng_like_torch():
+    g = torch.Generator().manual_seed(5)
+    with torch.random.fork_rng(devices=[]):  # restored on exit: no global side effect
+        torch.set_rng_state(g.get_state())
+        from_global = checkerboard(50)
+        assert not torch.equal(torch.get_rng_state(), g.get_state())  # the global RNG advanced
+    assert torch.equal(from_global, checkerboard(50, generator=g))
+
+
 def test_checkerboard_occupies_only_dark_squares():
-    y = checkerboard(5000, seed=0)
+    y = checkerboard(5000, generator=torch.Generator().manual_seed(0))
     square_parity = (torch.floor(y[:, 0] / 2) + torch.floor(y[:, 1] / 2)) % 2
     assert (square_parity == 0).all() and y.abs().max() <= 4
 
 
 def test_parabola_and_coins():
-    y = parabola(2000, noise=0.0, seed=0)
+    y = parabola(2000, noise=0.0, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(y[:, 1], y[:, 0] ** 2)
-    flips = coin_flips(20000, p_heads=0.3, seed=0)
+    flips = coin_flips(20000, p_heads=0.3, generator=torch.Generator().manual_seed(0))
     # 5 standard errors of a Bernoulli(0.3) mean over 20000 draws
     assert abs(flips.mean().item() - 0.3) < 5 * math.sqrt(0.3 * 0.7 / 20000)
 
@@ -71,7 +83,8 @@ _NAN, _INF = float("nan"), float("inf")
         (lambda: ring_of_gaussians(5, n_modes=0), "n_modes must"),
         (lambda: ring_of_gaussians(5, n_modes=2.5), "n_modes must"),
         (lambda: ring_of_gaussians(5, radius=_NAN), "radius"),
-        (lambda: ring_of_gaussians(5, std=_INF), "std"),
+        (lambda: ring_of_gaussians(5, noise=_INF), "noise"),
+        (lambda: grid_of_gaussians(5, noise=-0.1), "noise"),
         (lambda: grid_of_gaussians(5, side=0), "side must"),
         (lambda: grid_of_gaussians(5, spacing="2"), "spacing"),
         (lambda: two_moons(5, noise=_NAN), "noise"),
@@ -91,11 +104,12 @@ _NAN, _INF = float("nan"), float("inf")
         (lambda: coin_flips(5, p_heads=_NAN), "p_heads"),
         (lambda: spiral(n_per_class=0), "n_per_class must"),
         (lambda: spiral(n_classes=2.5), "n_classes must"),
-        (lambda: spiral(angle_noise=-1.0), "angle_noise"),
-        (lambda: spiral(angle_noise=_NAN), "angle_noise"),
+        (lambda: spiral(noise=-1.0), "noise"),
+        (lambda: spiral(noise=_NAN), "noise"),
         (lambda: ring_centers(n_modes=0), "n_modes must"),
         (lambda: grid_centers(spacing=_NAN), "spacing"),
-        (lambda: ring_of_gaussians(5, seed=-1), "seed"),
+        (lambda: ring_of_gaussians(5, generator=-1), "generator"),
+        (lambda: two_moons(5, generator="0"), "generator"),
     ],
 )
 def test_every_count_and_scale_is_validated_by_name(call, name):

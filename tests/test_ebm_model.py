@@ -17,7 +17,7 @@ from ebm.train import Trainer
 
 
 def _train(steps=500, seed=0):
-    data = ring_of_gaussians(2000, std=0.1, seed=seed)
+    data = ring_of_gaussians(2000, noise=0.1, generator=torch.Generator().manual_seed(seed))
     energy = MLPEnergy(2, hidden=(128, 128), activation=torch.nn.ReLU)
     model = EBM(
         energy,

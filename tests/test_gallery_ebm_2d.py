@@ -21,8 +21,16 @@ from ebm.metrics import checkerboard_occupancy, mode_weights, near_data_fraction
 FIGURES = Path(__file__).resolve().parents[1] / "figures"
 RUNS = sorted(FIGURES.glob("ebm_2d*.json"))
 NEAR = {  # the recipe's reference draws: 20 000 fresh points, seed + 100; radius 3× the noise
-    "two-moons": (lambda seed: two_moons(20000, noise=0.05, seed=seed + 100), 0.15),
-    "pinwheel": (lambda seed: pinwheel(20000, seed=seed + 100), 0.6),
+    "two-moons": (
+        lambda seed: two_moons(
+            20000, noise=0.05, generator=torch.Generator().manual_seed(seed + 100)
+        ),
+        0.15,
+    ),
+    "pinwheel": (
+        lambda seed: pinwheel(20000, generator=torch.Generator().manual_seed(seed + 100)),
+        0.6,
+    ),
 }
 
 

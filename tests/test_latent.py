@@ -17,7 +17,7 @@ def _angle_error(a, b):
 
 
 def test_inferred_angle_is_theta_on_the_true_ellipse():
-    y, theta = ellipse(24, noise=0.0, seed=0)
+    y, theta = ellipse(24, noise=0.0, generator=torch.Generator().manual_seed(0))
     grid = EllipseEnergy(w=(2.0, 1.5), n_z=48)
     result = grid.free_energy(y)
     assert isinstance(result, LatentFreeEnergy) and result.z.shape == (24, 1)
@@ -70,7 +70,7 @@ def test_finite_temperature_free_energy_of_a_circle_is_the_bessel_marginal(beta)
 
 
 def test_free_energy_limits_in_beta():
-    y, _ = ellipse(24, seed=3)
+    y, _ = ellipse(24, generator=torch.Generator().manual_seed(3))
     model = EllipseEnergy(w=(1.7, 1.2))
     E = model.grid_energies(y)
     torch.testing.assert_close(
@@ -166,7 +166,7 @@ def test_a_callable_energy_and_conditional_batches():
 
 
 def test_horn_energy_shapes_and_zero_temperature_step():
-    x, y, _ = horn(16, seed=0)
+    x, y, _ = horn(16, generator=torch.Generator().manual_seed(0))
     model = HornEnergy()
     result = model.free_energy(y, x)
     assert result.free_energy.shape == (16,) and result.z.shape == (16, 1)

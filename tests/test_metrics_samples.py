@@ -85,7 +85,9 @@ def test_mode_coverage_of_the_data_itself():
     from ebm.data import grid_of_gaussians
     from ebm.data.toy2d import grid_centers
 
-    covered, quality = mode_coverage(grid_of_gaussians(2500, seed=0), grid_centers(), 0.02)
+    covered, quality = mode_coverage(
+        grid_of_gaussians(2500, generator=torch.Generator().manual_seed(0)), grid_centers(), 0.02
+    )
     assert covered == 25
     # P(|N(0, I₂)| <= 3) = 1 - exp(-9/2) ≈ 0.989
     assert quality == pytest.approx(1 - math.exp(-4.5), abs=0.006)

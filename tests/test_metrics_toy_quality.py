@@ -47,7 +47,7 @@ def test_checkerboard_occupancy_closed_edges_and_corners():
 
 
 def test_checkerboard_occupancy_of_the_data_generator():
-    x = checkerboard(40000, seed=0)
+    x = checkerboard(40000, generator=torch.Generator().manual_seed(0))
     inside, shares = checkerboard_occupancy(x)
     assert inside.item() == 1.0  # the generator draws only on dark squares
     # binomial(40000, 1/8): sd 0.0017, so 0.01 is ~6 sd
@@ -85,7 +85,7 @@ def test_mode_weights_at_the_centres_and_at_known_distances():
 
 def test_mode_weights_of_a_gaussian_mixture_match_the_chi_distribution():
     # an isotropic 2-D Gaussian lies within r·σ of its mean with probability 1 − exp(−r²/2)
-    x = ring_of_gaussians(40000, std=0.1, seed=3)
+    x = ring_of_gaussians(40000, noise=0.1, generator=torch.Generator().manual_seed(3))
     shares, within = mode_weights(x, ring_centers(8, 2.0), std=0.1)
     assert within.item() == pytest.approx(1 - math.exp(-4.5), abs=0.003)  # sd 0.0005
     _, within2 = mode_weights(x, ring_centers(8, 2.0), std=0.1, n_std=2.0)

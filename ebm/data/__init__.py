@@ -3,7 +3,18 @@
 A submodule never shares its name with a function it exports (the import system would shadow
 the function with the module).
 
-Each generator takes an explicit ``seed`` (or ``generator``) and never touches the global RNG.
+Randomness: every generator takes ``generator=None``, a ``torch.Generator`` for reproducible
+data; None draws from torch's global RNG, as ``torch.randn`` does. Train/test splits
+(``digits(split=...)``, ``rotated_digit``) are the exception: None there is the documented
+canonical split, the same on every call. ``noise`` is always the std of the Gaussian noise the
+generator adds. The old names (``seed``, ``std``, ``noise_std``, ``angle_noise``) work until
+0.3, with a DeprecationWarning.
+
+>>> import torch, ebm
+>>> y = ebm.data.ring_of_gaussians(1000, noise=0.05, generator=torch.Generator().manual_seed(0))
+>>> centres = ebm.data.toy2d.ring_centers()  # (8, 2) on the circle of radius 2
+>>> bool(torch.cdist(y, centres).min(1).values.max() < 0.5)  # every point near a mode
+True
 """
 
 from ebm._lazy import lazy_namespace

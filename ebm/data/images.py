@@ -13,18 +13,40 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ebm._checks import check_choice, check_real, make_generator
+from ebm._checks import check_choice, check_generator, check_real
+from ebm._deprecation import renamed_arguments, seed_to_generator
+
+__all__ = ["digits", "mnist", "mnist_files"]
+
+_CANONICAL_SPLIT_SEED = 0  # digits(split="train"/"test") without a generator: this split
 
 
-def digits(split: str = "all", test_fraction: float = 0.2, seed: int = 0) -> tuple[Tensor, Tensor]:
-    """Images (N, 1, 8, 8) as float32 in [0, 1] and labels (N,) int64.
+@renamed_arguments(seed=("generator", seed_to_generator))
+def digits(
+    split: str = "all",
+    test_fraction: float = 0.2,
+    *,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """scikit-learn's 8×8 handwritten digits: images (N, 1, 8, 8) float32 in [0, 1], labels
+    (N,) int64 (1797 images in all).
 
-    split: "all", or "train"/"test" from one shuffled split of ``test_fraction`` (in (0, 1))
-    fixed by ``seed`` (an int >= 0).
+    split: "all" (in scikit-learn's order), or "train"/"test", the two parts of one shuffled
+    split that holds out ``test_fraction`` (in (0, 1); 0.2 gives 359 test images).
+    generator: the source of the shuffle. None (the default) gives THE canonical split, the
+    same on every call and every machine (the permutation of a generator seeded with 0), so ``digits("train")`` and ``digits("test")`` never overlap.
+    A generator gives another split and is advanced by the shuffle: for matching train and test
+    halves pass two generators in the same state, e.g. ``torch.Generator().manual_seed(1)``
+    each. (The old ``seed=k`` works until 0.3, with a DeprecationWarning: it is
+    ``generator=torch.Generator().manual_seed(k)``, and k = 0 is the canonical split.)
+
+    >>> train, test = digits("train"), digits("test")
+    >>> len(train[0]), len(test[0]), train[0].shape[1:]
+    (1438, 359, torch.Size([1, 8, 8]))
     """
     check_choice("split", split, ("all", "train", "test"))
     check_real("test_fraction", test_fraction, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
-    make_generator(seed)  # validates seed before the data is loaded
+    check_generator("generator", generator)
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -32,7 +54,9 @@ def digits(split: str = "all", test_fraction: float = 0.2, seed: int = 0) -> tup
     labels = torch.as_tensor(bunch.target, dtype=torch.int64)
     if split == "all":
         return images, labels
-    order = torch.randperm(len(labels), generator=make_generator(seed))
+    if generator is None:
+        generator = torch.Generator().manual_seed(_CANONICAL_SPLIT_SEED)
+    order = torch.randperm(len(labels), generator=generator)
     n_test = round(test_fraction * len(labels))
     idx = order[:n_test] if split == "test" else order[n_test:]
     return images[idx], labels[idx]
@@ -92,7 +116,11 @@ def _read_idx(path: Path, ndim: int) -> Tensor:
 
 
 def mnist_files(root: str | Path, train: bool = True) -> tuple[Path, Path]:
-    """The (images, labels) IDX files that ``mnist(root, train)`` reads, found as it finds them."""
+    """The (images, labels) IDX files that ``mnist(root, train)`` reads, found as it finds them.
+
+    root: the folder (str or Path) holding the files (see ``mnist``); train: True for the
+    training files, False for the test files. Returns two ``Path``s.
+    """
     if not isinstance(root, (str, os.PathLike)):
         raise ValueError(f"root must be a folder path (str or Path), got {root!r}")
     check_choice("train", train, (True, False))

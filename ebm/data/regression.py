@@ -10,26 +10,42 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ebm._checks import check_int, check_positive, check_real, make_generator
+from ebm._checks import check_generator, check_int, check_positive, check_real
+from ebm._deprecation import renamed_arguments, seed_to_generator
+
+__all__ = ["CO2Split", "mauna_loa_co2", "x_sin_x"]
 
 _CO2_FILE = Path(__file__).with_name("mauna_loa_co2.csv")
 
 
+@renamed_arguments(seed=("generator", seed_to_generator), noise_std="noise")
 def x_sin_x(
-    n: int = 20, low: float = -5.0, high: float = 5.0, noise_std: float = 0.0, seed: int = 0
+    n: int = 20,
+    low: float = -5.0,
+    high: float = 5.0,
+    noise: float = 0.0,
+    *,
+    generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """The notes' toy (ch. 42): x ~ U[low, high], y = x·sin(x) (+ N(0, noise_std²) noise).
+    """The notes' toy (ch. 42): x ~ U[low, high], y = x·sin(x) (+ N(0, noise²) noise).
 
-    n: an int >= 1; low < high finite; noise_std finite, >= 0. Returns x (n, 1) and y (n, 1),
-    float32.
+    n: an int >= 1; low < high: finite; noise: the std of the Gaussian noise added to y (finite,
+    >= 0); generator: the random source (None: torch's global RNG; before 0.2 the default was
+    the seed 0: pass ``torch.Generator().manual_seed(0)`` for that data). Old names
+    ``noise_std`` and ``seed`` work until 0.3, with a DeprecationWarning.
+    Returns x (n, 1) and y (n, 1), float32.
+
+    >>> import torch
+    >>> x, y = x_sin_x(5, generator=torch.Generator().manual_seed(0))
+    >>> x.shape, torch.equal(y, x * torch.sin(x))  # noise=0: exactly on the curve
+    (torch.Size([5, 1]), True)
     """
     check_int("n", n), check_real("low", low), check_real("high", high)
     if not high > low:
         raise ValueError(f"high must be > low, got low={low!r}, high={high!r}")
-    check_real("noise_std", noise_std, 0.0)
-    generator = make_generator(seed)
+    check_real("noise", noise, 0.0), check_generator("generator", generator)
     x = low + (high - low) * torch.rand(n, 1, generator=generator)
-    y = x * torch.sin(x) + noise_std * torch.randn(n, 1, generator=generator)
+    y = x * torch.sin(x) + noise * torch.randn(n, 1, generator=generator)
     return x, y
 
 
@@ -37,8 +53,8 @@ def x_sin_x(
 class CO2Split:
     """Normalised Mauna Loa CO₂: train before ``split_year``, held-out extrapolation after.
 
-    x_*: (N, 1) decimal years, centred and scaled by the training mean/std;
-    y_*: (N, 1) CO₂, centred and scaled by the training mean/std.
+    x_train, x_test: (N, 1) decimal years, centred and scaled by the training mean/std;
+    y_train, y_test: (N, 1) CO₂, centred and scaled by the training mean/std.
     ``x_mean``, ``x_std`` (years) and ``y_mean``, ``y_std`` (ppmv) undo the scaling.
     """
 
@@ -52,11 +68,11 @@ class CO2Split:
     y_std: float
 
     def years(self, x: Tensor) -> Tensor:
-        """Normalised x -> decimal years."""
+        """Normalised x (any shape) -> decimal years, same shape."""
         return x * self.x_std + self.x_mean
 
     def ppmv(self, y: Tensor) -> Tensor:
-        """Normalised y -> CO₂ in ppmv."""
+        """Normalised y (any shape) -> CO₂ in ppmv, same shape."""
         return y * self.y_std + self.y_mean
 
 

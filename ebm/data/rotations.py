@@ -8,8 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ebm._checks import as_float_tensor, check_int, check_nonempty
+from ebm._checks import as_float_tensor, check_generator, check_int, check_nonempty
+from ebm._deprecation import renamed_arguments, seed_to_generator
 from ebm.data.images import digits
+
+__all__ = ["rotate_images", "rotated_digit"]
 
 
 def rotate_images(images: Tensor, angles: Tensor) -> Tensor:
@@ -31,19 +34,31 @@ def rotate_images(images: Tensor, angles: Tensor) -> Tensor:
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+@renamed_arguments(seed=("generator", seed_to_generator))
 def rotated_digit(
-    index: int = 0, angles: Tensor | None = None, split: str = "test", seed: int = 0
+    index: int = 0,
+    angles: Tensor | None = None,
+    split: str = "test",
+    *,
+    generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor, int]:
     """One 8×8 digit (scikit-learn's) seen at a sequence of rotations.
 
-    index: which image of ``digits(split, seed=seed)``; angles: (A,) finite degrees, A >= 1, a
-    tensor or an array-like (default 12 steps from 0 to 165). Returns images (A, 1, 8, 8) in [0, 1], the
+    index: which image of ``digits(split, generator=generator)``, an int in [0, N); split:
+    "all", "train" or "test"; generator: the split's shuffle, None for the canonical split (see
+    ``digits``: the same digit on every call). angles: (A,) finite degrees, A >= 1, a tensor or
+    an array-like (default 12 steps from 0 to 165). Returns images (A, 1, 8, 8) in [0, 1], the
     angles (A,) float32 and the true label.
+
+    >>> images, angles, label = rotated_digit(index=3, angles=[0.0, 90.0])
+    >>> images.shape, angles.tolist()
+    (torch.Size([2, 1, 8, 8]), [0.0, 90.0])
     """
     if angles is None:
         angles = torch.linspace(0.0, 165.0, 12)
     angles = check_nonempty("angles", as_float_tensor("angles", angles, ndim=1).float())
-    images, labels = digits(split, seed=seed)
+    check_generator("generator", generator)
+    images, labels = digits(split, generator=generator)
     check_int("index", index, minimum=0, maximum=len(labels) - 1)
     image = images[index : index + 1].expand(len(angles), -1, -1, -1)
     return rotate_images(image, angles).clamp(0.0, 1.0), angles, int(labels[index])

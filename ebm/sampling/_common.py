@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from ebm._checks import (
     as_float_tensor,
     check_choice,
+    check_generator,
     check_int,
     check_positive,
     check_real,
@@ -52,8 +53,7 @@ def check_chains(energy: object, x0: object, n_steps: object, generator: object 
     if x0.ndim < 1 or x0.shape[0] < 1:
         raise ValueError(f"x0 must have shape (B, ...) with B >= 1, got {tuple(x0.shape)}")
     check_int("n_steps", n_steps, minimum=0)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise ValueError(f"generator must be a torch.Generator or None, got {generator!r}")
+    check_generator("generator", generator)
     return x0
 
 
@@ -129,6 +129,7 @@ def check_energy_shape(e: Tensor, x: Tensor) -> None:
 
 
 def maybe_compile(step: Callable, compile: bool) -> Callable:
+    """``step`` under ``torch.compile`` (static shapes) when ``compile``, else ``step`` itself."""
     return torch.compile(step, dynamic=False) if compile else step
 
 
