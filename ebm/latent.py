@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -72,6 +73,27 @@ _SOLVERS = {"grid": None, "gradient": gradient_descent, "lbfgs": lbfgs}
 _SET_BY_THE_MODEL = ("energy", "init", "candidates")
 
 
+# Solver options renamed in 0.2 (accepted until 0.3 with a DeprecationWarning): old -> new.
+_RENAMED_OPTIONS = {"gradient": {"steps": "n_steps"}}
+
+
+def _renamed_options(inference: str, options: dict) -> dict:
+    """``options`` with 0.1's names replaced by the new ones, each with a DeprecationWarning."""
+    options = dict(options)
+    for old, new in _RENAMED_OPTIONS.get(inference, {}).items():
+        if old not in options:
+            continue
+        if new in options:
+            raise TypeError(f"inference_options hold both {old!r} (deprecated) and {new!r}")
+        warnings.warn(
+            f"inference_options: {old!r} is deprecated and will be removed in 0.3; use {new!r}",
+            DeprecationWarning,
+            stacklevel=4,
+        )
+        options[new] = options.pop(old)
+    return options
+
+
 def _check_options(inference: str, options: dict) -> None:
     """Refuse options the solver does not take (a typo would otherwise fail at the first call)."""
     solver = _SOLVERS[inference]
@@ -102,7 +124,7 @@ class LatentEnergy(Energy):
     floats): the candidates of ``inference="grid"``, the restarts of "gradient"/"lbfgs"
     (continuous z), and the quadrature points of finite-β marginalisation.
     inference: "grid", "gradient" or "lbfgs" (see ``ebm.inference``); inference_options go to
-    the solver (e.g. ``{"steps": 50, "lr": 0.1}``). Gradients reach the parameters by the
+    the solver (e.g. ``{"n_steps": 50, "lr": 0.1}`` for "gradient"). Gradients reach the parameters by the
     envelope theorem: ž is detached and E is re-evaluated there.
     beta: the temperature ``forward`` and ``training_step`` use (math.inf: zero temperature).
     average: the form of the finite-β free energy ``forward`` uses and ``free_energy`` defaults
@@ -136,11 +158,12 @@ class LatentEnergy(Energy):
             raise ValueError(f"energy must be callable, got {type(energy).__name__}")
         if inference_options is not None and not isinstance(inference_options, dict):
             raise ValueError(f"inference_options must be a dict, got {inference_options!r}")
-        _check_options(inference, inference_options or {})
+        inference_options = _renamed_options(inference, inference_options or {})
+        _check_options(inference, inference_options)
         self.register_buffer("z_grid", z_grid.clone())
         self._energy_fn = energy
         self.inference = inference
-        self.inference_options = dict(inference_options or {})
+        self.inference_options = inference_options
         self.beta = check_positive("beta", beta, allow_inf=True)
         if not isinstance(average, bool):
             raise ValueError(f"average must be a bool, got {average!r}")

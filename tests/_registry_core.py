@@ -315,7 +315,10 @@ INFERENCE = {
         backprop=Choice(),
     ),
     "ebm.inference.gradient_descent": Fw(
-        lambda: (inf.gradient_descent, dict(energy=_restart_energy, init=randn(2, B, 2), steps=3)),
+        lambda: (
+            inf.gradient_descent,
+            dict(energy=_restart_energy, init=randn(2, B, 2), n_steps=3),
+        ),
         out=lambda r: r.energy,
         energy=Fn(),
         init=Data(ndim=False, empty=False, rows=1),

@@ -249,7 +249,7 @@ def _double_well_minima():
 def test_descent_with_restarts_finds_the_global_minimum(solver):
     global_min, local_min = _double_well_minima()
     run = {
-        "gd": lambda init: gradient_descent(_double_well, init, steps=300, lr=0.02),
+        "gd": lambda init: gradient_descent(_double_well, init, n_steps=300, lr=0.02),
         "lbfgs": lambda init: lbfgs(_double_well, init),
     }[solver]
     single = run(torch.full((1, 4, 1), 2.0))
@@ -282,7 +282,7 @@ def test_envelope_gradient_matches_closed_form(solver):
     w = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64, requires_grad=True)
     init = torch.zeros(1, 3, 1, dtype=torch.float64)
     if solver == "gd":
-        found = gradient_descent(_coupled(w), init, steps=400, lr=0.1)
+        found = gradient_descent(_coupled(w), init, n_steps=400, lr=0.1)
     else:
         found = lbfgs(_coupled(w), init)
     wd = w.detach()
@@ -301,14 +301,14 @@ def test_unrolled_gradient_through_the_minimiser():
     init = torch.full((1, 2, 1), 3.0, dtype=torch.float64)
     for steps in (1, 5, 30):
         found = gradient_descent(
-            lambda v: (v[:, 0] - theta).pow(2), init, steps=steps, lr=0.1, backprop="unrolled"
+            lambda v: (v[:, 0] - theta).pow(2), init, n_steps=steps, lr=0.1, backprop="unrolled"
         )
         (grad,) = torch.autograd.grad(found.argmin.sum(), theta)
         torch.testing.assert_close(grad, torch.full((2,), 1 - 0.8**steps, dtype=torch.float64))
     # many steps: the implicit-function derivative dv*/dw = −1/(1 + w)² of the coupled energy
     w = torch.tensor([0.5, 2.0], dtype=torch.float64, requires_grad=True)
     init = torch.zeros(1, 2, 1, dtype=torch.float64)
-    found = gradient_descent(_coupled(w), init, steps=300, lr=0.1, backprop="unrolled")
+    found = gradient_descent(_coupled(w), init, n_steps=300, lr=0.1, backprop="unrolled")
     (grad,) = torch.autograd.grad(found.argmin.sum(), w)
     torch.testing.assert_close(grad, -1 / (1 + w.detach()) ** 2)
     assert init.requires_grad is False
@@ -327,8 +327,8 @@ def test_minimisers_reject_bad_input():
     init = torch.zeros(2, 3, 1)
     with pytest.raises(ValueError, match="init"):
         gradient_descent(_double_well, torch.zeros(3))
-    with pytest.raises(ValueError, match="steps"):
-        gradient_descent(_double_well, init, steps=0)
+    with pytest.raises(ValueError, match="n_steps"):
+        gradient_descent(_double_well, init, n_steps=0)
     with pytest.raises(ValueError, match="lr"):
         gradient_descent(_double_well, init, lr=-1.0)
     with pytest.raises(ValueError, match="backprop"):
@@ -347,7 +347,7 @@ def test_minimisers_reject_bad_input():
         (lambda: gradient_descent(_double_well, init, momentum=1.0), "momentum"),
         (lambda: gradient_descent(_double_well, init, momentum="0.5"), "momentum"),
         (lambda: gradient_descent(_double_well, init, lr=math.inf), "lr"),
-        (lambda: gradient_descent(_double_well, init, steps=2.0), "steps"),
+        (lambda: gradient_descent(_double_well, init, n_steps=2.0), "n_steps"),
         (lambda: gradient_descent("energy", init), "energy must be callable"),
         (lambda: lbfgs(_double_well, init, tolerance_grad=-1.0), "tolerance_grad"),
         (lambda: lbfgs(_double_well, init, tolerance_change=math.nan), "tolerance_change"),
@@ -366,7 +366,7 @@ def test_minimisers_accept_array_likes_and_promote_integer_starts():
     # integer starting points are promoted to float (an integer v could not move), numpy ints
     # are ints
     starts = [[[2]], [[-2]]]  # (R=2, B=1, 1)
-    found = gradient_descent(_double_well, starts, steps=np.int64(200), lr=0.05)
+    found = gradient_descent(_double_well, starts, n_steps=np.int64(200), lr=0.05)
     reference = gradient_descent(_double_well, torch.tensor(starts, dtype=torch.float32), 200, 0.05)
     torch.testing.assert_close(found.argmin, reference.argmin)
     assert found.argmin.dtype == torch.float32 and found.argmin.item() < -1.0
@@ -450,3 +450,13 @@ def test_flow_rejects_bad_input():
         flow(lambda y: -y, y0, torch.tensor([0.0, 1.0]), method="leapfrog")
     with pytest.raises(ValueError, match="one value per sample"):
         gradient_flow(lambda y: y.pow(2), y0, torch.tensor([0.0, 1.0]))
+
+
+def test_gradient_descent_old_steps_name_warns_and_gives_the_same_minimum():
+    init = torch.tensor([[[-0.3], [0.4]], [[1.5], [-2.0]]])  # (R=2, B=2, 1)
+    with pytest.warns(DeprecationWarning, match="'steps' is deprecated.*use 'n_steps'"):
+        old = gradient_descent(_double_well, init, steps=25, lr=0.05)
+    new = gradient_descent(_double_well, init, n_steps=25, lr=0.05)
+    assert torch.equal(old.argmin, new.argmin) and torch.equal(old.energy, new.energy)
+    with pytest.raises(TypeError, match="both 'steps'.*'n_steps'"):
+        gradient_descent(_double_well, init, steps=3, n_steps=3)

@@ -24,7 +24,7 @@ def test_inferred_angle_is_theta_on_the_true_ellipse():
     # the nearest of 48 grid angles: within half a grid step (plus float slack)
     assert _angle_error(result.z[:, 0], theta).abs().max() <= math.pi / 48 + 1e-5
     for inference in ("lbfgs", "gradient"):
-        options = {"steps": 300, "lr": 0.05} if inference == "gradient" else {}
+        options = {"n_steps": 300, "lr": 0.05} if inference == "gradient" else {}
         model = EllipseEnergy(w=(2.0, 1.5), n_z=8, inference=inference, inference_options=options)
         result = model.free_energy(y)
         assert _angle_error(result.z[:, 0], theta).abs().max() < 1e-3
@@ -190,6 +190,8 @@ def test_bad_input_raises():
     # a misspelt solver option used to fail only at the first inference, with a TypeError
     with pytest.raises(ValueError, match=r"inference_options \['step'\] are not options"):
         EllipseEnergy(inference="gradient", inference_options={"step": 3})
+    with pytest.raises(TypeError, match="both 'steps'.*'n_steps'"):
+        EllipseEnergy(inference="gradient", inference_options={"steps": 3, "n_steps": 3})
     with pytest.raises(ValueError, match=r"inference_options \['lr'\] are not options"):
         EllipseEnergy(inference="grid", inference_options={"lr": 0.1})
     with pytest.raises(ValueError, match="inference_options must be a dict"):
@@ -253,3 +255,13 @@ def test_decoder_energies_accept_array_likes_and_promote_integers():
     torch.testing.assert_close(
         horn_model.energy(y, z, x != 0), horn_model.energy(y.float(), z, (x != 0).float())
     )
+
+
+def test_old_solver_option_name_warns_and_is_renamed():
+    """inference_options={"steps": k} (0.1's name of gradient_descent's n_steps) still works."""
+    with pytest.warns(DeprecationWarning, match="'steps' is deprecated.*use 'n_steps'"):
+        old = EllipseEnergy(inference="gradient", inference_options={"steps": 7, "lr": 0.1})
+    assert old.inference_options == {"n_steps": 7, "lr": 0.1}
+    new = EllipseEnergy(inference="gradient", inference_options={"n_steps": 7, "lr": 0.1})
+    y = torch.tensor([[1.0, 0.5], [-0.3, 0.9]])
+    assert torch.equal(old.free_energy(y).free_energy, new.free_energy(y).free_energy)

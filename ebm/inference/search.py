@@ -25,6 +25,9 @@ import torch
 from torch import Tensor
 
 from ebm._checks import as_float_tensor, check_choice, check_int, check_positive, check_real
+from ebm._deprecation import renamed_arguments
+
+__all__ = ["Minimum", "exhaustive_search", "gradient_descent", "lbfgs"]
 
 
 class Minimum(NamedTuple):
@@ -138,10 +141,11 @@ def _best_restart(
         return Minimum(v.gather(0, index).squeeze(0), best)
 
 
+@renamed_arguments(steps="n_steps")
 def gradient_descent(
     energy: Callable[[Tensor], Tensor],
     init: Tensor,
-    steps: int = 100,
+    n_steps: int = 100,
     lr: float = 0.1,
     momentum: float = 0.0,
     backprop: str = "envelope",
@@ -151,13 +155,21 @@ def gradient_descent(
     energy: maps (R·B, *event) -> (R·B,), the R restarts stacked restart-major (row r·B + b); a
     conditional energy tiles its condition accordingly, e.g. ``x.repeat(R, 1)``.
     init: (R, B, *event) starting points (use ``init[None]`` for a single start); a tensor or
-    array-like, integers promoted to float. steps >= 1; lr > 0; momentum in [0, 1).
-    Returns Minimum(argmin (B, *event), energy (B,)) of the best restart per problem; see the
-    module docstring for ``backprop``. Gradients never accumulate into ``.grad`` of parameters.
+    array-like, integers promoted to float. n_steps: the fixed number of steps, an int >= 1 (no
+    convergence test; the old name ``steps`` works until 0.3, with a DeprecationWarning);
+    lr > 0; momentum in [0, 1).
+    Returns Minimum(argmin (B, *event), energy (B,)) of the best restart per problem (low energy
+    = good); see the module docstring for ``backprop``. Gradients never accumulate into
+    ``.grad`` of parameters.
+
+    >>> import torch
+    >>> found = gradient_descent(lambda v: (v - 3.0).pow(2).sum(1), torch.zeros(1, 2, 1))
+    >>> found.argmin.flatten(), found.energy.shape  # two problems, both at v = 3
+    (tensor([3.0000, 3.0000]), torch.Size([2]))
     """
     _check_energy_fn(energy)
     init = _check_init(init)
-    steps = check_int("steps", steps)
+    n_steps = check_int("n_steps", n_steps)
     check_positive("lr", lr)
     check_real("momentum", momentum, 0.0, 1.0, high_inclusive=False)
     check_choice("backprop", backprop, _BACKPROP)
@@ -166,7 +178,7 @@ def gradient_descent(
     v = init if unrolled and init.requires_grad else init.detach().clone()
     velocity = torch.zeros_like(v)
     with torch.enable_grad():
-        for _ in range(steps):
+        for _ in range(n_steps):
             if not unrolled:
                 v = v.detach()
             if not v.requires_grad:
