@@ -7,6 +7,14 @@ Inputs (the library's convention): forward passes take tensors or array-likes, p
 bool data to float and cast floating data to the module's floating dtype (float64 data into a
 float32 model is computed in float32); they check shapes only, never values (no host syncs), so
 NaN propagates as in torch. ``ClassEnergy.predict``, an inference, rejects NaN/inf inputs.
+
+>>> import torch
+>>> from ebm.energies import GaussianEnergy
+>>> energy = GaussianEnergy(mean=torch.zeros(2), cov=torch.eye(2))  # E(y) = ½‖y‖²
+>>> energy(torch.tensor([[0.0, 0.0], [1.0, 1.0], [3.0, 0.0]]))  # (B, 2) -> (B,); low = likely
+tensor([0.0000, 1.0000, 4.5000])
+>>> energy.score(torch.tensor([[1.0, -2.0]]))  # −∇E: points back to the mode
+tensor([[-1.,  2.]])
 """
 
 from __future__ import annotations
@@ -28,11 +36,43 @@ from ebm._checks import (
     check_tensor,
 )
 
+__all__ = [
+    "BananaEnergy",
+    "CircleEnergy",
+    "ClassEnergy",
+    "Energy",
+    "GaussianEnergy",
+    "MLPEnergy",
+    "SiameseEnergy",
+    "mlp",
+]
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 class Energy(nn.Module):
-    """Base class: ``forward(y, x=None) -> (B,)`` energies, low = compatible."""
+    """Base class of every energy: ``forward(y, x=None) -> (B,)`` energies, low = compatible.
+
+    Subclasses implement ``forward``; ``score`` (−∇_y E) comes for free. Any ``Energy`` can be
+    sampled (``ebm.sampling``), minimised (``ebm.inference``) and trained with the losses of
+    ``ebm.losses``.
+
+    >>> import torch
+    >>> class Quadratic(Energy):
+    ...     def forward(self, y, x=None):
+    ...         return 0.5 * y.pow(2).sum(1)
+    >>> Quadratic()(torch.tensor([[1.0, 2.0]]))
+    tensor([2.5000])
+    """
 
     def forward(self, y: Tensor, x: Tensor | None = None) -> Tensor:  # pragma: no cover
+        """The energy of each sample: y (B, ...) and the optional condition x (B, ...) -> (B,).
+
+        Low energy = compatible (likely). Unconditional energies ignore x (or refuse it).
+        Subclasses must override this.
+        """
         raise NotImplementedError
 
     def score(self, y: Tensor, x: Tensor | None = None, create_graph: bool = False) -> Tensor:
@@ -50,7 +90,12 @@ class Energy(nn.Module):
 
 
 def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.SiLU) -> nn.Sequential:
-    """Linear layers with ``activation`` between them (none after the last). sizes: (in, ..., out)"""
+    """Linear layers with ``activation`` between them (none after the last).
+
+    sizes: (in, hidden..., out), at least two ints >= 1; activation: an ``nn.Module`` class
+    (or factory) instantiated between layers. Returns an ``nn.Sequential`` mapping (B, in) to
+    (B, out).
+    """
     sizes = check_int_sequence("sizes", sizes)
     if len(sizes) < 2:
         raise ValueError(f"sizes must hold at least two positive ints, got {sizes}")
@@ -67,8 +112,12 @@ def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.SiLU) -> nn.Seque
 class MLPEnergy(Energy):
     """F(y) = MLP(y), or F(x, y) = MLP([x, y]) when ``cond_dim > 0``.
 
-    dim >= 1; hidden: the hidden widths (ints >= 1); cond_dim >= 0.
-    y: (B, dim); x: (B, cond_dim) or None, cast to the parameters' dtype. Returns (B,).
+    dim: the data dimension, >= 1; hidden: the hidden widths (ints >= 1); cond_dim: the
+    dimension of the condition x, >= 0 (0: unconditional); activation: the ``nn.Module`` class
+    between layers (SiLU by default; SiLU/Tanh/Sigmoid/ReLU/Softplus get the samplers' fused
+    input gradient). y: (B, dim); x: (B, cond_dim) or None, cast to the parameters' dtype.
+    Returns (B,) energies, low = compatible. The weights are torch's default initialisation,
+    drawn from the global RNG (seed it with ``torch.manual_seed`` for a reproducible model).
     """
 
     def __init__(
@@ -86,6 +135,8 @@ class MLPEnergy(Energy):
         self.net = mlp([dim + cond_dim, *hidden, 1], activation)
 
     def forward(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        """E(y) or E(x, y): y (B, dim), x (B, cond_dim) (only when cond_dim > 0, else None)
+        -> (B,) energies, low = compatible. No value checks: NaN propagates."""
         y = as_module_input("y", y, self, ndim=2)
         if y.shape[1] != self.dim:
             raise ValueError(f"y must have shape (B, {self.dim}), got {tuple(y.shape)}")
@@ -104,8 +155,10 @@ class MLPEnergy(Energy):
 class ClassEnergy(Energy):
     """The notes' "switch" classifier: ``backbone(x)`` gives one energy per label, (B, K).
 
-    ``forward(y, x)`` picks the energy of labels ``y`` (B,) -> (B,). Inference: ``predict(x)`` is
-    the argmin over labels. x is cast to the backbone's floating dtype.
+    backbone: an ``nn.Module`` mapping inputs (B, ...) to (B, K) energies, K >= 2 (low = the
+    label fits). ``forward(y, x)`` picks the energy of labels ``y`` (B,) -> (B,). Inference:
+    ``predict(x)`` is the argmin over labels. x is cast to the backbone's floating dtype.
+    Train it with a loss on ``energies(x)``, e.g. ``ebm.losses.nll_loss(model.energies(x), y)``.
     """
 
     def __init__(self, backbone: nn.Module):
@@ -115,7 +168,8 @@ class ClassEnergy(Energy):
         self.backbone = backbone
 
     def energies(self, x: Tensor) -> Tensor:
-        """Energies of every label, (B, ...) -> (B, K). No value checks (a forward pass)."""
+        """Energies of every label: x (B, ...) -> (B, K), low = the label fits. No value checks
+        (a forward pass)."""
         e = self.backbone(as_module_input("x", x, self))
         if not isinstance(e, Tensor) or e.ndim != 2 or e.shape[1] < 2:
             got = tuple(e.shape) if isinstance(e, Tensor) else type(e).__name__
@@ -123,6 +177,10 @@ class ClassEnergy(Energy):
         return e
 
     def forward(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        """E(x, y): the energy of integer labels y (B,) for inputs x (B, ...) -> (B,).
+
+        x is required (None raises a ValueError). No value checks: NaN propagates.
+        """
         if x is None:
             raise ValueError("ClassEnergy needs the input x: forward(y, x)")
         e = self.energies(x)
@@ -157,6 +215,7 @@ class ClassEnergy(Energy):
 class SiameseEnergy(Energy):
     """E(y, x) = ‖embed(y) − embed(x)‖₂: low for matching pairs. y, x: (B, ...) -> (B,).
 
+    embed: an ``nn.Module`` mapping (B, ...) to embeddings (B, ...), shared by both inputs.
     Symmetric, exactly zero for identical inputs, and its gradient there is finite (zero: the
     norm's subgradient at 0), so the contrastive losses can train it from any start.
     """
@@ -168,6 +227,10 @@ class SiameseEnergy(Energy):
         self.embed = embed
 
     def forward(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        """The embedding distance of each pair: y, x (B, ...) of one shape -> (B,), >= 0.
+
+        x is required (None raises a ValueError). No value checks: NaN propagates.
+        """
         if x is None:
             raise ValueError("SiameseEnergy needs a pair: forward(y, x)")
         y = as_module_input("y", y, self)
@@ -193,13 +256,17 @@ def _check_points(module: nn.Module, y: Tensor, dim: int) -> Tensor:
 
 
 class CircleEnergy(Energy):
-    """The implicit circle E(y) = (y₁² + y₂² − r²)²: zero exactly on the circle. y: (B, 2) -> (B,)."""
+    """The implicit circle E(y) = (y₁² + y₂² − r²)²: zero exactly on the circle. y: (B, 2) -> (B,).
+
+    radius: r, finite, > 0.
+    """
 
     def __init__(self, radius: float = 1.0):
         super().__init__()
         self.radius = check_positive("radius", radius)
 
     def forward(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        """(y₁² + y₂² − r²)²: y (B, 2) -> (B,), >= 0. x is ignored (unconditional)."""
         y = _check_points(self, y, 2)
         return (y.square().sum(1) - self.radius**2).square()
 
@@ -231,6 +298,7 @@ class GaussianEnergy(Energy):
         self.register_buffer("precision", torch.cholesky_inverse(chol))
 
     def forward(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        """½ (y − μ)ᵀ Σ⁻¹ (y − μ): y (B, D) -> (B,), >= 0. x is ignored (unconditional)."""
         d = _check_points(self, y, self.mean.shape[0]) - self.mean
         return 0.5 * torch.einsum("bi,ij,bj->b", d, self.precision, d)
 
@@ -239,7 +307,7 @@ class BananaEnergy(Energy):
     """A Rosenbrock-like banana: E(y) = y₁²/(2a²) + (y₂ − b·(y₁² − a²))²/2. y: (B, 2) -> (B,).
 
     Its Boltzmann density is exact: y₁ ~ N(0, a²) and, given y₁, y₂ ~ N(b(y₁² − a²), 1), a
-    normal bent along the parabola y₂ = b(y₁² − a²).
+    normal bent along the parabola y₂ = b(y₁² − a²). a: finite, > 0; b: a finite real (the bend).
     """
 
     def __init__(self, a: float = 1.0, b: float = 1.0):
@@ -248,6 +316,7 @@ class BananaEnergy(Energy):
         self.b = check_real("b", b)
 
     def forward(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        """y₁²/(2a²) + (y₂ − b·(y₁² − a²))²/2: y (B, 2) -> (B,), >= 0. x is ignored."""
         y = _check_points(self, y, 2)
         y1, y2 = y[:, 0], y[:, 1]
         return 0.5 * (y1 / self.a) ** 2 + 0.5 * (y2 - self.b * (y1**2 - self.a**2)) ** 2

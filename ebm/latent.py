@@ -12,6 +12,15 @@ makes F = 0 everywhere, a flat energy that says nothing. The ellipse and horn de
 do that: z is one angle, so for each x the zero-energy set {G(x, z) : z} is a closed curve, a set
 of zero area in the y-plane, and F grows quadratically off it. Like PCA and k-means (notes,
 ch. 20), the architecture limits the volume of low energy, so pushing down alone is enough.
+
+>>> import torch
+>>> model = EllipseEnergy(w=(2.0, 1.5), n_z=48)  # E(y, z) = ‖y − (2 cos z, 1.5 sin z)‖²
+>>> y = torch.tensor([[2.0, 0.0], [0.0, 1.5], [3.0, 0.0]])  # two points on the ellipse, one off
+>>> F, z = model.free_energy(y)  # zero temperature: min over the 48 grid angles
+>>> F.detach().round(decimals=4)  # (B,) free energies: 0 on the ellipse, (3 − 2)² = 1 off it
+tensor([0., 0., 1.])
+>>> z[:, 0]  # the inferred angles ž: 0, π/2, 0
+tensor([0.0000, 1.5708, 0.0000])
 """
 
 from __future__ import annotations
@@ -35,6 +44,12 @@ from ebm._checks import (
 )
 from ebm.energies import Energy, mlp
 from ebm.inference import exhaustive_search, free_energy, gradient_descent, lbfgs
+
+__all__ = ["EllipseEnergy", "HornEnergy", "LatentEnergy", "LatentFreeEnergy"]
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
 
 
 class LatentFreeEnergy(NamedTuple):
@@ -215,9 +230,11 @@ class LatentEnergy(Energy):
         *,
         average: bool | None = None,
     ) -> LatentFreeEnergy:
-        """F_β(x, y) and ž. y: (B, Dy); x: (B, Dx) or None. Returns ((B,), (B, Dz)).
+        """F_β(x, y) and ž. y: (B, Dy); x: (B, Dx) or None. Returns ((B,), (B, Dz)), low F =
+        compatible.
 
-        β = ∞ minimises with the model's ``inference``; a finite β marginalises over z_grid:
+        beta: the inverse temperature, > 0 (default ``math.inf``, NOT the model's own
+        ``self.beta``, which ``forward`` uses). β = ∞ minimises with the model's ``inference``; a finite β marginalises over z_grid:
         −(1/β) log Σ_z exp(−βE) (the library's convention), or with ``average=True``
         −(1/β) log mean_z exp(−βE), a uniform prior on the grid (see
         ``ebm.inference.free_energy``); ``average=None`` uses the model's ``average``. ž is the
@@ -253,15 +270,20 @@ class LatentEnergy(Energy):
         raise ValueError(f"batch must be y, [y] or [x, y], got {type(batch).__name__}")
 
     def training_step(self, batch) -> Tensor:
-        """The energy loss on the free energy: mean F_β(x, y) over the batch."""
+        """The energy loss on the free energy: mean F_β(x, y) over the batch.
+
+        batch: y (B, Dy), [y] or [x, y] (the order of ``ebm.data.horn``'s x, y).
+        """
         y, x = self._unpack(batch)
         return self(y, x).mean()
 
     def validation_step(self, batch) -> dict[str, Tensor]:
+        """``{"free_energy": mean F_β(x, y)}`` over a validation batch (y, [y] or [x, y])."""
         y, x = self._unpack(batch)
         return {"free_energy": self(y, x).mean()}
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        """Adam over the parameters at learning rate ``lr`` (called by ``ebm.train.Trainer``)."""
         return torch.optim.Adam(self.parameters(), lr=self.lr)
 
 
@@ -279,16 +301,34 @@ def _squared_error(y: Tensor, prediction: Tensor) -> Tensor:
 class EllipseEnergy(LatentEnergy):
     """The ellipse decoder energy E(y, z) = (y₁ − w₁ cos z)² + (y₂ − w₂ sin z)², learnable w.
 
-    y: (N, 2); z: (N, 1) angles; the grid is n_z angles over [0, 2π). w: initial (w₁, w₂); the
-    data's ellipse has w = ρ(x) (``ebm.data.latent_toys.radii``), (2, 1.5) at x = 0.
-    Other keywords go to ``LatentEnergy``.
+    y: (N, 2); z: (N, 1) angles. w: initial (w₁, w₂), two finite numbers; the data's ellipse
+    has w = ρ(x) (``ebm.data.latent_toys.radii``), (2, 1.5) at x = 0. n_z: the grid of n_z
+    angles over [0, 2π), an int >= 1. inference, inference_options, beta, lr, average: as in
+    ``LatentEnergy`` (lr: Adam's learning rate).
     """
 
-    def __init__(self, w: tuple[float, float] = (1.0, 1.0), n_z: int = 48, **kwargs):
+    def __init__(
+        self,
+        w: tuple[float, float] = (1.0, 1.0),
+        n_z: int = 48,
+        *,
+        inference: str = "grid",
+        inference_options: dict | None = None,
+        beta: float = math.inf,
+        lr: float = 1e-2,
+        average: bool = False,
+    ):
         w = as_float_tensor("w", w, ndim=1, dtype=torch.float32)
         if w.shape != (2,):
             raise ValueError(f"w must hold two numbers, got shape {tuple(w.shape)}")
-        super().__init__(_angle_grid(n_z), **kwargs)
+        super().__init__(
+            _angle_grid(n_z),
+            inference=inference,
+            inference_options=inference_options,
+            beta=beta,
+            lr=lr,
+            average=average,
+        )
         self.w = nn.Parameter(w.clone())
 
     def decode(self, z: Tensor) -> Tensor:
@@ -299,11 +339,15 @@ class EllipseEnergy(LatentEnergy):
 
     def energy(self, y: Tensor, z: Tensor, x: Tensor | None = None) -> Tensor:
         """E(y, z): y (N, 2), z (N, 1) -> (N,), low = y near the ellipse's point at angle z.
-        Array-likes accepted and cast like ``decode``'s z; NaN propagates to its row."""
+        x: ignored (the ellipse is unconditional). Array-likes accepted and cast like
+        ``decode``'s z; NaN propagates to its row."""
         return _squared_error(as_module_input("y", y, self), self.decode(z))
 
     def training_step(self, batch) -> dict[str, Tensor]:
-        """Mean F_β, plus w₁ and w₂ as metrics so that a run's history traces w."""
+        """Mean F_β, plus w₁ and w₂ as metrics so that a run's history traces w.
+
+        batch: y (B, 2) or [y]. Returns ``{"loss", "w1", "w2"}``.
+        """
         w = self.w.detach()
         return {"loss": super().training_step(batch), "w1": w[0], "w2": w[1]}
 
@@ -311,13 +355,32 @@ class EllipseEnergy(LatentEnergy):
 class HornEnergy(LatentEnergy):
     """The conditional horn E(x, y, z) = (y₁ − f₁(x) cos z)² + (y₂ − f₂(x) sin z)².
 
-    f: the 1 → 8 → 8 → 2 ReLU net (``hidden`` widths) mapping the input x to the radii.
-    x: (N, 1); y: (N, 2); z: (N, 1) angles on a grid of n_z over [0, 2π).
+    f: the 1 → 8 → 8 → 2 ReLU net (``hidden`` widths, ints >= 1) mapping the input x to the
+    radii. x: (N, 1); y: (N, 2); z: (N, 1) angles on a grid of n_z (an int >= 1) over [0, 2π).
+    inference, inference_options, beta, lr, average: as in ``LatentEnergy`` (lr: Adam's
+    learning rate). The net's weights are torch's default initialisation (global RNG).
     """
 
-    def __init__(self, hidden: tuple[int, ...] = (8, 8), n_z: int = 48, **kwargs):
+    def __init__(
+        self,
+        hidden: tuple[int, ...] = (8, 8),
+        n_z: int = 48,
+        *,
+        inference: str = "grid",
+        inference_options: dict | None = None,
+        beta: float = math.inf,
+        lr: float = 1e-2,
+        average: bool = False,
+    ):
         hidden = check_int_sequence("hidden", hidden)
-        super().__init__(_angle_grid(n_z), **kwargs)
+        super().__init__(
+            _angle_grid(n_z),
+            inference=inference,
+            inference_options=inference_options,
+            beta=beta,
+            lr=lr,
+            average=average,
+        )
         self.f = mlp([1, *hidden, 2], nn.ReLU)
 
     def decode(self, z: Tensor, x: Tensor) -> Tensor:

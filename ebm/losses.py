@@ -24,6 +24,19 @@ and no device sync) and skipped under ``torch.compile`` and on accelerators, whe
 a host sync every step; there torch's own kernels (``gather``, ``cross_entropy``) catch
 out-of-range targets with a device-side assert, and bool ``same`` labels cannot be out of range.
 Pass ``check_target=True`` / ``check_same=True`` to force the check anywhere, ``False`` to skip it.
+
+Energies, not log-probabilities: ``nll_loss``/``NLLLoss`` share torch's names but take
+ENERGIES E (low = good), where ``torch.nn.functional.nll_loss`` takes log-probabilities. For
+logits ``f``, the same loss is ``nll_loss(-f, y)`` = ``F.cross_entropy(f, y)``.
+
+>>> import torch
+>>> from ebm.losses import nll_loss, correct_and_offending, hinge_loss
+>>> E = torch.tensor([[0.0, 2.0, 3.0], [1.0, 0.5, 4.0]])  # (B=2, K=3) energies, low = good
+>>> y = torch.tensor([0, 0])  # sample 1 is right (lowest energy), sample 2 is wrong
+>>> hinge_loss(*correct_and_offending(E, y), margin=1.0, reduction="none")
+tensor([0.0000, 1.5000])
+>>> torch.allclose(nll_loss(E, y), torch.nn.functional.cross_entropy(-E, y))
+True
 """
 
 from __future__ import annotations
@@ -63,6 +76,11 @@ __all__ = [
     "ContrastiveLoss",
     "ContrastiveDivergenceLoss",
 ]
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -170,7 +188,10 @@ def _most_offending(E: Tensor, target: Tensor) -> Tensor:
 def most_offending(E: Tensor, target: Tensor, *, check_target: bool | None = None) -> Tensor:
     """The lowest energy among the incorrect answers: min_{k != target} E[:, k].
 
-    E: (B, K) energies, K >= 2; target: (B,) integer labels. Returns n, (B,).
+    E: (B, K) energies, K >= 2, low = good; target: (B,) integer labels in [0, K).
+    check_target: whether to check that target lies in [0, K): None (default) checks on the
+    CPU only, where it costs no device sync; True or False force it (see the module docstring).
+    Returns n, (B,).
     """
     E, target = _check_candidates(E, target, check_target)
     return _most_offending(E, target)
@@ -183,6 +204,9 @@ def correct_and_offending(
 
     Feeds the pairwise losses (hinge, log, LVQ2, MCE, square-square, square-exp) from a
     classifier's energies, e.g. ``hinge_loss(*correct_and_offending(E, y))``.
+    E: (B, K) energies, K >= 2, low = good; target: (B,) integer labels in [0, K).
+    check_target: whether to check that target lies in [0, K): None (default) checks on the
+    CPU only, where it costs no device sync; True or False force it (see the module docstring).
     """
     E, target = _check_candidates(E, target, check_target)
     return _pick(E, target), _most_offending(E, target)
@@ -193,7 +217,10 @@ def correct_and_offending(
 
 def energy_loss(p: Tensor, reduction: str = "mean") -> Tensor:
     """Energy loss: p. Pushes the correct energy down and nothing up, so a flexible energy
-    collapses (every answer gets low energy). p: energies of the correct answers, any shape.
+    collapses (every answer gets low energy).
+
+    p: energies of the correct answers, any shape. reduction: "mean" (default), "sum" or
+    "none" (p itself).
     """
     p = _check_energy("p", p)
     _check_reduction(reduction)
@@ -203,14 +230,25 @@ def energy_loss(p: Tensor, reduction: str = "mean") -> Tensor:
 def perceptron_loss(
     E: Tensor, target: Tensor, reduction: str = "mean", *, check_target: bool | None = None
 ) -> Tensor:
-    """Perceptron loss: E[target] − min_k E[k] >= 0 (zero margin). E: (B, K); target: (B,)."""
+    """Perceptron loss: E[target] − min_k E[k] >= 0 (zero margin).
+
+    E: (B, K) energies, K >= 2, low = good; target: (B,) integer labels in [0, K).
+    reduction: "mean" (default), "sum" or "none" (one loss per sample, (B,)).
+    check_target: whether to check that target lies in [0, K): None (default) checks on the
+    CPU only, where it costs no device sync; True or False force it (see the module docstring).
+    """
     E, target = _check_candidates(E, target, check_target)
     _check_reduction(reduction)
     return _reduce(_pick(E, target) - E.amin(dim=1), reduction)
 
 
 def hinge_loss(p: Tensor, n: Tensor, margin: float = 1.0, reduction: str = "mean") -> Tensor:
-    """Hinge loss: max(0, margin + p − n). Zero once n exceeds p by the margin. p, n: same shape."""
+    """Hinge loss: max(0, margin + p − n). Zero once n exceeds p by the margin.
+
+    p: energies of the correct answers; n: energies of the most offending wrong answers, same
+    shape as p (no broadcasting). margin: finite, > 0.
+    reduction: "mean" (default), "sum" or "none" (one loss per element, shaped like p).
+    """
     p, n = _check_pair(p, n)
     check_positive("margin", margin)
     _check_reduction(reduction)
@@ -218,14 +256,22 @@ def hinge_loss(p: Tensor, n: Tensor, margin: float = 1.0, reduction: str = "mean
 
 
 def log_loss(p: Tensor, n: Tensor, reduction: str = "mean") -> Tensor:
-    """Log loss (soft hinge): log(1 + exp(p − n)) = softplus(p − n), stable for any p − n."""
+    """Log loss (soft hinge): log(1 + exp(p − n)) = softplus(p − n), stable for any p − n.
+
+    p: energies of the correct answers; n: energies of the most offending wrong answers, same
+    shape as p. reduction: "mean" (default), "sum" or "none" (one loss per element, shaped like p).
+    """
     p, n = _check_pair(p, n)
     _check_reduction(reduction)
     return _reduce(F.softplus(p - n), reduction)
 
 
 def lvq2_loss(p: Tensor, n: Tensor, cap: float = 1.0, reduction: str = "mean") -> Tensor:
-    """LVQ2 loss: min(cap, max(0, p − n)). Zero margin; saturates at ``cap`` for bad mistakes."""
+    """LVQ2 loss: min(cap, max(0, p − n)). Zero margin; saturates at ``cap`` for bad mistakes.
+
+    p: energies of the correct answers; n: energies of the most offending wrong answers, same
+    shape as p. cap: finite, > 0. reduction: "mean" (default), "sum" or "none" (one loss per element, shaped like p).
+    """
     p, n = _check_pair(p, n)
     check_positive("cap", cap)
     _check_reduction(reduction)
@@ -233,7 +279,11 @@ def lvq2_loss(p: Tensor, n: Tensor, cap: float = 1.0, reduction: str = "mean") -
 
 
 def mce_loss(p: Tensor, n: Tensor, reduction: str = "mean") -> Tensor:
-    """Minimum classification error loss: sigmoid(p − n), a smooth count of mistakes in (0, 1)."""
+    """Minimum classification error loss: sigmoid(p − n), a smooth count of mistakes in (0, 1).
+
+    p: energies of the correct answers; n: energies of the most offending wrong answers, same
+    shape as p. reduction: "mean" (default), "sum" or "none" (one loss per element, shaped like p).
+    """
     p, n = _check_pair(p, n)
     _check_reduction(reduction)
     return _reduce(torch.sigmoid(p - n), reduction)
@@ -246,6 +296,8 @@ def square_square_loss(
 
     A PLUS: the lecture notes print a minus, which would push the wrong answer's energy down.
     Meant for non-negative energies: it drives p to 0 and n above ``margin``.
+    p: energies of the correct answers; n: energies of the most offending wrong answers, same
+    shape as p. margin: finite, > 0. reduction: "mean" (default), "sum" or "none" (one loss per element, shaped like p).
     """
     p, n = _check_pair(p, n)
     check_positive("margin", margin)
@@ -256,6 +308,9 @@ def square_square_loss(
 def square_exp_loss(p: Tensor, n: Tensor, beta: float = 1.0, reduction: str = "mean") -> Tensor:
     """Square-exponential loss: p² + beta·exp(−n). Meant for non-negative energies; for n below
     about −88 (float32) the value is truly beyond float range and comes out inf.
+
+    p: energies of the correct answers; n: energies of the most offending wrong answers, same
+    shape as p. beta: finite, > 0. reduction: "mean" (default), "sum" or "none" (one loss per element, shaped like p).
     """
     p, n = _check_pair(p, n)
     check_positive("beta", beta)
@@ -271,12 +326,24 @@ def nll_loss(
     *,
     check_target: bool | None = None,
 ) -> Tensor:
-    """Negative log-likelihood (MMI) loss: E[target] + (1/beta)·logsumexp_k(−beta·E[k]).
+    """Takes ENERGIES (low = good), NOT the log-probabilities of torch's ``F.nll_loss``.
 
-    The negative log of the Gibbs probability P(target) = softmax(−beta·E)[target], divided by
-    beta; it tends to the perceptron loss as beta → ∞. Computed as
+    Negative log-likelihood (MMI) loss: E[target] + (1/beta)·logsumexp_k(−beta·E[k]), the
+    negative log of the Gibbs probability P(target) = softmax(−beta·E)[target], divided by
+    beta; it tends to the perceptron loss as beta → ∞. Passing log-probabilities (as to torch's
+    function) would reward the WRONG labels. Computed as
     ``cross_entropy(−beta·E, target) / beta``: stable for |E| up to 1e4 and beyond, with finite
-    gradients, at the speed of torch's fused kernel. E: (B, K); target: (B,).
+    gradients, at the speed of torch's fused kernel.
+
+    E: (B, K) energies, K >= 2, low = good; target: (B,) integer labels in [0, K).
+    beta: the inverse temperature, finite, > 0. reduction: "mean" (default), "sum" or "none" (one loss per sample, (B,)).
+    check_target: whether to check that target lies in [0, K): None (default) checks on the
+    CPU only, where it costs no device sync; True or False force it (see the module docstring).
+
+    >>> import torch
+    >>> E = torch.tensor([[0.0, 3.0]])  # label 0 has the lower energy: P(0) = 1/(1 + e⁻³)
+    >>> nll_loss(E, torch.tensor([0]))  # −log P(0) = log(1 + e⁻³)
+    tensor(0.0486)
     """
     E, target = _check_candidates(E, target, check_target)
     check_positive("beta", beta)
@@ -297,7 +364,12 @@ def mee_loss(
     """Minimum empirical error loss: 1 − softmax(−beta·E)[target], in [0, 1).
 
     The expected 0/1 error under the Gibbs distribution; it tends to the 0/1 loss of the argmin
-    as beta → ∞. E: (B, K); target: (B,).
+    as beta → ∞.
+
+    E: (B, K) energies, K >= 2, low = good; target: (B,) integer labels in [0, K).
+    beta: the inverse temperature, finite, > 0. reduction: "mean" (default), "sum" or "none" (one loss per sample, (B,)).
+    check_target: whether to check that target lies in [0, K): None (default) checks on the
+    CPU only, where it costs no device sync; True or False force it (see the module docstring).
     """
     E, target = _check_candidates(E, target, check_target)
     check_positive("beta", beta)
@@ -324,6 +396,8 @@ def contrastive_loss(
     negative, so integer and floating ``same`` are checked to lie in {0, 1} / [0, 1] (NaN refused)
     where that costs no device sync: on the CPU, not under torch.compile (``check_same``: see the
     module docstring). On accelerators pass bool labels, which need no check.
+    margin: finite, > 0, the distance non-matching pairs are pushed beyond.
+    reduction: "mean" (default), "sum" or "none" (one loss per pair, shaped like d).
     """
     d = _check_energy("d", d)
     same = _as_labels("same", same)
@@ -362,8 +436,9 @@ def contrastive_divergence_loss(e_data: Tensor, e_model: Tensor, alpha: float = 
     """The sampling-based EBM loss: mean(e_data) − mean(e_model) + alpha·(mean(e_data²) + mean(e_model²)).
 
     Pushes the energy of data down and of model samples (e.g. from Langevin dynamics) up; the
-    ``alpha`` term keeps energies near zero (Du & Mordatch 2019). e_data: (B,), e_model: (M,);
-    the batch sizes may differ. Returns a scalar. Detach the model samples before computing
+    ``alpha`` term keeps energies near zero (Du & Mordatch 2019); alpha: finite, >= 0.
+    e_data: (B,) energies of data, e_model: (M,) energies of model samples; the batch sizes may
+    differ. Returns a scalar. Detach the model samples before computing
     ``e_model`` so no gradient flows through the sampler.
     """
     e_data = _check_energy("e_data", e_data)
@@ -398,21 +473,32 @@ class _Loss(nn.Module):
 
 
 class EnergyLoss(_Loss):
-    """``energy_loss`` as a module: forward(p) -> loss."""
+    """``energy_loss`` as a module: forward(p) -> loss.
+
+    reduction: "mean" (default), "sum" or "none".
+    """
 
     def forward(self, p: Tensor) -> Tensor:
+        """p: energies of the correct answers, any shape (low = good) -> the reduced loss."""
         return energy_loss(p, self.reduction)
 
 
 class PerceptronLoss(_Loss):
-    """``perceptron_loss`` as a module: forward(E, target) -> loss."""
+    """``perceptron_loss`` as a module: forward(E, target) -> loss.
+
+    reduction: "mean" (default), "sum" or "none" ((B,) losses).
+    """
 
     def forward(self, E: Tensor, target: Tensor) -> Tensor:
+        """E: (B, K) energies (low = good); target: (B,) integer labels -> the reduced loss."""
         return perceptron_loss(E, target, self.reduction)
 
 
 class HingeLoss(_Loss):
-    """``hinge_loss`` as a module: forward(p, n) -> loss."""
+    """``hinge_loss`` as a module: forward(p, n) -> max(0, margin + p − n), reduced.
+
+    margin: finite, > 0; reduction: "mean" (default), "sum" or "none".
+    """
 
     _shown = ("margin",)
 
@@ -421,18 +507,26 @@ class HingeLoss(_Loss):
         self.margin = check_positive("margin", margin)
 
     def forward(self, p: Tensor, n: Tensor) -> Tensor:
+        """p: correct energies; n: most offending wrong energies, same shape -> the loss."""
         return hinge_loss(p, n, self.margin, self.reduction)
 
 
 class LogLoss(_Loss):
-    """``log_loss`` as a module: forward(p, n) -> loss."""
+    """``log_loss`` as a module: forward(p, n) -> softplus(p − n), reduced.
+
+    reduction: "mean" (default), "sum" or "none".
+    """
 
     def forward(self, p: Tensor, n: Tensor) -> Tensor:
+        """p: correct energies; n: most offending wrong energies, same shape -> the loss."""
         return log_loss(p, n, self.reduction)
 
 
 class LVQ2Loss(_Loss):
-    """``lvq2_loss`` as a module: forward(p, n) -> loss."""
+    """``lvq2_loss`` as a module: forward(p, n) -> min(cap, max(0, p − n)), reduced.
+
+    cap: finite, > 0; reduction: "mean" (default), "sum" or "none".
+    """
 
     _shown = ("cap",)
 
@@ -441,18 +535,26 @@ class LVQ2Loss(_Loss):
         self.cap = check_positive("cap", cap)
 
     def forward(self, p: Tensor, n: Tensor) -> Tensor:
+        """p: correct energies; n: most offending wrong energies, same shape -> the loss."""
         return lvq2_loss(p, n, self.cap, self.reduction)
 
 
 class MCELoss(_Loss):
-    """``mce_loss`` as a module: forward(p, n) -> loss."""
+    """``mce_loss`` as a module: forward(p, n) -> sigmoid(p − n), reduced.
+
+    reduction: "mean" (default), "sum" or "none".
+    """
 
     def forward(self, p: Tensor, n: Tensor) -> Tensor:
+        """p: correct energies; n: most offending wrong energies, same shape -> the loss."""
         return mce_loss(p, n, self.reduction)
 
 
 class SquareSquareLoss(_Loss):
-    """``square_square_loss`` as a module: forward(p, n) -> loss."""
+    """``square_square_loss`` as a module: forward(p, n) -> p² + max(0, margin − n)², reduced.
+
+    margin: finite, > 0; reduction: "mean" (default), "sum" or "none".
+    """
 
     _shown = ("margin",)
 
@@ -461,11 +563,15 @@ class SquareSquareLoss(_Loss):
         self.margin = check_positive("margin", margin)
 
     def forward(self, p: Tensor, n: Tensor) -> Tensor:
+        """p: correct energies; n: most offending wrong energies, same shape -> the loss."""
         return square_square_loss(p, n, self.margin, self.reduction)
 
 
 class SquareExpLoss(_Loss):
-    """``square_exp_loss`` as a module: forward(p, n) -> loss."""
+    """``square_exp_loss`` as a module: forward(p, n) -> p² + beta·exp(−n), reduced.
+
+    beta: finite, > 0; reduction: "mean" (default), "sum" or "none".
+    """
 
     _shown = ("beta",)
 
@@ -474,11 +580,17 @@ class SquareExpLoss(_Loss):
         self.beta = check_positive("beta", beta)
 
     def forward(self, p: Tensor, n: Tensor) -> Tensor:
+        """p: correct energies; n: most offending wrong energies, same shape -> the loss."""
         return square_exp_loss(p, n, self.beta, self.reduction)
 
 
 class NLLLoss(_Loss):
-    """``nll_loss`` as a module: forward(E, target) -> loss."""
+    """Takes ENERGIES (low = good), NOT the log-probabilities of ``torch.nn.NLLLoss``.
+
+    ``nll_loss`` as a module: forward(E, target) -> E[target] + (1/beta)·logsumexp(−beta·E),
+    reduced. For logits f, ``NLLLoss()(-f, y)`` equals ``torch.nn.CrossEntropyLoss()(f, y)``.
+    beta: the inverse temperature, finite, > 0; reduction: "mean" (default), "sum" or "none".
+    """
 
     _shown = ("beta",)
 
@@ -487,11 +599,16 @@ class NLLLoss(_Loss):
         self.beta = check_positive("beta", beta)
 
     def forward(self, E: Tensor, target: Tensor) -> Tensor:
+        """E: (B, K) ENERGIES (low = good, not log-probabilities); target: (B,) integer labels
+        -> the reduced loss."""
         return nll_loss(E, target, self.beta, self.reduction)
 
 
 class MEELoss(_Loss):
-    """``mee_loss`` as a module: forward(E, target) -> loss."""
+    """``mee_loss`` as a module: forward(E, target) -> 1 − softmax(−beta·E)[target], reduced.
+
+    beta: the inverse temperature, finite, > 0; reduction: "mean" (default), "sum" or "none".
+    """
 
     _shown = ("beta",)
 
@@ -500,11 +617,16 @@ class MEELoss(_Loss):
         self.beta = check_positive("beta", beta)
 
     def forward(self, E: Tensor, target: Tensor) -> Tensor:
+        """E: (B, K) energies (low = good); target: (B,) integer labels -> the reduced loss."""
         return mee_loss(E, target, self.beta, self.reduction)
 
 
 class ContrastiveLoss(_Loss):
-    """``contrastive_loss`` as a module: forward(d, same) -> loss."""
+    """``contrastive_loss`` as a module: forward(d, same) -> loss.
+
+    margin: finite, > 0, the distance non-matching pairs are pushed beyond; reduction: "mean"
+    (default), "sum" or "none".
+    """
 
     _shown = ("margin",)
 
@@ -513,18 +635,31 @@ class ContrastiveLoss(_Loss):
         self.margin = check_positive("margin", margin)
 
     def forward(self, d: Tensor, same: Tensor) -> Tensor:
+        """d: pair distances (energies), any shape; same: like d, bool / 0-1 labels or weights
+        in [0, 1] (1 = matching pair) -> the reduced loss."""
         return contrastive_loss(d, same, self.margin, self.reduction)
 
 
 class ContrastiveDivergenceLoss(nn.Module):
-    """``contrastive_divergence_loss`` as a module: forward(e_data, e_model) -> scalar loss."""
+    """``contrastive_divergence_loss`` as a module: forward(e_data, e_model) -> scalar loss.
+
+    alpha: the weight of the energy-magnitude penalty, finite, >= 0 (0: none).
+
+    >>> import torch
+    >>> loss = ContrastiveDivergenceLoss(alpha=0.0)
+    >>> loss(torch.tensor([-1.0, -3.0]), torch.tensor([2.0]))  # mean(e_data) − mean(e_model)
+    tensor(-4.)
+    """
 
     def __init__(self, alpha: float = 0.0):
         super().__init__()
         self.alpha = _check_alpha(alpha)
 
     def extra_repr(self) -> str:
+        """``alpha=...``, shown in the module's repr."""
         return f"alpha={self.alpha!r}"
 
     def forward(self, e_data: Tensor, e_model: Tensor) -> Tensor:
+        """e_data: (B,) energies of data; e_model: (M,) energies of (detached) model samples
+        -> the scalar loss, to minimise (pushes data energies down, sample energies up)."""
         return contrastive_divergence_loss(e_data, e_model, self.alpha)

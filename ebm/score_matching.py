@@ -11,7 +11,16 @@ All losses take an energy (callable (B, D) -> (B,)) and data x (B, D), return a 
 the graph so the loss can be back-propagated into the energy's parameters. x may be an array-like;
 integers become floats, and an ``nn.Module`` energy's parameter dtype is used (float64 data into
 a float32 energy is computed in float32). As losses, they do not read x's values (no host sync):
-NaN propagates. Hyper-parameters are validated by name.
+NaN propagates. Hyper-parameters are validated by name. The sliced and denoising losses draw
+random numbers from ``generator`` (a ``torch.Generator``; None: torch's global RNG).
+
+>>> import torch
+>>> from ebm.energies import GaussianEnergy
+>>> x = torch.randn(4096, 2, generator=torch.Generator().manual_seed(0))  # data ~ N(0, I)
+>>> right = GaussianEnergy(torch.zeros(2), torch.eye(2))  # the data's own energy
+>>> wrong = GaussianEnergy(torch.zeros(2), 4 * torch.eye(2))  # too wide
+>>> bool(exact_score_matching_loss(right, x) < exact_score_matching_loss(wrong, x))
+True
 """
 
 from __future__ import annotations
@@ -27,6 +36,16 @@ from ebm._checks import (
     check_positive,
     module_dtype,
 )
+
+__all__ = [
+    "denoising_score_matching_loss",
+    "exact_score_matching_loss",
+    "sliced_score_matching_loss",
+]
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
 
 
 def _check(energy, x: object, generator: object = None) -> Tensor:
@@ -52,7 +71,9 @@ def _energy_gradient(energy, x: Tensor) -> tuple[Tensor, Tensor]:
 def exact_score_matching_loss(energy, x: Tensor) -> Tensor:
     """J = mean over x of ½‖∇E(x)‖² − ΔE(x), the Laplacian by one backward pass per dimension.
 
-    x: (B, D). Cost grows with D; use the sliced or denoising losses in high dimension.
+    energy: callable (B, D) -> (B,), low = likely (an ``ebm.Energy`` or any function); x: (B, D)
+    data. Returns a scalar, differentiable w.r.t. the energy's parameters. Cost grows with D;
+    use the sliced or denoising losses in high dimension.
     """
     x = _check(energy, x)
     with torch.enable_grad():
@@ -74,8 +95,10 @@ def sliced_score_matching_loss(
     """Sliced score matching (Song et al. 2019), an unbiased estimate of the exact J.
 
     For v ~ N(0, I): vᵀ(∇²E)v estimates ΔE. With ``variance_reduction`` the ½‖∇E‖² term is kept
-    exact (SSM-VR); without it, ½(vᵀ∇E)² estimates it too (plain SSM). x: (B, D).
-    n_projections: an int >= 1; variance_reduction: a bool.
+    exact (SSM-VR); without it, ½(vᵀ∇E)² estimates it too (plain SSM).
+    energy: callable (B, D) -> (B,), low = likely; x: (B, D) data.
+    n_projections: the number of v per sample, an int >= 1; variance_reduction: a bool;
+    generator: the source of v (None: torch's global RNG). Returns a scalar.
     """
     x = _check(energy, x, generator)
     check_int("n_projections", n_projections, minimum=1)
@@ -105,7 +128,9 @@ def denoising_score_matching_loss(
 
     x̃ = x + σε and the corruption's score is −ε/σ, so the loss is mean ½σ²‖−∇E(x̃) + ε/σ‖²
     (the σ² weight keeps its scale independent of σ). Its minimiser is the score of the noisy data
-    density p_σ = p_data ⊛ N(0, σ²I). x: (B, D); sigma: finite, > 0.
+    density p_σ = p_data ⊛ N(0, σ²I).
+    energy: callable (B, D) -> (B,), low = likely; x: (B, D) data; sigma: the noise std, finite,
+    > 0; generator: the source of ε (None: torch's global RNG). Returns a scalar.
     """
     x = _check(energy, x, generator)
     check_positive("sigma", sigma)

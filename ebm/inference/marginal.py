@@ -30,6 +30,8 @@ from torch import Tensor
 
 from ebm._checks import as_float_tensor, check_int, check_positive
 
+__all__ = ["free_energy"]
+
 
 def free_energy(
     E: Tensor, beta: float = math.inf, dim: int = -1, *, average: bool = False
@@ -50,6 +52,13 @@ def free_energy(
     exact (selected with torch.where, no host sync), and its gradient is zero. Gradients w.r.t. E
     are the Gibbs weights softmin(βE), finite wherever F is (+inf energies get weight 0), or the
     one-hot of the argmin at β = ∞.
+
+    >>> import math, torch
+    >>> E = torch.tensor([[0.0, 0.0], [1.0, 5.0]])  # (B=2, Nz=2)
+    >>> free_energy(E)  # β = ∞: the min
+    tensor([0., 1.])
+    >>> torch.allclose(free_energy(E, beta=1.0)[0], torch.tensor(-math.log(2)))  # −log(e⁰ + e⁰)
+    True
     """
     E = as_float_tensor("E", E, finite=False)
     check_positive("beta", beta, allow_inf=True)

@@ -18,6 +18,15 @@ from torch import Tensor
 
 from ebm._checks import as_float_tensor, check_choice, check_int, check_positive
 
+__all__ = [
+    "DEFAULT_MAX_NUM_STEPS",
+    "METHODS",
+    "NonFiniteODEError",
+    "StepBudgetExceeded",
+    "flow",
+    "gradient_flow",
+]
+
 # torchdiffeq's solvers whose steps we can count (scipy_solver reports no steps)
 ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
 FIXED_GRID_METHODS = (
@@ -207,8 +216,12 @@ def gradient_flow(
     options: dict | None = None,
     max_num_steps: int = DEFAULT_MAX_NUM_STEPS,
 ) -> Tensor:
-    """Deterministic inference: integrate dy/dt = −∇_y E(y) from y0 (see ``flow`` for y0, t, the
-    solver settings and the step budget ``max_num_steps``).
+    """Deterministic inference: integrate dy/dt = −∇_y E(y) from y0.
+
+    y0: (B, ...) finite starting points; t: (T,) strictly monotone time points; method (a
+    torchdiffeq solver of ``METHODS``), rtol, atol (the adaptive solvers' tolerances, > 0),
+    options (e.g. ``{"step_size": h}`` for a fixed grid) and max_num_steps (the step budget):
+    as in ``flow``.
 
     energy: maps (B, ...) -> (B,), low = good; for a conditional energy close over x, e.g.
     ``lambda y: model(y, x)``. The samples are independent, so ∇ of the summed energy gives every

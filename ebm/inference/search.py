@@ -201,11 +201,14 @@ def lbfgs(
 ) -> Minimum:
     """L-BFGS (torch.optim.LBFGS, strong-Wolfe line search) on all problems and restarts at once.
 
-    Same shapes as ``gradient_descent``. The batch is one optimisation of the summed energy; its
+    init: (R, B, *event) starting points, as in ``gradient_descent`` (same shapes; energy maps
+    (R·B, *event) -> (R·B,), low = good). The batch is one optimisation of the summed energy; its
     Hessian is block-diagonal across problems, which the quasi-Newton pairs approximate jointly,
     so well-conditioned batches converge in far fewer evaluations than plain descent. backprop:
     "none" or "envelope" (the optimiser's steps are not differentiable). max_iter, history_size
     >= 1; lr > 0; tolerance_grad, tolerance_change >= 0 (torch.optim.LBFGS's stopping rules).
+    max_iter counts iterations until convergence: the run may stop earlier.
+    Returns Minimum(argmin (B, *event), energy (B,)) of the best restart per problem.
     """
     _check_energy_fn(energy)
     init = _check_init(init)

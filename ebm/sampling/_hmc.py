@@ -62,6 +62,8 @@ def hmc(
     mass: the diagonal of M: None (identity), a number, or a finite positive tensor (or
     array-like) of real numbers shaped like one state x0.shape[1:] (bools are refused). A good
     choice is the inverse of the target's marginal variances.
+    generator: the source of the momenta and the accept tests (None: torch's global RNG).
+    compile: wrap the step in ``torch.compile``.
     Returns (samples (B, ...), acceptance rate as a 0-dim device tensor).
     """
     x0 = check_sampler_args(energy, x0, n_steps, step_size, generator, compile)

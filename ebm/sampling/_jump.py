@@ -35,6 +35,7 @@ def uniform_jump(
     host sync): a NaN row stays NaN (its test is never passed), the other chains are unaffected.
     The test is exact for chains inside the box; clamp Langevin chains to the same box.
     n_steps: an int >= 0; low < high: finite reals, the box [low, high]^D.
+    generator: the source of the proposals and the accept tests (None: torch's global RNG).
     Returns (samples (B, ...), acceptance rate): the rate is a 0-dim tensor on x0's device, the
     mean over chains and steps of the accept decisions.
     """

@@ -72,6 +72,14 @@ def langevin(
     MLP energies (``MLPEnergy``, or Linear/activation ``nn.Sequential``) take a fused analytic
     input gradient; every other energy goes through autograd.
     Returns (B, ...) detached samples. No host synchronisation happens inside the loop.
+
+    >>> import torch
+    >>> from ebm.energies import GaussianEnergy
+    >>> energy = GaussianEnergy(torch.tensor([1.0, -1.0]), torch.eye(2))  # N((1, −1), I)
+    >>> g = torch.Generator().manual_seed(0)
+    >>> x = langevin(energy, torch.zeros(2000, 2), n_steps=200, step_size=0.05, generator=g)
+    >>> x.shape, bool((x.mean(0) - torch.tensor([1.0, -1.0])).abs().max() < 0.15)
+    (torch.Size([2000, 2]), True)
     """
     x0 = check_sampler_args(energy, x0, n_steps, step_size, generator, compile)
     if noise_scale is None:

@@ -51,7 +51,8 @@ def mala(
     energy: callable (B, ...) -> (B,), low = likely; x0: (B, ...) initial states (not modified;
     an array-like too, cast as in ``langevin``); its values are not read (no host sync): a NaN row
     stays NaN (its proposals are never accepted), the other chains are unaffected.
-    step_size: finite, > 0.
+    step_size: finite, > 0. generator: the source of the proposals' noise and the accept tests
+    (None: torch's global RNG). compile: wrap the step in ``torch.compile``.
     Returns (samples (B, ...), acceptance rate): the rate is a 0-dim tensor on x0's device, the
     mean over chains and steps of the accept decisions (aim for about 0.5–0.6).
     """

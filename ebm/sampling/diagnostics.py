@@ -12,6 +12,8 @@ from torch import Tensor
 
 from ebm._checks import as_float_tensor
 
+__all__ = ["effective_sample_size"]
+
 
 def _autocovariance(x: Tensor) -> Tensor:
     """Biased autocovariance along dim 0 of x (N, ...) via the FFT. Returns (N, ...)."""

@@ -25,15 +25,26 @@ from ebm._checks import (
     make_generator,
 )
 
+__all__ = ["ReplayBuffer"]
+
 _NOISE = ("uniform", "normal")
 
 
 class ReplayBuffer(nn.Module):
     """``capacity`` stored states of shape ``shape``, initialised from the noise distribution.
 
-    noise: "uniform" on [−scale, scale] or "normal" with std ``scale``.
-    reinit_prob: probability that a sampled slot is re-drawn from the noise.
-    seed: seeds the initial fill only; ``sample`` takes an explicit generator (or the global RNG).
+    capacity: the number of slots, an int >= 1; shape: one state's shape (ints >= 1).
+    noise: the NAME of the initialisation distribution (not a std): "uniform" on
+    [−scale, scale] or "normal" with std ``scale``; scale: finite, > 0.
+    reinit_prob: probability that a sampled slot is re-drawn from the noise, in [0, 1].
+    seed: seeds the initial fill only (None: fresh entropy); ``sample`` and ``draw_noise`` take
+    an explicit generator (None: torch's global RNG).
+
+    >>> import torch
+    >>> buffer = ReplayBuffer(100, (2,), seed=0)
+    >>> states, slots = buffer.sample(8, generator=torch.Generator().manual_seed(0))
+    >>> states.shape, slots.shape  # run chains from states, then buffer.push(ends, slots)
+    (torch.Size([8, 2]), torch.Size([8]))
     """
 
     NOISE = _NOISE  # the noise distributions
@@ -64,7 +75,10 @@ class ReplayBuffer(nn.Module):
         return self.scale * torch.randn(shape, generator=generator, dtype=dtype, device=device)
 
     def draw_noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """n fresh draws (n, *shape) from the initialisation noise, on the buffer's device."""
+        """n fresh draws (n, *shape) from the initialisation noise, on the buffer's device.
+
+        n: an int >= 1; generator: the random source (None: torch's global RNG).
+        """
         check_int("n", n, minimum=1)
         buf = self.samples
         return self._draw((n, *self.shape), buf.dtype, buf.device, generator)
@@ -72,7 +86,8 @@ class ReplayBuffer(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Draw ``n`` distinct slots. Returns (states (n, *shape), slot indices (n,)).
 
-        Each slot is re-initialised with probability ``reinit_prob``: the fresh noise replaces the
+        n: an int in [1, capacity]; generator: the source of the slots and of the re-draws
+        (None: torch's global RNG). Each slot is re-initialised with probability ``reinit_prob``: the fresh noise replaces the
         stored state in the buffer too. Pass the chains' end states back with ``push``.
         """
         check_int("n", n, minimum=1, maximum=self.capacity)  # distinct slots: n <= capacity
@@ -96,6 +111,7 @@ class ReplayBuffer(nn.Module):
         self.samples.index_copy_(0, idx, states.detach().to(self.samples.dtype))
 
     def extra_repr(self) -> str:
+        """The hyper-parameters, shown in the module's repr."""
         return (
             f"capacity={self.capacity}, shape={self.shape}, reinit_prob={self.reinit_prob}, "
             f"noise={self.noise!r}, scale={self.scale}"
