@@ -412,12 +412,18 @@ LATENT = {
         lambda: (lat.EllipseEnergy, dict(w=(2.0, 1.5), n_z=8)),
         w=Reals(),
         n_z=Int(1),
+        inference=Choice(),
+        inference_options=Skip("solver options, passed to ebm.inference"),
         beta=POSITIVE_OR_INF,
+        lr=POSITIVE,
     ),
     "ebm.latent.HornEnergy": V(
         lambda: (lat.HornEnergy, dict(hidden=(4,), n_z=8)),
         hidden=Sizes(empty_ok=True),
         n_z=Int(1),
+        inference=Choice(),
+        inference_options=Skip("solver options, passed to ebm.inference"),
+        beta=POSITIVE_OR_INF,
         lr=POSITIVE,
     ),
     "ebm.latent.LatentEnergy.energy": Fw(
