@@ -244,13 +244,23 @@ def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torc
     return generator
 
 
-def check_generator(name: str, value: object) -> torch.Generator | None:
-    """Require None (torch's global RNG) or a ``torch.Generator``; returns it."""
+def check_generator(
+    name: str, value: object, device: torch.device | str | None = None
+) -> torch.Generator | None:
+    """Require None (torch's global RNG) or a ``torch.Generator`` (on ``device``'s type, when
+    given: the data generators draw on the CPU); returns it."""
     if value is not None and not isinstance(value, torch.Generator):
         hint = ""
         if isinstance(value, numbers.Integral) and not isinstance(value, bool):
             hint = f" (for a seed, pass torch.Generator().manual_seed({value}))"
         raise ValueError(f"{name} must be a torch.Generator or None, got {value!r}{hint}")
+    if value is not None and device is not None:
+        expected = torch.device(device).type
+        if value.device.type != expected:
+            raise ValueError(
+                f"{name} must be a {expected} generator (the draws happen on the {expected}), "
+                f"got one on {value.device}"
+            )
     return value
 
 

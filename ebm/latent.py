@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
+import sys
 import warnings
 from collections.abc import Callable
 from typing import NamedTuple
@@ -92,6 +94,16 @@ _SET_BY_THE_MODEL = ("energy", "init", "candidates")
 _RENAMED_OPTIONS = {"gradient": {"steps": "n_steps"}}
 
 
+def _caller_outside_ebm() -> int:
+    """The ``stacklevel`` that points a warning raised by our caller at the first frame outside
+    the ``ebm`` package (the user's line, wherever the model subclasses ``LatentEnergy``)."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep  # .../ebm/
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _renamed_options(inference: str, options: dict) -> dict:
     """``options`` with 0.1's names replaced by the new ones, each with a DeprecationWarning."""
     options = dict(options)
@@ -103,7 +115,7 @@ def _renamed_options(inference: str, options: dict) -> dict:
         warnings.warn(
             f"inference_options: {old!r} is deprecated and will be removed in 0.3; use {new!r}",
             DeprecationWarning,
-            stacklevel=4,
+            stacklevel=_caller_outside_ebm(),
         )
         options[new] = options.pop(old)
     return options

@@ -115,3 +115,9 @@ _NAN, _INF = float("nan"), float("inf")
 def test_every_count_and_scale_is_validated_by_name(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA generator")
+def test_a_generator_on_another_device_is_refused_by_name():
+    with pytest.raises(ValueError, match="generator must be a cpu generator"):
+        two_moons(5, generator=torch.Generator(device="cuda").manual_seed(0))

@@ -259,8 +259,9 @@ def test_decoder_energies_accept_array_likes_and_promote_integers():
 
 def test_old_solver_option_name_warns_and_is_renamed():
     """inference_options={"steps": k} (0.1's name of gradient_descent's n_steps) still works."""
-    with pytest.warns(DeprecationWarning, match="'steps' is deprecated.*use 'n_steps'"):
+    with pytest.warns(DeprecationWarning, match="'steps' is deprecated.*use 'n_steps'") as w:
         old = EllipseEnergy(inference="gradient", inference_options={"steps": 7, "lr": 0.1})
+    assert w[0].filename == __file__  # points at the user's line, not inside ebm
     assert old.inference_options == {"n_steps": 7, "lr": 0.1}
     new = EllipseEnergy(inference="gradient", inference_options={"n_steps": 7, "lr": 0.1})
     y = torch.tensor([[1.0, 0.5], [-0.3, 0.9]])

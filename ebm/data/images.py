@@ -46,7 +46,7 @@ def digits(
     """
     check_choice("split", split, ("all", "train", "test"))
     check_real("test_fraction", test_fraction, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
-    check_generator("generator", generator)
+    check_generator("generator", generator, "cpu")
     from sklearn.datasets import load_digits
 
     bunch = load_digits()

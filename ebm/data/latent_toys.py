@@ -68,7 +68,7 @@ def ellipse(
     """
     check_int("n", n), check_real("x", x), check_real("noise", noise, 0.0)
     check_real("alpha", alpha), check_real("beta", beta)
-    check_generator("generator", generator)
+    check_generator("generator", generator, "cpu")
     return _on_ellipse(radii(x, alpha, beta), n, float(noise), generator)
 
 
@@ -91,7 +91,7 @@ def horn(
     """
     check_int("n", n), check_real("noise", noise, 0.0)
     check_real("alpha", alpha), check_real("beta", beta)
-    check_generator("generator", generator)
+    check_generator("generator", generator, "cpu")
     noise = float(noise)
     g = generator
     x = torch.rand(n, generator=g)

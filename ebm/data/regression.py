@@ -43,7 +43,7 @@ def x_sin_x(
     check_int("n", n), check_real("low", low), check_real("high", high)
     if not high > low:
         raise ValueError(f"high must be > low, got low={low!r}, high={high!r}")
-    check_real("noise", noise, 0.0), check_generator("generator", generator)
+    check_real("noise", noise, 0.0), check_generator("generator", generator, "cpu")
     x = low + (high - low) * torch.rand(n, 1, generator=generator)
     y = x * torch.sin(x) + noise * torch.randn(n, 1, generator=generator)
     return x, y

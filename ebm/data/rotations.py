@@ -57,7 +57,7 @@ def rotated_digit(
     if angles is None:
         angles = torch.linspace(0.0, 165.0, 12)
     angles = check_nonempty("angles", as_float_tensor("angles", angles, ndim=1).float())
-    check_generator("generator", generator)
+    check_generator("generator", generator, "cpu")
     images, labels = digits(split, generator=generator)
     check_int("index", index, minimum=0, maximum=len(labels) - 1)
     image = images[index : index + 1].expand(len(angles), -1, -1, -1)

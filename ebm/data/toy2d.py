@@ -83,7 +83,7 @@ def ring_of_gaussians(
     global RNG). Old names ``std`` and ``seed`` work until 0.3, with a DeprecationWarning.
     """
     check_int("n", n), check_int("n_modes", n_modes), check_positive("radius", radius)
-    check_real("noise", noise, 0.0), check_generator("generator", generator)
+    check_real("noise", noise, 0.0), check_generator("generator", generator, "cpu")
     return _mixture(n, ring_centers(n_modes, radius), float(noise), generator)
 
 
@@ -104,7 +104,7 @@ def grid_of_gaussians(
     ``seed`` work until 0.3, with a DeprecationWarning.
     """
     check_int("n", n), check_int("side", side), check_positive("spacing", spacing)
-    check_real("noise", noise, 0.0), check_generator("generator", generator)
+    check_real("noise", noise, 0.0), check_generator("generator", generator, "cpu")
     return _mixture(n, grid_centers(side, spacing), float(noise), generator)
 
 
@@ -120,7 +120,11 @@ def two_moons(n: int, noise: float = 0.1, *, generator: torch.Generator | None =
     >>> bool(((y[:2].norm(dim=1) - 1).abs() < 1e-6).all())  # the upper moon: the unit circle
     True
     """
-    check_int("n", n), check_real("noise", noise, 0.0), check_generator("generator", generator)
+    (
+        check_int("n", n),
+        check_real("noise", noise, 0.0),
+        check_generator("generator", generator, "cpu"),
+    )
     g = generator
     n_upper = n // 2
     t = math.pi * torch.rand(n, generator=g)
@@ -148,7 +152,7 @@ def pinwheel(
     """
     check_int("n", n), check_int("n_arms", n_arms)
     check_real("radial_std", radial_std, 0.0), check_real("tangential_std", tangential_std, 0.0)
-    check_real("rate", rate), check_generator("generator", generator)
+    check_real("rate", rate), check_generator("generator", generator, "cpu")
     g = generator
     arm = torch.randint(n_arms, (n,), generator=g)
     feats = torch.randn(n, 2, generator=g) * torch.tensor([radial_std, tangential_std])
@@ -166,7 +170,7 @@ def checkerboard(n: int, *, generator: torch.Generator | None = None) -> Tensor:
 
     n: an int >= 1; generator: the random source (None: torch's global RNG).
     """
-    check_int("n", n), check_generator("generator", generator)
+    check_int("n", n), check_generator("generator", generator, "cpu")
     g = generator
     dark = torch.tensor([(i, j) for i in range(4) for j in range(4) if (i + j) % 2 == 0])
     square = dark[torch.randint(len(dark), (n,), generator=g)]
@@ -191,7 +195,7 @@ def parabola(
     check_real("low", low), check_real("high", high)
     if not low < high:
         raise ValueError(f"high must be > low, got low={low!r}, high={high!r}")
-    check_generator("generator", generator)
+    check_generator("generator", generator, "cpu")
     g = generator
     y1 = low + (high - low) * torch.rand(n, generator=g)
     y = torch.stack([y1, y1**2], dim=1)
@@ -206,7 +210,7 @@ def coin_flips(n: int, p_heads: float = 0.3, *, generator: torch.Generator | Non
     (None: torch's global RNG).
     """
     check_int("n", n), check_real("p_heads", p_heads, 0.0, 1.0)
-    check_generator("generator", generator)
+    check_generator("generator", generator, "cpu")
     return (torch.rand(n, 1, generator=generator) < p_heads).float()
 
 
@@ -234,7 +238,7 @@ def spiral(
     (torch.Size([300, 2]), [100, 100, 100])
     """
     check_int("n_per_class", n_per_class), check_int("n_classes", n_classes, minimum=2)
-    check_real("noise", noise, 0.0), check_generator("generator", generator)
+    check_real("noise", noise, 0.0), check_generator("generator", generator, "cpu")
     g = generator
     t = torch.linspace(0, 1, n_per_class)
     points, labels = [], []
