@@ -34,8 +34,8 @@ def digits(
     split: "all" (in scikit-learn's order), or "train"/"test", the two parts of one shuffled
     split that holds out ``test_fraction`` (in (0, 1); 0.2 gives 359 test images).
     generator: the source of the shuffle. None (the default) gives THE canonical split, the
-    same on every call and every machine (the permutation of a generator seeded with 0), so ``digits("train")`` and ``digits("test")`` never overlap.
-    A generator gives another split and is advanced by the shuffle: for matching train and test
+    same on every call and every machine (the permutation of a generator seeded with 0), so
+    ``digits("train")`` and ``digits("test")`` never overlap. A generator gives another split and is advanced by the shuffle: for matching train and test
     halves pass two generators in the same state, e.g. ``torch.Generator().manual_seed(1)``
     each. (The old ``seed=k`` works until 0.3, with a DeprecationWarning: it is
     ``generator=torch.Generator().manual_seed(k)``, and k = 0 is the canonical split.)
