@@ -78,7 +78,7 @@ gan = GAN(
     loss=args.loss,
     lr=args.lr,
     r1_weight=r1_weight,
-    decay_steps=None if args.no_anneal else steps,
+    lr_decay_steps=None if args.no_anneal else steps,
 )
 trainer = Trainer(
     max_epochs=epochs, batch_size=batch, device=args.device, seed=args.seed, progress=False

@@ -223,7 +223,7 @@ for data_name, (make_data, centers) in DATASETS.items():
             mlp([LATENT, HIDDEN, HIDDEN, HIDDEN, 2], nn.ReLU),
             mlp([2, HIDDEN, HIDDEN, HIDDEN, out_dim], nn.LeakyReLU),
             latent_dim=LATENT,
-            decay_steps=steps,  # anneal both learning rates to 0: the game settles at the end
+            lr_decay_steps=steps,  # anneal both learning rates to 0: the game settles at the end
             **settings,
         )
         trainer = Trainer(  # one step = one critic update (and a generator update every n_critic)

@@ -6,6 +6,8 @@ from torch import nn
 
 from ebm._checks import check_real
 
+__all__ = ["notes_regression_net"]
+
 
 def notes_regression_net(activation: type[nn.Module] = nn.Tanh, p: float = 0.05) -> nn.Sequential:
     """The notes' MC-dropout regression net (ch. 42), input (B, 1) -> output (B, 1):

@@ -22,6 +22,20 @@ from torch import Tensor
 
 from ebm._checks import check_positive
 
+__all__ = [
+    "bce_discriminator_loss",
+    "minimax_generator_loss",
+    "nonsaturating_generator_loss",
+    "wasserstein_critic_loss",
+    "wasserstein_generator_loss",
+    "hinge_discriminator_loss",
+    "hinge_generator_loss",
+    "ebgan_discriminator_loss",
+    "ebgan_generator_loss",
+    "gradient_penalty",
+    "r1_penalty",
+]
+
 
 def bce_discriminator_loss(real: Tensor, fake: Tensor) -> Tensor:
     """Binary cross-entropy of the discriminator over the pooled real and fake batch.
