@@ -399,3 +399,15 @@ def test_loss_functions_check_their_hyper_parameters():
         L.gradient_penalty(lambda y: y.sum(1), torch.zeros(3, 2), torch.zeros(3, 2), eps=zeros[:2])
     with pytest.raises(ValueError, match="p must"):
         BernoulliGenerator(1, p=float("nan"))
+
+
+def test_wgan_gp_interpolation_weights_come_from_the_generator():
+    gan = _toy_gan("wgan-gp")
+    real = torch.randn(8, 2, generator=torch.Generator().manual_seed(0))
+    fake = torch.randn(8, 2, generator=torch.Generator().manual_seed(1))
+    state = torch.get_rng_state()
+    a = gan.discriminator_loss(real, fake, generator=torch.Generator().manual_seed(2))
+    b = gan.discriminator_loss(real, fake, generator=torch.Generator().manual_seed(2))
+    c = gan.discriminator_loss(real, fake, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(a["gp"], b["gp"]) and not torch.equal(a["gp"], c["gp"])
