@@ -313,3 +313,19 @@ def test_a_generator_passed_to_a_call_draws_its_masks(p):
     assert torch.equal(torch.get_rng_state(), state)  # the global RNG is untouched
     with pytest.raises(ValueError, match="generator"):
         mc.sample(x, generator=5)
+
+
+def test_notes_regression_net_seed_fixes_the_weights_and_spares_the_global_rng():
+    state = torch.get_rng_state()
+    a, b = notes_regression_net(seed=1), notes_regression_net(seed=1)
+    c = notes_regression_net(seed=2)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
+    assert not torch.equal(a[1].weight, c[1].weight)
+    # the seeded net is the one the global RNG would give after manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)
+        d = notes_regression_net()
+    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), d.parameters()))
+    with pytest.raises(ValueError, match="seed"):
+        notes_regression_net(seed=-1)

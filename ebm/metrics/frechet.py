@@ -123,7 +123,11 @@ def _feature_distance(x: object, y: object, names: tuple[str, str]) -> Tensor:
 
 
 class DigitClassifier(nn.Module):
-    """A small CNN for (B, 1, 8, 8) or (B, 1, 28, 28) digits: ``features`` (B, 64), logits (B, 10)."""
+    """A small CNN for (B, 1, 8, 8) or (B, 1, 28, 28) digits: ``features`` (B, 64), logits (B, 10).
+
+    size: the image side, 8 (scikit-learn's digits) or 28 (MNIST). ``digit_classifier`` returns
+    a trained, cached one.
+    """
 
     def __init__(self, size: int):
         super().__init__()
@@ -142,17 +146,21 @@ class DigitClassifier(nn.Module):
         self.head = nn.Linear(_FEATURES, 10)
 
     def features(self, images: Tensor) -> Tensor:
+        """The penultimate ReLU features (B, 64) of images (B, 1, size, size) in [0, 1]."""
         return F.relu(self.fc(self.conv(images)))
 
     def forward(self, images: Tensor) -> Tensor:
+        """Class logits (B, 10) of images (B, 1, size, size) in [0, 1]."""
         return self.head(self.features(images))
 
     # trainable through the shared Trainer
     def training_step(self, batch: list[Tensor]) -> Tensor:
+        """batch: [images (B, 1, size, size), labels (B,)]. Returns the mean cross-entropy."""
         images, labels = batch
         return F.cross_entropy(self(images), labels)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        """Adam with learning rate 1e-3 (the fixed schedule the cache name stands for)."""
         return torch.optim.Adam(self.parameters(), lr=1e-3)
 
 

@@ -61,7 +61,12 @@ class _Autoencoder(Energy):
         **kwargs,
     ):
         """An MLP pair: encoder dim -> hidden... -> code_dim, decoder the mirror image.
-        Inputs are (B, dim) vectors; ``kwargs`` go to the constructor (noise, lr, ...)."""
+
+        dim: the input dimension; hidden: the encoder's widths (the decoder's reversed);
+        code_dim: the code's dimension; activation: the layer class between linear maps.
+        Inputs are (B, dim) vectors; ``kwargs`` go to the constructor (noise, lr, ...).
+        Weights come from torch's default initialisation (the global RNG).
+        """
         dim = check_int("dim", dim)
         hidden = check_int_sequence("hidden", hidden)
         code_dim = check_int("code_dim", code_dim)

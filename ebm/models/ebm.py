@@ -253,8 +253,9 @@ class EBM(nn.Module):
         jumps) from fresh noise (default) or from buffer states.
 
         n: an int >= 1 (<= buffer_size with ``from_buffer``); n_steps: an int >= 0 (default the
-        model's; with jumps a multiple of it); from_buffer: a bool (the buffer is read, not
-        updated). generator: the source of every draw (the starting noise or buffer slots, the
+        model's; with jumps a multiple of it); from_buffer: a bool (the chains' end states are
+        not pushed back, but slots re-drawn with ``reinit_prob`` are written to the buffer, as
+        in training). generator: the source of every draw (the starting noise or buffer slots, the
         jumps and the Langevin noise; None: torch's global RNG), on the model's device: a seeded
         generator gives the same samples on every call.
 
