@@ -70,6 +70,11 @@ class GAN(nn.Module):
     autoencoder (B, ...) -> (B, ...). Its energy E(y) = −d(y) (EBGAN: the reconstruction error)
     is low on real-looking samples.
 
+    Two meanings of "generator": the constructor's ``generator`` is the network G (an
+    ``nn.Module``, kept as ``self.generator``); the ``generator`` argument of ``sample`` and
+    ``discriminator_loss`` is a ``torch.Generator``, the source of random numbers, as everywhere
+    in ``ebm``.
+
     latent_dim: the dimension of z ~ N(0, I) (an int >= 1).
     loss: one of ``LOSSES``. n_critic: discriminator steps per generator step. lr, lr_d: Adam
     learning rates of G and D (lr_d defaults to lr); betas: Adam betas of both. gp_weight: the

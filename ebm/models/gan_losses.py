@@ -104,7 +104,9 @@ def gradient_penalty(
     """WGAN-GP's penalty E (‖∇ d(ŷ)‖₂ − 1)², ŷ = ε·x + (1 − ε)·G(z), one ε ~ U(0, 1) per sample.
 
     real, fake: (B, ...) samples; critic maps (B, ...) -> (B,) scores. The gradient norm is taken
-    per sample over all its flattened features. eps: optional (B,) interpolation weights (tests).
+    per sample over all its flattened features. eps: optional (B,) interpolation weights (tests);
+    otherwise drawn from ``generator`` (a torch.Generator on real's device; None: torch's global
+    RNG).
     The graph is kept (create_graph) so the penalty trains the critic.
     """
     if real.shape != fake.shape:
