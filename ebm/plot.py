@@ -21,6 +21,31 @@ from torch import Tensor, nn
 
 from ebm._checks import check_int, check_real
 
+__all__ = [
+    "ENERGY_CMAP",
+    "DENSITY_CMAP",
+    "STYLE",
+    "use_style",
+    "add_colorbar",
+    "grid_points",
+    "evaluate_on_grid",
+    "energy_landscape",
+    "energy_image",
+    "image_grid",
+    "uncertainty_band",
+    "decision_regions",
+    "mode_coverage_scatter",
+    "histogram_energy",
+    "robust_range",
+    "colorbar_extend",
+]
+
+
+def __dir__() -> list[str]:
+    """The public names only: ``dir(ebm.plot)`` hides the modules it imports (torch, nn)."""
+    return sorted(__all__)
+
+
 # low energy = dark: a perceptually uniform map whose low end is dark
 ENERGY_CMAP = "viridis"
 # a density (high = likely) drawn dark where it is high, the same convention as an energy
@@ -49,7 +74,12 @@ def use_style() -> None:
 
 def add_colorbar(ax, mappable, label: str, **kwargs):
     """A titled colourbar (``label``) just right of ``ax`` and exactly as tall as it, also for
-    equal-aspect panels: no colourbar goes untitled. kwargs go to ``Figure.colorbar``."""
+    equal-aspect panels: no colourbar goes untitled.
+
+    ax: the Matplotlib Axes it belongs to; mappable: what it shows (an image or a scatter's
+    artist); label: a non-empty title (what the colours show, and units). kwargs go to
+    ``Figure.colorbar``. Returns the colourbar.
+    """
     if not label:
         raise ValueError("label must name what the colours show, e.g. 'energy E(y)'")
     cax = ax.inset_axes([1.03, 0.0, 0.045, 1.0])
@@ -73,6 +103,14 @@ def grid_points(
     """A regular n×n grid over the box. Returns (points (n², 2), X (n, n), Y (n, n)).
 
     xlim, ylim: (first, last) finite coordinates (either order); n: an int >= 2.
+
+    >>> points, X, Y = grid_points((-1, 1), (0, 2), n=3)
+    >>> points.shape, X.shape
+    (torch.Size([9, 2]), torch.Size([3, 3]))
+    >>> points[:3]  # the first row of the grid: y₂ = 0, y₁ from −1 to 1
+    tensor([[-1.,  0.],
+            [ 0.,  0.],
+            [ 1.,  0.]])
     """
     xlim, ylim = _check_limits("xlim", xlim), _check_limits("ylim", ylim)
     n = check_int("n", n, minimum=2)
@@ -94,6 +132,7 @@ def evaluate_on_grid(
     """Energies on an n×n grid, computed in chunks. Returns (E (n, n), X, Y) on the CPU.
 
     energy: any callable mapping (B, 2) -> (B,), e.g. an ``Energy`` or a model's ``.energy``.
+    xlim, ylim, n: the box and the grid's resolution, as for ``grid_points``.
     device: where to evaluate (None: the device of the module's parameters, for a module or a
     module's bound method such as ``model.energy``; else the CPU). chunk: points per call.
     """
@@ -134,6 +173,11 @@ def energy_landscape(
 ):
     """Heat map of a 2-D energy (low = dark), optional contours and the data overlaid.
 
+    ax: the Matplotlib Axes to draw on. energy: a callable (B, 2) -> (B,), low = likely,
+    evaluated on an n×n grid over the box xlim × ylim (see ``evaluate_on_grid``).
+    data: optional (N, 2) points drawn on top in red. cmap: the colour map (default
+    ``ENERGY_CMAP``, dark = low). levels: the number of white contour lines (0: none).
+    colorbar: draw a titled colourbar. title: the panel's title (None: none).
     ``log=True`` shows log(E − min E + 1e-6), which reveals structure across decades.
     label: the colourbar's title (default "energy E(y)", or the log transform's formula).
     vmin, vmax: the colour scale (pass the same to panels that are compared); values beyond are
@@ -178,7 +222,12 @@ def energy_landscape(
 def image_grid(
     ax, images: Tensor, nrow: int, pad: int = 1, cmap: str = "gray", title: str | None = None
 ):
-    """Tile images (N, H, W) or (N, 1, H, W) with values in [0, 1] into a grid with ``nrow`` columns."""
+    """Tile images (N, H, W) or (N, 1, H, W) with values in [0, 1] into a grid with ``nrow`` columns.
+
+    ax: the Matplotlib Axes to draw on (its axes are hidden). pad: white pixels between and
+    around the tiles. cmap: the colour map (grey: 0 black, 1 white). title: the panel's title
+    (None: none). Returns the canvas (rows·(H + pad) + pad, nrow·(W + pad) + pad) as a tensor.
+    """
     imgs = images.detach().float().cpu()
     if imgs.ndim == 4:
         if imgs.shape[1] != 1:
@@ -217,7 +266,8 @@ def uncertainty_band(
 ):
     """Mean line with a ±k·std band. x, mean, std: (N,) (sorted by x for a clean band).
 
-    label: the mean line's legend entry; band_label: the band's (e.g. "mean ± 2σ"), so the band
+    ax: the Matplotlib Axes to draw on. k: the band's half-width in stds. color: one Matplotlib
+    colour for the line and its band. label: the mean line's legend entry; band_label: the band's (e.g. "mean ± 2σ"), so the band
     is in the legend too. Returns the line.
     """
     x, mean, std = (t.detach().float().cpu().flatten() for t in (x, mean, std))
@@ -250,8 +300,11 @@ def decision_regions(
 ):
     """Colour each point of the box by its predicted class, with labelled data on top.
 
-    predict: maps points (B, 2) -> integer labels (B,), e.g. ``ClassEnergy.predict`` (the argmin
-    of the energies). data: (N, 2), labels: (N,). Returns the image artist.
+    ax: the Matplotlib Axes to draw on. predict: maps points (B, 2) -> integer labels (B,),
+    e.g. ``ClassEnergy.predict`` (the argmin of the energies), evaluated on an n×n grid over
+    the box xlim × ylim (see ``evaluate_on_grid``; device: where, None the predictor's own).
+    data: (N, 2), labels: (N,) drawn on top. n_classes: the number of colours (None: the
+    largest label seen + 1). title: the panel's title (None: none). Returns the image artist.
     """
     from matplotlib.colors import ListedColormap
 
@@ -317,10 +370,11 @@ def energy_image(
     cmap: str = "viridis",
 ):
     """Heat map of a precomputed energy grid E (n, n) (rows = y₂, as ``evaluate_on_grid``), low =
-    dark, on the colour range [vmin, vmax] (clipped values get the end colours, and the colourbar
+    dark, over the box xlim × ylim on ``ax`` (a Matplotlib Axes), on the colour range [vmin, vmax] (clipped values get the end colours, and the colourbar
     shows an arrow at each clipped end); −inf and +inf (e.g. the log of an energy that is exactly
-    0) get the end colours too, NaN stays blank. label: the colourbar's title (what is shown, and
-    units). Returns the image artist, for a colourbar shared by several panels.
+    0) get the end colours too, NaN stays blank. colorbar: draw a colourbar; label: its title
+    (what is shown, and units). cmap: the colour map (dark = low). Returns the image artist,
+    for a colourbar shared by several panels.
     """
     original = shown = E.detach().float().cpu()
     if vmin is not None:
@@ -374,7 +428,8 @@ def mode_coverage_scatter(
     samples: (N, 2); centers: (K, 2); covered: (K,) bools (e.g. ``mode_counts(...) >= 3``), drawn
     as green circles (covered) and red ones (missed); None draws every circle grey. The circles
     lie beneath the samples and are hollow: the samples inside them stay in view.
-    lim: the box [−lim, lim]² (equal aspect). Returns the samples' scatter artist.
+    lim: the box [−lim, lim]² (equal aspect). ax: the Matplotlib Axes to draw on; color: the
+    samples' colour; title: the panel's title (None: none). Returns the samples' scatter artist.
     """
     c = centers.detach().float().cpu()
     hit = (

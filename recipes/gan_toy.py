@@ -47,7 +47,7 @@ def add_arguments(parser):
     parser.add_argument("--name", default="gan_toy", help="prefix of every output file")
 
 
-args = parse_args(__doc__, add_arguments=add_arguments)
+args = parse_args(__doc__.split("\n\n")[0], add_arguments=add_arguments)
 use_style()
 STD, N_EVAL, LATENT, HIDDEN, R1_WEIGHT = 0.02, 2500, 8, 128, 1.0
 
@@ -235,7 +235,7 @@ for data_name, (make_data, centers) in DATASETS.items():
             mlp([LATENT, HIDDEN, HIDDEN, HIDDEN, 2], nn.ReLU),
             mlp([2, HIDDEN, HIDDEN, HIDDEN, out_dim], nn.LeakyReLU),
             latent_dim=LATENT,
-            decay_steps=steps,  # anneal both learning rates to 0: the game settles at the end
+            lr_decay_steps=steps,  # anneal both learning rates to 0: the game settles at the end
             **settings,
         )
         trainer = Trainer(  # one step = one critic update (and a generator update every n_critic)

@@ -28,7 +28,9 @@ from ebm.train import Trainer
 
 args = parse_args(
     __doc__.split("\n\n")[0],
-    add_arguments=lambda p: p.add_argument("--data-seed", type=int, default=12345),
+    add_arguments=lambda p: p.add_argument(
+        "--data-seed", type=int, default=12345, help="seed of the spiral's points (default 12345)"
+    ),
 )
 use_style()
 EPOCHS = 20 if args.quick else 300

@@ -6,7 +6,7 @@ What counts as public (the walker's definition, checked by ``test_bad_inputs.py`
   a user can import by its documented name is public even if ``ebm.__all__`` forgets it;
   ``test_bad_inputs`` checks that it does not); every public submodule's ``__all__``; a module
   named in an ``__all__`` is walked too (``ebm.train.callbacks``). A submodule without ``__all__`` (``ebm.energies``,
-  ``ebm.latent``, ``ebm.score_matching``, ``ebm.plot``, ``ebm.recipe``) exports the functions
+  ``ebm.latent``, ``ebm.score_matching``, ``ebm.recipe``) exports the functions
   and classes it defines whose names do not start with ``_`` (imported names are not its own).
 - One object listed under several names is walked once, under the name of its deepest module
   (``ebm.Energy`` is ``ebm.energies.Energy``).

@@ -147,3 +147,15 @@ def test_inputs_are_promoted_and_cast_to_the_parameters_dtype():
     torch.testing.assert_close(
         cae.contractive_penalty(y), cae.contractive_penalty(y.double()), rtol=0, atol=0
     )
+
+
+@pytest.mark.parametrize("noise", ["gaussian", "mask"])
+def test_corrupt_draws_from_its_generator(noise):
+    dae = DenoisingAutoencoder(nn.Linear(3, 2), nn.Linear(2, 3), noise=noise)
+    y = torch.ones(64, 3)
+    state = torch.get_rng_state()
+    a = dae.corrupt(y, generator=torch.Generator().manual_seed(0))
+    b = dae.corrupt(y, generator=torch.Generator().manual_seed(0))
+    c = dae.corrupt(y, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(torch.get_rng_state(), state)  # the global RNG is untouched
+    assert torch.equal(a, b) and not torch.equal(a, c)

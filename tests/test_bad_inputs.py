@@ -76,6 +76,8 @@ def rule_exemption(key: str, target: Any) -> str | None:
         return "an exception type: raised, never called with data"
     if inspect.isclass(target) and issubclass(target, tuple) and hasattr(target, "_fields"):
         return "a NamedTuple record of results: holds what it is given"
+    if not isinstance(target, tuple) and not callable(target):
+        return "a constant (a colour map name, a style dict): nothing to call"
     if isinstance(target, tuple) and (target[1] in TRAINER_HOOKS or target[1].startswith("on_")):
         return "the Trainer contract: called by Trainer.fit on batches and states it produces"
     if not walked_parameters(target):

@@ -296,3 +296,36 @@ def test_tanh_uncertainty_levels_off(fitted_notes_nets):
     far = _std_at(net, torch.linspace(-100, 100, 201).tolist())
     relu_far = _std_at(fitted_notes_nets["relu"], [-100.0, 100.0])
     assert far.max() < 0.1 * relu_far.min()  # bounded, unlike ReLU's
+
+
+@pytest.mark.parametrize("p", [0.3, 0.001], ids=["16-bit masks", "float masks"])
+def test_a_generator_passed_to_a_call_draws_its_masks(p):
+    net = nn.Sequential(nn.Dropout(p))
+    x = torch.ones(100, 100)
+    mc = MCDropout(net, n_samples=4, seed=3)
+    state = torch.get_rng_state()
+    a = mc.predict(x, generator=torch.Generator().manual_seed(5)).samples
+    b = MCDropout(net, 4, seed=8).sample(x, generator=torch.Generator().manual_seed(5))
+    c = mc.sample(x, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(a, b) and not torch.equal(a, c)  # the call's generator, not the seed
+    # the private stream is not advanced by calls that bring their own generator
+    assert torch.equal(mc.sample(x), MCDropout(net, 4, seed=3).sample(x))
+    assert torch.equal(torch.get_rng_state(), state)  # the global RNG is untouched
+    with pytest.raises(ValueError, match="generator"):
+        mc.sample(x, generator=5)
+
+
+def test_notes_regression_net_seed_fixes_the_weights_and_spares_the_global_rng():
+    state = torch.get_rng_state()
+    a, b = notes_regression_net(seed=1), notes_regression_net(seed=1)
+    c = notes_regression_net(seed=2)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
+    assert not torch.equal(a[1].weight, c[1].weight)
+    # the seeded net is the one the global RNG would give after manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)
+        d = notes_regression_net()
+    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), d.parameters()))
+    with pytest.raises(ValueError, match="seed"):
+        notes_regression_net(seed=-1)

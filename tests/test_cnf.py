@@ -161,3 +161,14 @@ def test_velocity_accepts_array_likes_and_promotes_integers():
         torch.testing.assert_close(got, ref)
     torch.testing.assert_close(cnf.velocity(0.5, y), ref)  # a number for t
     torch.testing.assert_close(cnf.velocity(t, y != 0), cnf.velocity(t, (y != 0).float()))
+
+
+def test_hutchinson_probe_comes_from_the_generator():
+    cnf = CNF(3, hidden=(8,), divergence="hutchinson", method="rk4", step_size=0.5)
+    y = _points(5).float()
+    state = torch.get_rng_state()
+    a = cnf.energy(y, generator=torch.Generator().manual_seed(1))
+    b = cnf.energy(y, generator=torch.Generator().manual_seed(1))
+    c = cnf.log_prob(y, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(a, b) and not torch.equal(a, -c)

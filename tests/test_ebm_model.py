@@ -238,3 +238,43 @@ def test_float64_and_numpy_data_train_a_float32_energy_in_float32():
     assert out["loss"].dtype == torch.float32 and torch.isfinite(out["loss"])
     with pytest.raises(ValueError, match=r"x0 must have shape \(B, 2\)"):
         model.langevin(torch.zeros(4, 3))
+
+
+@pytest.mark.parametrize(
+    "jumps, from_buffer", [(0, False), (0, True), (1, False)], ids=["noise", "buffer", "jumps"]
+)
+def test_sample_draws_everything_from_its_generator(jumps, from_buffer):
+    # every draw of a chain (start noise or buffer slots, jumps, Langevin noise) comes from the
+    # generator: equal seeds give equal samples, and torch's global RNG is never touched
+    model = EBM(
+        MLPEnergy(2, hidden=(8,)),
+        (2,),
+        n_steps=3,
+        buffer_size=16,
+        seed=0,
+        jumps=jumps,
+        clamp=(-1.0, 1.0) if jumps else None,
+    )
+    state = torch.get_rng_state()
+    a = model.sample(6, from_buffer=from_buffer, generator=torch.Generator().manual_seed(1))
+    b = model.sample(6, from_buffer=from_buffer, generator=torch.Generator().manual_seed(1))
+    c = model.sample(6, from_buffer=from_buffer, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    # without one, the global RNG: reproducible under the same global state
+    torch.set_rng_state(state)
+    d = model.sample(6, from_buffer=from_buffer)
+    assert not torch.equal(torch.get_rng_state(), state)
+    torch.set_rng_state(state)
+    assert torch.equal(model.sample(6, from_buffer=from_buffer), d)
+
+
+def test_mcmc_langevin_and_noise_take_a_generator():
+    model = EBM(MLPEnergy(2, hidden=(8,)), (2,), n_steps=3, buffer_size=8, seed=0)
+    state = torch.get_rng_state()
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    assert torch.equal(model.noise(4, g1), model.noise(4, g2))
+    x0 = torch.zeros(4, 2)
+    assert torch.equal(model.langevin(x0, 2, g1), model.langevin(x0, 2, g2))
+    assert torch.equal(model.mcmc(x0, generator=g1), model.mcmc(x0, generator=g2))
+    assert torch.equal(torch.get_rng_state(), state)

@@ -294,8 +294,8 @@ def test_bernoulli_coin_gan_reaches_the_equilibrium_where_d_is_one_half():
     assert torch.allclose(d, torch.full((2,), 0.5), atol=0.05)
 
 
-def test_decay_steps_anneal_both_learning_rates_linearly_to_zero():
-    gan = GAN(nn.Linear(2, 2), nn.Linear(2, 1), latent_dim=2, lr=1e-3, lr_d=4e-3, decay_steps=8)
+def test_lr_decay_steps_anneal_both_learning_rates_linearly_to_zero():
+    gan = GAN(nn.Linear(2, 2), nn.Linear(2, 1), latent_dim=2, lr=1e-3, lr_d=4e-3, lr_decay_steps=8)
     data = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
     trainer = Trainer(max_steps=4, max_epochs=None, batch_size=8, device="cpu", seed=0)
     trainer.fit(gan, data)
@@ -304,14 +304,22 @@ def test_decay_steps_anneal_both_learning_rates_linearly_to_zero():
     assert gan._decay(8) == 0.0 and gan._decay(20) == 0.0
     # with n_critic > 1 the generator's rate follows the same clock (and nothing warns)
     gan = _toy_gan("wgan-gp", n_critic=2)
-    gan.decay_steps = 8
+    gan.lr_decay_steps = 8
     trainer = Trainer(max_steps=6, max_epochs=None, batch_size=8, device="cpu", seed=0)
     trainer.fit(gan, data)
     assert [opt.param_groups[0]["lr"] for opt in trainer._optimizers] == pytest.approx(
         [0.25 * gan.lr, 0.25 * gan.lr_d]
     )
-    with pytest.raises(ValueError, match="decay_steps"):
-        GAN(nn.Linear(2, 2), nn.Linear(2, 1), latent_dim=2, decay_steps=0)
+    with pytest.raises(ValueError, match="lr_decay_steps"):
+        GAN(nn.Linear(2, 2), nn.Linear(2, 1), latent_dim=2, lr_decay_steps=0)
+
+
+def test_decay_steps_is_a_deprecated_name_for_lr_decay_steps():
+    with pytest.warns(DeprecationWarning, match="'decay_steps'.*'lr_decay_steps'"):
+        gan = GAN(nn.Linear(2, 2), nn.Linear(2, 1), latent_dim=2, decay_steps=8)
+    assert gan.lr_decay_steps == 8 and gan._decay(4) == 0.5
+    with pytest.raises(TypeError, match="decay_steps"):
+        GAN(nn.Linear(2, 2), nn.Linear(2, 1), latent_dim=2, decay_steps=8, lr_decay_steps=8)
 
 
 @pytest.mark.slow
@@ -336,7 +344,7 @@ def test_r1_gan_covers_every_mode_of_the_ring_and_the_grid(dataset, n_modes, min
         latent_dim=8,
         lr=1e-3,
         r1_weight=1.0,
-        decay_steps=steps,
+        lr_decay_steps=steps,
     )
     Trainer(max_steps=steps, max_epochs=None, batch_size=256, seed=0, progress=False).fit(gan, data)
     samples = gan.sample(2500, generator=torch.Generator().manual_seed(0))
@@ -356,7 +364,7 @@ def test_r1_gan_covers_every_mode_of_the_ring_and_the_grid(dataset, n_modes, min
         ({"gp_weight": float("nan")}, "gp_weight"),
         ({"margin": float("inf")}, "margin"),
         ({"n_critic": 2.5}, "n_critic"),
-        ({"decay_steps": 2.5}, "decay_steps"),
+        ({"lr_decay_steps": 2.5}, "lr_decay_steps"),
         ({"latent_dim": "2"}, "latent_dim"),
         ({"generator": None}, "generator"),
     ],
@@ -391,3 +399,15 @@ def test_loss_functions_check_their_hyper_parameters():
         L.gradient_penalty(lambda y: y.sum(1), torch.zeros(3, 2), torch.zeros(3, 2), eps=zeros[:2])
     with pytest.raises(ValueError, match="p must"):
         BernoulliGenerator(1, p=float("nan"))
+
+
+def test_wgan_gp_interpolation_weights_come_from_the_generator():
+    gan = _toy_gan("wgan-gp")
+    real = torch.randn(8, 2, generator=torch.Generator().manual_seed(0))
+    fake = torch.randn(8, 2, generator=torch.Generator().manual_seed(1))
+    state = torch.get_rng_state()
+    a = gan.discriminator_loss(real, fake, generator=torch.Generator().manual_seed(2))
+    b = gan.discriminator_loss(real, fake, generator=torch.Generator().manual_seed(2))
+    c = gan.discriminator_loss(real, fake, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(a["gp"], b["gp"]) and not torch.equal(a["gp"], c["gp"])

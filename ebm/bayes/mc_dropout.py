@@ -31,6 +31,8 @@ from ebm._checks import (
 )
 from ebm.bayes.prediction import Prediction
 
+__all__ = ["MCDropout", "tau_from", "dropout_modules"]
+
 _MASKED = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
 _CHANNELWISE = (nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
 _NATIVE = (nn.AlphaDropout, nn.FeatureAlphaDropout)
@@ -90,7 +92,17 @@ class MCDropout:
     chunk_size: at most this many rows (samples × points) per forward pass. It bounds memory, and
         small chunks keep a narrow net's activations in cache (4096 was fastest for the notes'
         20-unit net on CPU; a wide net on a GPU may prefer more).
-    seed: seeds the private mask generator (None: fresh entropy). The global RNG is untouched.
+    seed: seeds the private mask generator (None: fresh entropy). The global RNG is untouched:
+        by default successive ``predict``/``sample`` calls continue that private stream; pass a
+        ``generator`` to a call to draw its masks from that instead.
+
+    >>> import torch
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Dropout(0.2), nn.Linear(8, 1))
+    >>> mc = MCDropout(net, n_samples=10, seed=0)
+    >>> prediction = mc.predict(torch.zeros(4, 1))
+    >>> prediction.samples.shape, prediction.mean.shape
+    (torch.Size([10, 4, 1]), torch.Size([4, 1]))
     """
 
     def __init__(
@@ -122,24 +134,29 @@ class MCDropout:
         self._generators: dict[torch.device, torch.Generator] = {}
         self._buffers: dict[torch.device, Tensor] = {}
 
-    def predict(self, x: Tensor) -> Prediction:
+    def predict(self, x: Tensor, generator: torch.Generator | None = None) -> Prediction:
         """x: (B, ...) inputs -> Prediction with samples (T, B, ...), mean and var (B, ...).
 
         var = the population variance of the T samples, plus τ⁻¹ when ``tau`` is set.
-        x as in ``sample``.
+        x and generator as in ``sample``.
         """
-        samples = self.sample(x)
+        samples = self.sample(x, generator)
         noise_var = 0.0 if self.tau is None else 1.0 / self.tau
         return Prediction.from_samples(samples, noise_var=noise_var)
 
     @torch.no_grad()
-    def sample(self, x: Tensor) -> Tensor:
+    def sample(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """x: (B, ...) -> (T, B, ...) outputs of T passes with fresh dropout masks.
 
         x: a tensor or an array-like, finite, B >= 1. It is cast to the dtype and device of the
         net's parameters (float64 data into a float32 net is computed in float32; integer and
         bool data are promoted), so the net's output dtype decides the samples' dtype.
+        generator: the source of the dropout masks, on the net's device (None: this object's
+        private generator, seeded by ``seed``). ``nn.AlphaDropout``-family modules draw from
+        torch's global RNG either way.
         """
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator must be a torch.Generator or None, got {generator!r}")
         x = as_float_tensor("x", x)
         if x.ndim < 1 or x.shape[0] < 1:
             raise ValueError(f"x must have shape (B, ...) with B >= 1, got {tuple(x.shape)}")
@@ -156,7 +173,8 @@ class MCDropout:
             self.net.eval()
             for m in modules:
                 if isinstance(m, _MASKED):
-                    hook = functools.partial(self._dropout_hook, isinstance(m, _CHANNELWISE))
+                    channelwise = isinstance(m, _CHANNELWISE)
+                    hook = functools.partial(self._dropout_hook, channelwise, generator)
                     handles.append(m.register_forward_hook(hook))
                 else:  # AlphaDropout family: its own forward, in train mode
                     m.train()
@@ -190,7 +208,9 @@ class MCDropout:
             self._generators[device] = make_generator(self.seed, device)
         return self._generators[device]
 
-    def _uniform16(self, shape: torch.Size, device: torch.device) -> Tensor:
+    def _uniform16(
+        self, shape: torch.Size, device: torch.device, generator: torch.Generator
+    ) -> Tensor:
         """int16 uniforms over [−2¹⁵, 2¹⁵) of ``shape``: four per 64-bit draw, one reused buffer."""
         numel = shape.numel()
         words = -(-numel // 4)
@@ -198,11 +218,20 @@ class MCDropout:
         if buffer is None or buffer.numel() < words:
             buffer = torch.empty(words, dtype=torch.int64, device=device)
             self._buffers[device] = buffer
-        bits = buffer[:words].random_(-(2**63), 2**63 - 1, generator=self._generator(device))
+        bits = buffer[:words].random_(-(2**63), 2**63 - 1, generator=generator)
         return bits.view(torch.int16)[:numel].view(shape)
 
-    def _dropout_hook(self, channelwise: bool, module: nn.Module, inputs: tuple, output: Tensor):
+    def _dropout_hook(
+        self,
+        channelwise: bool,
+        generator: torch.Generator | None,
+        module: nn.Module,
+        inputs: tuple,
+        output: Tensor,
+    ):
         (x,) = inputs
+        if generator is None:
+            generator = self._generator(x.device)
         p = float(module.p)
         if p >= 1.0:
             return torch.zeros_like(x)
@@ -213,10 +242,11 @@ class MCDropout:
         # than a bool mask with masked_fill_ or where
         mask = torch.empty(shape, dtype=x.dtype, device=x.device)
         if 0 < kept_levels < _LEVELS and abs(p_rounded - p) <= _MAX_ROUNDING * p:
-            torch.lt(self._uniform16(shape, x.device), kept_levels - _LEVELS // 2, out=mask)
+            uniform = self._uniform16(shape, x.device, generator)
+            torch.lt(uniform, kept_levels - _LEVELS // 2, out=mask)
             scale = _LEVELS / kept_levels
         else:  # p too small or too close to 1 for 16 bits
-            u = torch.rand(shape, device=x.device, generator=self._generator(x.device))
+            u = torch.rand(shape, device=x.device, generator=generator)
             torch.ge(u, p, out=mask)
             scale = 1.0 / (1.0 - p)
         return (x * mask).mul_(scale)

@@ -2,24 +2,41 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
-from ebm._checks import check_real
+from ebm._checks import check_int, check_real
+
+__all__ = ["notes_regression_net"]
 
 
-def notes_regression_net(activation: type[nn.Module] = nn.Tanh, p: float = 0.05) -> nn.Sequential:
+def notes_regression_net(
+    activation: type[nn.Module] = nn.Tanh, p: float = 0.05, seed: int | None = None
+) -> nn.Sequential:
     """The notes' MC-dropout regression net (ch. 42), input (B, 1) -> output (B, 1):
 
     Dropout(p) → Linear(1, 20) → act → Dropout(p) → Linear(20, 20) → act → Linear(20, 1).
     activation: an ``nn.Module`` subclass, built with no arguments; p: the dropout
-    probability in [0, 1). Weights come from torch's default initialisation (the global RNG, as
-    for any nn.Linear).
+    probability in [0, 1). Weights come from torch's default initialisation, drawn from the
+    global RNG as for any nn.Linear (seed None), or from a generator seeded with ``seed`` (an
+    int >= 0: the same weights every time, and the global RNG's state is left as it was).
+
+    >>> net = notes_regression_net(seed=0)
+    >>> [type(m).__name__ for m in net][:3]
+    ['Dropout', 'Linear', 'Tanh']
+    >>> torch.equal(net[1].weight, notes_regression_net(seed=0)[1].weight)
+    True
     """
     if not (isinstance(activation, type) and issubclass(activation, nn.Module)):
         raise ValueError(
             f"activation must be an nn.Module subclass such as nn.Tanh, got {activation!r}"
         )
     check_real("p", p, 0.0, 1.0, high_inclusive=False)
+    if seed is not None:
+        check_int("seed", seed, minimum=0)
+        with torch.random.fork_rng(devices=[]):  # restores the global RNG afterwards
+            torch.manual_seed(seed)
+            return notes_regression_net(activation, p)
     return nn.Sequential(
         nn.Dropout(p),
         nn.Linear(1, 20),

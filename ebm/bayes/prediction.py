@@ -11,6 +11,8 @@ from torch import Tensor
 
 from ebm._checks import as_float_tensor, check_real
 
+__all__ = ["Prediction"]
+
 
 @dataclass(frozen=True)
 class Prediction:

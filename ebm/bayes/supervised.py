@@ -9,6 +9,8 @@ from torch import Tensor, nn
 
 from ebm._checks import as_module_input, check_choice, check_positive, check_real
 
+__all__ = ["Supervised"]
+
 _LOSSES = {"mse": F.mse_loss, "cross_entropy": F.cross_entropy}
 _OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
 
@@ -22,6 +24,12 @@ class Supervised(nn.Module):
         >= 0: a (wd/2)‖w‖² penalty on every parameter, biases included, as in the notes; see
         ``tau_from``); ``momentum`` (in [0, 1): at 1 nothing decays) is SGD's.
     The training and validation steps are the Trainer's hot path: they do not validate batches.
+
+    >>> import torch
+    >>> from torch import nn
+    >>> model = Supervised(nn.Linear(3, 2), loss="cross_entropy", optimizer="adam", lr=1e-3)
+    >>> model(torch.zeros(4, 3)).shape  # logits
+    torch.Size([4, 2])
     """
 
     def __init__(
@@ -51,6 +59,8 @@ class Supervised(nn.Module):
         return self.net(as_module_input("x", x, self))
 
     def training_step(self, batch) -> Tensor:
+        """batch: (x, y), inputs (B, ...) and targets (same shape as the net's output for "mse",
+        (B,) int64 labels for "cross_entropy"). Returns the mean-reduced loss (0-dim)."""
         x, y = batch
         out = self.net(x)
         if self.loss_name == "mse" and out.shape != y.shape:  # no silent broadcasting
@@ -61,10 +71,13 @@ class Supervised(nn.Module):
         return _LOSSES[self.loss_name](out, y)
 
     def validation_step(self, batch) -> dict:
+        """batch: (x, y) as for ``training_step``. Returns {"val_loss": the mean loss}."""
         with torch.no_grad():
             return {"val_loss": self.training_step(batch)}
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        """The chosen optimizer (SGD with ``momentum``, or Adam) on the net's parameters, with
+        ``lr`` and ``weight_decay``."""
         kwargs = {"lr": self.lr, "weight_decay": self.weight_decay}
         if self.optimizer_name == "sgd":
             kwargs["momentum"] = self.momentum

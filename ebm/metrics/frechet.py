@@ -22,6 +22,15 @@ from torch import Tensor, nn
 
 from ebm._checks import as_float_tensor, check_choice
 
+__all__ = [
+    "frechet_distance",
+    "gaussian_frechet_distance",
+    "frechet_classifier_distance",
+    "classifier_features",
+    "digit_classifier",
+    "DigitClassifier",
+]
+
 _VERSION = 2  # bump when the architecture or training schedule changes
 _FEATURES = 64
 _MEMO: dict[str, nn.Module] = {}  # cache path -> loaded classifier
@@ -85,6 +94,11 @@ def frechet_distance(x: Tensor, y: Tensor) -> Tensor:
     """FD between Gaussian fits (mean, unbiased covariance) of features x (N, D) and y (M, D).
 
     N, M >= 2, D >= 1; tensors or array-likes, finite. Computed in float64 (0-dim result).
+
+    >>> import torch
+    >>> x = torch.tensor([[0.0], [2.0]])  # mean 1, unbiased variance 2
+    >>> frechet_distance(x, x + 3.0)  # only the means differ: ‖μ₁ − μ₂‖² = 9
+    tensor(9., dtype=torch.float64)
     """
     return _feature_distance(x, y, ("x", "y"))
 
@@ -109,7 +123,11 @@ def _feature_distance(x: object, y: object, names: tuple[str, str]) -> Tensor:
 
 
 class DigitClassifier(nn.Module):
-    """A small CNN for (B, 1, 8, 8) or (B, 1, 28, 28) digits: ``features`` (B, 64), logits (B, 10)."""
+    """A small CNN for (B, 1, 8, 8) or (B, 1, 28, 28) digits: ``features`` (B, 64), logits (B, 10).
+
+    size: the image side, 8 (scikit-learn's digits) or 28 (MNIST). ``digit_classifier`` returns
+    a trained, cached one.
+    """
 
     def __init__(self, size: int):
         super().__init__()
@@ -128,17 +146,21 @@ class DigitClassifier(nn.Module):
         self.head = nn.Linear(_FEATURES, 10)
 
     def features(self, images: Tensor) -> Tensor:
+        """The penultimate ReLU features (B, 64) of images (B, 1, size, size) in [0, 1]."""
         return F.relu(self.fc(self.conv(images)))
 
     def forward(self, images: Tensor) -> Tensor:
+        """Class logits (B, 10) of images (B, 1, size, size) in [0, 1]."""
         return self.head(self.features(images))
 
     # trainable through the shared Trainer
     def training_step(self, batch: list[Tensor]) -> Tensor:
+        """batch: [images (B, 1, size, size), labels (B,)]. Returns the mean cross-entropy."""
         images, labels = batch
         return F.cross_entropy(self(images), labels)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        """Adam with learning rate 1e-3 (the fixed schedule the cache name stands for)."""
         return torch.optim.Adam(self.parameters(), lr=1e-3)
 
 
@@ -263,6 +285,9 @@ def classifier_features(images: Tensor, mnist_root: str | Path | None = None) ->
     float32 on the CPU: images of any floating dtype or device are cast there. Bool images become
     0/1; integer images must already be 0/1 (raw 0–255 pixels raise a ``ValueError``: divide
     them by 255 first).
+    mnist_root: for 28×28 images, the folder of the MNIST IDX files the classifier is trained on
+    the first time (see ``digit_classifier``); None uses the one cached MNIST classifier.
+    Unused for 8×8 digits.
     """
     return _features(_images("images", images), mnist_root)
 
@@ -299,8 +324,9 @@ def frechet_classifier_distance(
     """FD between classifier features of generated and real digit images (N, 1, H, W), H = 8 or 28.
 
     fake, real: as for ``classifier_features``, N, M >= 2, both of one size (features of the
-    8×8 and the MNIST classifier are not comparable). Lower is better; 0 for identical feature
-    statistics. Comparable only at equal sample sizes.
+    8×8 and the MNIST classifier are not comparable). mnist_root: as for
+    ``classifier_features`` (28×28 images only). Lower is better; 0 for identical feature
+    statistics. Comparable only at equal sample sizes. Returns a 0-dim float64 tensor.
     """
     fake, real = _images("fake", fake), _images("real", real)
     if fake.shape[1:] != real.shape[1:]:

@@ -13,6 +13,8 @@ from torch import Tensor
 
 from ebm._checks import as_float_tensor, check_int, check_real
 
+__all__ = ["mmd", "energy_distance", "median_bandwidth", "mode_counts", "mode_coverage"]
+
 
 def _check_pair(x: object, y: object, names: tuple[str, str] = ("x", "y")) -> tuple[Tensor, Tensor]:
     """Two finite (N, D), (M, D) float tensors with N, M >= 2 and D >= 1, of one dtype."""
@@ -83,6 +85,13 @@ def energy_distance(x: Tensor, y: Tensor) -> Tensor:
 
     x: (N, D), y: (M, D), N, M >= 2. This is the squared form: ``scipy.stats.energy_distance``
     (1-D) returns its square root.
+
+    >>> import torch
+    >>> x = torch.tensor([[0.0], [1.0]])
+    >>> energy_distance(x, x)  # one distribution: 0
+    tensor(0.)
+    >>> energy_distance(x, x + 10.0)  # 2·10 − ½ − ½
+    tensor(19.)
     """
     x, y = _check_pair(x, y)
     return 2 * torch.cdist(x, y).mean() - torch.cdist(x, x).mean() - torch.cdist(y, y).mean()
@@ -122,6 +131,12 @@ def mode_coverage(
     A sample is high quality when it lies within 3·std of its nearest centre; a mode is covered
     when at least ``min_count`` (an int >= 1) high-quality samples are assigned to it
     (``mode_counts``). samples: (N, D), N >= 1; centers: (K, D), K >= 1; std: finite, > 0.
+
+    >>> import torch
+    >>> centers = torch.tensor([[0.0, 0.0], [5.0, 0.0]])
+    >>> samples = torch.tensor([[0.1, 0.0], [0.0, 0.1], [-0.1, 0.0], [9.0, 9.0]])
+    >>> mode_coverage(samples, centers, std=0.1)  # mode 0 covered; 3 of 4 samples near a mode
+    (1, 0.75)
     """
     min_count = check_int("min_count", min_count, minimum=1)
     counts = mode_counts(samples, centers, std)

@@ -24,6 +24,8 @@ from torch import Tensor
 
 from ebm._checks import as_float_tensor, check_int, check_positive, check_real
 
+__all__ = ["checkerboard_occupancy", "mode_weights", "nearest_distance", "near_data_fraction"]
+
 
 def _samples(name: str, value, dim: int | None = None) -> Tensor:
     x = as_float_tensor(name, value, ndim=2)

@@ -28,6 +28,17 @@ from ebm._checks import (
     check_same_shape,
 )
 
+__all__ = [
+    "gaussian_nll",
+    "crps_gaussian",
+    "crps_samples",
+    "interval_coverage",
+    "calibration_curve",
+    "brier_score",
+    "expected_calibration_error",
+    "ood_auroc",
+]
+
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -62,6 +73,10 @@ def gaussian_nll(y: Tensor, mean: Tensor, var: Tensor, reduction: str = "mean") 
     """Negative log density of y under N(mean, var): ½ log(2π var) + (y − mean)² / (2 var).
 
     y, mean, var: (B, ...), var > 0. reduction: "mean", "sum" or "none" ((B, ...)).
+
+    >>> import torch
+    >>> gaussian_nll(torch.zeros(3), torch.zeros(3), torch.ones(3))  # ½ log 2π
+    tensor(0.9189)
     """
     check_choice("reduction", reduction, _REDUCTIONS)
     y, mean, var = _check_gaussian(y, mean, var)
@@ -87,7 +102,16 @@ def crps_gaussian(y: Tensor, mean: Tensor, var: Tensor, reduction: str = "mean")
 def crps_samples(y: Tensor, samples: Tensor, reduction: str = "mean") -> Tensor:
     """CRPS of the empirical distribution of samples (T, B, ...) at y (B, ...):
     E|X − y| − ½ E|X − X'|, both over the T >= 1 samples (O(T log T) via sorting).
-    Tends to ``crps_gaussian`` as T grows when the samples are Gaussian."""
+    Tends to ``crps_gaussian`` as T grows when the samples are Gaussian.
+
+    reduction: "mean", "sum" or "none" ((B, ...)).
+
+    >>> import torch
+    >>> crps_samples(torch.tensor([0.0]), torch.tensor([[0.0], [0.0]]))  # all samples exact
+    tensor(0.)
+    >>> crps_samples(torch.tensor([0.0]), torch.tensor([[-1.0], [1.0]]))  # 1 − ½·1
+    tensor(0.5000)
+    """
     check_choice("reduction", reduction, _REDUCTIONS)
     y = as_float_tensor("y", y)
     samples = as_float_tensor("samples", samples)
@@ -184,6 +208,10 @@ def brier_score(probs: Tensor, labels: Tensor) -> Tensor:
 
     probs: (B, C) predicted class probabilities (rows in [0, 1] summing to 1); labels: (B,)
     integer class indices in [0, C).
+
+    >>> import torch
+    >>> brier_score(torch.tensor([[1.0, 0.0], [0.5, 0.5]]), torch.tensor([0, 1]))  # (0 + ½)/2
+    tensor(0.2500)
     """
     probs, labels = _check_classification(probs, labels)
     onehot = torch.nn.functional.one_hot(labels, probs.shape[1]).to(probs.dtype)
@@ -214,7 +242,12 @@ def ood_auroc(scores_in: Tensor, scores_out: Tensor) -> Tensor:
     probability that an OOD point scores higher, ties counting ½ (Mann–Whitney U / (N M)).
 
     Both finite and non-empty; the result has their promoted floating dtype (integer scores are
-    ranked exactly and never truncate it)."""
+    ranked exactly and never truncate it).
+
+    >>> import torch
+    >>> ood_auroc(torch.tensor([0.1, 0.2]), torch.tensor([0.9, 0.2]))  # 3 wins, 1 tie of 4
+    tensor(0.8750)
+    """
     ranked = []
     dtype = None
     for name, value in (("scores_in", scores_in), ("scores_out", scores_out)):

@@ -34,6 +34,8 @@ from ebm.energies import Energy, mlp
 
 _NOISES = ("gaussian", "mask")
 
+__all__ = ["DenoisingAutoencoder", "ContractiveAutoencoder"]
+
 
 class _Autoencoder(Energy):
     """The shared part: G(y) = decoder(encoder(y)) and E(y) = ‖y − G(y)‖² (B,)."""
@@ -59,7 +61,12 @@ class _Autoencoder(Energy):
         **kwargs,
     ):
         """An MLP pair: encoder dim -> hidden... -> code_dim, decoder the mirror image.
-        Inputs are (B, dim) vectors; ``kwargs`` go to the constructor (noise, lr, ...)."""
+
+        dim: the input dimension; hidden: the encoder's widths (the decoder's reversed);
+        code_dim: the code's dimension; activation: the layer class between linear maps.
+        Inputs are (B, dim) vectors; ``kwargs`` go to the constructor (noise, lr, ...).
+        Weights come from torch's default initialisation (the global RNG).
+        """
         dim = check_int("dim", dim)
         hidden = check_int_sequence("hidden", hidden)
         code_dim = check_int("code_dim", code_dim)
@@ -95,12 +102,15 @@ class _Autoencoder(Energy):
         return (y - self.reconstruct(y)).flatten(1).square().sum(1)
 
     def energy(self, y: Tensor) -> Tensor:
+        """E(y) = ‖y − G(y)‖², (B, ...) -> (B,): low = near the learned manifold (as ``forward``)."""
         return self(y)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        """Adam on every parameter with ``lr`` and PyTorch's ``weight_decay``."""
         return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
     def validation_step(self, batch) -> dict[str, Tensor]:
+        """batch: y (B, ...) or [y, labels, ...]. Returns {"energy": the mean clean energy}."""
         return {"energy": self(_first(batch)).mean()}
 
 
@@ -112,8 +122,18 @@ def _first(batch) -> Tensor:
 class DenoisingAutoencoder(_Autoencoder):
     """Trained on ‖y − G(ỹ)‖² with ỹ a corrupted y; its energy is the clean ‖y − G(y)‖².
 
-    noise: "gaussian" (ỹ = y + σ·ε) or "mask" (each entry of y zeroed with probability p).
-    The corruption draws from the torch RNG (seeded by the Trainer), like dropout.
+    encoder: (B, ...) -> (B, *code) and decoder: (B, *code) -> (B, ...), any ``nn.Module``s
+        whose composition G returns as many values per sample as it is given.
+    noise: the kind of corruption, "gaussian" (ỹ = y + sigma·ε, ε ~ N(0, I); ``sigma`` finite,
+        > 0) or "mask" (each entry of y zeroed with probability ``p`` in [0, 1)).
+    lr, weight_decay: Adam's learning rate (> 0) and PyTorch's weight decay (>= 0).
+    Training draws the corruption from torch's global RNG (seeded by the Trainer), like dropout;
+    ``corrupt`` takes a ``generator``.
+
+    >>> import torch
+    >>> dae = DenoisingAutoencoder.mlp(dim=2, hidden=(8,), code_dim=1, sigma=0.1)
+    >>> dae.energy(torch.zeros(5, 2)).shape  # one energy per sample, low = reconstructed
+    torch.Size([5])
     """
 
     def __init__(
@@ -131,14 +151,22 @@ class DenoisingAutoencoder(_Autoencoder):
         self.sigma = check_positive("sigma", sigma)
         self.p = float(check_real("p", p, 0.0, 1.0, high_inclusive=False))
 
-    def corrupt(self, y: Tensor) -> Tensor:
-        """ỹ, shaped like y."""
+    def corrupt(self, y: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """ỹ, the corrupted y (B, ...), shaped like y and in the parameters' dtype.
+
+        y: (B, ...), a tensor or an array-like (no value checks: NaN propagates).
+        generator: the source of the noise or mask (None: torch's global RNG), on y's device.
+        """
         y = self._input(y)
         if self.noise == "gaussian":
-            return y + self.sigma * torch.randn_like(y)
-        return y * (torch.rand_like(y) >= self.p).to(y.dtype)
+            eps = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype)
+            return y + self.sigma * eps
+        u = torch.rand(y.shape, generator=generator, device=y.device, dtype=y.dtype)
+        return y * (u >= self.p).to(y.dtype)
 
     def training_step(self, batch) -> dict[str, Tensor]:
+        """batch: y (B, ...) or [y, labels, ...]. Returns {"loss": mean ‖y − G(ỹ)‖²}, ỹ drawn
+        with the global RNG."""
         y = self._input(_first(batch))
         loss = (y - self.reconstruct(self.corrupt(y))).flatten(1).square().sum(1).mean()
         return {"loss": loss}
@@ -147,6 +175,8 @@ class DenoisingAutoencoder(_Autoencoder):
 class ContractiveAutoencoder(_Autoencoder):
     """Trained on ‖y − G(y)‖² + λ‖∂h/∂y‖²_F with h = encoder(y) (Rifai et al. 2011).
 
+    encoder, decoder: as for ``DenoisingAutoencoder``. lr, weight_decay: Adam's learning rate
+    (> 0) and PyTorch's weight decay (>= 0).
     jacobian_weight: λ >= 0. The penalty is exact: one Jacobian per sample with torch.func
     (forward mode when the input is the smaller side, reverse mode otherwise) under vmap, and
     it is differentiable w.r.t. the parameters. The encoder must treat samples independently
@@ -182,6 +212,8 @@ class ContractiveAutoencoder(_Autoencoder):
         return J.flatten(1).square().sum(1)
 
     def training_step(self, batch) -> dict[str, Tensor]:
+        """batch: y (B, ...) or [y, labels, ...]. Returns {"loss": reconstruction + λ·penalty,
+        "reconstruction", "penalty"}, each averaged over the batch (the last two detached)."""
         y = self._input(_first(batch))
         reconstruction = self(y).mean()
         penalty = self.contractive_penalty(y).mean()

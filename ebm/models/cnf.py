@@ -33,6 +33,8 @@ from ebm.inference.ode import (
     odeint,
 )
 
+__all__ = ["CNF", "exact_divergence", "hutchinson_divergence"]
+
 
 def exact_divergence(f: Tensor, y: Tensor, create_graph: bool) -> Tensor:
     """tr(∂f/∂y) per sample, one backward pass per dimension. f, y: (B, D) -> (B,)."""
@@ -56,8 +58,17 @@ class CNF(nn.Module):
     method, rtol, atol, step_size: the torchdiffeq solver, one of ``ebm.inference.ode.METHODS``
     (step_size only for fixed-grid methods such as "rk4"). max_num_steps: the step budget of
     every solve; past it ``ebm.inference.ode.StepBudgetExceeded`` is raised instead of hanging.
-    hidden, activation: the field's MLP (smooth activations: the ODE needs them).
+    dim: the data dimension D >= 1. hidden, activation: the field's MLP widths and activation
+    class (smooth activations: the ODE needs them). lr: Adam's learning rate (> 0).
     Data is cast to the parameters' dtype (float64 data into a float32 model runs in float32).
+    ``energy(y) = −log p(y)``: low = likely.
+
+    >>> import torch
+    >>> cnf = CNF(2, hidden=(8,), method="rk4", step_size=0.25)
+    >>> cnf.sample(4, generator=torch.Generator().manual_seed(0)).shape
+    torch.Size([4, 2])
+    >>> cnf.log_prob(torch.zeros(3, 2)).shape  # (B,) exact log-density (nats)
+    torch.Size([3])
     """
 
     def __init__(
@@ -123,6 +134,8 @@ class CNF(nn.Module):
         """Exact log p(y) (B,) (Hutchinson: an unbiased estimate). Differentiable in training.
 
         y: (B, dim) finite data (a tensor or an array-like), cast to the parameters' dtype.
+        generator: the source of Hutchinson's probe v ~ N(0, I) (None: torch's global RNG);
+        unused with the exact divergence.
         """
         return self._log_prob(self._data(y, finite=True), generator)
 
@@ -151,14 +164,21 @@ class CNF(nn.Module):
         log_base = -0.5 * z.pow(2).sum(1) - 0.5 * self.dim * math.log(2 * math.pi)
         return log_base + delta  # Δ(0) = −∫₀¹ tr(∂f/∂y) dt
 
-    def energy(self, y: Tensor) -> Tensor:
-        """−log p(y), (B,): low = likely. y: (B, dim) finite, cast to the parameters' dtype."""
-        return -self.log_prob(y)
+    def energy(self, y: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """−log p(y), (B,): low = likely. y: (B, dim) finite, cast to the parameters' dtype.
+
+        generator: Hutchinson's probe source, as for ``log_prob`` (None: torch's global RNG).
+        """
+        return -self.log_prob(y, generator)
 
     forward = energy
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """n samples (n, dim): z ~ N(0, I) carried from t = 0 to t = 1."""
+        """n samples (n, dim): z ~ N(0, I) carried from t = 0 to t = 1.
+
+        n: an int >= 1. generator: the source of z (None: torch's global RNG), on the model's
+        device.
+        """
         check_int("n", n, minimum=1)
         p = next(self.parameters())
         z = torch.randn(n, self.dim, generator=generator, device=p.device, dtype=p.dtype)
@@ -166,13 +186,16 @@ class CNF(nn.Module):
             return self._solve(self.velocity, z, 0.0, 1.0, z)
 
     def training_step(self, batch) -> Tensor:
+        """batch: y (B, dim) or [y, ...]. Returns the mean negative log-likelihood (nats)."""
         y = batch if isinstance(batch, Tensor) else batch[0]
         return -self._log_prob(self._data(y, finite=False)).mean()  # no host sync per step
 
     def validation_step(self, batch) -> dict[str, Tensor]:
+        """batch: y (B, dim) or [y, ...]. Returns {"nll": the mean −log p(y)} (no gradients)."""
         y = batch if isinstance(batch, Tensor) else batch[0]
         with torch.no_grad():
             return {"nll": -self._log_prob(self._data(y, finite=False)).mean()}
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        """Adam on every parameter with ``lr``."""
         return torch.optim.Adam(self.parameters(), lr=self.lr)

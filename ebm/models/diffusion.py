@@ -36,6 +36,8 @@ from ebm._checks import (
 from ebm.energies import mlp
 from ebm.inference.ode import DEFAULT_MAX_NUM_STEPS, check_ode_args, odeint
 
+__all__ = ["Diffusion", "linear_schedule", "cosine_schedule", "check_schedule"]
+
 
 def linear_schedule(T: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> Tensor:
     """β_1..β_T linearly spaced (Ho et al. 2020), beta_start and beta_end in (0, 1). (T,) float64"""
@@ -79,9 +81,17 @@ def check_schedule(betas: Tensor, max_alpha_bar_T: float = 1e-2) -> Tensor:
 class Diffusion(nn.Module):
     """DDPM on vectors x (B, dim) with an MLP ε_θ([x, time features]).
 
+    dim: the data dimension D >= 1.
     T, schedule ("linear" or "cosine") or explicit ``betas`` (T,): the noise schedule, validated
-    by ``check_schedule``. hidden: the MLP widths; time_features: the number of sinusoidal
-    frequencies of the time embedding; lr: Adam's learning rate.
+    by ``check_schedule``. max_alpha_bar_T: the largest ᾱ_T accepted (in (0, 1]; default 1e-2),
+    so that x_T is close to the N(0, I) that sampling starts from. hidden: the MLP widths;
+    time_features: the number of sinusoidal frequencies of the time embedding; lr: Adam's
+    learning rate.
+
+    >>> import torch
+    >>> model = Diffusion(2, hidden=(8,), T=10, schedule="cosine")
+    >>> model.sample(4, generator=torch.Generator().manual_seed(0)).shape
+    torch.Size([4, 2])
     """
 
     def __init__(
@@ -169,6 +179,8 @@ class Diffusion(nn.Module):
         return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
 
     def training_step(self, batch) -> Tensor:
+        """batch: x0 (B, dim) or [x0, ...]. Returns the ε-prediction loss E‖ε − ε_θ(x_t, t)‖²
+        (mean over entries), with t ~ U{1..T} and ε ~ N(0, I) from torch's global RNG."""
         x0 = batch if isinstance(batch, Tensor) else batch[0]
         x0 = x0.to(next(self.net.parameters()).dtype)  # float64 data into a float32 model
         t = torch.randint(1, self.T + 1, (len(x0),), device=x0.device)
@@ -176,6 +188,7 @@ class Diffusion(nn.Module):
         return (self.eps_model(self.q_sample(x0, t, noise), t) - noise).pow(2).mean()
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        """Adam on every parameter with ``lr``."""
         return torch.optim.Adam(self.parameters(), lr=self.lr)
 
     # ---- samplers ---------------------------------------------------------------------------
@@ -192,6 +205,10 @@ class Diffusion(nn.Module):
     ) -> Tensor:
         """n samples (n, dim) by the ancestral chain or the probability-flow ODE.
 
+        n: an int >= 1. method: "ancestral" (the DDPM reverse chain, T network calls) or "ode"
+        (the deterministic probability-flow ODE from the same x_T, adaptive dopri5).
+        generator: the source of x_T and of the ancestral chain's noise (None: torch's global
+        RNG), on the model's device.
         return_trajectory (ancestral only): also return x_T, ..., x_0 as (T + 1, n, dim).
         rtol, atol, max_num_steps: the ODE solver's tolerances (dopri5) and step budget (see
         ``ebm.inference.ode``: past it ``StepBudgetExceeded`` is raised instead of hanging).

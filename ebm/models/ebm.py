@@ -31,6 +31,8 @@ from ebm.sampling._common import check_clamp
 
 _CHAINS = ("persistent", "noise", "data")
 
+__all__ = ["EBM"]
+
 
 class EBM(nn.Module):
     """Trains ``energy`` (an ``ebm.Energy`` or any module (B, *data_shape) -> (B,), low = data).
@@ -51,7 +53,13 @@ class EBM(nn.Module):
         ``init_noise="uniform"`` and ``clamp=(-init_scale, init_scale)``). Langevin chains hardly cross
         between separated modes, so without jumps the modes' relative masses are barely trained;
         jumps move chains between modes in proportion to exp(−E). 0: none. For low dimensions.
+    seed: seeds the replay buffer's initial fill (None: fresh entropy). Training draws its
+        negatives (buffer slots, noise, jumps, Langevin noise) from torch's global RNG, which
+        ``Trainer(seed=...)`` seeds; ``sample``, ``mcmc``, ``langevin`` and ``noise`` take a
+        ``generator``.
     Every hyper-parameter is validated here, by name (finite, in range, the right type).
+
+    Sign convention: ``energy`` is low on data; ``forward(y)`` returns E(y) (B,).
     """
 
     manual_optimization = True
@@ -119,6 +127,8 @@ class EBM(nn.Module):
             )
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict:
+        """Adam(lr, betas) on the energy's parameters; with ``lr_decay_steps``, a dict with the
+        optimizer and a per-step cosine ``LambdaLR`` schedule (the Trainer's format)."""
         optimizer = torch.optim.Adam(self.energy.parameters(), lr=self.lr, betas=self.betas)
         if self.lr_decay_steps is None:
             return optimizer
@@ -134,15 +144,25 @@ class EBM(nn.Module):
         cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
         return self.lr_final_ratio + (1.0 - self.lr_final_ratio) * cosine
 
-    def noise(self, n: int) -> Tensor:
-        """n draws (n, *data_shape) from the chains' initial noise distribution."""
-        return self.buffer.draw_noise(n)
+    def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n draws (n, *data_shape) from the chains' initial noise distribution (``init_noise``
+        with ``init_scale``), on the buffer's device and dtype.
 
-    def langevin(self, x0: Tensor, n_steps: int | None = None) -> Tensor:
-        """Run the model's Langevin chains from x0 (B, *data_shape); detached samples.
+        n: an int >= 1. generator: the source of the draws (None: torch's global RNG).
+        """
+        return self.buffer.draw_noise(n, generator)
+
+    def langevin(
+        self, x0: Tensor, n_steps: int | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Run the model's Langevin chains from x0 (B, *data_shape); detached samples (B, ...).
 
         x0: a tensor or array-like, cast to the energy's dtype; its values are not read (no host
         sync), so a chain started from NaN stays NaN and leaves the others untouched.
+        n_steps: an int >= 0 (default the model's ``n_steps``). generator: the source of the
+        Langevin noise (None: torch's global RNG), on the energy's device.
+        The chains descend the energy (low = likely) with the model's ``step_size``,
+        ``noise_scale`` and ``clamp``.
         """
         x0 = self._check_x0(x0)
         return langevin(
@@ -152,6 +172,7 @@ class EBM(nn.Module):
             self.step_size,
             noise_scale=self.noise_scale,
             clamp=self.clamp,
+            generator=generator,
         )
 
     def _check_x0(self, x0) -> Tensor:
@@ -164,15 +185,19 @@ class EBM(nn.Module):
             )
         return x0
 
-    def mcmc(self, x0: Tensor, n_steps: int | None = None) -> Tensor:
-        """The training chains' kernel run from x0 (B, *data_shape); detached samples.
+    def mcmc(
+        self, x0: Tensor, n_steps: int | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """The training chains' kernel run from x0 (B, *data_shape); detached samples (B, ...).
 
         Blocks of the model's ``n_steps`` Langevin steps, each preceded by ``jumps`` uniform jumps
-        (none by default: then this is ``langevin``). n_steps: the total number of Langevin steps
-        (default one block); with jumps, a multiple of the model's n_steps.
+        (none by default: then this is ``langevin``). x0: as for ``langevin``. n_steps: the total
+        number of Langevin steps (default one block); with jumps, a multiple of the model's
+        n_steps. generator: the source of the jump proposals and acceptance tests and of the
+        Langevin noise (None: torch's global RNG).
         """
         if not self.jumps:
-            return self.langevin(x0, n_steps)
+            return self.langevin(x0, n_steps, generator)
         n_steps = self.n_steps if n_steps is None else check_int("n_steps", n_steps, minimum=0)
         if n_steps % self.n_steps:
             raise ValueError(
@@ -181,8 +206,8 @@ class EBM(nn.Module):
             )
         x, scale = self._check_x0(x0), self.buffer.scale
         for _ in range(n_steps // self.n_steps):
-            x = uniform_jump(self.energy, x, self.jumps, -scale, scale)[0]
-            x = self.langevin(x)
+            x = uniform_jump(self.energy, x, self.jumps, -scale, scale, generator)[0]
+            x = self.langevin(x, generator=generator)
         return self.langevin(x, 0) if n_steps == 0 else x
 
     def _negatives(self, x: Tensor) -> Tensor:
@@ -196,6 +221,13 @@ class EBM(nn.Module):
         return negatives
 
     def training_step(self, batch, optimize) -> dict[str, Tensor]:
+        """One contrastive-divergence step (manual optimisation).
+
+        batch: data (B, *data_shape), or a list/tuple whose first entry it is (labels ignored).
+        optimize: the Trainer's callback, called once with the loss. Negatives come from the
+        chains set by ``chains`` (global RNG). Returns {"loss", "e_data", "e_model"}: the loss
+        and the mean energies of data and negatives (training pushes e_data below e_model).
+        """
         x = batch if isinstance(batch, Tensor) else batch[0]
         x = as_module_input("batch", x, self.energy)  # float64 data into a float32 energy: cast
         negatives = self._negatives(x)
@@ -210,19 +242,43 @@ class EBM(nn.Module):
         }
 
     @torch.no_grad()
-    def sample(self, n: int, n_steps: int | None = None, from_buffer: bool = False) -> Tensor:
+    def sample(
+        self,
+        n: int,
+        n_steps: int | None = None,
+        from_buffer: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
         """n samples (n, *data_shape): the chains' kernel (``mcmc``: Langevin, with the model's
         jumps) from fresh noise (default) or from buffer states.
 
         n: an int >= 1 (<= buffer_size with ``from_buffer``); n_steps: an int >= 0 (default the
-        model's; with jumps a multiple of it); from_buffer: a bool.
+        model's; with jumps a multiple of it); from_buffer: a bool (the chains' end states are
+        not pushed back, but slots re-drawn with ``reinit_prob`` are written to the buffer, as
+        in training). generator: the source of every draw (the starting noise or buffer slots, the
+        jumps and the Langevin noise; None: torch's global RNG), on the model's device: a seeded
+        generator gives the same samples on every call.
+
+        >>> import torch
+        >>> from ebm.energies import GaussianEnergy
+        >>> energy = GaussianEnergy(torch.zeros(2), torch.eye(2))  # low near the origin
+        >>> model = EBM(energy, data_shape=(2,), buffer_size=16, seed=0)
+        >>> g = torch.Generator().manual_seed(0)
+        >>> model.sample(5, n_steps=10, generator=g).shape
+        torch.Size([5, 2])
+        >>> g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+        >>> torch.equal(model.sample(3, generator=g1), model.sample(3, generator=g2))
+        True
         """
         check_choice("from_buffer", from_buffer, (False, True))
         check_int("n", n, minimum=1, maximum=self.buffer.capacity if from_buffer else None)
         if n_steps is not None:
             check_int("n_steps", n_steps, minimum=0)
-        start = self.buffer.sample(n)[0] if from_buffer else self.noise(n)
-        return self.mcmc(start, n_steps)
+        if from_buffer:
+            start = self.buffer.sample(n, generator)[0]
+        else:
+            start = self.noise(n, generator)
+        return self.mcmc(start, n_steps, generator)
 
     def forward(self, y: Tensor) -> Tensor:
         """The energy E(y), (B,): low = likely."""

@@ -27,7 +27,10 @@ from ebm._checks import (
     check_real,
     module_dtype,
 )
+from ebm._deprecation import renamed_arguments
 from ebm.models import gan_losses as L
+
+__all__ = ["GAN", "BernoulliGenerator", "LOSSES", "R1_LOSSES"]
 
 
 @dataclass(frozen=True)
@@ -62,9 +65,17 @@ R1_LOSSES = ("minimax", "nonsaturating")  # the losses the R1 penalty (r1_weight
 
 
 class GAN(nn.Module):
-    """G: (B, latent_dim) -> (B, ...) samples; D: (B, ...) -> (B,) or (B, 1) logits, or for
-    ``loss="ebgan"`` an autoencoder (B, ...) -> (B, ...).
+    """A GAN of ``generator`` G: (B, latent_dim) -> (B, ...) samples and ``discriminator`` D:
+    (B, ...) -> (B,) or (B, 1) logits (high = real-looking), or for ``loss="ebgan"`` an
+    autoencoder (B, ...) -> (B, ...). Its energy E(y) = −d(y) (EBGAN: the reconstruction error)
+    is low on real-looking samples.
 
+    Two meanings of "generator": the constructor's ``generator`` is the network G (an
+    ``nn.Module``, kept as ``self.generator``); the ``generator`` argument of ``sample`` and
+    ``discriminator_loss`` is a ``torch.Generator``, the source of random numbers, as everywhere
+    in ``ebm``.
+
+    latent_dim: the dimension of z ~ N(0, I) (an int >= 1).
     loss: one of ``LOSSES``. n_critic: discriminator steps per generator step. lr, lr_d: Adam
     learning rates of G and D (lr_d defaults to lr); betas: Adam betas of both. gp_weight: the
     WGAN-GP penalty weight λ. margin: EBGAN's margin m on the reconstruction energy.
@@ -74,14 +85,16 @@ class GAN(nn.Module):
     concatenated along the features, so its input is (B/m, m·features) and a generator that
     collapses onto few modes is easy to spot. Batches must be multiples of m; ``energy`` and
     ``logits`` then score packs of m consecutive samples: (B, ...) -> (B/m,).
-    decay_steps: if set, both learning rates decay linearly to 0 over that many training steps
-    (Trainer updates), so the stochastic game settles instead of jittering around its equilibrium.
+    lr_decay_steps: if set, both learning rates decay linearly to 0 over that many training steps
+    (Trainer updates), so the stochastic game settles instead of jittering around its equilibrium
+    (``decay_steps`` before 0.2: still accepted until 0.3, with a DeprecationWarning).
     Every hyper-parameter is validated here, by name. Data passed to ``energy``, ``logits`` and
     ``training_step`` is cast to the discriminator's parameter dtype (no values are read).
     """
 
     manual_optimization = True
 
+    @renamed_arguments(decay_steps="lr_decay_steps")
     def __init__(
         self,
         generator: nn.Module,
@@ -96,7 +109,7 @@ class GAN(nn.Module):
         margin: float = 1.0,
         r1_weight: float = 0.0,
         pack: int = 1,
-        decay_steps: int | None = None,
+        lr_decay_steps: int | None = None,
     ):
         super().__init__()
         for name, module in (("generator", generator), ("discriminator", discriminator)):
@@ -114,15 +127,16 @@ class GAN(nn.Module):
         check_real("r1_weight", r1_weight, 0.0)
         if r1_weight > 0 and loss not in R1_LOSSES:
             raise ValueError(f"r1_weight applies to the losses {R1_LOSSES}, got loss={loss!r}")
-        if decay_steps is not None:
-            check_int("decay_steps", decay_steps, minimum=1)
+        if lr_decay_steps is not None:
+            check_int("lr_decay_steps", lr_decay_steps, minimum=1)
         if pack > 1 and loss == "ebgan":
             raise ValueError("pack > 1 needs a classifier discriminator, not loss='ebgan'")
         self.generator, self.discriminator = generator, discriminator
         self.latent_dim, self.loss, self.n_critic = latent_dim, loss, n_critic
         self.lr, self.lr_d, self.betas = lr, lr if lr_d is None else lr_d, tuple(betas)
         self.gp_weight, self.margin = gp_weight, margin
-        self.r1_weight, self.pack, self.decay_steps = float(r1_weight), pack, decay_steps
+        self.r1_weight, self.pack = float(r1_weight), pack
+        self.lr_decay_steps = lr_decay_steps
         game = _GAMES[loss]
         self._game = game
         self._d_loss = (
@@ -191,19 +205,39 @@ class GAN(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """n generated samples G(z), z ~ N(0, I): (n, ...)."""
+        """n generated samples G(z), z ~ N(0, I): (n, ...).
+
+        n: an int >= 1. generator: the source of z (None: torch's global RNG), on the
+        generator network's device.
+
+        >>> import torch
+        >>> from torch import nn
+        >>> gan = GAN(nn.Linear(2, 3), nn.Linear(3, 1), latent_dim=2)
+        >>> gan.sample(4, generator=torch.Generator().manual_seed(0)).shape
+        torch.Size([4, 3])
+        """
         check_int("n", n, minimum=1)
         return self.generator(self._latents(n, generator))
 
     # ---- losses -----------------------------------------------------------------------------
 
-    def discriminator_loss(self, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
-        """{"loss", "d_adv", "gp"}: the adversarial term (+ λ·gradient penalty for WGAN-GP)."""
+    def discriminator_loss(
+        self, real: Tensor, fake: Tensor, generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
+        """The discriminator's loss on a real and a generated batch (0-dim terms, minimised).
+
+        real, fake: (B, ...) samples (B a multiple of ``pack``), cast to the discriminator's
+        dtype. generator: the source of WGAN-GP's interpolation weights (None: torch's global
+        RNG; other losses draw nothing). Returns {"loss", "d_adv"} plus "gp" (WGAN-GP: loss =
+        d_adv + gp_weight·gp) or "r1" (r1_weight > 0: loss = d_adv + r1_weight/2·r1).
+        """
         adv = self._d_loss(self.logits(real), self.logits(fake))
         if self._game.gradient_penalty:
             # packs are the critic's samples: interpolate and take gradient norms per pack
             real, fake = self._data(real), self._data(fake)
-            gp = L.gradient_penalty(self._input_logits, self._packed(real), self._packed(fake))
+            gp = L.gradient_penalty(
+                self._input_logits, self._packed(real), self._packed(fake), generator=generator
+            )
             return {"loss": adv + self.gp_weight * gp, "d_adv": adv, "gp": gp}
         if self.r1_weight > 0:
             r1 = L.r1_penalty(self._input_logits, self._packed(self._data(real)))
@@ -211,6 +245,8 @@ class GAN(nn.Module):
         return {"loss": adv, "d_adv": adv}
 
     def generator_loss(self, fake: Tensor) -> Tensor:
+        """The generator's loss (0-dim, minimised) on generated samples fake (B, ...) = G(z),
+        for the chosen ``loss`` (e.g. non-saturating: E softplus(−d(G(z))))."""
         return self._game.generator(self.logits(fake))
 
     # ---- the Trainer contract ---------------------------------------------------------------
@@ -224,7 +260,7 @@ class GAN(nn.Module):
         return self._optimizers
 
     def _decay(self, step: int) -> float:
-        return max(0.0, 1.0 - step / self.decay_steps)
+        return max(0.0, 1.0 - step / self.lr_decay_steps)
 
     def _anneal(self) -> None:
         """Set both learning rates for the next step (python floats: no device sync)."""
@@ -234,7 +270,13 @@ class GAN(nn.Module):
                 group["lr"] = base * factor
 
     def training_step(self, batch, optimize) -> dict[str, Tensor]:
-        """One discriminator step; a generator step every ``n_critic``-th call."""
+        """One discriminator step; a generator step every ``n_critic``-th call.
+
+        batch: real samples (B, ...) or [samples, labels, ...]. optimize: the Trainer's
+        callback ``optimize(loss, index)`` (index 1 the discriminator's optimizer, 0 the
+        generator's). Latents come from torch's global RNG. Returns the discriminator's terms
+        (``discriminator_loss``) plus "d_loss" and, after the first generator step, "g_loss".
+        """
         real = batch[0] if isinstance(batch, (list, tuple)) else batch
         real = self._data(real)
         with torch.no_grad():
@@ -253,16 +295,19 @@ class GAN(nn.Module):
             self._last_g_loss = g_loss.detach()
         metrics = {name: t.detach() for name, t in d_terms.items()}
         metrics["d_loss"] = metrics["loss"]
-        if self.decay_steps is not None and self._optimizers:
+        if self.lr_decay_steps is not None and self._optimizers:
             self._anneal()
         if self._last_g_loss is not None:  # absent until the first generator step
             metrics["g_loss"] = self._last_g_loss
         return metrics
 
     def get_extra_state(self) -> dict:
+        """{"calls": training steps so far}: saved in ``state_dict`` so that a resumed fit keeps
+        the n_critic rhythm and the learning-rate decay."""
         return {"calls": self._calls}
 
     def set_extra_state(self, state: dict) -> None:
+        """Restore the step count from ``state``, a dict made by ``get_extra_state``."""
         self._calls = int(state["calls"])
 
 

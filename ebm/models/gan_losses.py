@@ -22,6 +22,20 @@ from torch import Tensor
 
 from ebm._checks import check_positive
 
+__all__ = [
+    "bce_discriminator_loss",
+    "minimax_generator_loss",
+    "nonsaturating_generator_loss",
+    "wasserstein_critic_loss",
+    "wasserstein_generator_loss",
+    "hinge_discriminator_loss",
+    "hinge_generator_loss",
+    "ebgan_discriminator_loss",
+    "ebgan_generator_loss",
+    "gradient_penalty",
+    "r1_penalty",
+]
+
 
 def bce_discriminator_loss(real: Tensor, fake: Tensor) -> Tensor:
     """Binary cross-entropy of the discriminator over the pooled real and fake batch.
@@ -90,7 +104,9 @@ def gradient_penalty(
     """WGAN-GP's penalty E (‖∇ d(ŷ)‖₂ − 1)², ŷ = ε·x + (1 − ε)·G(z), one ε ~ U(0, 1) per sample.
 
     real, fake: (B, ...) samples; critic maps (B, ...) -> (B,) scores. The gradient norm is taken
-    per sample over all its flattened features. eps: optional (B,) interpolation weights (tests).
+    per sample over all its flattened features. eps: optional (B,) interpolation weights (tests);
+    otherwise drawn from ``generator`` (a torch.Generator on real's device; None: torch's global
+    RNG).
     The graph is kept (create_graph) so the penalty trains the critic.
     """
     if real.shape != fake.shape:

@@ -39,6 +39,16 @@ from ebm.energies import mlp
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
+__all__ = [
+    "VAE",
+    "LIKELIHOODS",
+    "gaussian_kl",
+    "mlp_encoder",
+    "mlp_decoder",
+    "conv_encoder",
+    "conv_decoder",
+]
+
 
 def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
     """KL(N(μ, diag σ²) ‖ N(0, I)) = ½ Σ (σ² + μ² − 1 − log σ²). mu, logvar: (B, d) -> (B,)."""
@@ -53,8 +63,20 @@ class VAE(nn.Module):
     """encoder: (B, *shape) -> (B, 2·latent_dim) = [μ, log σ²]; decoder: (B, latent_dim) ->
     (B, *shape) logits (Bernoulli) or means (Gaussian).
 
+    latent_dim: the dimension d of z (an int >= 1).
+    likelihood: p(y|z), "bernoulli" (data in [0, 1]; the decoder outputs logits) or "gaussian"
+        (N(decoder(z), sigma² I); the decoder outputs means).
+    beta: the KL weight (β-VAE, finite, >= 0); lr: Adam's learning rate (finite, > 0);
+    sigma: the Gaussian decoder's fixed std (finite, > 0).
     If the encoder has an ``input_shape`` attribute (the builders below set it), inputs are
-    checked against it. beta: the KL weight (β-VAE); sigma: the Gaussian decoder's fixed std.
+    checked against it. ``energy(y)`` is the negative ELBO: low = good.
+
+    >>> import torch
+    >>> vae = VAE(mlp_encoder((4,), 2, (8,)), mlp_decoder((4,), 2, (8,)), latent_dim=2)
+    >>> vae.sample(3, generator=torch.Generator().manual_seed(0)).shape
+    torch.Size([3, 4])
+    >>> vae.energy(torch.full((5, 4), 0.5)).shape  # nats per sample
+    torch.Size([5])
     """
 
     def __init__(
@@ -144,7 +166,12 @@ class VAE(nn.Module):
         return mu + (0.5 * logvar).exp() * eps
 
     def elbo_terms(self, y: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        """One-sample estimates per sample: {"recon": (B,) E_q[−log p(y|z)], "kl": (B,)}."""
+        """One-sample estimates per sample: {"recon": (B,) E_q[−log p(y|z)], "kl": (B,)}.
+
+        y: (B, *shape), cast to the parameters' dtype; its values are not read (no range check,
+        NaN propagates: the training path). generator: the source of z's noise ε (None: torch's
+        global RNG).
+        """
         y = self._check_input(y)
         mu, logvar = self.encode(y)
         z = self._reparameterise(mu, logvar, generator)
@@ -154,7 +181,8 @@ class VAE(nn.Module):
         self, y: Tensor, n_samples: int = 1, generator: torch.Generator | None = None
     ) -> Tensor:
         """The negative ELBO per sample, (B,) nats, averaged over ``n_samples`` (an int >= 1)
-        draws of z. y: (B, *shape) finite data, cast to the parameters' dtype.
+        draws of z. y: (B, *shape) finite data, cast to the parameters' dtype (in [0, 1] for a
+        Bernoulli likelihood). generator: the source of the draws (None: torch's global RNG).
 
         With β = 1 this upper-bounds −log p(y): the variational free energy. Low = good.
         """
@@ -176,6 +204,7 @@ class VAE(nn.Module):
         K = 1 gives the ELBO (β = 1); the bound tightens towards log p(y) as K grows. It ignores
         β: it bounds the model's true log-likelihood. Cost: K decoder passes; memory O(B·K).
         y: (B, *shape) finite data, cast to the parameters' dtype; n_samples: an int >= 1.
+        generator: the source of the K draws z_k (None: torch's global RNG).
         """
         check_int("n_samples", n_samples, minimum=1)
         y = self._check_input(y, finite=True)
@@ -199,7 +228,11 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """Decoded means of n prior draws z ~ N(0, I): (n, *shape)."""
+        """Decoded means of n prior draws z ~ N(0, I): (n, *shape).
+
+        n: an int >= 1. generator: the source of z (None: torch's global RNG), on the decoder's
+        device. Bernoulli: probabilities in [0, 1]; Gaussian: the means.
+        """
         check_int("n", n, minimum=1)
         param = next(self.decoder.parameters())
         z = torch.randn(n, self.latent_dim, generator=generator, device=param.device)
@@ -210,7 +243,8 @@ class VAE(nn.Module):
         """Decode the straight line between the posterior means of two inputs.
 
         y_a, y_b: one finite input each, (*shape) or (1, *shape), cast to the parameters' dtype.
-        steps: an int >= 2. Returns (steps, *shape), y_a's end first.
+        steps: the number of points on the line, an int >= 2 (as ``torch.linspace``'s steps).
+        Returns (steps, *shape), y_a's end first.
         """
         check_int("steps", steps, minimum=2)
         ends = []
@@ -226,7 +260,8 @@ class VAE(nn.Module):
     # ---- the Trainer contract ---------------------------------------------------------------
 
     def training_step(self, batch) -> dict[str, Tensor]:
-        """{"loss": mean −ELBO (β-weighted), "recon", "kl"}, all per sample, averaged over the batch."""
+        """batch: y (B, *shape) or [y, labels, ...]. Returns {"loss": mean −ELBO (β-weighted),
+        "recon", "kl"}, all per sample, averaged over the batch (z drawn with the global RNG)."""
         y = batch[0] if isinstance(batch, (list, tuple)) else batch
         if not self._range_checked:  # first batch only: no host sync per step
             self._check_range(self._check_input(y))
@@ -236,12 +271,15 @@ class VAE(nn.Module):
         return {"loss": recon + self.beta * kl, "recon": recon.detach(), "kl": kl.detach()}
 
     def validation_step(self, batch) -> dict[str, Tensor]:
+        """batch: y (B, *shape) or [y, labels, ...]. Returns {"loss": mean −ELBO (β-weighted),
+        "recon", "kl"}, one-sample estimates (global RNG) averaged over the batch."""
         y = batch[0] if isinstance(batch, (list, tuple)) else batch
         terms = self.elbo_terms(y)
         recon, kl = terms["recon"].mean(), terms["kl"].mean()
         return {"loss": recon + self.beta * kl, "recon": recon, "kl": kl}
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        """Adam on every parameter with ``lr``."""
         return torch.optim.Adam(self.parameters(), lr=self.lr)
 
 
