@@ -139,14 +139,17 @@ class GPRegressor(ParamsMixin):
 
     @property
     def lengthscale_(self) -> Tensor:
+        """The fitted RBF kernel's lengthscale, a 0-d tensor (raises before ``fit``)."""
         return self._check_fitted().kernel.lengthscale.detach()
 
     @property
     def variance_(self) -> Tensor:
+        """The fitted kernel's signal variance, a 0-d tensor (raises before ``fit``)."""
         return self._check_fitted().kernel.variance.detach()
 
     @property
     def noise_(self) -> Tensor:
+        """The fitted observation-noise variance, a 0-d tensor (raises before ``fit``)."""
         return self._check_fitted().noise.detach()
 
     def log_marginal_likelihood(self) -> Tensor:

@@ -284,10 +284,11 @@ class GaussianMixture(ParamsMixin):
         return torch.logsumexp(self._log_joint(Y), dim=1).to(out_dtype)
 
     def energy(self, Y: Tensor) -> Tensor:
-        """E(y) = −log p(y), (B, D) -> (B,)."""
+        """E(y) = −log p(y) (low = likely). Y: (B, D) finite queries -> (B,)."""
         return -self.score_samples(Y)
 
     def __call__(self, Y: Tensor) -> Tensor:
+        """``energy(Y)``: the estimator used as an energy function, Y (B, D) -> (B,)."""
         return self.energy(Y)
 
     def score(self, Y: Tensor, y: object = None) -> float:
@@ -299,11 +300,11 @@ class GaussianMixture(ParamsMixin):
         return float(log_p.double().mean())
 
     def predict_proba(self, Y: Tensor) -> Tensor:
-        """Responsibilities p(k | y), (B, D) -> (B, K)."""
+        """Responsibilities p(k | y). Y: (B, D) finite queries -> (B, K), rows sum to 1."""
         return torch.softmax(self._decided_log_joint(Y), dim=1)
 
     def predict(self, Y: Tensor) -> Tensor:
-        """Most responsible component, (B, D) -> (B,) int64."""
+        """Most responsible component. Y: (B, D) finite queries -> (B,) int64."""
         return self._decided_log_joint(Y).argmax(1)
 
     def _decided_log_joint(self, Y: Tensor) -> Tensor:

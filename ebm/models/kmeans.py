@@ -217,7 +217,7 @@ class KMeans(ParamsMixin):
         return labels
 
     def energy(self, Y: Tensor) -> Tensor:
-        """E(y) = min_k ‖y − w_k‖², (B, D) -> (B,). Exactly zero at the prototypes."""
+        """E(y) = min_k ‖y − w_k‖². Y: (B, D) finite queries -> (B,). Zero at the prototypes."""
         return self._unscale(self._scaled_sq_distances(Y).amin(1))
 
     def transform(self, Y: Tensor) -> Tensor:
@@ -235,7 +235,7 @@ class KMeans(ParamsMixin):
         return -float(energy.sum() if weights is None else energy @ weights)
 
     def free_energy(self, Y: Tensor, beta: float, *, average: bool = False) -> Tensor:
-        """Soft k-means: F_β(y) = −(1/β) log Σ_k exp(−β‖y − w_k‖²), (B, D) -> (B,).
+        """Soft k-means: F_β(y) = −(1/β) log Σ_k exp(−β‖y − w_k‖²). Y: (B, D) -> (B,).
 
         ``ebm.inference.free_energy`` over the K prototypes, the library's convention; with
         ``average=True`` −(1/β) log mean_k exp(−β‖y − w_k‖²) = F_β + log(K)/β. F_β ≤ E(y) and
@@ -252,6 +252,7 @@ class KMeans(ParamsMixin):
         return self._unscale(free_energy(distances, scaled_beta, dim=1, average=average))
 
     def __call__(self, Y: Tensor) -> Tensor:
+        """``energy(Y)``: the estimator used as an energy function, Y (B, D) -> (B,)."""
         return self.energy(Y)
 
     def _scaled_sq_distances(self, Y: Tensor) -> Tensor:

@@ -243,13 +243,14 @@ class PCA(ParamsMixin):
         return float(self.score_samples(Y).double().mean())
 
     def energy(self, Y: Tensor) -> Tensor:
-        """E(y) = ‖(y − μ) − WᵀW(y − μ)‖², shape (B,). Zero on the principal subspace."""
+        """E(y) = ‖(y − μ) − WᵀW(y − μ)‖². Y: (B, D) finite queries -> (B,). Zero on the subspace."""
         W = check_fitted(self, "components_")
         X = as_query("Y", Y, W) - self.mean_
         residual = X - (X @ W.T) @ W  # (B, D)
         return residual.square().sum(1)
 
     def __call__(self, Y: Tensor) -> Tensor:
+        """``energy(Y)``: the estimator used as an energy function, Y (B, D) -> (B,)."""
         return self.energy(Y)
 
 
@@ -300,7 +301,10 @@ class LinearAutoencoder(Energy):
         return y
 
     def forward(self, y: Tensor, x: Tensor | None = None) -> Tensor:
-        """E(y) = ‖y − G(y)‖², (B, D) -> (B,)."""
+        """E(y) = ‖y − G(y)‖²: y (B, D) -> (B,), low on the learned subspace.
+
+        x: unused (an unconditional energy; the argument keeps the ``Energy`` signature).
+        """
         y = self._input(y)
         return (y - self.reconstruct(y)).square().sum(1)
 
@@ -314,13 +318,16 @@ class LinearAutoencoder(Energy):
     # ---- the shared Trainer's hooks ---------------------------------------------------------
 
     def training_step(self, batch) -> dict:
+        """Trainer hook: batch is y (B, D) or (y,); returns {"loss": mean E(y)}."""
         y = batch[0] if isinstance(batch, (list, tuple)) else batch
         loss = self(y).mean()
         return {"loss": loss}
 
     def validation_step(self, batch) -> dict:
+        """Trainer hook: batch is y (B, D) or (y,); returns {"loss": mean E(y)}."""
         y = batch[0] if isinstance(batch, (list, tuple)) else batch
         return {"loss": self(y).mean()}
 
     def configure_optimizers(self):
+        """Trainer hook: Adam over W and b at the learning rate ``lr``."""
         return torch.optim.Adam(self.parameters(), lr=self.lr)
