@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import sys
 from pathlib import Path
 
 import torch
@@ -125,13 +124,6 @@ def first_non_finite(rows) -> tuple[int, int, int, dict[str, float], dict[str, f
         if bad:
             return step, epoch, batch, bad, terms
     return None
-
-
-def progress_enabled(progress: bool | str) -> bool:
-    """``"auto"``: on when stdout is a terminal and the CI environment variable is unset."""
-    if progress == "auto":
-        return sys.stdout.isatty() and not os.environ.get("CI")
-    return bool(progress)
 
 
 class RunLog:
