@@ -138,8 +138,10 @@ def test_auto_progress_needs_a_terminal_and_no_ci(monkeypatch, capsys):
     assert not progress_enabled(False)
 
 
-def test_forced_progress_is_one_bar_for_the_whole_fit_then_a_summary(capsys):
-    trainer = Trainer(max_epochs=3, batch_size=8, progress=True, log_every_n_steps=2)
+def test_forced_progress_is_one_bar_for_the_whole_fit_then_a_summary(capsys, tmp_path):
+    trainer = Trainer(
+        max_epochs=3, batch_size=8, progress=True, log_every_n_steps=2, ckpt_dir=tmp_path
+    )
     trainer.fit(MLP(), mlp_data(64), val_data=mlp_data(16, seed=2))
     out, err = capsys.readouterr()
     assert out == ""
@@ -149,12 +151,15 @@ def test_forced_progress_is_one_bar_for_the_whole_fit_then_a_summary(capsys):
     last = frames[-1]
     assert last.startswith("100%") and "24/24" in last and "loss=" in last
     assert "epoch=3/3" in last and "val_loss=" in last
+    shown = [int(e) for f in frames for e in re.findall(r"epoch=(\d+)/3", f)]
+    assert shown == sorted(shown) and set(shown) <= {1, 2, 3}
     assert err.endswith("\n")  # the bar stays on screen; the summary follows it
     summary_line = err.rstrip("\n").splitlines()[-1]
     assert summary_line == format_summary(trainer.summary)
     assert summary_line.startswith("fit: 24 steps, 3 epochs in ")
     val = trainer.history[-1]["val_loss"]
-    assert f"val_loss {val:.4g}" in summary_line and "no checkpoint" in summary_line
+    assert f"val_loss {val:.4g}" in summary_line
+    assert summary_line.endswith(f"checkpoint {tmp_path / 'last.pt'}")
 
 
 def test_planned_steps():

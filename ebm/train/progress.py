@@ -95,12 +95,18 @@ class ProgressBar:
         )
 
     def show(
-        self, step: int, epoch: int, terms: dict[str, float] | None = None, **extra: float
+        self,
+        step: int,
+        epoch: int | None = None,
+        terms: dict[str, float] | None = None,
+        **extra: float,
     ) -> None:
-        """Move the bar to ``step`` and show ``epoch`` and the flushed ``terms`` (host floats);
-        ``extra``: further values to keep showing, e.g. ``val_loss``."""
-        epochs = f"/{self.max_epochs}" if self.max_epochs is not None else ""
-        self._postfix["epoch"] = f"{epoch + 1}{epochs}"
+        """Move the bar to ``step`` (steps done); show ``epoch`` (0-based index of the epoch
+        the shown values come from; None keeps the shown one), the flushed ``terms`` (host
+        floats) and ``extra`` values to keep showing, e.g. ``val_loss``."""
+        if epoch is not None:
+            epochs = f"/{self.max_epochs}" if self.max_epochs is not None else ""
+            self._postfix["epoch"] = f"{epoch + 1}{epochs}"
         for name, value in {**_shown_terms(terms or {}), **extra}.items():
             self._postfix[name] = f"{value:.4g}"
         self._bar.set_postfix(self._postfix, refresh=False)

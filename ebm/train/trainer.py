@@ -463,7 +463,7 @@ class Trainer:
         rows = self._buffer.flush()
         if not rows:
             if self._bar is not None:
-                self._bar.show(self.step, self.epoch)
+                self._bar.show(self.step)
             return
         if self.nan_policy == "raise":
             bad = first_non_finite(rows)
