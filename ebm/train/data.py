@@ -41,9 +41,20 @@ def _check_not_empty(name: str, n: int) -> None:
 class Batches:
     """One epoch of batches at a time, on the training device.
 
-    data: a Tensor (batches are Tensor slices), a tuple/list of Tensors with equal first
-    dimension (batches are lists ``[xb, yb, ...]``), a Dataset (default collate) or a
-    DataLoader (used as is). ``batch_size=None`` means the whole (per-rank) data in one batch.
+    Args:
+        data: a Tensor or numpy array (batches are Tensor slices), a tuple/list of them with
+            equal first dimension (batches are lists ``[xb, yb, ...]``), a Dataset (default
+            collate) or a DataLoader (used as is). Numpy arrays become tensors of their dtype,
+            then follow the tensor rules.
+        batch_size: samples per batch on this rank (None: the whole per-rank data at once).
+        shuffle: draw a new order every epoch (tensors and Datasets).
+        device: where batches are delivered.
+        rank / world_size: this process's place under DDP (each takes every world_size-th
+            sample of the shared order).
+        drop_last: drop the last incomplete batch.
+        num_workers: DataLoader workers for a Dataset.
+        name: the user's argument name, used in error messages ("train_data", "val_data").
+        float_dtype: floating data are cast to it (the model's dtype); None keeps theirs.
     """
 
     def __init__(

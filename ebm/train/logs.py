@@ -1,7 +1,8 @@
 """Metrics: device-side buffering, the one host sync per flush, history, CSV and TensorBoard.
 
 The hot path only appends detached tensors to a list. A *flush* (every ``log_every_n_steps``
-steps, before every checkpoint and at each epoch end) stacks them and copies them to the host in
+steps, before every checkpoint, at each epoch end, and every 0.5 s while a progress bar is
+shown) stacks them and copies them to the host in
 one transfer: that single sync serves both logging and the non-finite check of
 ``nan_policy="raise"``.
 """

@@ -91,8 +91,7 @@ class Trainer:
     """Fits a model: batching, devices, precision, optimisation extras, logs, checkpoints, DDP.
 
     Args:
-        max_epochs: passes over the training data. max_steps: stop after this many steps
-            (batches) in total, whichever comes first.
+        max_epochs: passes over the training data (a positive int, or None with max_steps).
         batch_size: samples per batch on each process (None: the whole data in one batch).
         device: "auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:N" or "mps".
         precision: "32", "bf16" (autocast) or "16-mixed" (autocast + GradScaler).
@@ -100,23 +99,45 @@ class Trainer:
             torch's global RNG (plus the rank under DDP) for randomness inside training_step;
             the caller's global RNG state is restored when fit returns.
         ckpt_dir: folder for checkpoints (stepNNNNNNNN.pt and last.pt); also the default run
-            folder for metrics.csv. ckpt_every_n_steps / ckpt_every_n_epochs: when to save
-            (epochs default to 1 when ckpt_dir is given); keep_last: numbered files kept (an
-            int >= 1, or None for all: last.pt always names the newest, so it is never 0).
+            folder for metrics.csv. A fit refuses to start in a folder that already holds an
+            earlier run's checkpoints (last.pt or step files) unless ``fit(..., resume=True)``
+            continues it or ``overwrite=True`` replaces it.
         nan_policy: "raise" (error naming step, epoch and term; checked at every flush, before
             any checkpoint) or "skip" (skip the batch, one host sync per step, count in logs).
-        grad_clip: max global gradient L2 norm. accumulate_grad_batches: micro-batches per
-            optimiser update (automatic optimisation only).
-        ema_decay: keep an EMA of the weights in ``trainer.ema`` (a real in (0, 1), or None);
-            ema_eval uses it to validate.
+        grad_clip: max global gradient L2 norm (None: no clipping).
+        progress: "auto" (default) shows one progress bar for the whole fit, counted in steps,
+            with the ETA, the rate, the epoch and the latest loss (and val_loss), then a
+            one-line summary (see ``summary``); only when stderr or stdout is a terminal, the
+            CI environment variable is unset (or "0"/"false") and TERM is not "dumb". True
+            always shows them (on stderr when no stream is a terminal); False never does.
+            The bar is redrawn at metric flushes, never per step; while it is shown a flush
+            also happens every 0.5 s (a host-side clock check), so the loss shown is fresh.
+        max_steps: stop after this many steps (batches) in total, or at max_epochs, whichever
+            comes first.
+        accumulate_grad_batches: micro-batches per optimiser update (automatic optimisation).
+        ema_decay: keep an EMA of the weights in ``trainer.ema`` (a real in (0, 1), or None).
+        ema_eval: validate with the EMA weights when there is an EMA.
         scheduler_interval: default stepping of LR schedulers, "epoch" or "step".
-        progress: True, False or "auto" (a tqdm bar when stdout is a TTY and CI is unset).
+        ckpt_every_n_steps / ckpt_every_n_epochs: when to save (epochs default to 1 when
+            ckpt_dir is given); both need a ckpt_dir.
+        keep_last: numbered checkpoints kept, default 3 (an int >= 1; None keeps every one).
+            last.pt always names the newest, so it is never 0. Ignored without a ckpt_dir.
         log_every_n_steps: step rows in history (None: epoch rows only); each is one flush.
         log_dir: run folder for metrics.csv and TensorBoard (default: ckpt_dir).
         tensorboard: "auto" (when installed and a run folder exists), True or False.
-        callbacks: Callback objects. val_every_n_epochs: validation frequency.
-        shuffle, drop_last, num_workers (an int >= 0): batching of tensors and Datasets.
+        callbacks: Callback objects, called in order.
+        val_every_n_epochs: validation frequency, in epochs.
+        shuffle: reshuffle the training data every epoch.
+        drop_last: drop each epoch's last, incomplete batch.
+        num_workers: worker processes for Datasets (an int >= 0).
         find_unused_parameters: passed to DistributedDataParallel.
+        overwrite: let a fresh fit start in a ckpt_dir holding an earlier run's checkpoints;
+            they are deleted when the new run writes its first checkpoint (until then they
+            stay, so a run that fails early destroys nothing). Default False: refuse.
+
+    After fit: ``history`` (rows of logged metrics), ``summary`` (a dict: steps, steps_run,
+    epochs, seconds, steps_per_second, loss, val_loss, checkpoint, stopped_by; see
+    :func:`ebm.train.progress.fit_summary`), ``last_checkpoint``, ``step``, ``epoch``.
     """
 
     def __init__(
@@ -215,17 +236,27 @@ class Trainer:
     def fit(self, model: nn.Module, train_data, val_data=None, resume: bool = False) -> Trainer:
         """Train ``model`` on ``train_data`` (validating on ``val_data``); returns the trainer.
 
-        train_data / val_data: a Tensor or array, a tuple/list of them (batches are lists
-        ``[xb, yb, ...]``), a Dataset with ``__len__`` or a DataLoader. Numpy arrays become
-        tensors; floating data are cast to the dtype of the model's parameters (float64 data
-        train a float32 model in float32); integer data (labels) stay integers. Tensor data
-        with NaN or inf values are rejected before training.
+        model: an nn.Module with ``training_step`` and ``configure_optimizers`` (see the module
+        docstring); ``validation_step`` too when val_data is given.
 
-        resume: continue from ``ckpt_dir/last.pt`` when it exists (fresh start otherwise),
+        train_data / val_data: a Tensor or numpy array, a tuple/list of them (batches are lists
+        ``[xb, yb, ...]``), a Dataset with ``__len__`` or a DataLoader. Numpy arrays become
+        tensors of their own dtype (as ``torch.as_tensor`` reads them; read-only arrays are
+        copied) and then follow the tensor rules: floating data are cast to the dtype of the
+        model's parameters (float64 data train a float32 model in float32); integer data
+        (labels) stay integers and bool data stay bools. Data with NaN or inf values are
+        rejected before training; other types (nested Python lists, object or string arrays)
+        raise a ValueError naming the argument and the type given.
+
+        resume: continue from ``ckpt_dir/last.pt`` when it exists (a fresh start when the
+        folder holds no checkpoint; step files without last.pt are refused, see overwrite),
         exactly where it stopped, mid-epoch included. The checkpoint must come from the same
         set-up (data size, batch size, world size, accumulation, precision, EMA, model
         architecture, optimisers and schedulers): a difference raises a ValueError naming it
         before anything changes, and a failed load leaves the model and optimisers untouched.
+
+        Returns the trainer; ``trainer.summary`` holds the fit's numbers, also printed as one
+        line after the progress bar when progress is shown.
         """
         started = time.perf_counter()
         _check_model(model)
