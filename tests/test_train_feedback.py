@@ -14,7 +14,13 @@ from torch import nn
 from ebm.train import EarlyStopping, Trainer, load_checkpoint
 from ebm.train import trainer as trainer_module
 from ebm.train.logs import StepBuffer
-from ebm.train.progress import format_summary, planned_steps, progress_enabled, progress_stream
+from ebm.train.progress import (
+    fit_summary,
+    format_summary,
+    planned_steps,
+    progress_enabled,
+    progress_stream,
+)
 
 
 class Classifier(nn.Module):
@@ -196,6 +202,14 @@ def test_summary_counts_what_ran(tmp_path):
     s = resumed.summary
     assert (s["steps"], s["steps_run"], s["epochs"], s["stopped_by"]) == (16, 5, 2.0, "max_epochs")
     assert "16 steps (11 before resuming), 2 epochs" in format_summary(s)
+    assert s["loss"] == resumed.history[-1]["loss"]  # the epoch this call finished
+    assert s["val_loss"] is None  # this call validated nothing
+
+    validated = Trainer(max_epochs=2, batch_size=8, progress=False)
+    validated.fit(MLP(), (x, y), val_data=(x[:8], y[:8]))
+    rows = len(validated.history)  # rows before first_row count as restored, not this call's
+    assert fit_summary(validated, 0, 1.0, 8, first_row=rows)["val_loss"] is None
+    assert fit_summary(validated, 0, 1.0, 8)["val_loss"] == validated.history[-1]["val_loss"]
 
     stopped = Trainer(max_epochs=50, batch_size=None, progress=False)
     stopped.callbacks.append(EarlyStopping("loss", patience=0, min_delta=1e9))

@@ -118,20 +118,26 @@ class ProgressBar:
         self._bar.close()
 
 
-def fit_summary(trainer, steps_run: int, seconds: float, n_batches: int | None) -> dict:
+def fit_summary(
+    trainer, steps_run: int, seconds: float, n_batches: int | None, first_row: int = 0
+) -> dict:
     """The numbers of a finished fit (``trainer.summary``).
+
+    trainer: the Trainer after fit. steps_run: steps taken by this call of fit. seconds: its
+    wall time. n_batches: batches per epoch (None: unknown). first_row: the first index of
+    ``trainer.history`` written by this call (rows restored from a checkpoint come before).
 
     Keys: ``steps`` (total, resumed ones included), ``steps_run`` (by this call of fit),
     ``epochs`` (completed epochs plus the fraction of an interrupted one), ``seconds`` (wall
     time of this call), ``steps_per_second`` (steps_run / seconds), ``loss`` (the mean training
-    loss over the last epoch, partial or not; None if never logged), ``val_loss`` (the latest,
-    or None), ``checkpoint`` (path of ``last.pt`` as a string, or None) and ``stopped_by``
-    ("max_steps", "max_epochs" or "callback").
+    loss over the last epoch, partial or not), ``val_loss`` (the latest; both from this
+    call's rows only, None if it logged none), ``checkpoint`` (path of ``last.pt`` as a
+    string, or None) and ``stopped_by`` ("max_steps", "max_epochs" or "callback").
     """
     epochs = float(trainer.epoch)
     if trainer._batch and n_batches:
         epochs += trainer._batch / n_batches
-    epoch_rows = [row for row in trainer.history if "batch" not in row]
+    epoch_rows = [row for row in trainer.history[first_row:] if "batch" not in row]
     loss = next((row["loss"] for row in reversed(epoch_rows) if "loss" in row), None)
     val_loss = next((row["val_loss"] for row in reversed(epoch_rows) if "val_loss" in row), None)
     if trainer.max_steps is not None and trainer.step >= trainer.max_steps:

@@ -353,7 +353,7 @@ class Trainer:
                 self.last_checkpoint = self._ckpt.last
 
             self._call("on_fit_start", model)
-            first_step = self.step
+            first_step, first_row = self.step, len(self.history)
             stream = progress_stream(self.progress) if self.is_main else None
             n_batches = _safe_len(train)
             self._bar = None
@@ -367,7 +367,7 @@ class Trainer:
                 if self._bar is not None:
                     self._bar.close()
             self.summary = fit_summary(
-                self, self.step - first_step, time.perf_counter() - started, n_batches
+                self, self.step - first_step, time.perf_counter() - started, n_batches, first_row
             )
             if stream is not None:
                 print(format_summary(self.summary), file=stream, flush=True)
