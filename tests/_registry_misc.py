@@ -311,6 +311,7 @@ TRAIN = {
         nan_policy=Choice(),
         grad_clip=POSITIVE,
         progress=Choice(),
+        overwrite=Choice(),
         ema_decay=OPEN_UNIT,
         scheduler_interval=Choice(),
         log_dir=Skip("a folder"),

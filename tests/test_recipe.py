@@ -155,3 +155,18 @@ def test_print_table_of_scalars_never_prints_reprs(capsys):
 def test_print_table_refuses_bad_rows(rows, match):
     with pytest.raises(ValueError, match=match):
         print_table("demo", rows)
+
+
+def test_every_recipe_prints_its_key_numbers_as_a_table():
+    """A recipe ends with print_table of the numbers it wrote with write_results (issue 16)."""
+    import ast
+
+    for name in recipe_names():
+        tree = ast.parse((ROOT / "recipes" / f"{name}.py").read_text())
+        called = {
+            node.func.id
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        }
+        assert "write_results" in called, name
+        assert "print_table" in called, f"{name} writes its numbers but prints no table"

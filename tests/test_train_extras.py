@@ -11,7 +11,7 @@ from _train_models import MLP, Regression, mlp_data, regression_data
 from torch import nn
 
 from ebm.train import EMA, Callback, EarlyStopping, Trainer
-from ebm.train.logs import progress_enabled
+from ebm.train.progress import progress_enabled
 from ebm.train.precision import Precision
 
 
@@ -160,7 +160,7 @@ def test_progress_bar_shows_loss_and_rate(capsys, monkeypatch):
     trainer = Trainer(max_epochs=1, batch_size=8, progress=True, log_every_n_steps=2)
     trainer.fit(MLP(), mlp_data(64))
     err = capsys.readouterr().err
-    assert "loss=" in err and "it/s" in err
+    assert "loss=" in err and "step/s" in err
     monkeypatch.setenv("CI", "true")
     assert progress_enabled("auto") is False
     monkeypatch.delenv("CI")

@@ -215,17 +215,29 @@ def set_rng_states(state: dict) -> None:
 class CheckpointDir:
     """``<dir>/stepNNNNNNNN.pt`` files plus ``last.pt``, the newest complete one.
 
-    keep_last: how many numbered checkpoints to keep, an int >= 1 (None keeps all; last.pt always
-    stays). Zero is refused: the newest numbered file is the one last.pt names.
-    The folder is checked for writability at construction, not at the first save.
+    path: the folder (created by :meth:`check_writable`, not here).
+    keep_last: how many numbered checkpoints to keep, an int >= 1 (default 3; None keeps all;
+    last.pt always stays). Zero is refused: the newest numbered file is the one last.pt names.
     """
 
-    def __init__(self, path: Path | str, keep_last: int | None = None):
+    def __init__(self, path: Path | str, keep_last: int | None = 3):
         if keep_last is not None and (
             isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1
         ):
             raise ValueError(f"keep_last must be an int >= 1 or None, got {keep_last!r}")
         self.path, self.keep_last = Path(path), keep_last
+        self._replaced: list[Path] = []  # an earlier run's files, deleted at the first save
+
+    def earlier_run(self) -> list[Path]:
+        """The checkpoints already in the folder: last.pt (if any), then the numbered files."""
+        if not self.path.is_dir():
+            return []
+        return ([self.last] if self.last.exists() else []) + self.numbered()
+
+    def replace_at_first_save(self, files: list[Path]) -> None:
+        """Delete ``files`` (an earlier run's checkpoints) when :meth:`save` next writes: until
+        then they stay, so a run that fails before its first checkpoint destroys nothing."""
+        self._replaced = list(files)
 
     def check_writable(self) -> None:
         """Fail before training if checkpoints could not be written here: the folder cannot be
@@ -253,9 +265,14 @@ class CheckpointDir:
         return sorted(found, key=lambda p: int(_NUMBERED.match(p.name).group(1)))
 
     def save(self, state: dict, step: int) -> Path:
-        """Write ``stepNNNNNNNN.pt`` atomically, then point last.pt at it, then rotate."""
+        """Write ``stepNNNNNNNN.pt`` atomically, then point last.pt at it, then delete an
+        earlier run's files (see :meth:`replace_at_first_save`), then rotate."""
         target = save_atomic(state, self.path / f"step{step:08d}.pt", f"the previous {LAST}")
         self._replace_last(target)
+        for stale in self._replaced:
+            if stale not in (target, self.last):
+                stale.unlink(missing_ok=True)
+        self._replaced = []
         if self.keep_last is not None:
             old = self.numbered()
             for stale in old[: max(0, len(old) - self.keep_last)]:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset, Sampler
 
+from ebm._checks import _from_array_like
 from ebm.train.devices import move_to_device
 
 
@@ -40,9 +41,20 @@ def _check_not_empty(name: str, n: int) -> None:
 class Batches:
     """One epoch of batches at a time, on the training device.
 
-    data: a Tensor (batches are Tensor slices), a tuple/list of Tensors with equal first
-    dimension (batches are lists ``[xb, yb, ...]``), a Dataset (default collate) or a
-    DataLoader (used as is). ``batch_size=None`` means the whole (per-rank) data in one batch.
+    Args:
+        data: a Tensor or numpy array (batches are Tensor slices), a tuple/list of them with
+            equal first dimension (batches are lists ``[xb, yb, ...]``), a Dataset (default
+            collate) or a DataLoader (used as is). Numpy arrays become tensors of their dtype,
+            then follow the tensor rules.
+        batch_size: samples per batch on this rank (None: the whole per-rank data at once).
+        shuffle: draw a new order every epoch (tensors and Datasets).
+        device: where batches are delivered.
+        rank / world_size: this process's place under DDP (each takes every world_size-th
+            sample of the shared order).
+        drop_last: drop the last incomplete batch.
+        num_workers: DataLoader workers for a Dataset.
+        name: the user's argument name, used in error messages ("train_data", "val_data").
+        float_dtype: floating data are cast to it (the model's dtype); None keeps theirs.
     """
 
     def __init__(
@@ -92,7 +104,7 @@ class Batches:
         else:
             raise ValueError(
                 f"{name} must be a Tensor or numpy array, a tuple/list of them, a Dataset with "
-                f"__len__ or a DataLoader, got {type(data).__name__}"
+                f"__len__ or a DataLoader, got {_describe(data)}"
             )
         if self.tensors is not None:
             if any(t.ndim == 0 for t in self.tensors):
@@ -114,11 +126,9 @@ class Batches:
 
     def _tensor(self, value, name: str) -> torch.Tensor:
         """A data tensor: numpy -> torch, floating -> ``float_dtype``, NaN/inf rejected."""
-        t = (
-            torch.from_numpy(np.ascontiguousarray(value))
-            if isinstance(value, np.ndarray)
-            else value
-        )
+        t = value
+        if isinstance(value, np.ndarray):  # torch.as_tensor's dtype, then the tensor rules
+            t = _from_array_like(name, value, ("numbers", "numbers (bool, int, float)"))
         if t.is_complex():
             raise ValueError(f"{name} must hold real numbers, got dtype {t.dtype}")
         if t.is_floating_point():
@@ -242,6 +252,19 @@ class Batches:
         for i, batch in enumerate(self.loader):
             if i >= start:
                 yield move_to_device(batch, self.device, pin, self.float_dtype)
+
+
+def _describe(data) -> str:
+    """The type of ``data`` for an error message; a list or tuple names its elements' types."""
+    if isinstance(data, (tuple, list)) and data:
+        inner = sorted({type(v).__name__ for v in data})
+        hint = (
+            " (nested Python lists: convert them with numpy.asarray or torch.tensor first)"
+            if all(isinstance(v, (list, tuple, int, float)) for v in data)
+            else ""
+        )
+        return f"{type(data).__name__} of {', '.join(inner)}{hint}"
+    return type(data).__name__
 
 
 def batch_size_of(batch) -> int:

@@ -1,7 +1,8 @@
 """Metrics: device-side buffering, the one host sync per flush, history, CSV and TensorBoard.
 
 The hot path only appends detached tensors to a list. A *flush* (every ``log_every_n_steps``
-steps, before every checkpoint and at each epoch end) stacks them and copies them to the host in
+steps, before every checkpoint, at each epoch end, and every 0.5 s while a progress bar is
+shown) stacks them and copies them to the host in
 one transfer: that single sync serves both logging and the non-finite check of
 ``nan_policy="raise"``.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import sys
 from pathlib import Path
 
 import torch
@@ -125,13 +125,6 @@ def first_non_finite(rows) -> tuple[int, int, int, dict[str, float], dict[str, f
         if bad:
             return step, epoch, batch, bad, terms
     return None
-
-
-def progress_enabled(progress: bool | str) -> bool:
-    """``"auto"``: on when stdout is a terminal and the CI environment variable is unset."""
-    if progress == "auto":
-        return sys.stdout.isatty() and not os.environ.get("CI")
-    return bool(progress)
 
 
 class RunLog:

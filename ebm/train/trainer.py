@@ -38,10 +38,17 @@ from ebm.train.logs import (
     RunLog,
     StepBuffer,
     first_non_finite,
-    progress_enabled,
 )
 from ebm.train.optim import configure, current_lr
 from ebm.train.precision import Precision
+from ebm.train.progress import (
+    REFRESH_SECONDS,
+    ProgressBar,
+    fit_summary,
+    format_summary,
+    planned_steps,
+    progress_stream,
+)
 from ebm.train.state import capture, first_non_finite_tensor, restore, run_config
 from ebm.train.steps import Stepper
 from ebm.train.validation import validate
@@ -84,8 +91,7 @@ class Trainer:
     """Fits a model: batching, devices, precision, optimisation extras, logs, checkpoints, DDP.
 
     Args:
-        max_epochs: passes over the training data. max_steps: stop after this many steps
-            (batches) in total, whichever comes first.
+        max_epochs: passes over the training data (a positive int, or None with max_steps).
         batch_size: samples per batch on each process (None: the whole data in one batch).
         device: "auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:N" or "mps".
         precision: "32", "bf16" (autocast) or "16-mixed" (autocast + GradScaler).
@@ -93,23 +99,45 @@ class Trainer:
             torch's global RNG (plus the rank under DDP) for randomness inside training_step;
             the caller's global RNG state is restored when fit returns.
         ckpt_dir: folder for checkpoints (stepNNNNNNNN.pt and last.pt); also the default run
-            folder for metrics.csv. ckpt_every_n_steps / ckpt_every_n_epochs: when to save
-            (epochs default to 1 when ckpt_dir is given); keep_last: numbered files kept (an
-            int >= 1, or None for all: last.pt always names the newest, so it is never 0).
+            folder for metrics.csv. A fit refuses to start in a folder that already holds an
+            earlier run's checkpoints (last.pt or step files) unless ``fit(..., resume=True)``
+            continues it or ``overwrite=True`` replaces it.
         nan_policy: "raise" (error naming step, epoch and term; checked at every flush, before
             any checkpoint) or "skip" (skip the batch, one host sync per step, count in logs).
-        grad_clip: max global gradient L2 norm. accumulate_grad_batches: micro-batches per
-            optimiser update (automatic optimisation only).
-        ema_decay: keep an EMA of the weights in ``trainer.ema`` (a real in (0, 1), or None);
-            ema_eval uses it to validate.
+        grad_clip: max global gradient L2 norm (None: no clipping).
+        progress: "auto" (default) shows one progress bar for the whole fit, counted in steps,
+            with the ETA, the rate, the epoch and the latest loss (and val_loss), then a
+            one-line summary (see ``summary``); only when stderr or stdout is a terminal, the
+            CI environment variable is unset (or "0"/"false") and TERM is not "dumb". True
+            always shows them (on stderr when no stream is a terminal); False never does.
+            The bar is redrawn at metric flushes, never per step; while it is shown a flush
+            also happens every 0.5 s (a host-side clock check), so the loss shown is fresh.
+        max_steps: stop after this many steps (batches) in total, or at max_epochs, whichever
+            comes first.
+        accumulate_grad_batches: micro-batches per optimiser update (automatic optimisation).
+        ema_decay: keep an EMA of the weights in ``trainer.ema`` (a real in (0, 1), or None).
+        ema_eval: validate with the EMA weights when there is an EMA.
         scheduler_interval: default stepping of LR schedulers, "epoch" or "step".
-        progress: True, False or "auto" (a tqdm bar when stdout is a TTY and CI is unset).
+        ckpt_every_n_steps / ckpt_every_n_epochs: when to save (epochs default to 1 when
+            ckpt_dir is given); both need a ckpt_dir.
+        keep_last: numbered checkpoints kept, default 3 (an int >= 1; None keeps every one).
+            last.pt always names the newest, so it is never 0. Ignored without a ckpt_dir.
         log_every_n_steps: step rows in history (None: epoch rows only); each is one flush.
         log_dir: run folder for metrics.csv and TensorBoard (default: ckpt_dir).
         tensorboard: "auto" (when installed and a run folder exists), True or False.
-        callbacks: Callback objects. val_every_n_epochs: validation frequency.
-        shuffle, drop_last, num_workers (an int >= 0): batching of tensors and Datasets.
+        callbacks: Callback objects, called in order.
+        val_every_n_epochs: validation frequency, in epochs.
+        shuffle: reshuffle the training data every epoch.
+        drop_last: drop each epoch's last, incomplete batch.
+        num_workers: worker processes for Datasets (an int >= 0).
         find_unused_parameters: passed to DistributedDataParallel.
+        overwrite: let a fresh fit start in a ckpt_dir holding an earlier run's checkpoints;
+            they are deleted when the new run writes its first checkpoint (until then they
+            stay, so a run that fails early destroys nothing). Default False: refuse.
+
+    After fit: ``history`` (rows of logged metrics), ``summary`` (a dict: steps, steps_run,
+    epochs, seconds, steps_per_second, loss, val_loss, checkpoint, stopped_by; see
+    :func:`ebm.train.progress.fit_summary`), ``last_checkpoint``, ``step``, ``epoch``.
     """
 
     def __init__(
@@ -130,7 +158,7 @@ class Trainer:
         scheduler_interval: str = "epoch",
         ckpt_every_n_steps: int | None = None,
         ckpt_every_n_epochs: int | None = None,
-        keep_last: int | None = None,
+        keep_last: int | None = 3,
         log_every_n_steps: int | None = 50,
         log_dir: str | Path | None = None,
         tensorboard: bool | str = "auto",
@@ -140,6 +168,7 @@ class Trainer:
         drop_last: bool = False,
         num_workers: int = 0,
         find_unused_parameters: bool = False,
+        overwrite: bool = False,
     ):
         _positive_int_or_none("max_epochs", max_epochs)
         _positive_int_or_none("max_steps", max_steps)
@@ -154,14 +183,13 @@ class Trainer:
         check_int("num_workers", num_workers, minimum=0)
         if ema_decay is not None:
             check_real("ema_decay", ema_decay, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
-        if ckpt_dir is None and (ckpt_every_n_steps or ckpt_every_n_epochs or keep_last):
-            raise ValueError(
-                "ckpt_every_n_steps, ckpt_every_n_epochs and keep_last need a ckpt_dir"
-            )
+        if ckpt_dir is None and (ckpt_every_n_steps or ckpt_every_n_epochs):
+            raise ValueError("ckpt_every_n_steps and ckpt_every_n_epochs need a ckpt_dir")
         check_choice("nan_policy", nan_policy, _NAN_POLICIES)
         check_choice("scheduler_interval", scheduler_interval, ("epoch", "step"))
         check_choice("progress", progress, (True, False, "auto"))
         check_choice("tensorboard", tensorboard, (True, False, "auto"))
+        check_choice("overwrite", overwrite, (True, False))
         if grad_clip is not None:
             check_positive("grad_clip", grad_clip)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
@@ -191,6 +219,7 @@ class Trainer:
             drop_last,
         )
         self.num_workers, self.find_unused_parameters = num_workers, find_unused_parameters
+        self.overwrite = overwrite
         self._ckpt = CheckpointDir(self.ckpt_dir, keep_last) if self.ckpt_dir is not None else None
         self.history: list[dict[str, float]] = []
         self.device: torch.device | None = None
@@ -200,23 +229,36 @@ class Trainer:
         self.should_stop = False
         self.skipped = 0
         self.last_checkpoint: Path | None = None
+        self.summary: dict | None = None
+        self._bar: ProgressBar | None = None
 
     # ---------------------------------------------------------------------------------------
     def fit(self, model: nn.Module, train_data, val_data=None, resume: bool = False) -> Trainer:
         """Train ``model`` on ``train_data`` (validating on ``val_data``); returns the trainer.
 
-        train_data / val_data: a Tensor or array, a tuple/list of them (batches are lists
-        ``[xb, yb, ...]``), a Dataset with ``__len__`` or a DataLoader. Numpy arrays become
-        tensors; floating data are cast to the dtype of the model's parameters (float64 data
-        train a float32 model in float32); integer data (labels) stay integers. Tensor data
-        with NaN or inf values are rejected before training.
+        model: an nn.Module with ``training_step`` and ``configure_optimizers`` (see the module
+        docstring); ``validation_step`` too when val_data is given.
 
-        resume: continue from ``ckpt_dir/last.pt`` when it exists (fresh start otherwise),
+        train_data / val_data: a Tensor or numpy array, a tuple/list of them (batches are lists
+        ``[xb, yb, ...]``), a Dataset with ``__len__`` or a DataLoader. Numpy arrays become
+        tensors of their own dtype (as ``torch.as_tensor`` reads them; read-only arrays are
+        copied) and then follow the tensor rules: floating data are cast to the dtype of the
+        model's parameters (float64 data train a float32 model in float32); integer data
+        (labels) stay integers and bool data stay bools. Data with NaN or inf values are
+        rejected before training; other types (nested Python lists, object or string arrays)
+        raise a ValueError naming the argument and the type given.
+
+        resume: continue from ``ckpt_dir/last.pt`` when it exists (a fresh start when the
+        folder holds no checkpoint; step files without last.pt are refused, see overwrite),
         exactly where it stopped, mid-epoch included. The checkpoint must come from the same
         set-up (data size, batch size, world size, accumulation, precision, EMA, model
         architecture, optimisers and schedulers): a difference raises a ValueError naming it
         before anything changes, and a failed load leaves the model and optimisers untouched.
+
+        Returns the trainer; ``trainer.summary`` holds the fit's numbers, also printed as one
+        line after the progress bar when progress is shown.
         """
+        started = time.perf_counter()
         _check_model(model)
         if val_data is not None and not callable(getattr(model, "validation_step", None)):
             raise TypeError(f"val_data was given but {type(model).__name__} has no validation_step")
@@ -230,8 +272,10 @@ class Trainer:
         if created:
             atexit.register(_destroy_process_group)
         self.device, self.is_main = device, self.rank == 0
-        if self._ckpt is not None and self.is_main:
-            self._ckpt.check_writable()
+        if self._ckpt is not None:
+            if self.is_main:
+                self._ckpt.check_writable()
+            self._refuse_to_overwrite(bool(resume), device)
         saved = None  # read before anything changes: a bad file fails here, model untouched
         if resume and self._ckpt.last.exists():
             saved = load_checkpoint(self._ckpt.last, map_location=device)
@@ -309,16 +353,49 @@ class Trainer:
                 self.last_checkpoint = self._ckpt.last
 
             self._call("on_fit_start", model)
+            first_step, first_row = self.step, len(self.history)
+            stream = progress_stream(self.progress) if self.is_main else None
+            n_batches = _safe_len(train)
+            self._bar = None
+            if stream is not None:
+                total = planned_steps(self.max_epochs, self.max_steps, n_batches)
+                self._bar = ProgressBar(total, self.step, self.max_epochs, stream)
             try:
                 self._loop(model, train, val, stepper)
             finally:
                 self._log.close()
+                if self._bar is not None:
+                    self._bar.close()
+            self.summary = fit_summary(
+                self, self.step - first_step, time.perf_counter() - started, n_batches, first_row
+            )
+            if stream is not None:
+                print(format_summary(self.summary), file=stream, flush=True)
             self._call("on_fit_end", model)
             return self
 
+    def _refuse_to_overwrite(self, resume: bool, device: torch.device) -> None:
+        """Refuse to start over in a ckpt_dir holding an earlier run's checkpoints, unless
+        resuming from its last.pt or ``overwrite=True`` (then they go at the first save)."""
+        earlier = self._ckpt.earlier_run() if self.is_main else []
+        resumable = resume and self._ckpt.last.exists()
+        refused = bool(earlier) and not resumable and not self.overwrite
+        if not distributed.broadcast_int(int(refused), device):  # every rank raises, or none
+            self._ckpt.replace_at_first_save([] if resumable else earlier)
+            return
+        names = ", ".join(p.name for p in earlier[:3]) + (", ..." if len(earlier) > 3 else "")
+        what = "continue that run" if self._ckpt.last.exists() else "continue (no last.pt here)"
+        raise ValueError(
+            f"ckpt_dir {str(self._ckpt.path)!r} already holds checkpoints of an earlier run "
+            f"({names}), and this fit would write over them. Pass resume=True to fit() to "
+            f"{what}, or overwrite=True to Trainer() to start afresh (the earlier checkpoints "
+            "are deleted when this run saves its first), or choose another ckpt_dir."
+        )
+
     # ---------------------------------------------------------------------------------------
     def _loop(self, model, train, val, stepper) -> None:
-        show = progress_enabled(self.progress) and self.is_main
+        bar = self._bar
+        self._next_refresh = time.monotonic() + REFRESH_SECONDS
         updated_since_save = False
         while not self._done():
             epoch_started = time.perf_counter()
@@ -337,7 +414,6 @@ class Trainer:
                 else:
                     self._loader_rng = torch.get_rng_state()
             n_batches = _safe_len(train)
-            bar = _bar(n_batches, self._batch, self.epoch) if show else None
             model.train()
             worker_seed = (self._data_seed * 1_000_003 + self.epoch) % 2**63
             for batch in train.epoch(order, self._batch, positioned, worker_seed):
@@ -364,11 +440,13 @@ class Trainer:
                             sched.step(self._last_metrics())
                 if self.callbacks:
                     self._call("on_step_end", model, terms)
-                if bar is not None:
-                    bar.update(1)
                 log_now = self.log_every_n_steps and self.step % self.log_every_n_steps == 0
-                if log_now or len(self._buffer) >= _FLUSH_AT_LEAST_EVERY:
-                    self._flush(bar)
+                if (
+                    log_now
+                    or len(self._buffer) >= _FLUSH_AT_LEAST_EVERY
+                    or (bar is not None and time.monotonic() >= self._next_refresh)
+                ):
+                    self._flush()
                 if self.ckpt_every_n_steps and updated and self.step % self.ckpt_every_n_steps == 0:
                     self._save(model)
                     updated_since_save = False
@@ -376,19 +454,19 @@ class Trainer:
                     self.should_stop = True
                 if self.should_stop:
                     break
-            if bar is not None:
-                bar.close()
             if stepper.finish_window():  # a DataLoader of unknown length, or an early stop
                 updated_since_save = True
                 self.updates += 1
                 if self.ema is not None:
                     self.ema.update(model)
             epoch_complete = n_batches is None or self._batch >= n_batches
-            self._flush(None)
+            self._flush()
             row = self._end_epoch(model, val, time.perf_counter() - epoch_started)
             if epoch_complete:
                 self.epoch += 1
                 self._batch = 0
+            if bar is not None and "val_loss" in row:
+                bar.show(self.step, self.epoch - epoch_complete, val_loss=row["val_loss"])
             self._call("on_epoch_end", model, row)  # before saving: callback state included
             every = self.ckpt_every_n_epochs
             if (
@@ -410,10 +488,13 @@ class Trainer:
         return self.history[-1] if self.history else {}
 
     # ---------------------------------------------------------------------------------------
-    def _flush(self, bar) -> None:
-        """The one host sync: copy buffered metrics, check them, log them."""
+    def _flush(self) -> None:
+        """The one host sync: copy buffered metrics, check them, log them, show them."""
+        self._next_refresh = time.monotonic() + REFRESH_SECONDS
         rows = self._buffer.flush()
         if not rows:
+            if self._bar is not None:
+                self._bar.show(self.step)
             return
         if self.nan_policy == "raise":
             bad = first_non_finite(rows)
@@ -426,8 +507,8 @@ class Trainer:
                 self._epoch_counts[name] = self._epoch_counts.get(name, 0) + 1
             if self.log_every_n_steps and step % self.log_every_n_steps == 0:
                 self._log.append({"epoch": epoch, "batch": batch, "step": step, **terms, "lr": lr})
-        if bar is not None and rows[-1][3]:
-            bar.set_postfix({k: f"{v:.4g}" for k, v in rows[-1][3].items()})
+        if self._bar is not None:
+            self._bar.show(self.step, rows[-1][1], rows[-1][3])
 
     def _kept(self) -> str:
         if self.last_checkpoint is None:
@@ -473,7 +554,7 @@ class Trainer:
         return row
 
     def _save(self, model) -> None:
-        self._flush(None)  # a non-finite loss or gradient raises here, before anything is written
+        self._flush()  # a non-finite loss or gradient raises here, before anything is written
         state = capture(self, model)
         bad = first_non_finite_tensor(state)
         if bad is not None:
@@ -496,14 +577,6 @@ def _safe_len(batches) -> int | None:
         return len(batches)
     except TypeError:
         return None
-
-
-def _bar(total, initial, epoch):
-    from tqdm.auto import tqdm
-
-    return tqdm(
-        total=total, initial=initial, desc=f"epoch {epoch}", leave=False, dynamic_ncols=True
-    )
 
 
 def _destroy_process_group() -> None:
