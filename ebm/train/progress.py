@@ -14,6 +14,16 @@ import os
 import sys
 from typing import TextIO
 
+__all__ = [
+    "REFRESH_SECONDS",
+    "ProgressBar",
+    "fit_summary",
+    "format_summary",
+    "planned_steps",
+    "progress_enabled",
+    "progress_stream",
+]
+
 REFRESH_SECONDS = 0.5  # while a bar is shown, flush (and redraw) at least this often
 _MAX_TERMS = 3  # loss terms shown beside the bar
 
