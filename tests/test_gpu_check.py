@@ -146,7 +146,7 @@ def test_stages_run_past_timeouts_and_failures_and_the_report_says_so(tmp_path):
 
     machine = {"device": "cuda", "torch": torch.__version__, "gpus": ["A GPU (80 GiB)"]}
     md = gpu_check.write_report(tmp_path, machine, results, dry_run=False).read_text()
-    assert "**FAILED**: 2 of 4 jobs failed or timed out" in md
+    assert "**FAILED**: 2 of 4 jobs failed or timed out, 1 skipped (reasons below)." in md
     assert "| GPU | A GPU (80 GiB) |" in md and "DRY RUN" not in md
     assert "| tests | 1 | 0 | 1 | 0 | 0 | 1 | 1 | 0 | 2 |" in md
     assert "FAILED: `tests.test_a::test_bad`" in md and "skipped (2): needs a GPU" in md

@@ -458,6 +458,8 @@ def write_report(out: Path, machine: dict, results: list[Result], dry_run: bool)
     )
     md = ["# GPU check report", ""]
     what = f"{len(failed)} of {len(results)} jobs failed or timed out" if failed else "no failure"
+    skipped = sum(r.status == "skipped" for r in results)
+    what += f", {skipped} skipped (reasons below)" if skipped else ""
     md.append(f"**{verdict}**: {what}.")
     md.append("")
     if dry_run:
@@ -526,6 +528,11 @@ def write_report(out: Path, machine: dict, results: list[Result], dry_run: bool)
 
     if any(r.stage == "bench" for r in results):
         md += ["", "## Benchmarks (absolute times, medians)", ""]
+        md.append(
+            "Ours against a peer, interleaved in one process (`python -m benchmarks`). They pin "
+            '`device="cpu"`: these are this machine\'s CPU times, not GPU times.'
+        )
+        md.append("")
         if bench:
             md.append(f"Machine: {bench[0]['machine']}")
             md += ["", "| benchmark | comparison | ours | peer | ratio | target |"]
