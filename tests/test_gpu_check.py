@@ -48,7 +48,8 @@ def test_the_full_check_plans_every_stage_on_cuda(tmp_path):
         assert cmd[1] == f"recipes/{job.meta['recipe']}.py" and "--quick" in cmd
         assert _option(cmd, "--device") == "cuda"
         assert _option(cmd, "--precision") == job.meta["precision"]
-        assert Path(_option(cmd, "--out")).is_relative_to(tmp_path)
+        assert Path(_option(cmd, "--out")) == job.outputs
+        assert job.outputs == tmp_path / "recipes" / job.meta["precision"] / job.meta["recipe"]
     uses = {j.meta["recipe"]: j.meta["trainer_precision"] for j in recipes}
     assert uses["vae_digits"] and uses["ebm_2d"] and not uses["loss_shapes"]
 
@@ -113,6 +114,10 @@ def test_stages_run_past_timeouts_and_failures_and_the_report_says_so(tmp_path):
     (tmp_path / "bench").mkdir()
     write_bench = f"open({str(tmp_path / 'bench' / 'fine.json')!r}, 'w').write({bench_json!r})"
     bench_meta = {"benchmark": "fine"}
+    (tmp_path / "r").mkdir()  # a recipe that exits 0 but wrote a NaN: a failure
+    nan_json = json.dumps({"beta": {"inf": 1.0}, "loss": "nan", "xs": [1.0, "-inf"], "n": 3})
+    nan_meta = {"recipe": "nan", "precision": "bf16", "trainer_precision": True}
+    write_nan = f"open({str(tmp_path / 'r' / 'x.json')!r}, 'w').write({nan_json!r})"
     J = gpu_check.Job
     stages = {
         "slow": (
@@ -123,6 +128,10 @@ def test_stages_run_past_timeouts_and_failures_and_the_report_says_so(tmp_path):
             ],
         ),
         "tests": (60.0, [J("tests", "fake pytest", [py, "-c", fake_pytest], 60, junit=junit)]),
+        "recipes": (
+            60.0,
+            [J("recipes", "nan", [py, "-c", write_nan], 60, meta=nan_meta, outputs=tmp_path / "r")],
+        ),
         "bench": (60.0, [J("bench", "fine", [py, "-c", write_bench], 60, meta=bench_meta)]),
     }
     start = time.perf_counter()
@@ -142,18 +151,21 @@ def test_stages_run_past_timeouts_and_failures_and_the_report_says_so(tmp_path):
     assert fake.skip_reasons == {"needs a GPU": 2}
     assert fake.failures == ["tests.test_a::test_bad"]
     assert by_name["fine"].status == "passed"
+    assert by_name["nan"].status == "failed" and by_name["nan"].returncode == 0
+    assert by_name["nan"].detail == "non-finite numbers in its results: x.json: loss, xs[1]"
     assert by_name["never"].log is None and not (tmp_path / "logs" / "slow-never.log").exists()
 
     machine = {"device": "cuda", "torch": torch.__version__, "gpus": ["A GPU (80 GiB)"]}
     md = gpu_check.write_report(tmp_path, machine, results, dry_run=False).read_text()
-    assert "**FAILED**: 2 of 4 jobs failed or timed out, 1 skipped (reasons below)." in md
+    assert "**FAILED**: 3 of 5 jobs failed or timed out, 1 skipped (reasons below)." in md
     assert "| GPU | A GPU (80 GiB) |" in md and "DRY RUN" not in md
     assert "| tests | 1 | 0 | 1 | 0 | 0 | 1 | 1 | 0 | 2 |" in md
     assert "FAILED: `tests.test_a::test_bad`" in md and "skipped (2): needs a GPU" in md
+    assert "| nan | **FAILED** (rc 0), " in md and "| - | yes |" in md
     assert "Machine: a machine" in md
     assert "| fine | op (8, 8) | 1.00 ms | 2.00 ms | 0.50 | <= 1 |" in md
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["verdict"] == "FAILED" and len(report["jobs"]) == 4
+    assert report["verdict"] == "FAILED" and len(report["jobs"]) == 5
     assert report["benchmarks"] == [
         {"benchmark": "fine", "machine": "a machine", **bench_row, "target": "<= 1"}
     ]
@@ -220,7 +232,9 @@ def test_the_cpu_dry_run_goes_through_every_stage(tmp_path):
         ("bench", "losses"): "passed",
     }
     for precision in ("bf16", "16-mixed"):
-        assert (tmp_path / "recipes" / precision / "ellipse_latent.json").is_file()
+        assert (
+            tmp_path / "recipes" / precision / "ellipse_latent" / "ellipse_latent.json"
+        ).is_file()
     assert [row["benchmark"] for row in report["benchmarks"]] == ["losses", "losses"]
     md = (tmp_path / "REPORT.md").read_text()
     assert "DRY RUN on `cpu`" in md and "| ellipse_latent | ok, " in md

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -62,6 +63,7 @@ class Job:
     junit: Path | None = None
     skip: str | None = None  # a reason not to run it at all
     meta: dict = field(default_factory=dict)  # e.g. recipe and precision, for the report
+    outputs: Path | None = None  # a folder of result JSON whose numbers must all be finite
 
 
 @dataclass
@@ -101,6 +103,18 @@ def _kill_group(proc: subprocess.Popen) -> None:
 def _last_line(log: Path) -> str:
     lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
     return lines[-1][:300] if lines else ""
+
+
+def non_finite(value, path: str = "") -> list[str]:
+    """The key paths of a result JSON whose values are NaN or ±inf (ebm.recipe writes them as
+    the strings "nan", "inf", "-inf"); keys such as β = "inf" are not values."""
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in non_finite(v, f"{path}.{k}" if path else k)]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in non_finite(v, f"{path}[{i}]")]
+    if value in ("nan", "inf", "-inf") or (isinstance(value, float) and not math.isfinite(value)):
+        return [path]
+    return []
 
 
 def _slug(name: str) -> str:
@@ -150,6 +164,18 @@ def run_job(job: Job, log_dir: Path, base_env: dict[str, str]) -> Result:
         result.detail = _last_line(log)
     if job.junit is not None:
         _read_junit(job.junit, result)
+    if result.status == "passed" and job.outputs is not None:
+        bad = {
+            str(f.relative_to(job.outputs)): paths
+            for f in sorted(job.outputs.rglob("*.json"))
+            if (paths := non_finite(json.loads(f.read_text())))
+        }
+        if bad:
+            result.status = "failed"
+            result.detail = "non-finite numbers in its results: " + "; ".join(
+                f"{name}: {', '.join(paths[:5])}" + (" ..." if len(paths) > 5 else "")
+                for name, paths in bad.items()
+            )
     return result
 
 
@@ -273,8 +299,9 @@ def plan(args, machine: dict) -> dict[str, tuple[float, list[Job]]]:
             source = (ROOT / "recipes" / f"{name}.py").read_text()
             uses_precision = "precision=args.precision" in source
             for precision in PRECISIONS:
+                folder = out / "recipes" / precision / name
                 cmd = [py, f"recipes/{name}.py", "--quick", "--device", dev]
-                cmd += ["--precision", precision, "--out", str(out / "recipes" / precision)]
+                cmd += ["--precision", precision, "--out", str(folder)]
                 jobs.append(
                     Job(
                         "recipes",
@@ -282,6 +309,7 @@ def plan(args, machine: dict) -> dict[str, tuple[float, list[Job]]]:
                         cmd,
                         900 * scale,
                         skip=no_bf16 if precision == "bf16" else None,
+                        outputs=folder,
                         meta={
                             "recipe": name,
                             "precision": precision,
@@ -365,10 +393,10 @@ def machine_info(device: str) -> dict:
         info["gpus"] = gpus
         info["bf16_supported"] = bool(torch.cuda.is_bf16_supported())
         info["cudnn"] = torch.backends.cudnn.version()
-        nccl = getattr(torch.cuda, "nccl", None)
         try:
-            info["nccl"] = ".".join(map(str, nccl.version())) if nccl else None
-        except Exception:  # noqa: BLE001 - a build without NCCL
+            version = torch.cuda.nccl.version()  # a tuple in recent torch, an int in old ones
+            info["nccl"] = ".".join(map(str, version)) if isinstance(version, tuple) else version
+        except (AttributeError, RuntimeError):  # a build without NCCL
             info["nccl"] = None
         driver = _run_text(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"])
         info["driver"] = driver.splitlines()[0] if driver else "unknown (nvidia-smi not found)"
