@@ -117,6 +117,13 @@ def non_finite(value, path: str = "") -> list[str]:
     return []
 
 
+def _json_non_finite(path: Path) -> list[str]:
+    try:
+        return non_finite(json.loads(path.read_text()))
+    except (OSError, ValueError) as err:
+        return [f"(unreadable: {err})"]
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
 
@@ -168,7 +175,7 @@ def run_job(job: Job, log_dir: Path, base_env: dict[str, str]) -> Result:
         bad = {
             str(f.relative_to(job.outputs)): paths
             for f in sorted(job.outputs.rglob("*.json"))
-            if (paths := non_finite(json.loads(f.read_text())))
+            if (paths := _json_non_finite(f))
         }
         if bad:
             result.status = "failed"
@@ -185,7 +192,13 @@ def _read_junit(path: Path, result: Result) -> None:
         if result.status == "passed":
             result.status, result.detail = "error", f"pytest wrote no report at {path}"
         return
-    root = ET.parse(path).getroot()
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as err:  # pytest stopped while writing it
+        if result.status == "passed":
+            result.status = "error"
+        result.detail = f"unreadable pytest report {path}: {err}"
+        return
     counts = dict.fromkeys(("passed", "failed", "errors", "skipped"), 0)
     reasons: dict[str, int] = {}
     failures = []
