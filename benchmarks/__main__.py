@@ -2,12 +2,13 @@
 
 Each ``benchmarks/bench_<name>.py`` defines ``run() -> list[dict]``; every row names the
 comparison, our time, the peer's, the ratio and the target. Rows are printed as a Markdown table
-and saved to ``benchmarks/results/<name>.json``. A peer that is not installed is reported, not
-faked.
+and saved to ``benchmarks/results/<name>.json`` (the committed results), or to ``<DIR>/<name>.json``
+with ``--out DIR``. A peer that is not installed is reported, not faked.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
 import sys
@@ -23,7 +24,11 @@ def names() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    chosen = argv or names()
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all: {names()})")
+    parser.add_argument("--out", type=Path, default=HERE / "results", help="folder for the JSON")
+    args = parser.parse_args(argv)
+    chosen = args.names or names()
     unknown = sorted(set(chosen) - set(names()))
     if unknown:
         print(f"unknown benchmark(s) {unknown}; available: {names()}", file=sys.stderr)
@@ -39,7 +44,8 @@ def main(argv: list[str]) -> int:
                 f"{row.get('ratio', float('nan')):.2f} | {row.get('target', '')} |",
                 flush=True,
             )
-        out = HERE / "results" / f"{name}.json"
+        args.out.mkdir(parents=True, exist_ok=True)
+        out = args.out / f"{name}.json"
         out.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2) + "\n")
     return 0
 

@@ -20,13 +20,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ebm.train.precision import PRECISIONS
+
 DEFAULT_OUT = Path("build/figures")
 
 
 def parse_args(
     description: str, argv: Sequence[str] | None = None, add_arguments=None
 ) -> argparse.Namespace:
-    """The common flags: --quick, --device auto|cpu|cuda|mps, --seed, --out (default build/figures).
+    """The common flags: --quick, --device auto|cpu|cuda|mps, --precision 32|bf16|16-mixed,
+    --seed, --out (default build/figures).
+
+    ``--precision`` is passed to the recipe's ``Trainer`` fits (default "32"); recipes that fit
+    no model with the Trainer accept it and ignore it.
 
     add_arguments: optional callable(parser) adding recipe-specific flags.
     """
@@ -35,6 +41,12 @@ def parse_args(
         "--quick", action="store_true", help="small and fast: for smoke tests and CI"
     )
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument(
+        "--precision",
+        default="32",
+        choices=PRECISIONS,
+        help="precision of the Trainer fits: 32 (default), bf16 or 16-mixed autocast",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--out",

@@ -55,7 +55,13 @@ models, results = {}, {}
 for name, kind in [("parabola", "DAE"), ("parabola", "CAE"), ("moons", "DAE")]:
     model = build(name, kind)
     n_epochs = epochs if name == "parabola" else 2 * epochs  # two curves: harder to fit
-    trainer = Trainer(max_epochs=n_epochs, batch_size=128, seed=args.seed, device=args.device)
+    trainer = Trainer(
+        max_epochs=n_epochs,
+        batch_size=128,
+        seed=args.seed,
+        device=args.device,
+        precision=args.precision,
+    )
     trainer.fit(model, datasets[name])
     models[name, kind] = model.eval()
     results[f"{name}_{kind}_final_loss"] = trainer.history[-1]["loss"]
@@ -187,7 +193,11 @@ decoder = nn.Sequential(
 )
 dae = DenoisingAutoencoder(encoder, decoder, noise="gaussian", sigma=0.3, lr=2e-3)
 Trainer(
-    max_epochs=15 if args.quick else 150, batch_size=64, seed=args.seed, device=args.device
+    max_epochs=15 if args.quick else 150,
+    batch_size=64,
+    seed=args.seed,
+    device=args.device,
+    precision=args.precision,
 ).fit(dae, train_images)
 dae.eval()
 clean = test_images[:12]

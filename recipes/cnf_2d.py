@@ -33,6 +33,7 @@ trainer = Trainer(
     max_steps=steps,
     batch_size=256,
     device=args.device,
+    precision=args.precision,
     seed=args.seed,
     progress=False,
     log_every_n_steps=None,

@@ -43,6 +43,7 @@ trainer = Trainer(
     max_steps=steps,
     batch_size=512,
     device=args.device,
+    precision=args.precision,
     seed=args.seed,
     ema_decay=0.99 if args.quick else 0.999,
     progress=False,

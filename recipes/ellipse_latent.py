@@ -45,6 +45,7 @@ def fit(beta, n_z=48):
         max_epochs=150 if args.quick else 400,
         batch_size=None,  # the 24 samples are one batch
         device=args.device,
+        precision=args.precision,
         seed=args.seed,
         progress=False,
         log_every_n_steps=1,

@@ -81,7 +81,12 @@ gan = GAN(
     lr_decay_steps=None if args.no_anneal else steps,
 )
 trainer = Trainer(
-    max_epochs=epochs, batch_size=batch, device=args.device, seed=args.seed, progress=False
+    max_epochs=epochs,
+    batch_size=batch,
+    device=args.device,
+    precision=args.precision,
+    seed=args.seed,
+    progress=False,
 )
 trainer.fit(gan, train_x)
 

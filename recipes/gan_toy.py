@@ -197,6 +197,7 @@ Trainer(
     max_epochs=None,
     batch_size=64,
     device=args.device,
+    precision=args.precision,
     seed=args.seed,
     progress=False,
 ).fit(coin_gan, coins)
@@ -243,6 +244,7 @@ for data_name, (make_data, centers) in DATASETS.items():
             max_epochs=None,
             batch_size=256,
             device=args.device,
+            precision=args.precision,
             seed=args.seed,
             progress=False,
         )

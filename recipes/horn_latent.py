@@ -72,6 +72,7 @@ def fit(start, beta):
         max_epochs=150 if args.quick else 400,
         batch_size=128,
         device=args.device,
+        precision=args.precision,
         seed=args.seed,
         progress=False,
         log_every_n_steps=None,

@@ -71,9 +71,13 @@ else:  # 8×8 digits and a small LeNet-like net with dropout (p = 0.5) before th
     )
     data_name = "8×8 digits, small LeNet"
 model = Supervised(net, loss="cross_entropy", optimizer="adam", lr=lr, weight_decay=weight_decay)
-Trainer(max_epochs=epochs, batch_size=batch, device=args.device, seed=args.seed).fit(
-    model, (x_train, y_train)
-)
+Trainer(
+    max_epochs=epochs,
+    batch_size=batch,
+    device=args.device,
+    precision=args.precision,
+    seed=args.seed,
+).fit(model, (x_train, y_train))
 net = net.cpu().eval()
 mc = MCDropout(net, n_samples=100, seed=args.seed)
 

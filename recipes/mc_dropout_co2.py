@@ -50,7 +50,13 @@ def dropout_net(activation):
 
 def train(net):
     model = Supervised(net, loss="mse", optimizer="adam", lr=1e-3, weight_decay=weight_decay)
-    trainer = Trainer(max_epochs=epochs, batch_size=None, device=args.device, seed=args.seed)
+    trainer = Trainer(
+        max_epochs=epochs,
+        batch_size=None,
+        device=args.device,
+        precision=args.precision,
+        seed=args.seed,
+    )
     trainer.fit(model, (data.x_train, data.y_train))
     return net.cpu()
 

@@ -39,9 +39,13 @@ inside, far = grid.abs().squeeze(1) <= 5, grid.abs().squeeze(1) >= 12
 
 def train(net):
     model = Supervised(net, loss="mse", optimizer="sgd", lr=0.01, weight_decay=1e-5)
-    Trainer(max_epochs=epochs, batch_size=None, device=args.device, seed=args.seed).fit(
-        model, (x, y)
-    )
+    Trainer(
+        max_epochs=epochs,
+        batch_size=None,
+        device=args.device,
+        precision=args.precision,
+        seed=args.seed,
+    ).fit(model, (x, y))
     return net.cpu()
 
 

@@ -105,6 +105,7 @@ for name, loss in LOSSES.items():
         max_epochs=EPOCHS,
         batch_size=128,
         device=args.device,
+        precision=args.precision,
         seed=args.seed,
         progress=False,
         log_every_n_steps=None,

@@ -83,6 +83,7 @@ def fit(backbone, loss):
         max_epochs=EPOCHS,
         batch_size=300,
         device=args.device,
+        precision=args.precision,
         seed=args.seed,
         progress=False,
         log_every_n_steps=None,

@@ -47,7 +47,12 @@ PAIRS = [(0, 1), (4, 7), (6, 9), (2, 3)]  # interpolation end points: digit labe
 # ---- the VAE -----------------------------------------------------------------------------------
 vae = VAE(mlp_encoder(shape, d, hidden), mlp_decoder(shape, d, hidden), d, lr=1e-3)
 trainer = Trainer(
-    max_epochs=epochs, batch_size=batch, device=args.device, seed=args.seed, progress=False
+    max_epochs=epochs,
+    batch_size=batch,
+    device=args.device,
+    precision=args.precision,
+    seed=args.seed,
+    progress=False,
 )
 trainer.fit(vae, train_x)
 dev = trainer.device
@@ -87,7 +92,12 @@ for beta in (0.0, 1.0):
     torch.manual_seed(args.seed)
     vae2 = VAE(mlp_encoder(shape, 2, hidden), mlp_decoder(shape, 2, hidden), 2, beta=beta)
     Trainer(
-        max_epochs=epochs, batch_size=batch, device=args.device, seed=args.seed, progress=False
+        max_epochs=epochs,
+        batch_size=batch,
+        device=args.device,
+        precision=args.precision,
+        seed=args.seed,
+        progress=False,
     ).fit(vae2, train_x)
     with torch.no_grad():
         mu, logvar = vae2.encode(test[:2000])

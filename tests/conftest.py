@@ -1,4 +1,10 @@
-"""Shared test fixtures. Tests never reseed the global RNG: they use explicit generators."""
+"""Shared test fixtures. Tests never reseed the global RNG: they use explicit generators.
+
+Devices: a test that needs CUDA carries ``@pytest.mark.cuda`` and is skipped, with the reason, where
+``torch.cuda.is_available()`` is False. A device-agnostic test takes the ``device`` fixture: it
+runs on the CPU everywhere and again on CUDA where there is a GPU (``pytest -m cuda`` selects the
+CUDA runs alone; ``make gpu-check`` runs them).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,34 @@ from pathlib import Path
 
 import matplotlib
 import pytest
+import torch
 
 matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _no_cuda_reason() -> str | None:
+    if torch.cuda.is_available():
+        return None
+    build = f"a CUDA {torch.version.cuda} build" if torch.version.cuda else "a CPU-only build"
+    return f"needs a CUDA device: torch.cuda.is_available() is False (torch {torch.__version__}, {build})"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the tests marked ``cuda`` where there is no CUDA device, saying why."""
+    reason = _no_cuda_reason()
+    if reason is None:
+        return
+    for item in items:
+        if item.get_closest_marker("cuda") is not None:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def device(request) -> torch.device:
+    """The device of a device-agnostic test: the CPU, and CUDA (marked ``cuda``) where available."""
+    return torch.device(request.param)
 
 
 @pytest.fixture(scope="session")

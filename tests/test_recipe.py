@@ -1,5 +1,6 @@
 """ebm/recipe.py: the command line and outputs every recipe shares."""
 
+import ast
 import json
 import math
 from pathlib import Path
@@ -39,6 +40,22 @@ def test_parse_args_defaults_and_extras():
         add_arguments=lambda p: p.add_argument("--epochs", type=int, default=1),
     )
     assert args.quick and args.epochs == 3
+
+
+def test_precision_flag_reaches_every_trainer_of_every_recipe(capsys):
+    assert parse_args("demo", []).precision == "32"
+    assert parse_args("demo", ["--precision", "16-mixed"]).precision == "16-mixed"
+    with pytest.raises(SystemExit):
+        parse_args("demo", ["--precision", "fp8"])
+    assert "--precision" in capsys.readouterr().err
+    # every Trainer(...) a recipe builds takes precision=args.precision (make gpu-check runs
+    # each recipe in bf16 and 16-mixed, which would otherwise silently run in fp32)
+    for name in recipe_names():
+        tree = ast.parse((ROOT / "recipes" / f"{name}.py").read_text())
+        for call in ast.walk(tree):
+            if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "Trainer":
+                given = {k.arg: ast.unparse(k.value) for k in call.keywords}
+                assert given.get("precision") == "args.precision", (name, call.lineno)
 
 
 def test_write_results_makes_everything_json(tmp_path):

@@ -1,6 +1,10 @@
 """DDP on CPU: 2 gloo processes launched by torchrun match one process with the same global
 batch; rank 0 alone writes; its checkpoint loads in a single process; a job resumed mid-epoch
-from it continues exactly as the uninterrupted job, every rank with its own RNG stream."""
+from it continues exactly as the uninterrupted job, every rank with its own RNG stream.
+
+``EBM_TEST_DDP_DEVICE=cuda`` runs the same tests with one GPU per rank over nccl (``make
+gpu-check`` does); they are then marked ``cuda`` and skip, saying why, without 2 GPUs.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,20 @@ from torch import nn
 from ebm.train import Trainer, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
+
+DDP_DEVICE = os.environ.get("EBM_TEST_DDP_DEVICE", "cpu")
+BACKEND = {"cpu": "gloo", "cuda": "nccl"}
+if DDP_DEVICE not in BACKEND:
+    raise ValueError(f"EBM_TEST_DDP_DEVICE must be one of {sorted(BACKEND)}, got {DDP_DEVICE!r}")
+if DDP_DEVICE == "cuda":
+    pytestmark = [
+        pytest.mark.cuda,
+        pytest.mark.skipif(
+            torch.cuda.device_count() < 2,
+            reason="nccl needs one GPU per rank: these tests start 2 ranks, "
+            f"{torch.cuda.device_count()} GPU(s) visible",
+        ),
+    ]
 
 
 class TwoPlayers(nn.Module):
@@ -68,7 +86,8 @@ skipping = Trainer(max_epochs=2, batch_size=8, seed=3, device=args.device, progr
                    nan_policy="skip")
 skipping.fit(skipper, (x, y_bad))
 rank = torch.distributed.get_rank()
-(args.out / f"rank{{rank}}.txt").write_text(str(trainer.world_size))
+(args.out / f"rank{{rank}}.txt").write_text(
+    f"{{trainer.world_size}} {{torch.distributed.get_backend()}} {{trainer.device.type}}")
 if is_main_process():
     torch.save({{"mlp": mlp.state_dict(), "players": players.state_dict(),
                 "skipper": skipper.state_dict(),
@@ -77,7 +96,7 @@ write_results(args.out, "ddp_check", {{"val_loss": trainer.history[-1]["val_loss
 """
 
 
-def test_two_gloo_processes_under_torchrun_match_one_process(tmp_path):
+def test_two_processes_under_torchrun_match_one_process(tmp_path):
     script = tmp_path / "ddp_check.py"
     script.write_text(SCRIPT.format(tests=str(ROOT / "tests")))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -90,34 +109,37 @@ def test_two_gloo_processes_under_torchrun_match_one_process(tmp_path):
         str(script),
         "--quick",
         "--device",
-        "cpu",
+        DDP_DEVICE,
         "--out",
         str(tmp_path),
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert (tmp_path / "rank0.txt").read_text() == "2" == (tmp_path / "rank1.txt").read_text()
-    ddp = torch.load(tmp_path / "ddp.pt", weights_only=True)
+    expected = f"2 {BACKEND[DDP_DEVICE]} {DDP_DEVICE}"  # world size, backend, device
+    assert (tmp_path / "rank0.txt").read_text() == expected == (tmp_path / "rank1.txt").read_text()
+    ddp = torch.load(tmp_path / "ddp.pt", map_location="cpu", weights_only=True)
 
     # the same runs in one process with the global batch 2 x 8
     x, y = mlp_data(64)
     mlp = MLP(seed=0)
-    single = Trainer(max_epochs=2, batch_size=16, seed=3, device="cpu", progress=False)
+    single = Trainer(max_epochs=2, batch_size=16, seed=3, device=DDP_DEVICE, progress=False)
     single.fit(mlp, (x, y), val_data=(x, y))
     players = TwoPlayers()
-    Trainer(max_epochs=2, batch_size=16, seed=3, device="cpu", progress=False).fit(players, (x, y))
+    Trainer(max_epochs=2, batch_size=16, seed=3, device=DDP_DEVICE, progress=False).fit(
+        players, (x, y)
+    )
     y_bad = y.clone()
     y_bad[5] = 99.0
     skipper = PoisonedMLP(seed=1)
     Trainer(
-        max_epochs=2, batch_size=16, seed=3, device="cpu", progress=False, nan_policy="skip"
+        max_epochs=2, batch_size=16, seed=3, device=DDP_DEVICE, progress=False, nan_policy="skip"
     ).fit(skipper, (x, y_bad))
     assert ddp["skipped"].item() == 2.0  # once per epoch, decided together by both ranks
     for model, key in ((mlp, "mlp"), (players, "players"), (skipper, "skipper")):
         for name, value in model.state_dict().items():
-            torch.testing.assert_close(ddp[key][name], value, rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(ddp[key][name], value.cpu(), rtol=1e-5, atol=1e-6)
     # players moved: the comparison is not between two untouched initialisations
-    assert not torch.allclose(players.a, torch.tensor([3.0, -1.0]))
+    assert not torch.allclose(players.a.cpu(), torch.tensor([3.0, -1.0]))
 
     results = json.loads((tmp_path / "ddp_check.json").read_text())
     assert abs(results["val_loss"] - single.history[-1]["val_loss"]) < 1e-5
@@ -143,7 +165,7 @@ def test_a_real_recipe_runs_under_torchrun(tmp_path):
         str(ROOT / "recipes" / "gan_toy.py"),
         "--quick",
         "--device",
-        "cpu",
+        DDP_DEVICE,
         "--out",
         str(tmp_path),
     ]
@@ -188,7 +210,7 @@ x, y = mlp_data(64)  # 4 global batches of 2 x 8 per epoch
 
 def fit(folder, seed, resume=False, **kw):
     model = DropoutMLP(seed)
-    Trainer(max_epochs=3, batch_size=8, seed=3, device="cpu", progress=False,
+    Trainer(max_epochs=3, batch_size=8, seed=3, device=args.device, progress=False,
             ckpt_dir=args.out / folder, ckpt_every_n_steps=5, **kw).fit(model, (x, y), resume=resume)
     return model
 
@@ -200,7 +222,8 @@ if os.environ["PHASE"] == "first":
 else:
     torch.manual_seed(1000 + int(os.environ["RANK"]))  # another process: other RNG states
     name, model = "resumed", fit("interrupted", seed=9, resume=True)
-torch.save(model.state_dict(), args.out / f"{{name}}_rank{{os.environ['RANK']}}.pt")
+torch.save({{k: v.cpu() for k, v in model.state_dict().items()}},
+           args.out / f"{{name}}_rank{{os.environ['RANK']}}.pt")
 """
 
 
@@ -216,7 +239,7 @@ def test_ddp_resume_mid_epoch_matches_the_uninterrupted_run(tmp_path):
             "PHASE": phase,
         }
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"]
-        cmd += [str(script), "--device", "cpu", "--out", str(tmp_path)]
+        cmd += [str(script), "--device", DDP_DEVICE, "--out", str(tmp_path)]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         if phase == "first":
