@@ -34,8 +34,8 @@ gallery: setup
 	MPLBACKEND=Agg $(PY) recipes/run_all.py --out figures
 
 lint: setup
-	$(PY) -m ruff check ebm recipes tests benchmarks $(wildcard docs/*.py)
-	$(PY) -m ruff format --check ebm recipes tests benchmarks $(wildcard docs/*.py)
+	$(PY) -m ruff check ebm recipes tests benchmarks tools $(wildcard docs/*.py)
+	$(PY) -m ruff format --check ebm recipes tests benchmarks tools $(wildcard docs/*.py)
 
 bench: setup
 	$(PY) -m pip install --quiet -e ".[bench]" "torch==$$($(PY) -c 'import torch; print(torch.__version__)')"

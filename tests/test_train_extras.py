@@ -11,8 +11,8 @@ from _train_models import MLP, Regression, mlp_data, regression_data
 from torch import nn
 
 from ebm.train import EMA, Callback, EarlyStopping, Trainer
-from ebm.train.progress import progress_enabled
 from ebm.train.precision import Precision
+from ebm.train.progress import progress_enabled
 
 
 class _DtypeProbe(Regression):
