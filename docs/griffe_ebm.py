@@ -16,6 +16,10 @@ text indented by 4 spaces below it, one entry per name; the types and defaults c
 signature), and ends the block before the first line that is not an item by opening a "Notes"
 section for it. Docstrings already in numpydoc form (``name : type``) are left as they are.
 Undocumented instance attributes (``self.tol = tol``) are left out of the reference.
+
+Doctest examples (``>>>`` lines and their output, up to the next blank line) become fenced
+Python code blocks: left as they are, Markdown would read ``>`` as a quote and run the lines
+together into one paragraph.
 """
 
 from __future__ import annotations
@@ -44,9 +48,32 @@ def _is_header(lines: list[str], i: int) -> bool:
     )
 
 
-def normalise(text: str) -> str:
-    """Rewrite ``name: text`` item sections of a (dedented) docstring into numpydoc's form."""
+def fence_doctests(text: str) -> str:
+    """Wrap every doctest block (``>>>`` lines and their output) in a fenced code block."""
     lines = text.split("\n")
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if not line.lstrip().startswith(">>>"):
+            out.append(line)
+            i += 1
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        if out and out[-1].strip():
+            out.append("")
+        out.append(indent + "```python")
+        while i < len(lines) and lines[i].strip() and lines[i].startswith(indent):
+            out.append(lines[i])
+            i += 1
+        out += [indent + "```", ""] if i < len(lines) and lines[i].strip() else [indent + "```"]
+    return "\n".join(out)
+
+
+def normalise(text: str) -> str:
+    """Rewrite ``name: text`` item sections of a (dedented) docstring into numpydoc's form,
+    and fence its doctest examples (``fence_doctests``)."""
+    lines = fence_doctests(text).split("\n")
     out: list[str] = []
     i = 0
     while i < len(lines):

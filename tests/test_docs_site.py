@@ -182,3 +182,19 @@ def test_recipe_docstring_lists_become_markdown_lists():
         "Next paragraph.",
     ]
     assert hooks.docstring_markdown("no list\nat all") == "no list\nat all"
+
+
+def test_doctest_examples_become_fenced_code_blocks():
+    griffe_ebm = _load("griffe_ebm")
+    text = "Summary.\n>>> x = 1  # one\n>>> [x][:1]\n[1]\n\nAfter."
+    assert griffe_ebm.normalise(text).split("\n") == [
+        "Summary.",
+        "",
+        "```python",
+        ">>> x = 1  # one",
+        ">>> [x][:1]",
+        "[1]",
+        "```",
+        "",
+        "After.",
+    ]
