@@ -21,6 +21,8 @@ from ebm.bayes.prediction import Prediction
 from ebm.bayes.supervised import _LOSSES, _OPTIMIZERS, Supervised
 from ebm.models._estimator import ParamsMixin
 
+__all__ = ["DeepEnsemble"]
+
 
 class DeepEnsemble(ParamsMixin):
     """M independently trained copies of ``make_net()``.

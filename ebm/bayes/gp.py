@@ -18,6 +18,8 @@ from ebm._checks import as_float_tensor, check_choice, check_int, check_positive
 from ebm.bayes.prediction import Prediction
 from ebm.models._estimator import ParamsMixin
 
+__all__ = ["GPRegressor"]
+
 
 def _local_params():
     return pyro.settings.context(module_local_params=True)

@@ -24,6 +24,8 @@ from ebm._deprecation import renamed_arguments
 from ebm.bayes.prediction import Prediction
 from ebm.models._estimator import ParamsMixin
 
+__all__ = ["SVIRegressor"]
+
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU}
 
 

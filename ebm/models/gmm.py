@@ -27,6 +27,8 @@ from ebm.models._estimator import (
     check_positive_int,
 )
 
+__all__ = ["GaussianMixture"]
+
 # A standard deviation (or Cholesky pivot) at most this many float64 epsilons times the data's
 # largest |value| along its feature cannot be told from a point mass: the rounding of y − μ is
 # as large as the spread itself, and the likelihood of a collapsed component is unbounded.

@@ -42,6 +42,8 @@ from ebm.models._estimator import (
     power_of_two_scale,
 )
 
+__all__ = ["KMeans"]
+
 # rows per chunk are chosen so that one (chunk, runs·K) distance block holds about this many
 # floats: small enough for the CPU caches and a bounded GPU temporary, large enough that the
 # per-chunk overhead of launching a few kernels stays small.

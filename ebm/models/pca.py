@@ -35,6 +35,8 @@ from ebm.models._estimator import (
     power_of_two_scale,
 )
 
+__all__ = ["PCA", "LinearAutoencoder"]
+
 _SOLVERS = ("auto", "svd", "covariance_eigh")
 
 
