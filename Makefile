@@ -59,7 +59,7 @@ clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
 
 # on a machine with CUDA: the CUDA tests, every recipe's quick mode in bf16 and 16-mixed, DDP on
-# nccl and the benchmarks, into one report (build/gpu-check/REPORT.md); see docs/gpu.md
+# nccl and the benchmarks, into one report (build/gpu-check/REPORT.md); see docs/guide/gpu.md
 .PHONY: gpu-check
 gpu-check: setup
 	$(PY) tools/gpu_check.py

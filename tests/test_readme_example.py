@@ -39,13 +39,18 @@ def test_the_quick_start_example_is_the_same_everywhere():
 
 
 def test_core_example_trains_a_class_energy(capsys):
-    namespace: dict = {"__name__": "readme_example"}
-    with torch.random.fork_rng():  # the example seeds torch (via the Trainer): keep it local
-        torch.manual_seed(0)  # its parameter initialisation, for a reproducible test
-        exec(compile(_core_example("README.md"), "README.md:core", "exec"), namespace)
+    accuracies = []
+    for _ in range(2):
+        namespace: dict = {"__name__": "readme_example"}
+        with torch.random.fork_rng():  # the example seeds torch's global RNG: keep it local
+            torch.seed()  # any state before the run: the example seeds what it needs
+            exec(compile(_core_example("README.md"), "README.md:core", "exec"), namespace)
+        accuracies.append(namespace["accuracy"])
     assert "train accuracy" in capsys.readouterr().out
     # the hinge-trained energy separates the three spiral arms (a linear one gets about 0.5)
-    assert namespace["accuracy"] > 0.85
+    assert accuracies[0] > 0.85
+    # the example is reproducible as written: a copy-paste prints the same number every time
+    assert accuracies[0] == accuracies[1]
 
 
 def test_getting_started_first_energy(capsys):

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from ebm._checks import as_float_tensor, check_choice, check_int, check_real, make_generator
+from ebm._deprecation import REMOVED_IN
 from ebm.models._estimator import (
     ParamsMixin,
     as_query,
@@ -329,7 +330,7 @@ class GaussianMixture(ParamsMixin):
 
         n: an int >= 1. generator: a torch.Generator on the fitted device (None: the model's
         private generator, seeded by ``seed`` in the constructor, which each call advances).
-        seed: deprecated (a DeprecationWarning; removed in the next release), use
+        seed: deprecated (a DeprecationWarning; removed in 0.3), use
         ``generator=torch.Generator().manual_seed(seed)``.
         """
         means = check_fitted(self, "means_")
@@ -345,8 +346,8 @@ class GaussianMixture(ParamsMixin):
             if generator is not None:
                 raise ValueError("give generator or the deprecated seed, not both")
             warnings.warn(
-                "GaussianMixture.sample(seed=...) is deprecated and will be removed in the next "
-                "release: pass generator=torch.Generator(device).manual_seed(seed)",
+                f"GaussianMixture.sample(): argument 'seed' is deprecated and will be removed in "
+                f"{REMOVED_IN}; use 'generator' (torch.Generator(device).manual_seed(seed))",
                 DeprecationWarning,
                 stacklevel=2,
             )
