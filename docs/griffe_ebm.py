@@ -15,6 +15,9 @@ list. This extension rewrites such a block into numpydoc's form (``name`` on its
 text indented by 4 spaces below it, one entry per name; the types and defaults come from the
 signature), and ends the block before the first line that is not an item by opening a "Notes"
 section for it. Docstrings already in numpydoc form (``name : type``) are left as they are.
+Doctest examples (``>>>`` lines, their ``...`` continuations and expected output, up to the next
+blank line) are fenced as ``pycon`` code: Markdown would read ``>>>`` as nested quotes; for the
+same reason a wrapped line that starts with ``>`` (``>= 1``) gets its ``>`` escaped.
 Undocumented instance attributes (``self.tol = tol``) are left out of the reference.
 """
 
@@ -99,6 +102,30 @@ def normalise(text: str) -> str:
             out += ["", "Notes", "-----"]
         elif i < len(lines):
             out.append("")
+    return _fence_doctests("\n".join(out))
+
+
+def _fence_doctests(text: str) -> str:
+    """Fence each doctest block (from a ``>>>`` line to the next blank line) as ``pycon``."""
+    lines = text.split("\n")
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        stripped = lines[i].lstrip()
+        if not (stripped == ">>>" or stripped.startswith(">>> ")):
+            if stripped.startswith(">"):  # ">= 1" wrapped to the line's start: not a quote
+                lines[i] = lines[i][: len(lines[i]) - len(stripped)] + "\\" + stripped
+            out.append(lines[i])
+            i += 1
+            continue
+        indent = lines[i][: len(lines[i]) - len(stripped)]
+        if out and out[-1].strip():
+            out.append("")  # a fence must not continue a paragraph
+        out.append(indent + "```pycon")
+        while i < len(lines) and lines[i].strip():
+            out.append(lines[i])
+            i += 1
+        out.append(indent + "```")
     return "\n".join(out)
 
 

@@ -1,6 +1,6 @@
 """Callbacks: objects whose hook methods the trainer calls at fixed points of ``fit``.
 
-Hooks, in the order they fire (``Trainer._loop`` is the reference):
+Hooks, in the order a ``Trainer.fit`` calls them:
 
 1. ``on_fit_start`` once, before the first step;
 2. per epoch: ``on_epoch_start``; ``on_step_end`` after every training step (with
@@ -44,7 +44,7 @@ class Callback:
     ``state_dict``/``load_state_dict`` carry the callback's own state through checkpoints, so a
     resumed fit (``fit(..., resume=True)``) continues it where it stopped.
 
-    A skeleton (every hook is optional)::
+    A skeleton (every hook is optional):
 
         class PrintLoss(Callback):
             def __init__(self):
