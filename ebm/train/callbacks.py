@@ -104,7 +104,7 @@ class Callback:
     def on_epoch_end(self, trainer, model, metrics: dict[str, float]) -> None:
         """Called at the end of every epoch, on every rank, before the epoch's checkpoint.
 
-        trainer, model: see :class:`Callback`. metrics: the epoch's history row, Python floats:
+        trainer, model: see :class:`Callback`. metrics: the epoch's history row, Python numbers:
         ``epoch`` (its 0-based index), ``step``, the means of the training terms over the
         epoch (and the ranks), ``lr``, ``val_*`` when it validated, ``skipped`` under
         ``nan_policy="skip"``, and ``epoch_time`` (seconds). Also called for the last, partial
