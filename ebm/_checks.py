@@ -44,10 +44,11 @@ def _from_array_like(name: str, value: object, what: tuple[str, str]) -> Tensor:
             f"{name} must be a tensor or an array-like of {what[1]}, got "
             f"{type(value).__name__} of dtype {arr.dtype}"
         )
+    shape = arr.shape  # np.ascontiguousarray makes a 0-d array 1-d
     arr = np.ascontiguousarray(arr)
     if not arr.flags.writeable:  # torch warns on read-only memory: give it a copy
         arr = arr.copy()
-    return torch.from_numpy(arr).reshape(arr.shape)  # keeps 0-d
+    return torch.from_numpy(arr).reshape(shape)  # keeps 0-d
 
 
 def as_float_tensor(
