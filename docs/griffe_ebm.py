@@ -15,11 +15,10 @@ list. This extension rewrites such a block into numpydoc's form (``name`` on its
 text indented by 4 spaces below it, one entry per name; the types and defaults come from the
 signature), and ends the block before the first line that is not an item by opening a "Notes"
 section for it. Docstrings already in numpydoc form (``name : type``) are left as they are.
+Doctest examples (``>>>`` lines, their ``...`` continuations and expected output, up to the next
+blank line) are fenced as ``pycon`` code: Markdown would read ``>>>`` as nested quotes; for the
+same reason a wrapped line that starts with ``>`` (``>= 1``) gets its ``>`` escaped.
 Undocumented instance attributes (``self.tol = tol``) are left out of the reference.
-
-Doctest examples (``>>>`` lines and their output, up to the next blank line) become fenced
-Python code blocks: left as they are, Markdown would read ``>`` as a quote and run the lines
-together into one paragraph.
 """
 
 from __future__ import annotations
@@ -48,32 +47,10 @@ def _is_header(lines: list[str], i: int) -> bool:
     )
 
 
-def fence_doctests(text: str) -> str:
-    """Wrap every doctest block (``>>>`` lines and their output) in a fenced code block."""
-    lines = text.split("\n")
-    out: list[str] = []
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if not line.lstrip().startswith(">>>"):
-            out.append(line)
-            i += 1
-            continue
-        indent = line[: len(line) - len(line.lstrip())]
-        if out and out[-1].strip():
-            out.append("")
-        out.append(indent + "```python")
-        while i < len(lines) and lines[i].strip() and lines[i].startswith(indent):
-            out.append(lines[i])
-            i += 1
-        out += [indent + "```", ""] if i < len(lines) and lines[i].strip() else [indent + "```"]
-    return "\n".join(out)
-
-
 def normalise(text: str) -> str:
     """Rewrite ``name: text`` item sections of a (dedented) docstring into numpydoc's form,
-    and fence its doctest examples (``fence_doctests``)."""
-    lines = fence_doctests(text).split("\n")
+    and fence its doctest examples (``_fence_doctests``)."""
+    lines = text.split("\n")
     out: list[str] = []
     i = 0
     while i < len(lines):
@@ -126,6 +103,30 @@ def normalise(text: str) -> str:
             out += ["", "Notes", "-----"]
         elif i < len(lines):
             out.append("")
+    return _fence_doctests("\n".join(out))
+
+
+def _fence_doctests(text: str) -> str:
+    """Fence each doctest block (from a ``>>>`` line to the next blank line) as ``pycon``."""
+    lines = text.split("\n")
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        stripped = lines[i].lstrip()
+        if not (stripped == ">>>" or stripped.startswith(">>> ")):
+            if stripped.startswith(">"):  # ">= 1" wrapped to the line's start: not a quote
+                lines[i] = lines[i][: len(lines[i]) - len(stripped)] + "\\" + stripped
+            out.append(lines[i])
+            i += 1
+            continue
+        indent = lines[i][: len(lines[i]) - len(stripped)]
+        if out and out[-1].strip():
+            out.append("")  # a fence must not continue a paragraph
+        out.append(indent + "```pycon")
+        while i < len(lines) and lines[i].strip():
+            out.append(lines[i])
+            i += 1
+        out.append(indent + "```")
     return "\n".join(out)
 
 

@@ -11,6 +11,7 @@ Recipes write to ``build/figures`` unless ``--out`` says otherwise: only ``make 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import os
@@ -28,26 +29,52 @@ DEFAULT_OUT = Path("build/figures")
 def parse_args(
     description: str, argv: Sequence[str] | None = None, add_arguments=None
 ) -> argparse.Namespace:
-    """The common flags: --quick, --device auto|cpu|cuda|mps, --precision 32|bf16|16-mixed,
-    --seed, --out (default build/figures).
+    """Parse a recipe's command line: the common flags, plus the recipe's own.
 
-    ``--precision`` is passed to the recipe's ``Trainer`` fits (default "32"); recipes that fit
-    no model with the Trainer accept it and ignore it.
+    description: the recipe's docstring (``__doc__``), or just its first paragraph. ``--help``
+        prints the first paragraph under the usage line, then the options, then the rest of
+        the docstring; paragraphs, indented commands and "- " lists keep their line breaks.
+    argv: the arguments to parse, a sequence of strings (None: ``sys.argv[1:]``).
+    add_arguments: optional callable ``add_arguments(parser)`` that adds the recipe's own flags
+        to the ``argparse.ArgumentParser`` (with ``help=`` texts; the common ones are taken).
 
-    add_arguments: optional callable(parser) adding recipe-specific flags.
+    The common flags: ``--quick`` (a small, fast run for smoke tests and CI), ``--device``
+    (auto|cpu|cuda|mps, default auto: cuda, then mps, then cpu), ``--precision``
+    (32|bf16|16-mixed, default "32"; passed to the recipe's ``Trainer`` fits, accepted and
+    ignored by recipes that fit no model with the Trainer), ``--seed`` (an int, default 0) and
+    ``--out`` (the output folder, default ``build/figures``).
+
+    Returns the ``argparse.Namespace`` of every flag (``args.quick``, ``args.device``,
+    ``args.precision``, ``args.seed``, ``args.out`` as a ``Path``, and the recipe's own). A bad
+    flag prints the usage and exits with status 2, as argparse does.
     """
-    parser = argparse.ArgumentParser(description=description)
+    summary, _, details = inspect.cleandoc(description).partition("\n\n")
+    parser = argparse.ArgumentParser(
+        description=summary,
+        epilog=details.strip() or None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--quick", action="store_true", help="small and fast: for smoke tests and CI"
     )
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda", "mps"],
+        help="where to train (default auto: cuda, then mps, then cpu)",
+    )
     parser.add_argument(
         "--precision",
         default="32",
         choices=PRECISIONS,
         help="precision of the Trainer fits: 32 (default), bf16 or 16-mixed autocast",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the run's randomness: initial weights, data order, sampling (default 0)",
+    )
     parser.add_argument(
         "--out",
         type=Path,
@@ -66,7 +93,13 @@ def is_main_process() -> bool:
 
 
 def save_figure(fig, out: Path | str, name: str, dpi: int = 110) -> Path:
-    """Write ``<out>/<name>.png`` (rank 0 only) and close the figure."""
+    """Write ``<out>/<name>.png`` (rank 0 only) and close the figure; return the path.
+
+    fig: a matplotlib ``Figure``, closed afterwards on every rank (so a recipe drawing many
+    figures does not keep them open). out: the output folder, created if missing. name: the
+    file's stem. dpi: dots per inch of the PNG (default 110). The path is returned on every
+    rank, written or not.
+    """
     import matplotlib.pyplot as plt
 
     path = Path(out) / f"{name}.png"
@@ -92,7 +125,13 @@ def _jsonable(value):
 
 
 def write_results(out: Path | str, name: str, results: dict) -> Path:
-    """Write the recipe's key numbers to ``<out>/<name>.json`` atomically (rank 0 only)."""
+    """Write the recipe's key numbers to ``<out>/<name>.json`` atomically (rank 0 only).
+
+    out: the output folder, created if missing. name: the file's stem.
+    results: a dict of numbers, strings, lists and nested dicts; tensors become (nested)
+    lists, numpy scalars Python numbers, non-finite floats the strings "nan", "inf", "-inf",
+    and keys strings. Keys are sorted in the file. Returns the path (on every rank).
+    """
     path = Path(out) / f"{name}.json"
     if is_main_process():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,8 +166,13 @@ def save_samples(out: Path | str, name: str, arrays: dict[str, torch.Tensor | np
 def format_number(value) -> str:
     """One table cell: 4 significant digits for floats, integers as they are, short vectors inline.
 
-    Accepts Python and numpy scalars, 0-d or size-1 tensors/arrays, short 1-D ones (≤ 12 values,
-    shown as ``[a, b, c]``), bools (yes/no), strings and None (``-``).
+    value: a Python or numpy scalar, a 0-d or size-1 tensor/array, a short 1-D one (≤ 12
+    values, shown as ``[a, b, c]``; longer ones as ``<array (shape)>``), a bool (yes/no), a
+    string (as it is) or None (``-``). Floats from 1e4 to 1e7 are shown without decimals,
+    non-finite ones as ``nan``/``inf``/``-inf``. Any other type is a TypeError.
+
+    >>> format_number(3.14159265), format_number(12345.6), format_number(7), format_number(None)
+    ('3.142', '12346', '7', '-')
     """
     if value is None:
         return "-"
@@ -167,11 +211,19 @@ def print_table(
 ) -> str:
     """Print a recipe's key numbers as a small aligned table (rank 0 only); return its text.
 
+    title: the line printed above the table.
     rows: either ``{row: value}`` (a two-column table) or ``{row: {column: value}}`` (columns in
     order of first appearance; a missing cell is left blank). Values are formatted by
     ``format_number``: floats with 4 significant digits, never raw dicts or tensor reprs.
     header: the name of the first column (row labels) of a ``{row: {column: value}}`` table.
     file: where to print (default ``sys.stdout``).
+
+    >>> _ = print_table("demo", {"train": {"loss": 0.123456, "steps": 300}, "val": {"loss": 0.2}})
+    demo
+             loss  steps
+    -----  ------  -----
+    train  0.1235    300
+    val       0.2
     """
     import sys
 

@@ -27,7 +27,7 @@ from ebm.plot import (  # noqa: E402
 from ebm.recipe import parse_args, print_table, save_figure, write_results  # noqa: E402
 from ebm.train import Trainer  # noqa: E402
 
-args = parse_args(__doc__.split("\n\n")[0])
+args = parse_args(__doc__)
 use_style()
 epochs = 8 if args.quick else 60
 n_points = 1000 if args.quick else 4000

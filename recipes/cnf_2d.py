@@ -16,7 +16,7 @@ from ebm.plot import energy_landscape, use_style
 from ebm.recipe import parse_args, print_table, save_figure, save_samples, write_results
 from ebm.train import Trainer
 
-args = parse_args(__doc__.split("\n\n")[0])
+args = parse_args(__doc__)
 use_style()
 torch.manual_seed(args.seed)
 train = two_moons(5000, noise=0.05, generator=torch.Generator().manual_seed(args.seed))

@@ -104,7 +104,7 @@ def add_arguments(parser):
     )
 
 
-args = parse_args(__doc__.split("\n\n")[0], add_arguments=add_arguments)
+args = parse_args(__doc__, add_arguments=add_arguments)
 JUMPS = args.method == "jumps"
 use_style()
 Toy = namedtuple("Toy", "make box noise steps alpha n_steps reinit")

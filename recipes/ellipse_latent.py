@@ -23,7 +23,7 @@ from ebm.plot import energy_image, evaluate_on_grid, grid_points, use_style
 from ebm.recipe import parse_args, print_table, save_figure, write_results
 from ebm.train import Trainer
 
-args = parse_args(__doc__.split("\n\n")[0])
+args = parse_args(__doc__)
 use_style()
 
 # ---- data: 24 points of the ellipse at x = 0, radii ρ(0) = [β, α] = [2, 1.5] --------------------

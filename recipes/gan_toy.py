@@ -47,7 +47,7 @@ def add_arguments(parser):
     parser.add_argument("--name", default="gan_toy", help="prefix of every output file")
 
 
-args = parse_args(__doc__.split("\n\n")[0], add_arguments=add_arguments)
+args = parse_args(__doc__, add_arguments=add_arguments)
 use_style()
 STD, N_EVAL, LATENT, HIDDEN, R1_WEIGHT = 0.02, 2500, 8, 128, 1.0
 

@@ -30,7 +30,7 @@ from ebm.plot import energy_image, evaluate_on_grid
 from ebm.recipe import parse_args, print_table, save_figure, write_results
 from ebm.train import Trainer
 
-args = parse_args(__doc__.split("\n\n")[0])
+args = parse_args(__doc__)
 torch.manual_seed(args.seed)  # parameter initialisation (a script may seed the global RNG)
 
 # ---- data: training horn and a held-out draw ---------------------------------------------------

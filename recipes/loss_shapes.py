@@ -18,7 +18,7 @@ import ebm.losses as L
 from ebm.plot import energy_image, evaluate_on_grid
 from ebm.recipe import parse_args, print_table, save_figure, write_results
 
-args = parse_args(__doc__.split("\n\n")[0])
+args = parse_args(__doc__)
 n_points = 101 if args.quick else 401
 
 # ---- the margin losses as functions of p − n (n = 0) ------------------------------------------

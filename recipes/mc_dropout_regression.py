@@ -25,7 +25,7 @@ from ebm.plot import uncertainty_band, use_style
 from ebm.recipe import parse_args, print_table, save_figure, save_samples, write_results
 from ebm.train import Trainer
 
-args = parse_args(__doc__.split("\n\n")[0])
+args = parse_args(__doc__)
 use_style()
 epochs = 300 if args.quick else 1000
 torch.manual_seed(args.seed)

@@ -20,7 +20,7 @@ from ebm.models import PCA, GaussianMixture, KMeans  # noqa: E402
 from ebm.plot import energy_image, evaluate_on_grid, robust_range, use_style  # noqa: E402
 from ebm.recipe import parse_args, print_table, save_figure, write_results  # noqa: E402
 
-args = parse_args(__doc__.split("\n\n")[0])
+args = parse_args(__doc__)
 use_style()
 n_grid = 90 if args.quick else 250
 

@@ -19,7 +19,7 @@ from ebm.energies import SiameseEnergy, mlp
 from ebm.recipe import parse_args, print_table, save_figure, write_results
 from ebm.train import Trainer
 
-args = parse_args(__doc__.split("\n\n")[0])
+args = parse_args(__doc__)
 EPOCHS = 10 if args.quick else 60
 MARGIN = 1.0
 

@@ -27,7 +27,7 @@ from ebm.recipe import parse_args, print_table, save_figure, write_results
 from ebm.train import Trainer
 
 args = parse_args(
-    __doc__.split("\n\n")[0],
+    __doc__,
     add_arguments=lambda p: p.add_argument(
         "--data-seed", type=int, default=12345, help="seed of the spiral's points (default 12345)"
     ),

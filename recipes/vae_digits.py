@@ -27,7 +27,7 @@ def add_arguments(parser):
     parser.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files")
 
 
-args = parse_args(__doc__.split("\n\n")[0], add_arguments=add_arguments)
+args = parse_args(__doc__, add_arguments=add_arguments)
 use_style()
 torch.manual_seed(args.seed)  # module initialisation; the Trainer seeds the rest
 

@@ -42,6 +42,40 @@ def test_parse_args_defaults_and_extras():
     assert args.quick and args.epochs == 3
 
 
+def test_help_shows_the_summary_then_the_options_then_the_docstring_as_written(capsys):
+    doc = """A demo recipe, first paragraph.
+
+    Method:
+    - first item, whose text goes on
+      on a second line;
+    - second item.
+
+        python recipes/demo.py --quick
+    """
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(doc, ["--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    summary, options, epilog = (
+        text.index("A demo recipe"),
+        text.index("\n  --seed SEED"),
+        text.index("Method:"),
+    )
+    assert summary < options < epilog
+    # the docstring's lines keep their breaks and indentation (dedented as a whole)
+    assert "Method:\n- first item, whose text goes on\n  on a second line;\n- second item." in text
+    assert "\n    python recipes/demo.py --quick" in text
+    # every common flag says what it does
+    for flag, help_text in [
+        ("--quick", "small and fast"),
+        ("--device", "where to train"),
+        ("--precision", "precision of the Trainer fits"),
+        ("--seed", "seed of the run's randomness"),
+        ("--out", "output folder"),
+    ]:
+        assert help_text in " ".join(text[text.index("\n  " + flag) :].split()[:12]), flag
+
+
 def test_precision_flag_reaches_every_trainer_of_every_recipe(capsys):
     assert parse_args("demo", []).precision == "32"
     assert parse_args("demo", ["--precision", "16-mixed"]).precision == "16-mixed"

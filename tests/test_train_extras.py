@@ -207,6 +207,33 @@ def test_ema_validates_decay_and_model_by_name():
     torch.testing.assert_close(ema.shadow["weight"], start + 0.1)
 
 
+def test_ema_state_dict_round_trips_and_load_refuses_another_model_before_changing():
+    net = nn.Linear(2, 1)
+    ema = EMA(net, 0.9)
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    ema.update(net)
+    saved = {"decay": 0.99, "shadow": {k: v.clone() for k, v in ema.shadow.items()}}
+    other = EMA(nn.Linear(2, 1), 0.5)
+    other.load_state_dict(saved)
+    assert other.decay == 0.99
+    for name, value in saved["shadow"].items():
+        torch.testing.assert_close(other.shadow[name], value)
+    before = {k: v.clone() for k, v in other.shadow.items()}
+    bad_states = [
+        ({"decay": 0.9, "shadow": {"weight": saved["shadow"]["weight"]}}, r"names differ.*bias"),
+        ({"decay": 0.9, "shadow": {**saved["shadow"], "extra": torch.zeros(1)}}, r"names differ"),
+        ({"decay": 0.9, "shadow": {**saved["shadow"], "weight": torch.zeros(3, 2)}}, r"shape"),
+        ({"decay": 1.5, "shadow": saved["shadow"]}, r"^state\['decay'\] must be"),
+    ]
+    for state, match in bad_states:
+        with pytest.raises(ValueError, match=match):
+            other.load_state_dict(state)
+        assert other.decay == 0.99  # nothing changed
+        for name, value in before.items():
+            torch.testing.assert_close(other.shadow[name], value)
+
+
 def test_trainer_num_workers_and_early_stopping_min_delta_are_validated_by_name():
     for bad in (-1, 1.5, float("nan"), "2", True):
         with pytest.raises(ValueError, match=r"^num_workers must be"):

@@ -1,52 +1,167 @@
 """Callbacks: objects whose hook methods the trainer calls at fixed points of ``fit``.
 
-Hooks, in the order they fire: ``on_fit_start``, then per epoch ``on_epoch_start``,
-``on_step_end`` after every training step, ``on_validation_end`` after validation,
-``on_epoch_end``; ``on_checkpoint`` after a checkpoint file is complete; ``on_fit_end``.
-Every hook receives the trainer and the (unwrapped) model; override the ones you need.
-A callback stops training by setting ``trainer.should_stop = True``.
+Hooks, in the order a ``Trainer.fit`` calls them:
+
+1. ``on_fit_start`` once, before the first step;
+2. per epoch: ``on_epoch_start``; ``on_step_end`` after every training step (with
+   ``on_checkpoint`` after it when ``ckpt_every_n_steps`` saves at that step);
+   ``on_validation_end`` when the epoch validates; ``on_epoch_end``; then ``on_checkpoint``
+   when the epoch's checkpoint is written;
+3. ``on_fit_end`` once, when training has ended without an error.
+
+Every hook receives the trainer and the model (the user's ``nn.Module`` on its device, never
+the DistributedDataParallel wrapper); override the ones you need. Several callbacks are called
+in the order of ``Trainer(callbacks=[...])``. A callback stops training by setting
+``trainer.should_stop = True``: the trainer checks it after every step and before every epoch.
+
+Under DDP (torchrun) every hook runs on every rank, except ``on_checkpoint``, which runs on
+rank 0 only (the rank that writes). ``metrics`` are averaged over the ranks, so they are the
+same everywhere; a step's ``outputs`` are the rank's own. A callback that stops training must
+decide the same way on every rank (from ``metrics``, say), or the ranks wait for each other.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from ebm._checks import check_real
+
+__all__ = ["Callback", "EarlyStopping"]
 
 _MODES = ("min", "max")
 
 
 class Callback:
-    """Base class: every hook is a no-op. ``state_dict``/``load_state_dict`` go into checkpoints."""
+    """Base class of the trainer's callbacks: every hook is a no-op; override the ones you need.
 
-    def on_fit_start(self, trainer, model) -> None: ...
+    Each hook is called as ``hook(trainer, model, ...)``: trainer is the running
+    :class:`~ebm.train.Trainer` (``trainer.step``, ``trainer.epoch``, ``trainer.history``,
+    ``trainer.rank``, ``trainer.should_stop``, ...), model the ``nn.Module`` being trained, on
+    the trainer's device (unwrapped under DDP). Hooks run on the host between steps; reading a
+    device tensor in one (``outputs["loss"].item()``) is a host sync, paid at every call.
 
-    def on_epoch_start(self, trainer, model) -> None: ...
+    ``state_dict``/``load_state_dict`` carry the callback's own state through checkpoints, so a
+    resumed fit (``fit(..., resume=True)``) continues it where it stopped.
+
+    A skeleton (every hook is optional):
+
+        class PrintLoss(Callback):
+            def __init__(self):
+                self.best = float("inf")
+
+            def on_epoch_end(self, trainer, model, metrics):
+                self.best = min(self.best, metrics["loss"])
+                if trainer.rank == 0:
+                    print(f"epoch {int(metrics['epoch'])}: loss {metrics['loss']:.4g}")
+
+            def state_dict(self):
+                return {"best": self.best}
+
+            def load_state_dict(self, state):
+                self.best = float(state["best"])
+
+        Trainer(max_epochs=5, callbacks=[PrintLoss()]).fit(model, data)
+    """
+
+    def on_fit_start(self, trainer, model) -> None:
+        """Called once per ``fit``, on every rank, before the first step.
+
+        trainer, model: see :class:`Callback`. The model is on its device, the optimisers are
+        configured and, when resuming, the checkpoint is restored: ``trainer.step``,
+        ``trainer.epoch``, ``trainer.history`` and this callback's state (``load_state_dict``)
+        are the checkpoint's.
+        """
+
+    def on_epoch_start(self, trainer, model) -> None:
+        """Called at the start of every epoch, on every rank, before its first step.
+
+        trainer, model: see :class:`Callback`; ``trainer.epoch`` is the epoch's 0-based index.
+        Not called for an epoch that a resumed fit takes up mid-way: the interrupted run did.
+        """
 
     def on_step_end(self, trainer, model, outputs) -> None:
-        """``outputs``: what training_step returned (device tensors: reading them syncs)."""
+        """Called after every training step (one batch), on every rank.
 
-    def on_validation_end(self, trainer, model, metrics: dict[str, float]) -> None: ...
+        trainer, model: see :class:`Callback`; ``trainer.step`` already counts this batch, and
+        the optimiser update, the EMA update and step-interval schedulers have run (when the
+        step ends an accumulation window). outputs: the dict of what ``training_step``
+        returned (``{"loss": loss}`` for a bare tensor; ``{}`` for a batch that manual
+        optimisation abandoned), detached device tensors of this rank's batch: reading them
+        syncs. A batch that ``nan_policy="skip"`` skipped is reported too, with its non-finite
+        values. Called before the step's log flush and its ``ckpt_every_n_steps`` checkpoint.
+        """
+
+    def on_validation_end(self, trainer, model, metrics: dict[str, float]) -> None:
+        """Called at the end of an epoch that validates, on every rank, before ``on_epoch_end``.
+
+        trainer, model: see :class:`Callback`. metrics: ``{"val_<term>": float}``, each term of
+        ``validation_step`` averaged over the validation data (and the ranks), with the EMA
+        weights when ``ema_eval`` applies. Validation runs when ``val_data`` is given, every
+        ``val_every_n_epochs`` epochs.
+        """
 
     def on_epoch_end(self, trainer, model, metrics: dict[str, float]) -> None:
-        """``metrics``: the epoch's history row (training means, validation, lr)."""
+        """Called at the end of every epoch, on every rank, before the epoch's checkpoint.
 
-    def on_checkpoint(self, trainer, model, path) -> None: ...
+        trainer, model: see :class:`Callback`. metrics: the epoch's history row, Python numbers:
+        ``epoch`` (its 0-based index), ``step``, the means of the training terms over the
+        epoch (and the ranks), ``lr``, ``val_*`` when it validated, ``skipped`` under
+        ``nan_policy="skip"``, and ``epoch_time`` (seconds). Also called for the last, partial
+        epoch when ``max_steps`` or ``should_stop`` ends training mid-epoch. ``trainer.epoch``
+        already counts the epoch if it is complete. State changed here is in that checkpoint.
+        """
 
-    def on_fit_end(self, trainer, model) -> None: ...
+    def on_checkpoint(self, trainer, model, path: Path) -> None:
+        """Called after a checkpoint is written, on rank 0 only.
+
+        trainer, model: see :class:`Callback`. path: the ``Path`` of the new numbered file,
+        ``<ckpt_dir>/stepNNNNNNNN.pt``, complete and already named by ``last.pt``
+        (``trainer.last_checkpoint``). Older numbered files beyond ``keep_last`` are gone.
+        """
+
+    def on_fit_end(self, trainer, model) -> None:
+        """Called once, on every rank, when training has ended without an error.
+
+        trainer, model: see :class:`Callback`. The logs are closed and ``trainer.summary`` is
+        set (and printed, when progress is shown). Not called when ``fit`` raises.
+        """
 
     def state_dict(self) -> dict:
+        """The callback's state, saved in every checkpoint (the base class: ``{}``).
+
+        Return a dict of tensors, numbers, strings, lists and dicts only: checkpoints are
+        loaded with ``weights_only=True``, which refuses other objects. Called on every rank at
+        every checkpoint (rank 0's is written). Returns a dict.
+        """
         return {}
 
     def load_state_dict(self, state: dict) -> None:
-        pass
+        """Take back what :meth:`state_dict` returned (the base class: does nothing).
+
+        state: the dict from the checkpoint (rank 0's, on every rank). Called by
+        ``fit(..., resume=True)`` before ``on_fit_start``, when the trainer has as many
+        callbacks as the checkpoint recorded: they are matched by position in ``callbacks``
+        (with another number, no callback's state is loaded). Called again with the earlier
+        state if loading the checkpoint fails half-way.
+        """
 
 
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
 
-    monitor: a key of the epoch history row, e.g. "val_loss" or "loss". patience: an int >= 0;
-    min_delta: the least improvement that counts, a finite real >= 0.
+    monitor: a key of the epoch history row, e.g. "val_loss" (default) or "loss"; a key the
+        row lacks is a ValueError at the first epoch end.
+    patience: epochs without improvement that are tolerated, an int >= 0 (default 5): training
+        stops at the end of the ``patience + 1``-th epoch in a row without one (0: the first).
+    min_delta: the least change that counts as an improvement, a finite real >= 0 (default 0).
+    mode: "min" (default: lower is better, as for a loss) or "max" (higher is better, e.g. an
+        accuracy). An improvement is ``value < best - min_delta`` ("min") or
+        ``value > best + min_delta`` ("max"); a NaN value never improves.
+
+    After a stop, ``stopped_epoch`` is the 0-based index of the last epoch trained; ``best``
+    holds the best value seen and ``wait`` the epochs since it. Under DDP the monitored value is
+    averaged over the ranks, so every rank stops at the same epoch.
     """
 
     def __init__(
@@ -72,6 +187,12 @@ class EarlyStopping(Callback):
         return value > self.best + self.min_delta
 
     def on_epoch_end(self, trainer, model, metrics):
+        """Compare ``metrics[monitor]`` with the best so far; set ``trainer.should_stop``
+        once ``patience`` epochs in a row brought no improvement.
+
+        trainer: the running Trainer. model: the model (unused). metrics: the epoch's history
+        row (see :meth:`Callback.on_epoch_end`).
+        """
         if self.monitor not in metrics:
             raise ValueError(
                 f"EarlyStopping monitors {self.monitor!r}, which is not logged; "
@@ -87,7 +208,9 @@ class EarlyStopping(Callback):
             trainer.should_stop = True
 
     def state_dict(self) -> dict:
+        """``{"best": float, "wait": int}``: the best value seen and the epochs since it."""
         return {"best": self.best, "wait": self.wait}
 
     def load_state_dict(self, state: dict) -> None:
+        """Take back ``best`` and ``wait`` from ``state`` (a dict from :meth:`state_dict`)."""
         self.best, self.wait = float(state["best"]), int(state["wait"])

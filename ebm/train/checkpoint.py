@@ -38,8 +38,12 @@ class UnsafeCheckpointError(CheckpointError, pickle.UnpicklingError):
 class CheckpointWriteError(OSError):
     """A checkpoint could not be written (no space, permission, file-size limit, ...).
 
-    The previous checkpoint of the same name is left intact. ``errno`` is the operating
-    system's error number where one is known.
+    Raised by the trainer's checkpoint writes (an ``OSError``); the previous checkpoint of the
+    same name is left intact.
+
+    message: what could not be written, the operating system's reason and what is intact.
+    errno: the operating system's error number where one is known (e.g. ``errno.ENOSPC``),
+        else None; kept as the ``errno`` attribute.
     """
 
     def __init__(self, message: str, errno: int | None = None):
@@ -129,6 +133,19 @@ def save_atomic(obj: dict, path: Path | str, intact: str | None = None) -> Path:
 
 def load_checkpoint(path: Path | str, map_location="cpu") -> dict:
     """Load a checkpoint with ``torch.load(weights_only=True)``.
+
+    path: the file, a ``str`` or ``Path`` (e.g. ``"runs/demo/last.pt"`` or a numbered
+        ``stepNNNNNNNN.pt``).
+    map_location: where the tensors go, as for ``torch.load``: a device or its name
+        (default "cpu"), a dict remapping storage locations, or a callable.
+
+    Returns the checkpoint, a dict: ``"format"`` ("ebm.train.checkpoint/1"), ``"model"`` (the
+    model's ``state_dict``: ``model.load_state_dict(load_checkpoint(path)["model"])``),
+    ``"optimizers"`` and ``"schedulers"`` (lists of their state dicts), ``"scaler"`` and
+    ``"ema"`` (state dicts or None), ``"callbacks"`` (a list of their ``state_dict()``s),
+    ``"history"`` (the logged rows), ``"rng"`` (every RNG state, one entry per rank),
+    ``"run"`` (what exact resumption depends on) and ``"loop"`` (the position in training:
+    ``epoch``, ``batch``, ``step``, ...).
 
     Raises FileNotFoundError if there is no file, :class:`CheckpointError` (a ValueError) if
     the file is empty, truncated, garbled or not an ebm checkpoint, and

@@ -9,6 +9,8 @@ from torch import nn
 
 from ebm._checks import check_real
 
+__all__ = ["EMA"]
+
 
 class EMA:
     """``shadow <- decay * shadow + (1 - decay) * param`` after every optimiser step.
@@ -17,7 +19,24 @@ class EMA:
     average nothing, 1 would never move). Floating-point parameters and buffers are averaged;
     integer buffers (counters) are copied. ``update``, ``copy_to`` and ``swap`` take the same
     model (an ``nn.Module`` with the same named tensors); ``swap(model)`` temporarily loads the
-    averaged weights, e.g. for evaluation.
+    averaged weights, e.g. for evaluation. The shadow copies live on the model's device and in
+    its dtypes at construction; ``Trainer(ema_decay=...)`` builds one after moving the model
+    to its device and updates it after every optimiser update.
+
+    >>> import torch
+    >>> from torch import nn
+    >>> model = nn.Linear(1, 1, bias=False)
+    >>> _ = nn.init.zeros_(model.weight)
+    >>> ema = EMA(model, decay=0.9)
+    >>> _ = nn.init.ones_(model.weight)  # the weights jump from 0 to 1 ...
+    >>> ema.update(model)  # ... and the average moves by 1 - decay of the way
+    >>> ema.shadow["weight"]
+    tensor([[0.1000]])
+    >>> with ema.swap(model):
+    ...     model.weight.data
+    tensor([[0.1000]])
+    >>> model.weight.data  # the trained weights are back
+    tensor([[1.]])
     """
 
     def __init__(self, model: nn.Module, decay: float):
@@ -40,6 +59,12 @@ class EMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
+        """One averaging step: ``shadow <- decay * shadow + (1 - decay) * param``.
+
+        model: the ``nn.Module`` this EMA was built from (the same named parameters and
+        buffers; another set is a ValueError naming the differences). Floating tensors are
+        averaged in place, under ``torch.no_grad()``; integer buffers are copied. Returns None.
+        """
         floats_shadow, floats_now = [], []
         for name, value in self._tracked(model).items():
             shadow = self.shadow[name]
@@ -74,9 +99,34 @@ class EMA:
                     value.copy_(saved[name])
 
     def state_dict(self) -> dict:
+        """``{"decay": float, "shadow": {name: tensor}}``: the decay and the averaged tensors,
+        named as in ``model.state_dict()`` (the live tensors, not copies: ``torch.save`` them
+        or clone them before the next ``update``)."""
         return {"decay": self.decay, "shadow": dict(self.shadow)}
 
     def load_state_dict(self, state: dict) -> None:
+        """Take back a :meth:`state_dict`: the decay, and every averaged tensor copied in place.
+
+        state: ``{"decay": float, "shadow": {name: tensor}}`` with the same tensor names as
+        this EMA's and tensors of the same shapes (other devices and dtypes are converted); the decay in
+        (0, 1). A missing or extra name, another shape or a bad decay is a ValueError before
+        anything changes.
+        """
+        shadow = state["shadow"]
+        if shadow.keys() != self.shadow.keys():
+            differ = sorted(set(shadow) ^ set(self.shadow))
+            raise ValueError(
+                f"state must hold this EMA's tensors; these names differ: "
+                f"{differ[:5]}{' ...' if len(differ) > 5 else ''}"
+            )
+        for name, value in shadow.items():
+            if tuple(value.shape) != tuple(self.shadow[name].shape):
+                raise ValueError(
+                    f"state['shadow'][{name!r}] has shape {tuple(value.shape)}, this EMA's "
+                    f"has {tuple(self.shadow[name].shape)}"
+                )
+        check_real("state['decay']", state["decay"], 0.0, 1.0, False, False)
         self.decay = float(state["decay"])
-        for name, value in state["shadow"].items():
-            self.shadow[name].copy_(value)
+        with torch.no_grad():
+            for name, value in shadow.items():
+                self.shadow[name].copy_(value)
