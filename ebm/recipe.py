@@ -23,6 +23,21 @@ import torch
 
 from ebm.train.precision import PRECISIONS
 
+__all__ = [
+    "parse_args",
+    "is_main_process",
+    "save_figure",
+    "write_results",
+    "save_samples",
+    "format_number",
+    "print_table",
+]
+
+
+def __dir__() -> list[str]:
+    return list(__all__)
+
+
 DEFAULT_OUT = Path("build/figures")
 
 

@@ -8,9 +8,6 @@ public methods classes define:
 And: every module under ``ebm/`` defines ``__all__``; ``dir()`` of a public namespace
 (``ebm.latent``, ``ebm.models``, ...) lists no imported module (``torch``, ``nn``, ``math``)
 next to the public names; every submodule is reachable as an attribute after ``import ebm``.
-
-``KNOWN_GAPS`` lists what is still missing; it may only shrink. A gap that is fixed must leave
-the list (the test says so), and a new public name without documentation fails.
 """
 
 from __future__ import annotations
@@ -25,28 +22,6 @@ import pytest
 import ebm
 
 NAMESPACES = ["ebm"] + [f"ebm.{name}" for name in ebm._SUBMODULES]
-
-# (qualified name, what is missing); may only shrink
-KNOWN_GAPS: set[tuple[str, str]] = set()
-# modules without __all__ yet; may only shrink
-KNOWN_WITHOUT_ALL: set[str] = {
-    "ebm.recipe",
-    "ebm.train.checkpoint",
-    "ebm.train.data",
-    "ebm.train.devices",
-    "ebm.train.distributed",
-    "ebm.train.logs",
-    "ebm.train.optim",
-    "ebm.train.precision",
-    "ebm.train.state",
-    "ebm.train.steps",
-    "ebm.train.trainer",
-    "ebm.train.validation",
-}
-# namespaces whose dir() still shows imported modules; may only shrink
-KNOWN_LEAKY_DIR: set[str] = {
-    "ebm.recipe",
-}
 
 
 def _public_objects() -> list[tuple[str, object]]:
@@ -160,21 +135,13 @@ def _modules() -> list[str]:
 
 
 def test_every_public_name_documents_its_arguments():
-    gaps = _documentation_gaps()
-    new = sorted(gaps - KNOWN_GAPS)
-    fixed = sorted(KNOWN_GAPS - gaps)
-    assert not new, "undocumented public API (document it):\n" + "\n".join(map(str, new))
-    assert not fixed, "fixed, remove from KNOWN_GAPS:\n" + "\n".join(map(str, fixed))
+    gaps = sorted(_documentation_gaps())
+    assert not gaps, "undocumented public API (document it):\n" + "\n".join(map(str, gaps))
 
 
 @pytest.mark.parametrize("name", _modules())
 def test_module_defines_all(name):
     module = importlib.import_module(name)
-    if name in KNOWN_WITHOUT_ALL:
-        assert not hasattr(module, "__all__"), (
-            f"{name} has __all__: remove it from KNOWN_WITHOUT_ALL"
-        )
-        return
     assert hasattr(module, "__all__"), f"{name} defines no __all__"
     missing = [n for n in module.__all__ if not hasattr(module, n)]
     assert not missing, f"{name}.__all__ names what it does not define: {missing}"
@@ -190,9 +157,6 @@ def test_namespace_dir_hides_imports(name):
         and inspect.ismodule(getattr(module, n))
         and not getattr(module, n).__name__.startswith(name + ".")
     ]
-    if name in KNOWN_LEAKY_DIR:
-        assert leaked, f"dir({name}) is clean: remove it from KNOWN_LEAKY_DIR"
-        return
     assert not leaked, f"dir({name}) shows imported modules: {leaked}"
 
 

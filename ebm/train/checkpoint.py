@@ -19,6 +19,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+__all__ = [
+    "CheckpointError",
+    "UnsafeCheckpointError",
+    "CheckpointWriteError",
+    "save_atomic",
+    "load_checkpoint",
+    "rng_states",
+    "set_rng_states",
+    "CheckpointDir",
+]
+
 FORMAT = "ebm.train.checkpoint/1"
 LAST = "last.pt"
 _NUMBERED = re.compile(r"^step(\d+)\.pt$")

@@ -19,6 +19,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDa
 from ebm._checks import _from_array_like
 from ebm.train.devices import move_to_device
 
+__all__ = ["Batches", "batch_size_of"]
+
 
 class _IndexSampler(Sampler):
     """Yields a fixed list of indices (this rank's share of the epoch order, from a start)."""

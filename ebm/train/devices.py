@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+__all__ = ["resolve_device", "move_to_device"]
+
 _DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 

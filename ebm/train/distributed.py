@@ -12,6 +12,19 @@ import os
 import torch
 import torch.distributed as dist
 
+__all__ = [
+    "env_world_size",
+    "is_initialized",
+    "setup",
+    "local_device",
+    "broadcast_module",
+    "all_reduce_grads",
+    "mean_over_ranks",
+    "weighted_sum_over_ranks",
+    "gather_objects",
+    "broadcast_int",
+]
+
 
 def env_world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))

@@ -16,6 +16,16 @@ from pathlib import Path
 
 import torch
 
+__all__ = [
+    "NonFiniteLossError",
+    "NonFiniteGradientError",
+    "NonFiniteStateError",
+    "StepBuffer",
+    "snapshot",
+    "first_non_finite",
+    "RunLog",
+]
+
 
 class NonFiniteLossError(FloatingPointError):
     """A loss term was NaN or infinite (``nan_policy="raise"``)."""

@@ -8,6 +8,8 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+__all__ = ["Scheduler", "configure", "current_lr", "grad_norm_clip"]
+
 _INTERVALS = ("epoch", "step")
 
 

@@ -6,6 +6,8 @@ import contextlib
 
 import torch
 
+__all__ = ["Precision"]
+
 PRECISIONS = ("32", "bf16", "16-mixed")
 _ALIASES = {
     "32": "32",

@@ -15,6 +15,15 @@ import torch
 from ebm.train import distributed
 from ebm.train.checkpoint import FORMAT, rng_states, set_rng_states
 
+__all__ = [
+    "capture",
+    "run_config",
+    "ResumeMismatchError",
+    "check_resumable",
+    "restore",
+    "first_non_finite_tensor",
+]
+
 
 def capture(trainer, model) -> dict:
     """The checkpoint payload (a collective under DDP: every rank must call it)."""

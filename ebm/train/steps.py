@@ -22,6 +22,8 @@ from torch import nn
 from ebm.train import distributed
 from ebm.train.logs import snapshot
 
+__all__ = ["SkipBatch", "GradientCheck", "split_output", "Stepper"]
+
 
 class SkipBatch(Exception):
     """Raised inside ``optimize`` to abandon the rest of a batch with a non-finite loss."""

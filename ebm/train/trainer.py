@@ -53,6 +53,8 @@ from ebm.train.state import capture, first_non_finite_tensor, restore, run_confi
 from ebm.train.steps import Stepper
 from ebm.train.validation import validate
 
+__all__ = ["Trainer"]
+
 _NAN_POLICIES = ("raise", "skip")
 _FLUSH_AT_LEAST_EVERY = 1000  # steps; bounds the device-side metric buffer
 

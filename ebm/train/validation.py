@@ -10,6 +10,8 @@ from ebm.train import distributed
 from ebm.train.data import Batches, batch_size_of
 from ebm.train.steps import split_output
 
+__all__ = ["validate"]
+
 
 @torch.no_grad()
 def validate(model, val: Batches, precision, device: torch.device, ema=None) -> dict[str, float]:
