@@ -1,5 +1,5 @@
 """Sampling from energies p(x) ∝ exp(−E(x)): Langevin, MALA, HMC, uniform jumps, a replay
-buffer, diagnostics.
+buffer, diagnostics, and annealed importance sampling for log Z and log-likelihoods.
 
 Every sampler takes an energy (an ``ebm.Energy`` or any callable (B, ...) -> (B,), low = likely)
 and initial states x0 (B, ...), runs all B chains in parallel, and never synchronises with the
@@ -10,6 +10,7 @@ independent, are unaffected. The sampler modules are private (``_langevin.py`` .
 share its name with the function it exports.
 """
 
+from ebm.sampling._ais import AISResult, ais, log_likelihood, reverse_ais
 from ebm.sampling._hmc import hmc
 from ebm.sampling._jump import uniform_jump
 from ebm.sampling._langevin import langevin
@@ -17,4 +18,15 @@ from ebm.sampling._mala import mala
 from ebm.sampling.diagnostics import effective_sample_size
 from ebm.sampling.replay import ReplayBuffer
 
-__all__ = ["ReplayBuffer", "effective_sample_size", "hmc", "langevin", "mala", "uniform_jump"]
+__all__ = [
+    "AISResult",
+    "ReplayBuffer",
+    "ais",
+    "effective_sample_size",
+    "hmc",
+    "langevin",
+    "log_likelihood",
+    "mala",
+    "reverse_ais",
+    "uniform_jump",
+]
