@@ -46,7 +46,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ebm._checks import as_float_tensor, check_choice, check_positive, check_real
+from ebm._checks import (
+    as_float_tensor,
+    check_choice,
+    check_positive,
+    check_real,
+    check_same_shape,
+)
 
 __all__ = [
     "energy_loss",
@@ -61,6 +67,7 @@ __all__ = [
     "mee_loss",
     "contrastive_loss",
     "contrastive_divergence_loss",
+    "nce_loss",
     "most_offending",
     "correct_and_offending",
     "EnergyLoss",
@@ -75,6 +82,7 @@ __all__ = [
     "MEELoss",
     "ContrastiveLoss",
     "ContrastiveDivergenceLoss",
+    "NCELoss",
 ]
 
 
@@ -455,6 +463,56 @@ def contrastive_divergence_loss(e_data: Tensor, e_model: Tensor, alpha: float = 
     return loss
 
 
+def nce_loss(
+    e_data: Tensor,
+    e_noise: Tensor,
+    log_q_data: Tensor,
+    log_q_noise: Tensor,
+    reduction: str = "mean",
+) -> Tensor:
+    """Noise-contrastive estimation (Gutmann & Hyvärinen 2010): logistic regression of data
+    against noise, with the model's log-density −E as the classifier's log-odds.
+
+    The model is p_m(x) = exp(−E(x)): the energy must include a learnable log-normaliser (e.g.
+    E(x) = f(x) + c with a parameter c), which NCE fits along with the rest, so that exp(−E)
+    becomes a normalised density at the optimum; the loss does not add one. With ν =
+    len(e_noise) / len(e_data) noise samples per data point and G(x) = −E(x) − log q(x), the
+    posterior that x is data is σ(G(x) − log ν), and the per-sample losses are
+        data:  softplus(−(G(x) − log ν)) = −log σ(G − log ν),
+        noise: softplus(G(y) − log ν)    = −log(1 − σ(G − log ν)).
+    e_data: (N,) energies of data points (low = likely), N >= 1; e_noise: (M,) energies of noise
+    samples y ~ q, M >= 1; log_q_data, log_q_noise: the noise density log q at the same points,
+    shaped like e_data and e_noise (q must be normalised and easy to sample, e.g. a Gaussian fitted
+    to the data). Tensors or array-likes; NaN propagates (no host sync).
+    reduction: "none" returns the N + M per-sample losses (data first), "sum" their sum, "mean"
+    (default) their mean; Gutmann & Hyvärinen's J_T (normalised by N) is (1 + ν) times the mean.
+
+    >>> import torch
+    >>> zero = torch.zeros(2)  # G = 0 everywhere, ν = 1: every sample at σ(0) = ½
+    >>> nce_loss(zero, zero, zero, zero)  # log 2
+    tensor(0.6931)
+    """
+    _check_reduction(reduction)
+    names = ("e_data", "e_noise", "log_q_data", "log_q_noise")
+    values = [
+        _check_energy(name, value)
+        for name, value in zip(names, (e_data, e_noise, log_q_data, log_q_noise))
+    ]
+    for name, value in zip(names, values):
+        if value.ndim != 1 or value.shape[0] == 0:
+            raise ValueError(
+                f"{name} must be a non-empty 1-D tensor, got shape {tuple(value.shape)}"
+            )
+    e_data, e_noise, log_q_data, log_q_noise = values
+    check_same_shape(e_data=e_data, log_q_data=log_q_data)
+    check_same_shape(e_noise=e_noise, log_q_noise=log_q_noise)
+    log_nu = float(np.log(e_noise.shape[0] / e_data.shape[0]))
+    logit_data = -e_data - log_q_data - log_nu  # log-odds that a data point is data
+    logit_noise = -e_noise - log_q_noise - log_nu
+    values = torch.cat([F.softplus(-logit_data), F.softplus(logit_noise.to(logit_data.dtype))])
+    return _reduce(values, reduction)
+
+
 # ---- thin modules holding the hyper-parameters --------------------------------------------------
 
 
@@ -663,3 +721,24 @@ class ContrastiveDivergenceLoss(nn.Module):
         """e_data: (B,) energies of data; e_model: (M,) energies of (detached) model samples
         -> the scalar loss, to minimise (pushes data energies down, sample energies up)."""
         return contrastive_divergence_loss(e_data, e_model, self.alpha)
+
+
+class NCELoss(_Loss):
+    """``nce_loss`` as a module: forward(e_data, e_noise, log_q_data, log_q_noise) -> loss.
+
+    reduction: "mean" (default), "sum" or "none" (the N + M per-sample losses, data first).
+
+    >>> import torch
+    >>> loss = NCELoss()
+    >>> zero = torch.zeros(3)
+    >>> loss(zero, zero, zero, zero)  # the classifier is at chance: log 2
+    tensor(0.6931)
+    """
+
+    def forward(
+        self, e_data: Tensor, e_noise: Tensor, log_q_data: Tensor, log_q_noise: Tensor
+    ) -> Tensor:
+        """e_data: (N,) energies of data (low = likely, including the learnable log-normaliser);
+        e_noise: (M,) energies of noise samples; log_q_data, log_q_noise: the noise log-density
+        at the same points, shaped alike -> the reduced NCE loss."""
+        return nce_loss(e_data, e_noise, log_q_data, log_q_noise, self.reduction)

@@ -1,5 +1,6 @@
-"""Metrics: sample quality (MMD, energy distance, mode coverage, Fréchet distance) and
-predictive uncertainty (NLL, CRPS, coverage, calibration, ECE, Brier, AUROC)."""
+"""Metrics: sample quality (MMD, energy distance, mode coverage, Fréchet distance), goodness of
+fit to a score (kernel Stein discrepancy and its test) and predictive uncertainty (NLL, CRPS,
+coverage, calibration, ECE, Brier, AUROC)."""
 
 from ebm._lazy import lazy_namespace
 
@@ -28,5 +29,8 @@ _EXPORTS = {
     "mode_weights": "toy_quality",
     "nearest_distance": "toy_quality",
     "near_data_fraction": "toy_quality",
+    # goodness of fit to a score (stein.py)
+    "kernel_stein_discrepancy": "stein",
+    "ksd_test": "stein",
 }
 __all__, __getattr__, __dir__ = lazy_namespace(__name__, _EXPORTS)

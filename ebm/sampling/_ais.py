@@ -271,7 +271,16 @@ def ais(
     event = _event(dim)
     check_int("n_chains", n_chains, minimum=2)
     _check_common(
-        energy, n_temps, base_std, kernel, n_steps, step_size, n_leapfrog, adapt, schedule, generator
+        energy,
+        n_temps,
+        base_std,
+        kernel,
+        n_steps,
+        step_size,
+        n_leapfrog,
+        adapt,
+        schedule,
+        generator,
     )
     device = _device(energy)
     dtype = module_dtype(energy) or torch.get_default_dtype()
@@ -325,13 +334,20 @@ def reverse_ais(
     True
     """
     _check_common(
-        energy, n_temps, base_std, kernel, n_steps, step_size, n_leapfrog, adapt, schedule, generator
+        energy,
+        n_temps,
+        base_std,
+        kernel,
+        n_steps,
+        step_size,
+        n_leapfrog,
+        adapt,
+        schedule,
+        generator,
     )
     x = as_float_tensor("samples", samples, dtype=module_dtype(energy))
     if x.ndim < 2 or x.shape[0] < 2:
-        raise ValueError(
-            f"samples must have shape (n, *event) with n >= 2, got {tuple(x.shape)}"
-        )
+        raise ValueError(f"samples must have shape (n, *event) with n >= 2, got {tuple(x.shape)}")
     x = x.detach().clone()
     betas = _schedule(schedule, n_temps, x.dtype, x.device).flip(0)
     w, x, acceptance, h = _anneal(
