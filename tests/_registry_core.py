@@ -222,6 +222,24 @@ LOSSES = {
         target=TARGET,
         check_target=CHECK_TARGET,
     ),
+    "ebm.losses.nce_loss": Fw(
+        lambda: (
+            L.nce_loss,
+            dict(
+                e_data=randn(B),
+                e_noise=randn(8, seed=1),
+                log_q_data=randn(B, seed=2),
+                log_q_noise=randn(8, seed=3),
+                reduction="none",
+            ),
+        ),
+        rows=False,  # the output is the data rows, then the noise rows
+        e_data=PAIR,
+        e_noise=PAIR,
+        log_q_data=PAIR,
+        log_q_noise=PAIR,
+        reduction=REDUCTION,
+    ),
 }
 
 _HYPER = {
@@ -267,6 +285,23 @@ def _loss_modules() -> dict:
                 same=SAME,
             )
         entries[f"ebm.losses.{name}.forward"] = forward
+    entries["ebm.losses.NCELoss"] = V(lambda: (L.NCELoss, {}), reduction=REDUCTION)
+    entries["ebm.losses.NCELoss.forward"] = Fw(
+        lambda: (
+            L.NCELoss(reduction="none"),
+            dict(
+                e_data=randn(B),
+                e_noise=randn(8, seed=1),
+                log_q_data=randn(B, seed=2),
+                log_q_noise=randn(8, seed=3),
+            ),
+        ),
+        rows=False,
+        e_data=PAIR,
+        e_noise=PAIR,
+        log_q_data=PAIR,
+        log_q_noise=PAIR,
+    )
     entries["ebm.losses.ContrastiveDivergenceLoss"] = V(
         lambda: (L.ContrastiveDivergenceLoss, dict(alpha=0.1)), alpha=NONNEGATIVE
     )
@@ -610,5 +645,44 @@ SAMPLING = {
         mass=POSITIVE,
     ),
 }
+
+_AIS_KNOBS = dict(
+    n_temps=Int(1),
+    base_std=POSITIVE,
+    kernel=Choice(),
+    n_steps=Int(1),
+    step_size=POSITIVE,
+    n_leapfrog=Int(1),
+    schedule=Choice(),
+)
+SAMPLING.update(
+    {
+        "ebm.sampling.ais": V(
+            lambda: (
+                smp.ais,
+                dict(energy=_quadratic, dim=2, n_chains=4, n_temps=3, generator=gen(1)),
+            ),
+            energy=Fn(),
+            dim=Int(1),
+            n_chains=Int(2),
+            **_AIS_KNOBS,
+        ),
+        "ebm.sampling.reverse_ais": V(
+            lambda: (
+                smp.reverse_ais,
+                dict(energy=_quadratic, samples=randn(4, 2), n_temps=3, generator=gen(1)),
+            ),
+            energy=Fn(),
+            samples=Data(ndim=False),  # (n, *event): the energy decides the event shape
+            **_AIS_KNOBS,
+        ),
+        "ebm.sampling.log_likelihood": V(
+            lambda: (smp.log_likelihood, dict(energy=_quadratic, x=randn(B, 2), log_z=1.5)),
+            energy=Fn(),
+            x=Data(ndim=False),
+            log_z=Real(),
+        ),
+    }
+)
 
 CORE = {**ENERGIES, **LOSSES, **INFERENCE, **LATENT, **SCORE_MATCHING, **SAMPLING}

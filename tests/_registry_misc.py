@@ -8,6 +8,7 @@ import torch
 from _bad_values import (
     Choice,
     Data,
+    Fn,
     Fw,
     Int,
     Interval,
@@ -60,6 +61,29 @@ def _gaussian_triplet() -> dict:
 SAMPLE_SET = Data(trailing=True)  # (N, D): the other set's D
 TRIPLET = Data(ndim=False, trailing=True)  # y, mean, var: one shape
 METRICS = {
+    "ebm.metrics.kernel_stein_discrepancy": V(
+        lambda: (
+            metrics.kernel_stein_discrepancy,
+            dict(samples=randn(8, 2), score=lambda x: -x, chunk_size=3),
+        ),
+        samples=Data(),
+        score=Fn(),
+        kernel=Choice(),
+        bandwidth=POSITIVE,
+        chunk_size=Int(1),
+    ),
+    "ebm.metrics.ksd_test": V(
+        lambda: (
+            metrics.ksd_test,
+            dict(samples=randn(8, 2), score=lambda x: -x, n_bootstrap=5, generator=gen(1)),
+        ),
+        samples=Data(),
+        score=Fn(),
+        kernel=Choice(),
+        bandwidth=POSITIVE,
+        n_bootstrap=Int(1),
+        chunk_size=Int(1),
+    ),
     "ebm.metrics.mmd": V(
         lambda: (metrics.mmd, dict(x=randn(8, 2), y=randn(7, 2, seed=1), bandwidth=1.0)),
         x=SAMPLE_SET,
