@@ -24,6 +24,7 @@ import importlib
 import inspect
 import json
 import math
+import pkgutil
 import posixpath
 import re
 from pathlib import Path
@@ -255,12 +256,42 @@ def api_entries() -> dict[str, list[tuple[str, str, str | None]]]:
     return result
 
 
+# plumbing of the Trainer: its namespace exports what users need; the rest is internal
+_NO_EXTRAS = ("ebm", "ebm.train")
+
+
+def api_extras(entries) -> dict[str, list[tuple[str, str]]]:
+    """``{namespace: [(submodule, canonical path)]}``: names public in a submodule (its
+    ``__all__``: ``ebm.models.vae.mlp_encoder``) that no namespace page documents yet."""
+    documented = {path for items in entries.values() for _, path, _ in items}
+    extras: dict[str, list[tuple[str, str]]] = {}
+    for ns in NAMESPACES:
+        module = importlib.import_module(ns)
+        extras[ns] = []
+        if ns in _NO_EXTRAS or not hasattr(module, "__path__"):
+            continue
+        for info in pkgutil.walk_packages(module.__path__, prefix=f"{ns}."):
+            if any(part.startswith("_") for part in info.name.split(".")):
+                continue
+            sub = importlib.import_module(info.name)
+            for name in getattr(sub, "__all__", []):
+                obj = getattr(sub, name)
+                if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+                    continue  # constants are described where they are used
+                path = _canonical(sub, name, obj)
+                if path not in documented:
+                    documented.add(path)
+                    extras[ns].append((info.name, path))
+    return extras
+
+
 def _page_of(namespace: str) -> str:
     return "ebm.md" if namespace == "ebm" else f"{namespace.split('.', 1)[1]}.md"
 
 
-def api_markdown(namespace: str, entries) -> str:
-    """The mkdocstrings blocks of one namespace's page."""
+def api_markdown(namespace: str, entries, extras=()) -> str:
+    """The mkdocstrings blocks of one namespace's page; ``extras``: (submodule, path) pairs
+    documented under "More in <submodule>" headings (``api_extras``)."""
     parts = [f"::: {namespace}\n    options:\n      members: false\n      show_root_heading: false"]
     links = []
     for name, path, elsewhere in entries:
@@ -275,6 +306,12 @@ def api_markdown(namespace: str, entries) -> str:
             )
         else:
             parts.append(f"::: {path}\n    options:\n      show_root_full_path: false")
+    current = None
+    for submodule, path in extras:
+        if submodule != current:
+            parts.append(f"## More in `{submodule}`\n\nImport these from `{submodule}`.")
+            current = submodule
+        parts.append(f"::: {path}\n    options:\n      show_root_full_path: false")
     if links:
         parts.append("## Also here\n\n" + "\n".join(links))
     return "\n\n".join(parts)
@@ -340,8 +377,12 @@ def on_page_markdown(markdown, page, config, files):
     if _API_MARKER.search(markdown):
         if _state["api"] is None:
             _state["api"] = api_entries()
+            _state["api_extras"] = api_extras(_state["api"])
         markdown = _API_MARKER.sub(
-            lambda m: api_markdown(m.group(1), _state["api"][m.group(1)]), markdown
+            lambda m: api_markdown(
+                m.group(1), _state["api"][m.group(1)], _state["api_extras"][m.group(1)]
+            ),
+            markdown,
         )
     return markdown
 

@@ -192,3 +192,12 @@ def test_recipe_docstring_lists_become_markdown_lists():
         "Next paragraph.",
     ]
     assert hooks.docstring_markdown("no list\nat all") == "no list\nat all"
+
+
+def test_names_public_only_in_a_submodule_get_a_section_on_their_namespace_page():
+    extras = hooks.api_extras(hooks.api_entries())
+    assert ("ebm.models.vae", "ebm.models.vae.mlp_encoder") in extras["ebm.models"]
+    assert ("ebm.data.toy2d", "ebm.data.toy2d.ring_centers") in extras["ebm.data"]
+    assert not extras["ebm.train"]  # the Trainer's plumbing stays out of the reference
+    documented = {path for entries in hooks.api_entries().values() for _, path, _ in entries}
+    assert documented.isdisjoint(path for items in extras.values() for _, path in items)

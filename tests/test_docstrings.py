@@ -32,6 +32,16 @@ def _public_objects() -> list[tuple[str, object]]:
             obj = getattr(module, name)
             if not inspect.ismodule(obj):
                 seen.setdefault(id(obj), (f"{namespace}.{name}", obj))
+    # what users import from a submodule (ebm.models.vae.mlp_encoder): the API reference shows
+    # it too; the Trainer's plumbing (ebm.train.*) is internal
+    for module_name in _modules():
+        if module_name.startswith("ebm.train"):
+            continue
+        module = importlib.import_module(module_name)
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name)
+            if inspect.isclass(obj) or inspect.isfunction(obj):
+                seen.setdefault(id(obj), (f"{module_name}.{name}", obj))
     return sorted(seen.values(), key=lambda item: item[0])
 
 

@@ -37,7 +37,11 @@ __all__ = ["CNF", "exact_divergence", "hutchinson_divergence"]
 
 
 def exact_divergence(f: Tensor, y: Tensor, create_graph: bool) -> Tensor:
-    """tr(∂f/∂y) per sample, one backward pass per dimension. f, y: (B, D) -> (B,)."""
+    """tr(∂f/∂y) per sample, one backward pass per dimension. f, y: (B, D) -> (B,).
+
+    f must have been computed from y (requires_grad); create_graph: keep the graph of the result
+    (True while training, so the log-likelihood's gradient reaches the field's parameters).
+    """
     div = torch.zeros(len(y), dtype=y.dtype, device=y.device)
     for i in range(y.shape[1]):
         (g,) = torch.autograd.grad(f[:, i].sum(), y, create_graph=create_graph, retain_graph=True)
@@ -46,7 +50,11 @@ def exact_divergence(f: Tensor, y: Tensor, create_graph: bool) -> Tensor:
 
 
 def hutchinson_divergence(f: Tensor, y: Tensor, v: Tensor, create_graph: bool) -> Tensor:
-    """vᵀ(∂f/∂y)v per sample from one vector-Jacobian product; E_v[·] = tr(∂f/∂y). (B,)"""
+    """vᵀ(∂f/∂y)v per sample from one vector-Jacobian product; E_v[·] = tr(∂f/∂y).
+
+    f, y: (B, D), f computed from y; v: (B, D) probe with E[vvᵀ] = I (Rademacher or Gaussian);
+    create_graph: keep the graph of the result (True while training). Returns (B,).
+    """
     (vjp,) = torch.autograd.grad(f, y, v, create_graph=create_graph, retain_graph=True)
     return (vjp * v).sum(1)
 

@@ -51,32 +51,42 @@ def minimax_generator_loss(fake: Tensor) -> Tensor:
     """The original game: the generator minimises E log(1 − D(G(z))) = −E softplus(d_fake).
 
     Its gradient vanishes when the discriminator confidently rejects the fakes (d_fake ≪ 0).
+    fake: (B,) discriminator logits on generated samples. Returns a 0-d loss.
     """
     return -F.softplus(fake).mean()
 
 
 def nonsaturating_generator_loss(fake: Tensor) -> Tensor:
-    """The non-saturating heuristic: minimise −E log D(G(z)) = E softplus(−d_fake)."""
+    """The non-saturating heuristic: minimise −E log D(G(z)) = E softplus(−d_fake).
+
+    fake: (B,) discriminator logits on generated samples. Returns a 0-d loss.
+    """
     return F.softplus(-fake).mean()
 
 
 def wasserstein_critic_loss(real: Tensor, fake: Tensor) -> Tensor:
-    """The WGAN critic minimises E d(G(z)) − E d(x) (add ``gradient_penalty`` for WGAN-GP)."""
+    """The WGAN critic minimises E d(G(z)) − E d(x) (add ``gradient_penalty`` for WGAN-GP).
+
+    real: (B,) critic outputs on data; fake: (B,) on generated samples. Returns a 0-d loss.
+    """
     return fake.mean() - real.mean()
 
 
 def wasserstein_generator_loss(fake: Tensor) -> Tensor:
-    """The WGAN generator minimises −E d(G(z))."""
+    """The WGAN generator minimises −E d(G(z)). fake: (B,) critic outputs on generated samples."""
     return -fake.mean()
 
 
 def hinge_discriminator_loss(real: Tensor, fake: Tensor) -> Tensor:
-    """E max(0, 1 − d(x)) + E max(0, 1 + d(G(z)))."""
+    """E max(0, 1 − d(x)) + E max(0, 1 + d(G(z))).
+
+    real: (B,) discriminator logits on data; fake: (B,) logits on generated samples. Returns a 0-d loss.
+    """
     return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
 
 
 def hinge_generator_loss(fake: Tensor) -> Tensor:
-    """The hinge generator minimises −E d(G(z)), as in WGAN."""
+    """The hinge generator minimises −E d(G(z)), as in WGAN. fake: (B,) logits on generated samples."""
     return -fake.mean()
 
 
@@ -84,13 +94,17 @@ def ebgan_discriminator_loss(real_energy: Tensor, fake_energy: Tensor, margin: f
     """EBGAN's margin loss on energies: E E(x) + E max(0, m − E(G(z))).
 
     Pushes data energies down and fake energies up until they exceed the margin m (finite, > 0).
+    real_energy: (B,) energies of data; fake_energy: (B,) of generated samples (low = real).
     """
     check_positive("margin", margin)  # a Python number: no host sync
     return real_energy.mean() + F.relu(margin - fake_energy).mean()
 
 
 def ebgan_generator_loss(fake_energy: Tensor) -> Tensor:
-    """The EBGAN generator minimises the energy of its samples, E E(G(z))."""
+    """The EBGAN generator minimises the energy of its samples, E E(G(z)).
+
+    fake_energy: (B,) energies of generated samples. Returns a 0-d loss.
+    """
     return fake_energy.mean()
 
 

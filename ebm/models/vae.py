@@ -289,7 +289,11 @@ class VAE(nn.Module):
 def mlp_encoder(
     input_shape: Sequence[int], latent_dim: int, hidden: Sequence[int] = (400,)
 ) -> nn.Sequential:
-    """Flatten -> Linear/ReLU layers -> 2·latent_dim features. The notes: 784 → 400 → ReLU → 40."""
+    """Flatten -> Linear/ReLU layers -> 2·latent_dim features. The notes: 784 → 400 → ReLU → 40.
+
+    input_shape: the shape of one input, e.g. (1, 28, 28); latent_dim: d >= 1; hidden: widths of
+    the hidden layers (may be empty). The output (B, 2d) holds the posterior means and log-variances.
+    """
     shape, d = check_shape("input_shape", input_shape), _check_latent_dim(latent_dim)
     hidden = check_shape("hidden", hidden, allow_empty=True)
     net = nn.Sequential(nn.Flatten(), mlp([math.prod(shape), *hidden, 2 * d], nn.ReLU))
@@ -300,7 +304,11 @@ def mlp_encoder(
 def mlp_decoder(
     output_shape: Sequence[int], latent_dim: int, hidden: Sequence[int] = (400,)
 ) -> nn.Sequential:
-    """latent_dim -> Linear/ReLU layers -> prod(output_shape), reshaped. Outputs logits/means."""
+    """latent_dim -> Linear/ReLU layers -> prod(output_shape), reshaped. Outputs logits/means.
+
+    output_shape: the shape of one output, e.g. (1, 28, 28); latent_dim: d >= 1; hidden: widths of
+    the hidden layers (may be empty). (B, d) -> (B, *output_shape).
+    """
     shape, d = check_shape("output_shape", output_shape), _check_latent_dim(latent_dim)
     hidden = check_shape("hidden", hidden, allow_empty=True)
     return nn.Sequential(mlp([d, *hidden, math.prod(shape)], nn.ReLU), nn.Unflatten(1, shape))
@@ -317,7 +325,11 @@ def _check_divisible(shape: tuple[int, ...], n_layers: int) -> None:
 def conv_encoder(
     input_shape: Sequence[int], latent_dim: int, channels: Sequence[int] = (32, 64)
 ) -> nn.Sequential:
-    """Stride-2 4×4 convolutions (each halves H and W) with ReLU, then a linear map to 2·latent_dim."""
+    """Stride-2 4×4 convolutions (each halves H and W) with ReLU, then a linear map to 2·latent_dim.
+
+    input_shape: (C, H, W), H and W divisible by 2^len(channels); latent_dim: d >= 1; channels:
+    output channels of each convolution. (B, C, H, W) -> (B, 2d).
+    """
     shape, d = check_shape("input_shape", input_shape), _check_latent_dim(latent_dim)
     channels = check_shape("channels", channels)
     _check_divisible(shape, len(channels))
@@ -334,7 +346,11 @@ def conv_encoder(
 def conv_decoder(
     output_shape: Sequence[int], latent_dim: int, channels: Sequence[int] = (64, 32)
 ) -> nn.Sequential:
-    """A linear map to (channels[0], H/2^k, W/2^k), then stride-2 transposed convolutions."""
+    """A linear map to (channels[0], H/2^k, W/2^k), then stride-2 transposed convolutions.
+
+    output_shape: (C, H, W), H and W divisible by 2^k with k = len(channels); latent_dim: d >= 1;
+    channels: input channels of each transposed convolution. (B, d) -> (B, C, H, W) logits/means.
+    """
     shape, d = check_shape("output_shape", output_shape), _check_latent_dim(latent_dim)
     channels = check_shape("channels", channels)
     _check_divisible(shape, len(channels))
