@@ -1,5 +1,6 @@
 """Metrics: sample quality (MMD, energy distance, mode coverage, Fréchet distance) and
-predictive uncertainty (NLL, CRPS, coverage, calibration, ECE, Brier, AUROC)."""
+predictive uncertainty (NLL, CRPS, coverage, calibration, ECE and adaptive ECE, Brier, AUROC, FPR at
+95 % TPR, AURC)."""
 
 from ebm._lazy import lazy_namespace
 
@@ -18,6 +19,9 @@ _EXPORTS = {
     "brier_score": "uncertainty",
     "expected_calibration_error": "uncertainty",
     "ood_auroc": "uncertainty",
+    "adaptive_ece": "calibration",
+    "aurc": "selective",
+    "fpr_at_tpr": "ood",
     # Fréchet distance on classifier features (frechet.py)
     "frechet_distance": "frechet",
     "gaussian_frechet_distance": "frechet",
