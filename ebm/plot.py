@@ -524,9 +524,10 @@ def reliability_diagram(
 
     n_bins = check_int("n_bins", n_bins, minimum=1)
     probs, labels = _check_classification(probs, labels)
-    probs, labels = probs.detach().double().cpu(), labels.cpu()
-    confidence, predicted = probs.max(1)
-    correct = (predicted == labels).double()
+    metric = adaptive_ece if adaptive else expected_calibration_error
+    ece = metric(probs.detach(), labels, n_bins).double().cpu()
+    confidence, predicted = probs.detach().cpu().max(1)  # binned in the metric's dtype
+    correct = (predicted == labels.cpu()).double()
     n = len(confidence)
     if adaptive:
         order = confidence.argsort(stable=True)
@@ -535,10 +536,9 @@ def reliability_diagram(
         sizes[:extra] += 1
         bins = torch.empty(n, dtype=torch.long)
         bins[order] = torch.repeat_interleave(torch.arange(n_bins), sizes)
-        ece = adaptive_ece(probs, labels, n_bins)
     else:
         bins = (confidence * n_bins).ceil().long().clamp(1, n_bins) - 1
-        ece = expected_calibration_error(probs, labels, n_bins)
+    confidence = confidence.double()
     count = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, bins, torch.ones(n).double())
     mean_conf = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, bins, confidence) / count
     accuracy = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, bins, correct) / count
@@ -553,7 +553,8 @@ def reliability_diagram(
     else:
         left = torch.arange(n_bins, dtype=torch.float64) / n_bins
         width = torch.full((n_bins,), 1.0 / n_bins, dtype=torch.float64)
-    ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
+    if not any(line.get_gid() == "ebm-diagonal" for line in ax.lines):
+        ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration", gid="ebm-diagonal")
     ax.bar(
         left[full].numpy(),
         accuracy[full].numpy(),
@@ -563,7 +564,7 @@ def reliability_diagram(
         edgecolor="white",
         linewidth=0.5,
         alpha=0.85,
-        label=f"accuracy ({'adaptive ' if adaptive else ''}ECE {float(ece):.3f})",
+        label="accuracy",
     )
     ax.bar(
         left[full].numpy(),
@@ -577,12 +578,21 @@ def reliability_diagram(
         linewidth=0.8,
         label="gap to the mean confidence",
     )
+    ax.text(
+        0.97,
+        0.04,
+        f"{'adaptive ' if adaptive else ''}ECE = {float(ece):.3f}",
+        ha="right",
+        va="bottom",
+        transform=ax.transAxes,
+        bbox={"facecolor": "white", "alpha": 0.85, "linewidth": 0},
+    )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_aspect("equal")
     ax.set_xlabel("confidence (top-class probability)")
     ax.set_ylabel("accuracy")
-    ax.legend(loc="upper left")
+    ax.legend(loc="upper left", fontsize=8)
     if title:
         ax.set_title(title)
     return {"confidence": mean_conf, "accuracy": accuracy, "count": count, "ece": ece}
@@ -620,7 +630,8 @@ def coverage_curve(
     nominal = (1 - alphas.detach().double().cpu()).sort()
     observed = coverage.detach().double().cpu()[nominal.indices]
     level = nominal.values
-    ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="nominal 1 − α")
+    if not any(line.get_gid() == "ebm-diagonal" for line in ax.lines):  # once per Axes
+        ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="nominal 1 − α", gid="ebm-diagonal")
     if n_calibration is not None:
         n = check_int("n_calibration", n_calibration, minimum=1)
         grid = torch.linspace(0, 1, 201, dtype=torch.float64)
