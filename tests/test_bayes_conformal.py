@@ -405,3 +405,21 @@ def test_bad_arguments_are_named():
         SplitConformalClassifier(uniform).calibrate(x[:10], torch.zeros(10))
     with pytest.raises(ValueError, match="generator"):
         SplitConformalClassifier(uniform).calibrate(x[:10], torch.zeros(10, dtype=int), generator=3)
+
+
+def test_device_agnostic(device):
+    """Calibrated on a device, the same q̂ and sets as on the CPU (u is drawn on the CPU)."""
+    x, y, predictor = _classification_pool(300)
+    on_device = lambda x: predictor(x.cpu()).to(x.device)  # noqa: E731
+    cpu = SplitConformalClassifier(predictor, 0.2, "raps", seed=0).calibrate(x[:150], y[:150])
+    dev = SplitConformalClassifier(on_device, 0.2, "raps", seed=0)
+    dev.calibrate(x[:150].to(device), y[:150].to(device))
+    assert dev.quantile_.device.type == device.type
+    assert dev.quantile_.item() == cpu.quantile_.item()
+    assert torch.equal(dev.predict(x[150:].to(device)).cpu(), cpu.predict(x[150:]))
+    xr, yr = _regression_pool()
+    reg = SplitConformalRegressor(PREDICTORS["cqr"], 0.2, "cqr").calibrate(
+        xr[:50].to(device), yr[:50]
+    )
+    lower, upper = reg.predict(xr[50:60].to(device))
+    assert lower.device.type == device.type

@@ -148,3 +148,13 @@ def test_bad_inputs_are_named():
         VectorScaling().fit(z, y[:10])
     with pytest.raises(ValueError, match=r"K = 3 \(as fitted\)"):
         VectorScaling().fit(z, y).transform(torch.zeros(2, 4))
+
+
+def test_device_agnostic(device):
+    z, y = _synthetic(2000, 4, lambda z: z / 2)
+    cpu = TemperatureScaling().fit(z, y)
+    dev = TemperatureScaling().fit(z.to(device), y.to(device))
+    assert dev.temperature_.device.type == device.type
+    assert dev.temperature_.item() == pytest.approx(cpu.temperature_.item(), rel=1e-6)
+    vs = VectorScaling().fit(z.to(device), y.to(device))
+    assert vs.transform(z.to(device).float()).device.type == device.type
