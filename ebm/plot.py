@@ -38,6 +38,8 @@ __all__ = [
     "histogram_energy",
     "robust_range",
     "colorbar_extend",
+    "reliability_diagram",
+    "coverage_curve",
 ]
 
 
@@ -493,4 +495,162 @@ def histogram_energy(
     energy = -(counts / (len(values) * width)).log()
     energy[counts < min_count] = float("nan")
     (line,) = ax.plot(centres.numpy(), energy.numpy(), **line_kwargs)
+    return line
+
+
+def reliability_diagram(
+    ax,
+    probs: Tensor,
+    labels: Tensor,
+    n_bins: int = 15,
+    adaptive: bool = False,
+    title: str | None = None,
+    color: str = "C0",
+):
+    """Accuracy against confidence (the top-class probability) per bin: a calibrated classifier's
+    bars reach the diagonal; bars below it are overconfident.
+
+    ax: the Matplotlib Axes to draw on. probs: (N, C) class probabilities (rows in [0, 1]
+    summing to 1); labels: (N,) integer class indices in [0, C). n_bins: an int >= 1.
+    adaptive: False bins equal widths of confidence (as ``expected_calibration_error``; empty
+    bins draw nothing), True bins equal counts (as ``adaptive_ece``; each bar spans its points'
+    confidences). The gap to the diagonal is drawn hatched, and the legend gives the ECE.
+    title: the panel's title (None: none). color: the bars' colour.
+    Returns a dict of (n_bins,) tensors: "confidence" (mean per bin), "accuracy", "count"
+    (NaN for an empty bin's means), and "ece" (0-dim).
+    """
+    from ebm.metrics.calibration import adaptive_ece
+    from ebm.metrics.uncertainty import _check_classification, expected_calibration_error
+
+    n_bins = check_int("n_bins", n_bins, minimum=1)
+    probs, labels = _check_classification(probs, labels)
+    metric = adaptive_ece if adaptive else expected_calibration_error
+    ece = metric(probs.detach(), labels, n_bins).double().cpu()
+    confidence, predicted = probs.detach().cpu().max(1)  # binned in the metric's dtype
+    correct = (predicted == labels.cpu()).double()
+    n = len(confidence)
+    if adaptive:
+        order = confidence.argsort(stable=True)
+        small, extra = divmod(n, n_bins)
+        sizes = torch.full((n_bins,), small, dtype=torch.long)
+        sizes[:extra] += 1
+        bins = torch.empty(n, dtype=torch.long)
+        bins[order] = torch.repeat_interleave(torch.arange(n_bins), sizes)
+    else:
+        bins = (confidence * n_bins).ceil().long().clamp(1, n_bins) - 1
+    confidence = confidence.double()
+    count = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, bins, torch.ones(n).double())
+    mean_conf = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, bins, confidence) / count
+    accuracy = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, bins, correct) / count
+    full = count > 0
+    if adaptive:  # each bar spans its points' confidences
+        low = torch.full((n_bins,), float("nan"), dtype=torch.float64)
+        high = low.clone()
+        low = low.scatter_reduce(0, bins, confidence, "amin", include_self=False)
+        high = high.scatter_reduce(0, bins, confidence, "amax", include_self=False)
+        width = (high - low).clamp_min(0.01)
+        left = low
+    else:
+        left = torch.arange(n_bins, dtype=torch.float64) / n_bins
+        width = torch.full((n_bins,), 1.0 / n_bins, dtype=torch.float64)
+    if not any(line.get_gid() == "ebm-diagonal" for line in ax.lines):
+        ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration", gid="ebm-diagonal")
+    ax.bar(
+        left[full].numpy(),
+        accuracy[full].numpy(),
+        width=width[full].numpy(),
+        align="edge",
+        color=color,
+        edgecolor="white",
+        linewidth=0.5,
+        alpha=0.85,
+        label="accuracy",
+    )
+    ax.bar(
+        left[full].numpy(),
+        (mean_conf - accuracy)[full].numpy(),
+        bottom=accuracy[full].numpy(),
+        width=width[full].numpy(),
+        align="edge",
+        facecolor="none",
+        edgecolor="C3",
+        hatch="//",
+        linewidth=0.8,
+        label="gap to the mean confidence",
+    )
+    ax.text(
+        0.97,
+        0.04,
+        f"{'adaptive ' if adaptive else ''}ECE = {float(ece):.3f}",
+        ha="right",
+        va="bottom",
+        transform=ax.transAxes,
+        bbox={"facecolor": "white", "alpha": 0.85, "linewidth": 0},
+    )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("confidence (top-class probability)")
+    ax.set_ylabel("accuracy")
+    ax.legend(loc="upper left", fontsize=8)
+    if title:
+        ax.set_title(title)
+    return {"confidence": mean_conf, "accuracy": accuracy, "count": count, "ece": ece}
+
+
+def coverage_curve(
+    ax,
+    alphas: Tensor,
+    coverage: Tensor,
+    n_calibration: int | None = None,
+    label: str | None = None,
+    title: str | None = None,
+    color: str = "C0",
+):
+    """Observed coverage of prediction intervals or sets against the nominal level 1 − α.
+
+    ax: the Matplotlib Axes to draw on. alphas: (L,) miscoverage levels in (0, 1); coverage:
+    (L,) the observed coverage at each, in [0, 1] (tensors or array-likes, finite).
+    n_calibration: the number n of calibration points: the band [1 − α, 1 − α + 1/(n + 1)],
+    where split conformal coverage lies on average, is shaded (None: only the diagonal).
+    label: the curve's legend entry; title: the panel's title (None: none); color: the curve's.
+    Returns the line.
+    """
+    from ebm._checks import as_float_tensor, check_same_shape
+
+    alphas = as_float_tensor("alphas", alphas, ndim=1)
+    coverage = as_float_tensor("coverage", coverage, ndim=1)
+    check_same_shape(alphas=alphas, coverage=coverage)
+    if len(alphas) == 0:
+        raise ValueError("alphas must hold at least one level, got an empty array")
+    if not bool(((alphas > 0) & (alphas < 1)).all()):
+        raise ValueError(f"alphas must lie in (0, 1), got {alphas.tolist()}")
+    if not bool(((coverage >= 0) & (coverage <= 1)).all()):
+        raise ValueError(f"coverage must lie in [0, 1], got {coverage.tolist()}")
+    nominal = (1 - alphas.detach().double().cpu()).sort()
+    observed = coverage.detach().double().cpu()[nominal.indices]
+    level = nominal.values
+    if not any(line.get_gid() == "ebm-diagonal" for line in ax.lines):  # once per Axes
+        ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="nominal 1 − α", gid="ebm-diagonal")
+    if n_calibration is not None:
+        n = check_int("n_calibration", n_calibration, minimum=1)
+        grid = torch.linspace(0, 1, 201, dtype=torch.float64)
+        ax.fill_between(
+            grid.numpy(),
+            grid.numpy(),
+            (grid + 1 / (n + 1)).clamp(max=1).numpy(),
+            color="0.6",
+            alpha=0.35,
+            linewidth=0,
+            label=f"guarantee, n = {n}",
+        )
+    (line,) = ax.plot(level.numpy(), observed.numpy(), "o-", color=color, markersize=3, label=label)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("nominal coverage 1 − α")
+    ax.set_ylabel("observed coverage")
+    ax.legend(loc="upper left")
+    if title:
+        ax.set_title(title)
     return line

@@ -27,6 +27,7 @@ from _bad_values import (
     rand,
     randn,
 )
+from _registry_posthoc import POSTHOC
 
 import ebm.bayes as bayes
 import ebm.models as M
@@ -646,4 +647,4 @@ BAYES = {
     ),
 }
 
-MODELS = {**ESTIMATORS, **AUTOENCODERS, **GENERATIVE, **BAYES}
+MODELS = {**ESTIMATORS, **AUTOENCODERS, **GENERATIVE, **BAYES, **POSTHOC}

@@ -16,5 +16,9 @@ _EXPORTS: dict[str, str] = {
     "GPRegressor": "gp",
     "SVIRegressor": "svi",
     "DeepEnsemble": "ensemble",
+    "SplitConformalRegressor": "conformal",
+    "SplitConformalClassifier": "conformal",
+    "TemperatureScaling": "temperature",
+    "VectorScaling": "temperature",
 }
 __all__, __getattr__, __dir__ = lazy_namespace(__name__, _EXPORTS)

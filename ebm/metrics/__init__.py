@@ -1,6 +1,6 @@
 """Metrics: sample quality (MMD, energy distance, mode coverage, Fréchet distance), goodness of
 fit to a score (kernel Stein discrepancy and its test) and predictive uncertainty (NLL, CRPS,
-coverage, calibration, ECE, Brier, AUROC)."""
+coverage, calibration, ECE and adaptive ECE, Brier, AUROC, FPR at 95 % TPR, AURC)."""
 
 from ebm._lazy import lazy_namespace
 
@@ -19,6 +19,9 @@ _EXPORTS = {
     "brier_score": "uncertainty",
     "expected_calibration_error": "uncertainty",
     "ood_auroc": "uncertainty",
+    "adaptive_ece": "calibration",
+    "aurc": "selective",
+    "fpr_at_tpr": "ood",
     # Fréchet distance on classifier features (frechet.py)
     "frechet_distance": "frechet",
     "gaussian_frechet_distance": "frechet",
