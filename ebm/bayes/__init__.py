@@ -16,5 +16,8 @@ _EXPORTS: dict[str, str] = {
     "GPRegressor": "gp",
     "SVIRegressor": "svi",
     "DeepEnsemble": "ensemble",
+    "LastLayerLaplace": "laplace",
+    "SWAG": "swag",
+    "SWAGCallback": "swag",
 }
 __all__, __getattr__, __dir__ = lazy_namespace(__name__, _EXPORTS)
