@@ -515,6 +515,29 @@ def _logits() -> torch.Tensor:
     return randn(4, B, 3)  # (T, B, C)
 
 
+def _laplace(hessian: str = "full") -> bayes.LastLayerLaplace:
+    return bayes.LastLayerLaplace(net(1, 4, 1), "regression", hessian).fit(_x(), _y())
+
+
+def _swag_callback() -> bayes.SWAGCallback:
+    """Three snapshots of a small net, its weights moved deterministically between them."""
+    model, callback = net(1, 4, 1), bayes.SWAGCallback(max_rank=3)
+    for seed in range(3):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.1 * randn(*p.shape, seed=seed))
+        callback.collect(model)
+    return callback
+
+
+def _swag() -> bayes.SWAG:
+    return bayes.SWAG(net(1, 4, 1), _swag_callback())
+
+
+def _swag_predicting(**hyper):
+    return bayes.SWAG(**hyper).predict(_x(), n_samples=2, generator=gen(0))
+
+
 XQ = Data(trailing=True)  # (B, 1) queries of a model fitted on (N, 1)
 X_NET = Data(ndim=False)  # (B, ...) through the user's net: its shape is the net's business
 LOGITS = Data(ndim=False, rows=1)  # a Prediction or (T, B, C) logits
@@ -644,6 +667,58 @@ BAYES = {
     ),
     "ebm.bayes.SVIRegressor.predict": V(
         lambda: (_svi().fit(_x(), _y()).predict, dict(x=_x(4, 1))), x=XQ
+    ),
+    "ebm.bayes.LastLayerLaplace": V(
+        lambda: (
+            _fitted(bayes.LastLayerLaplace, _x(), _y()),
+            dict(model=net(1, 4, 1), likelihood="regression"),
+        ),
+        model=Module(),
+        likelihood=Choice(),
+        hessian=Choice(),
+        prior_precision=POSITIVE,
+        sigma_noise=POSITIVE,
+        last_layer=Module(),
+    ),
+    "ebm.bayes.LastLayerLaplace.fit": V(
+        lambda: (bayes.LastLayerLaplace(net(1, 4, 1), "regression").fit, dict(x=_x(), y=_y())),
+        x=X_NET,
+        y=Data(ndim=(1, 2), trailing=True),  # (N, K), or (N,) when K = 1
+    ),
+    "ebm.bayes.LastLayerLaplace.predict": V(
+        lambda: (_laplace().predict, dict(x=_x(4, 1))),
+        x=X_NET,
+        link_approx=Choice(),
+    ),
+    "ebm.bayes.LastLayerLaplace.functional_samples": V(
+        lambda: (_laplace("kron").functional_samples, dict(x=_x(4, 1), generator=gen(0))),
+        x=X_NET,
+    ),
+    "ebm.bayes.LastLayerLaplace.log_marginal_likelihood": V(
+        lambda: (_laplace().log_marginal_likelihood, dict(prior_precision=0.5)),
+        prior_precision=POSITIVE,
+    ),
+    "ebm.bayes.LastLayerLaplace.optimize_prior_precision": V(
+        lambda: (_laplace().optimize_prior_precision, dict(method="marglik")), method=Choice()
+    ),
+    "ebm.bayes.SWAGCallback": V(
+        lambda: (bayes.SWAGCallback, dict(start_epoch=1)),
+        start_epoch=Int(0),
+        collect_every=Int(1),
+        max_rank=Int(2),
+    ),
+    "ebm.bayes.SWAGCallback.collect": V(
+        lambda: (bayes.SWAGCallback().collect, dict(model=net(1, 4, 1))), model=Module()
+    ),
+    "ebm.bayes.SWAG": V(
+        lambda: (_swag_predicting, dict(model=net(1, 4, 1), swag=_swag_callback())),
+        model=Module(),
+        swag=Skip("a SWAGCallback or its state_dict (refusals: test_bayes_swag.py)"),
+        noise_var=NONNEGATIVE,
+    ),
+    "ebm.bayes.SWAG.sample": V(lambda: (_swag().sample, dict(generator=gen(0)))),
+    "ebm.bayes.SWAG.predict": V(
+        lambda: (_swag().predict, dict(x=_x(4, 1), n_samples=2, generator=gen(0))), x=X_NET
     ),
 }
 

@@ -20,5 +20,8 @@ _EXPORTS: dict[str, str] = {
     "SplitConformalClassifier": "conformal",
     "TemperatureScaling": "temperature",
     "VectorScaling": "temperature",
+    "LastLayerLaplace": "laplace",
+    "SWAG": "swag",
+    "SWAGCallback": "swag",
 }
 __all__, __getattr__, __dir__ = lazy_namespace(__name__, _EXPORTS)
