@@ -186,8 +186,11 @@ class JEM(nn.Module):
         return torch.softmax(self.logits(x), dim=1)
 
     def forward(self, x: Tensor) -> Tensor:
-        """The logits f(x) (B, n_classes) of x (B, *data_shape), unchecked (NaN propagates)."""
-        return self.classifier(x)
+        """The logits f(x) (B, n_classes) of x (B, *data_shape), unchecked (NaN propagates).
+
+        x: a tensor or array-like (integers promoted), cast to the classifier's dtype.
+        """
+        return self.classifier(as_module_input("x", x, self.classifier))
 
     # ---- chains -------------------------------------------------------------------------
     def _chains(self, x0: Tensor, y: Tensor | None, n_steps: int, generator) -> Tensor:
@@ -219,8 +222,8 @@ class JEM(nn.Module):
         """n samples (n, *data_shape) by SGLD: of p(x) ∝ exp(−E(x)) (y None) or of
         p(x|y) ∝ exp(f(x)[y]) (class-conditional, E(x, y) = −f(x)[y]).
 
-        n: an int >= 1 (<= buffer_size with ``from_buffer``). y: None, a class index, or
-        labels (n,) in [0, n_classes). n_steps: an int >= 0 (default the model's n_steps; from
+        n: an int >= 1 (<= buffer_size with ``from_buffer``). y: None, an int class index (for
+        all n samples), or labels (n,) in [0, n_classes) (a tensor or array-like of integers). n_steps: an int >= 0 (default the model's n_steps; from
         noise, a few hundred give recognisable samples). from_buffer: start from the training
         chains' buffer states (their end states are not pushed back; slots re-drawn with
         ``reinit_prob`` are written, as in training) instead of fresh noise. generator: the
@@ -233,12 +236,12 @@ class JEM(nn.Module):
         labels = None
         if y is not None:
             device = self.buffer.samples.device
-            labels = as_index_tensor("y", y, ndim=(0, 1), high=self.n_classes, device=device)
-            if labels.ndim == 0:
-                labels = labels.expand(n)
+            if isinstance(y, int) and not isinstance(y, bool):
+                y = torch.full((n,), y, dtype=torch.int64)
+            labels = as_index_tensor("y", y, ndim=1, high=self.n_classes, device=device)
             if labels.shape != (n,):
                 raise ValueError(
-                    f"y must be a class index or labels of shape (n,) = ({n},), got shape "
+                    f"y must be an int class index or labels of shape (n,) = ({n},), got shape "
                     f"{tuple(labels.shape)}"
                 )
         if from_buffer:
