@@ -575,6 +575,12 @@ SAMPLING = {
     "ebm.sampling.ReplayBuffer.sample": V(
         lambda: (_buffer().sample, dict(n=3, generator=gen(1))), n=Int(1, 8)
     ),
+    "ebm.sampling.ReplayBuffer.advance": V(
+        lambda: (_buffer().advance, dict(n=3, kernel=lambda x: x + 1.0, generator=gen(1))),
+        n=Int(1, 8),
+        kernel=Fn(),
+    ),
+    "ebm.sampling.ReplayBuffer.reset": V(lambda: (_buffer().reset, dict(generator=gen(1)))),
     "ebm.sampling.ReplayBuffer.push": Fw(  # the training loop's hot path: stores what it is given
         lambda: (_pushed, dict(states=randn(3, 2), idx=torch.tensor([0, 5, 7]))),
         states=Data(trailing=True, empty=False),

@@ -360,6 +360,13 @@ TRAIN = {
         min_delta=NONNEGATIVE,
         mode=Choice(),
     ),
+    "ebm.train.callbacks.RestartOnDivergence": V(
+        lambda: (train.RestartOnDivergence, dict(threshold=1e4)),
+        threshold=POSITIVE,
+        monitor=Skip("term names, looked up in each step's outputs (test_train_restart.py)"),
+        lr_factor=Real(0, 1, low_inclusive=False),
+        max_restarts=Int(0),
+    ),
     "ebm.train.resolve_device": V(
         lambda: (train.resolve_device, dict(device="cpu")), device=Choice()
     ),

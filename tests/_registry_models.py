@@ -15,6 +15,7 @@ from _bad_values import (
     Fn,
     Fw,
     Int,
+    Labels,
     Module,
     Real,
     Reals,
@@ -285,6 +286,10 @@ def _ebm_model(jumps: int = 0) -> M.EBM:
     )
 
 
+def _jem() -> M.JEM:
+    return M.JEM(det(net(3, 8, 4)), (3,), 4, n_steps=2, buffer_size=8, seed=0)
+
+
 def _diffusion() -> M.Diffusion:
     return det(M.Diffusion(2, hidden=(8,), T=8, schedule="cosine", time_features=2))
 
@@ -412,6 +417,41 @@ GENERATIVE = {
         n_steps=Int(0),
     ),
     "ebm.models.EBM.sample": V(lambda: (_ebm_model().sample, dict(n=3, n_steps=2)), n_steps=Int(0)),
+    "ebm.models.JEM": V(
+        lambda: (M.JEM, dict(classifier=det(net(3, 8, 4)), data_shape=(3,), n_classes=4, seed=0)),
+        classifier=Module(),
+        data_shape=Sizes(),
+        n_classes=Int(2),
+        generative_weight=NONNEGATIVE,
+        n_steps=Int(1),
+        step_size=POSITIVE,
+        noise_scale=NONNEGATIVE,
+        clamp=Skip("walked through ebm.sampling.langevin"),
+        buffer_size=Int(1),
+        reinit_prob=PROBABILITY,
+        init_noise=Choice(),
+        init_scale=POSITIVE,
+        alpha=NONNEGATIVE,
+        lr=POSITIVE,
+        betas=ADAM_BETAS,
+        weight_decay=NONNEGATIVE,
+        warmup_steps=Int(0),
+    ),
+    **{
+        f"ebm.models.JEM.{name}": V(
+            lambda name=name: (getattr(_jem(), name), dict(x=randn(B, 3))),
+            x=Data(trailing=True),
+        )
+        for name in ("energy", "logits", "predict_proba")
+    },
+    "ebm.models.JEM.forward": Fw(
+        lambda: (_jem(), dict(x=randn(B, 3))), x=Data(ndim=False, empty=False)
+    ),
+    "ebm.models.JEM.sample": V(
+        lambda: (_jem().sample, dict(n=3, y=torch.tensor([0, 3, 1]), n_steps=2, generator=gen(1))),
+        y=Labels(4),
+        n_steps=Int(0),
+    ),
     "ebm.models.Diffusion": V(
         lambda: (M.Diffusion, dict(dim=2, hidden=(8,), T=8, schedule="cosine", time_features=2)),
         hidden=Sizes(empty_ok=True),

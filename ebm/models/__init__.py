@@ -16,6 +16,7 @@ _EXPORTS = {
     "GAN": "gan",
     "BernoulliGenerator": "gan",
     "EBM": "ebm",
+    "JEM": "jem",
     "Diffusion": "diffusion",
     "CNF": "cnf",
 }

@@ -215,10 +215,7 @@ class EBM(nn.Module):
             return self.mcmc(x)
         if self.chains == "noise":
             return self.mcmc(self.noise(len(x)))
-        start, idx = self.buffer.sample(min(len(x), self.buffer.capacity))
-        negatives = self.mcmc(start)
-        self.buffer.push(negatives, idx)
-        return negatives
+        return self.buffer.advance(min(len(x), self.buffer.capacity), self.mcmc)
 
     def training_step(self, batch, optimize) -> dict[str, Tensor]:
         """One contrastive-divergence step (manual optimisation).

@@ -9,7 +9,7 @@ really holds what the chain started from. The states live in a registered buffer
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from ebm._checks import (
     as_float_tensor,
     check_choice,
+    check_generator,
     check_int,
     check_positive,
     check_real,
@@ -109,6 +110,42 @@ class ReplayBuffer(nn.Module):
                 f"states must have shape ({idx.shape[0]}, *{self.shape}), got {tuple(states.shape)}"
             )
         self.samples.index_copy_(0, idx, states.detach().to(self.samples.dtype))
+
+    def advance(
+        self,
+        n: int,
+        kernel: Callable[[Tensor], Tensor],
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """One round of persistent chains: ``sample`` n slots, run ``kernel`` from them, ``push``
+        the end states back. Returns the end states (n, *shape).
+
+        n: an int in [1, capacity]. kernel: a callable (n, *shape) -> (n, *shape), the chains'
+        transition (e.g. a few Langevin steps on the model's energy); its output is stored
+        detached, without reading its values (no host sync). generator: the source of the slots
+        and re-draws (None: torch's global RNG); the kernel draws its own randomness.
+        This is the replay-buffer step of persistent contrastive divergence (``ebm.models.EBM``
+        and ``ebm.models.JEM`` both train with it).
+        """
+        if not callable(kernel):
+            raise ValueError(
+                f"kernel must be callable (n, *shape) -> (n, *shape), got {type(kernel).__name__}"
+            )
+        start, idx = self.sample(n, generator)
+        ends = kernel(start)
+        self.push(ends, idx)
+        return ends
+
+    @torch.no_grad()
+    def reset(self, generator: torch.Generator | None = None) -> None:
+        """Re-draw every slot from the initialisation noise, in place (device and dtype kept).
+
+        generator: the source of the draws (None: torch's global RNG). Used to restart
+        persistent chains that have drifted somewhere useless (e.g. after a divergence).
+        """
+        buf = self.samples
+        check_generator("generator", generator, buf.device)
+        buf.copy_(self._draw(tuple(buf.shape), buf.dtype, buf.device, generator))
 
     def extra_repr(self) -> str:
         """The hyper-parameters, shown in the module's repr."""

@@ -5,7 +5,7 @@ for the model contract and ``ebm.train.callbacks`` for the hooks.
 """
 
 from ebm.train import callbacks
-from ebm.train.callbacks import Callback, EarlyStopping
+from ebm.train.callbacks import Callback, EarlyStopping, RestartOnDivergence
 from ebm.train.checkpoint import (
     CheckpointError,
     CheckpointWriteError,
@@ -28,6 +28,7 @@ __all__ = [
     "NonFiniteLossError",
     "NonFiniteStateError",
     "ResumeMismatchError",
+    "RestartOnDivergence",
     "Trainer",
     "UnsafeCheckpointError",
     "callbacks",

@@ -23,11 +23,14 @@ decide the same way on every rank (from ``metrics``, say), or the ranks wait for
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
-from ebm._checks import check_real
+import torch
 
-__all__ = ["Callback", "EarlyStopping"]
+from ebm._checks import check_choice, check_int, check_positive, check_real
+
+__all__ = ["Callback", "EarlyStopping", "RestartOnDivergence"]
 
 _MODES = ("min", "max")
 
@@ -214,3 +217,176 @@ class EarlyStopping(Callback):
     def load_state_dict(self, state: dict) -> None:
         """Take back ``best`` and ``wait`` from ``state`` (a dict from :meth:`state_dict`)."""
         self.best, self.wait = float(state["best"]), int(state["wait"])
+
+
+class RestartOnDivergence(Callback):
+    """Restart from the last good checkpoint when training diverges: reload its weights and
+    optimiser state, lower the learning rate and re-seed the replay buffers of persistent chains.
+
+    EBMs trained with persistent SGLD (``ebm.models.EBM``, ``ebm.models.JEM``) sometimes blow up:
+    the samples drift to where the energy is unbounded, the energies explode, then NaN. After
+    every step this callback reads the step's logged terms (one host sync per step); when one of
+    them is non-finite or larger than ``threshold`` in absolute value it
+
+    1. loads ``trainer.last_checkpoint`` (``<ckpt_dir>/last.pt``): the model's weights and
+       buffers, the optimisers' states, the EMA and the GradScaler (the data position, step
+       counter, history and RNG go on from where they are: training continues, not rewinds);
+    2. multiplies every optimiser's learning rate by ``lr_factor`` (and the ``base_lrs`` of
+       the schedulers, so a schedule keeps the lower rate), compounding over restarts;
+    3. with ``reset_buffers``, re-draws every ``ebm.sampling.ReplayBuffer`` in the model from
+       its initialisation noise (the chains' states come back from the checkpoint otherwise);
+    4. drops the diverged step's logged terms (so ``nan_policy="raise"`` does not raise for
+       them) and warns (a ``RuntimeWarning`` naming the step, the terms and the checkpoint).
+
+    threshold: the largest |value| a monitored term may take, a finite real > 0 (default 1e6;
+        the JEM authors stopped at |loss| > 1e8). A NaN or inf always counts as divergence.
+    monitor: the names of the terms to watch (a tuple of strings), or None (default) for every
+        term ``training_step`` returns (``loss``, and JEM's and EBM's ``e_data``/``e_model``).
+    lr_factor: the learning rate's multiplier at each restart, in (0, 1] (default 0.5).
+    max_restarts: restarts allowed in one fit, an int >= 0 (default 3); one more divergence
+        raises ``FloatingPointError``, as does a divergence before the first checkpoint.
+    reset_buffers: re-seed replay buffers at a restart (default True).
+
+    Needs ``Trainer(ckpt_dir=...)``; save often enough that a good checkpoint exists
+    (``ckpt_every_n_steps``). After fit, ``restarts`` lists {"step", "terms", "checkpoint",
+    "lr_factor"} per restart (also kept in checkpoints, so a resumed fit counts on). Under DDP
+    the ranks decide together: any rank's divergence restarts every rank.
+
+        trainer = Trainer(max_epochs=50, ckpt_dir="runs/jem", ckpt_every_n_steps=200,
+                          callbacks=[RestartOnDivergence(threshold=1e4)])
+    """
+
+    def __init__(
+        self,
+        threshold: float = 1e6,
+        monitor: tuple[str, ...] | None = None,
+        lr_factor: float = 0.5,
+        max_restarts: int = 3,
+        reset_buffers: bool = True,
+    ):
+        self.threshold = float(check_positive("threshold", threshold))
+        if monitor is not None:
+            if isinstance(monitor, str):
+                monitor = (monitor,)
+            if not isinstance(monitor, (tuple, list)) or not all(
+                isinstance(m, str) for m in monitor
+            ):
+                raise ValueError(f"monitor must be None or a tuple of term names, got {monitor!r}")
+            monitor = tuple(monitor)
+        self.monitor = monitor
+        self.lr_factor = float(
+            check_real("lr_factor", lr_factor, 0.0, 1.0, low_inclusive=False, high_inclusive=True)
+        )
+        self.max_restarts = check_int("max_restarts", max_restarts, minimum=0)
+        self.reset_buffers = check_choice("reset_buffers", reset_buffers, (False, True))
+        self.restarts: list[dict] = []
+
+    def on_fit_start(self, trainer, model) -> None:
+        """Refuse a trainer without a ``ckpt_dir`` (there would be nothing to restart from).
+
+        trainer, model: see :class:`Callback`.
+        """
+        if trainer.ckpt_dir is None:
+            raise ValueError(
+                "RestartOnDivergence restarts from the trainer's checkpoints: give the Trainer a "
+                "ckpt_dir (and ckpt_every_n_steps to save often enough)"
+            )
+
+    def _diverged(self, trainer, outputs: dict) -> dict[str, float]:
+        names = [k for k in outputs if self.monitor is None or k in self.monitor]
+        if not names and trainer.world_size == 1:  # nothing to read (a skipped batch)
+            return {}
+        device = trainer.device or torch.device("cpu")
+        stacked = torch.stack(
+            [torch.as_tensor(outputs[k], device=device).detach().float().reshape(()) for k in names]
+            or [torch.zeros((), device=device)]
+        )[: len(names)]
+        bad = ~torch.isfinite(stacked) | (stacked.abs() > self.threshold)
+        flags = torch.cat([bad.float(), stacked])
+        if trainer.world_size > 1:  # every rank restarts, or none
+            any_bad = bad.any().float().reshape(1)
+            torch.distributed.all_reduce(any_bad, op=torch.distributed.ReduceOp.MAX)
+            flags = torch.cat([flags, any_bad])
+        host = flags.tolist()  # the one host sync
+        n = len(names)
+        found = {k: host[n + i] for i, k in enumerate(names) if host[i]}
+        if not found and trainer.world_size > 1 and host[-1]:
+            found = {"(another rank)": float("nan")}
+        return found
+
+    def on_step_end(self, trainer, model, outputs) -> None:
+        """Check the step's terms; on divergence, restart from the last checkpoint.
+
+        trainer, model: see :class:`Callback`. outputs: the step's logged terms.
+        """
+        bad = self._diverged(trainer, outputs)
+        if bad:
+            self._restart(trainer, model, bad)
+
+    def _restart(self, trainer, model, bad: dict[str, float]) -> None:
+        from ebm.sampling import ReplayBuffer
+        from ebm.train.checkpoint import load_checkpoint
+
+        terms = ", ".join(f"{k} = {v:.4g}" for k, v in bad.items())
+        where = f"training diverged at step {trainer.step} ({terms}; threshold {self.threshold:g})"
+        path = trainer.last_checkpoint
+        if path is None:
+            raise FloatingPointError(
+                f"{where} before the first checkpoint: nothing to restart from. Save earlier "
+                "(Trainer(ckpt_every_n_steps=...)), lower the learning rate, or raise the "
+                "energy penalty (alpha)."
+            )
+        if len(self.restarts) >= self.max_restarts:
+            raise FloatingPointError(
+                f"{where}, after {len(self.restarts)} restart(s) (max_restarts="
+                f"{self.max_restarts}); the last good checkpoint {path} is intact. Lower the "
+                "learning rate or raise the energy penalty (alpha)."
+            )
+        state = load_checkpoint(path, map_location=trainer.device)
+        lrs = [[g["lr"] for g in opt.param_groups] for opt in trainer._optimizers]
+        model.load_state_dict(state["model"])
+        for opt, saved, rates in zip(trainer._optimizers, state["optimizers"], lrs):
+            opt.load_state_dict(saved)
+            for group, lr in zip(opt.param_groups, rates):
+                group["lr"] = lr * self.lr_factor
+                if "initial_lr" in group:
+                    group["initial_lr"] *= self.lr_factor
+        for sched in trainer._schedulers:
+            base = getattr(sched.scheduler, "base_lrs", None)
+            if base is not None:
+                sched.scheduler.base_lrs = [b * self.lr_factor for b in base]
+        scaler = trainer._precision.scaler
+        if scaler is not None and state.get("scaler") is not None:
+            scaler.load_state_dict(state["scaler"])
+        if trainer.ema is not None and state.get("ema") is not None:
+            trainer.ema.load_state_dict(state["ema"])
+        if self.reset_buffers:
+            for module in model.modules():
+                if isinstance(module, ReplayBuffer):
+                    module.reset()
+        # the diverged step's terms are not logged (nor checked by nan_policy="raise")
+        records = trainer._buffer.records
+        records[:] = [r for r in records if r[0] != trainer.step]
+        self.restarts.append(
+            {
+                "step": trainer.step,
+                "terms": dict(bad),
+                "checkpoint": str(path),
+                "lr_factor": self.lr_factor ** (len(self.restarts) + 1),
+            }
+        )
+        warnings.warn(
+            f"{where}: restarted from {path} with the learning rate × {self.lr_factor:g}"
+            + (" and fresh replay buffers" if self.reset_buffers else "")
+            + f" (restart {len(self.restarts)} of at most {self.max_restarts})",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+    def state_dict(self) -> dict:
+        """``{"restarts": [...]}``: the restarts so far (step, terms, checkpoint, lr factor)."""
+        return {"restarts": [dict(r, terms=dict(r["terms"])) for r in self.restarts]}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Take back the restarts so far from ``state`` (a dict from :meth:`state_dict`)."""
+        self.restarts = [dict(r) for r in state["restarts"]]
