@@ -167,6 +167,8 @@ TABLES = {
     "co2_intervals": co2_intervals,
     "classification_scores": lambda: classification_scores("mc_dropout_classification"),
     "classification_sets": lambda: classification_sets("mc_dropout_classification"),
+    "mnist_scores": lambda: classification_scores("mc_dropout_classification_mnist"),
+    "mnist_sets": lambda: classification_sets("mc_dropout_classification_mnist"),
 }
 BLOCK = re.compile(r"(<!-- table: (\w+) -->\n)(.*?)(<!-- /table -->)", re.S)
 
