@@ -9,8 +9,6 @@ it). EBM training often shrinks the noise (``noise_scale``), which samples a col
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-
 import torch
 from torch import Tensor
 
@@ -20,21 +18,10 @@ from ebm.sampling._common import (
     check_clamp,
     check_energy_shape,
     check_sampler_args,
-    energy_and_grad,
     frozen_parameters,
+    gradient_fn,
     noise_source,
 )
-from ebm.sampling._mlp_grad import mlp_input_gradient
-
-
-def _gradient_fn(energy: EnergyFn, compile: bool) -> Callable[[Tensor], Tensor]:
-    """The fused MLP gradient when the energy allows it, else autograd (torch.func under compile)."""
-    fused = mlp_input_gradient(energy)
-    if fused is not None:
-        return fused
-    if compile:
-        return torch.func.grad(lambda x: energy(x).sum())
-    return lambda x: energy_and_grad(energy, x)[1]
 
 
 def _step(grad_fn, x: Tensor, noise: Tensor, step_size: float, noise_scale: float) -> Tensor:
@@ -90,7 +77,7 @@ def langevin(
     x = x0.detach().clone()
     if n_steps == 0:
         return x
-    grad_fn = _gradient_fn(energy, compile)
+    grad_fn = gradient_fn(energy, compile)
     step = torch.compile(_pure_step, dynamic=False) if compile else _step
     noise = noise_source(x, n_steps, generator)
     with frozen_parameters(energy), torch.no_grad():
