@@ -352,5 +352,5 @@ def per_sample_energies(name: str, e: object, batch: int) -> Tensor:
             return e.squeeze(1)
     got = tuple(e.shape) if isinstance(e, Tensor) else type(e).__name__
     raise ValueError(
-        f"{name} must return one energy per sample, shape ({batch},) or ({batch}, 1), got {got}"
+        f"{name} must return one value per sample, shape ({batch},) or ({batch}, 1), got {got}"
     )

@@ -251,7 +251,10 @@ def _trace_chain(module: nn.Module) -> tuple[list, nn.Linear, list] | None:
         params = list(inspect.signature(module.forward).parameters.values())
     except (TypeError, ValueError):
         return None
-    if not params or params[0].kind not in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
+    if not params or params[0].kind not in (
+        params[0].POSITIONAL_ONLY,
+        params[0].POSITIONAL_OR_KEYWORD,
+    ):
         return None
     concrete = {}
     for p in params[1:]:
@@ -420,7 +423,9 @@ def _structure(module: nn.Module) -> tuple:
     return (
         type(module).forward,
         module.__dict__.get("forward"),
-        tuple((name, id(m), type(m), m.training, m.extra_repr()) for name, m in module.named_modules()),
+        tuple(
+            (name, id(m), type(m), m.training, m.extra_repr()) for name, m in module.named_modules()
+        ),
     )
 
 

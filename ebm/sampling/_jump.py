@@ -30,7 +30,7 @@ def uniform_jump(
 ) -> tuple[Tensor, Tensor]:
     """Run ``n_steps`` uniform-jump proposals on every chain.
 
-    energy: callable (B, ...) -> (B,), low = likely. x0: (B, ...) initial states inside the box
+    energy: callable (B, ...) -> (B,) (or (B, 1), squeezed), low = likely. x0: (B, ...) initial states inside the box
     (not modified; an array-like too, cast to the energy's dtype); its values are not read (no
     host sync): a NaN row stays NaN (its test is never passed), the other chains are unaffected.
     The test is exact for chains inside the box; clamp Langevin chains to the same box.

@@ -9,6 +9,7 @@ it). EBM training often shrinks the noise (``noise_scale``), which samples a col
 from __future__ import annotations
 
 import math
+
 import torch
 from torch import Tensor
 
@@ -46,7 +47,9 @@ def langevin(
 ) -> Tensor:
     """Run ``n_steps`` of Langevin dynamics on every chain; return the final states.
 
-    energy: an ``ebm.Energy`` or any callable (B, ...) -> (B,), low = likely.
+    energy: an ``ebm.Energy`` or any callable (B, ...) -> (B,), low = likely; a (B, 1) output
+    (a network ending in ``Linear(h, 1)``) is squeezed, any other shape is refused before the
+    chains start.
     x0: (B, ...) initial states, one chain per row (not modified): a tensor or an array-like,
     integers promoted to floats, cast to an ``nn.Module`` energy's parameter dtype. Its values
     are not read (no host sync): a NaN/inf row gives a NaN/inf output row, the other chains are
@@ -55,9 +58,14 @@ def langevin(
     >= 0), default √(2·step_size). clamp: optional finite (low, high) box the states are clipped
     to after every step. Every hyper-parameter is checked once, before the chains start.
     generator: the source of the noise (the global RNG when None).
-    compile: wrap the step in ``torch.compile``.
-    MLP energies (``MLPEnergy``, or Linear/activation ``nn.Sequential``) take a fused analytic
-    input gradient; every other energy goes through autograd.
+    compile: wrap the step in ``torch.compile`` (a first call costs seconds of compilation).
+    The input gradient: an ``nn.Module`` whose forward is a chain of Linear/Conv layers,
+    activations (SiLU, Tanh, Sigmoid, ReLU, Softplus, GELU, LeakyReLU, ELU), flattens and
+    constant scales or shifts ending in ``Linear(h, 1)`` (then optionally squeezed), found by
+    ``torch.fx`` in ``MLPEnergy``, an ``nn.Sequential`` or the user's own module, takes a fused
+    analytic gradient (no autograd graph); every other energy goes through autograd with its
+    weights' ``requires_grad`` switched off (``torch.func.grad`` under ``compile``). Both give
+    ∇ₓE.
     Returns (B, ...) detached samples. No host synchronisation happens inside the loop.
 
     >>> import torch
