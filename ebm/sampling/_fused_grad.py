@@ -362,7 +362,8 @@ def _backward(op: tuple, g: Tensor, a_in: Tensor | None, a_out: Tensor | None) -
             (True, False, False),
         )[0]
     if kind == "act":
-        return op[1].backward(g, a_in, a_out)
+        # a broadcast row (1, H) from the head: some kernels (oneDNN's GELU) need full shapes
+        return op[1].backward(g if g.shape == a_in.shape else g.expand(a_in.shape), a_in, a_out)
     if kind == "flatten":
         return g.expand(a_in.shape[0], *g.shape[1:]).reshape(a_in.shape)
     return g * op[1] if op[1] != 1.0 else g  # affine
