@@ -339,6 +339,18 @@ def _forward(op: tuple, a: Tensor) -> Tensor:
     return a + t if t != 0.0 else a
 
 
+# col2im input gradients for 2-D convs with at most this many input values per output (C_in·k²)
+_FOLD_MAX_COLUMNS = 32
+
+
+def _fold_backward(m: nn.Module) -> bool:
+    return (
+        type(m) is nn.Conv2d
+        and m.groups == 1
+        and m.in_channels * m.kernel_size[0] * m.kernel_size[1] <= _FOLD_MAX_COLUMNS
+    )
+
+
 def _backward(op: tuple, g: Tensor, a_in: Tensor | None, a_out: Tensor | None) -> Tensor:
     """∂E/∂(op's input) from g = ∂E/∂(op's output); g may be broadcast over the batch."""
     kind = op[0]
@@ -348,6 +360,10 @@ def _backward(op: tuple, g: Tensor, a_in: Tensor | None, a_out: Tensor | None) -
         m = op[1]
         out_shape = (a_in.shape[0], *g.shape[1:])
         padding = (0,) * len(m.kernel_size) if m.padding == "valid" else m.padding
+        if a_in.is_cpu and _fold_backward(m):
+            # few input channels (a first layer): col2im of Wᵀg beats oneDNN's backward kernel
+            cols = torch.matmul(m.weight.flatten(1).t(), g.expand(out_shape).flatten(2))
+            return F.fold(cols, a_in.shape[2:], m.kernel_size, m.dilation, padding, m.stride)
         return _aten.convolution_backward(
             g.expand(out_shape),
             a_in,
@@ -375,6 +391,7 @@ class _Chain:
     def __init__(self, pre: list, head: nn.Linear, tail: list):
         self.pre, self.head = pre, head
         self.n_forward = _needs_forward(pre)
+        self.channels_last = any(op[0] == "conv" and type(op[1]) is nn.Conv2d for op in pre)
         # the tail's affine ops folded into E = s·head(a) + t
         s, t = 1.0, 0.0
         for op in tail:
@@ -383,6 +400,10 @@ class _Chain:
         self.tail_scale, self.tail_shift = s, t
 
     def _sweep(self, x: Tensor, n_forward: int) -> tuple[list, Tensor]:
+        if self.channels_last and x.ndim == 4 and x.is_cpu:
+            # oneDNN's 2-D convolutions and their backward kernels are faster in NHWC (measured on
+            # CPU: benchmarks/bench_langevin_user.py)
+            x = x.contiguous(memory_format=torch.channels_last)
         acts = [x]  # acts[k] enters op k
         for op in self.pre[:n_forward]:
             acts.append(_forward(op, acts[-1]))
