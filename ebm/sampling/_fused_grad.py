@@ -362,7 +362,9 @@ def _backward(op: tuple, g: Tensor, a_in: Tensor | None, a_out: Tensor | None) -
         padding = (0,) * len(m.kernel_size) if m.padding == "valid" else m.padding
         if a_in.is_cpu and _fold_backward(m):
             # few input channels (a first layer): col2im of Wᵀg beats oneDNN's backward kernel
-            cols = torch.matmul(m.weight.flatten(1).t(), g.expand(out_shape).flatten(2))
+            g = g.expand(out_shape).permute(0, 2, 3, 1)  # (B, H', W', C_out): a view in NHWC
+            cols = g.reshape(-1, g.shape[-1]) @ m.weight.flatten(1)  # (B·H'·W', C_in·k²)
+            cols = cols.view(g.shape[0], -1, cols.shape[-1]).transpose(1, 2)
             return F.fold(cols, a_in.shape[2:], m.kernel_size, m.dilation, padding, m.stride)
         return _aten.convolution_backward(
             g.expand(out_shape),
@@ -381,8 +383,18 @@ def _backward(op: tuple, g: Tensor, a_in: Tensor | None, a_out: Tensor | None) -
         # a broadcast row (1, H) from the head: some kernels (oneDNN's GELU) need full shapes
         return op[1].backward(g if g.shape == a_in.shape else g.expand(a_in.shape), a_in, a_out)
     if kind == "flatten":
-        return g.expand(a_in.shape[0], *g.shape[1:]).reshape(a_in.shape)
+        g = g.expand(a_in.shape[0], *g.shape[1:]).reshape(a_in.shape)
+        # in the input's layout (NHWC in a conv chain), so the next kernels read one layout
+        return g if g.stride() == a_in.stride() else torch.empty_like(a_in).copy_(g)
     return g * op[1] if op[1] != 1.0 else g  # affine
+
+
+def _nhwc(x: Tensor) -> Tensor:
+    """x (B, C, H, W) with NHWC strides. With C = 1 both layouts are "contiguous" and oneDNN
+    reads the strides (C's stride 1 means NHWC), so those are set explicitly."""
+    if x.stride(1) == 1 and x.is_contiguous(memory_format=torch.channels_last):
+        return x
+    return torch.empty_like(x, memory_format=torch.channels_last).copy_(x)
 
 
 class _Chain:
@@ -403,7 +415,7 @@ class _Chain:
         if self.channels_last and x.ndim == 4 and x.is_cpu:
             # oneDNN's 2-D convolutions and their backward kernels are faster in NHWC (measured on
             # CPU: benchmarks/bench_langevin_user.py)
-            x = x.contiguous(memory_format=torch.channels_last)
+            x = _nhwc(x)
         acts = [x]  # acts[k] enters op k
         for op in self.pre[:n_forward]:
             acts.append(_forward(op, acts[-1]))
