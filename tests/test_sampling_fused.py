@@ -15,7 +15,7 @@ from torch.nn import functional as F
 from ebm.energies import Energy, MLPEnergy
 from ebm.inference import gradient_descent, gradient_flow
 from ebm.models import EBM
-from ebm.sampling import hmc, langevin, mala, uniform_jump
+from ebm.sampling import _fused_grad, hmc, langevin, mala, uniform_jump
 from ebm.sampling._fused_grad import fused_chain
 from ebm.score_matching import (
     denoising_score_matching_loss,
@@ -111,6 +111,23 @@ def _fused_cases():
         "single Linear(d, 1)": (lambda: nn.Linear(d, 1), (7, d)),
         "flatten + Linear": (lambda: nn.Sequential(nn.Flatten(), nn.Linear(12, 1)), (4, 3, 4)),
         "conv on 28x28": (ConvEnergy, (3, 1, 28, 28)),
+        "rgb conv, dilation, valid padding": (
+            lambda: nn.Sequential(
+                nn.Conv2d(3, 4, 3, stride=1, padding=2, dilation=2),  # col2im path (3·9 <= 32)
+                nn.Tanh(),
+                nn.Conv2d(4, 6, 2, stride=2, padding="valid"),
+                nn.Softplus(),
+                nn.Flatten(),
+                nn.Linear(6 * 4 * 5, 1),
+            ),
+            (2, 3, 9, 11),
+        ),
+        "conv1d": (
+            lambda: nn.Sequential(
+                nn.Conv1d(2, 5, 3, stride=2, padding=1), nn.SiLU(), nn.Flatten(), nn.Linear(30, 1)
+            ),
+            (4, 2, 12),
+        ),
         "MLPEnergy": (lambda: MLPEnergy(d, hidden=(8, 8)), (7, d)),
     }
 
@@ -240,7 +257,7 @@ def test_fused_gradient_follows_weight_updates_and_replaced_layers():
 
 
 @pytest.mark.parametrize("sampler", ["langevin", "mala", "hmc"])
-def test_samplers_on_a_user_module_match_autograd(sampler):
+def test_samplers_on_a_user_module_match_autograd(sampler, monkeypatch):
     torch.manual_seed(0)
     module = Wrapped(3, hidden=8).double()
     x0 = torch.randn(16, 3, generator=_gen(5), dtype=torch.float64)
@@ -250,7 +267,18 @@ def test_samplers_on_a_user_module_match_autograd(sampler):
         "mala": lambda e: mala(e, x0, 10, 0.2, generator=_gen(6)),
         "hmc": lambda e: hmc(e, x0, 4, 0.1, n_leapfrog=3, generator=_gen(6)),
     }[sampler]
-    for got, expected in zip(run(module), run(plain)):
+    calls = []
+    for name in ("grad", "value_and_grad"):
+        original = getattr(_fused_grad._Chain, name)
+
+        def spy(self, x, original=original):
+            calls.append(x.shape)
+            return original(self, x)
+
+        monkeypatch.setattr(_fused_grad._Chain, name, spy)
+    fused = run(module)
+    assert len(calls) >= 4, "the user's module should take the fused path"
+    for got, expected in zip(fused, run(plain)):
         torch.testing.assert_close(got, expected, atol=1e-10, rtol=1e-10)
 
 
