@@ -210,6 +210,13 @@ def _hooked(d):
     return module
 
 
+class SquaredMLPEnergy(MLPEnergy):
+    """A subclass that changes forward: its net alone is not the energy."""
+
+    def forward(self, y, x=None):
+        return super().forward(y, x).pow(2)
+
+
 NOT_FUSED = {
     "residual": lambda d: Residual(d),
     "layernorm": lambda d: nn.Sequential(nn.Linear(d, 8), nn.LayerNorm(8), nn.Linear(8, 1)),
@@ -224,6 +231,7 @@ NOT_FUSED = {
         nn.Linear(d, 8), nn.Hardswish(), nn.Linear(8, 1)
     ),
     "conditional MLPEnergy": lambda d: MLPEnergy(d, cond_dim=1),
+    "MLPEnergy subclass with its own forward": lambda d: SquaredMLPEnergy(d, hidden=(8,)),
 }
 
 

@@ -475,7 +475,8 @@ def fused_chain(energy: object) -> _Chain | None:
     """The fused gradient of ``energy`` when its forward is a Linear/Conv/activation chain ending
     in Linear(h, 1) (optionally squeezed, scaled or shifted); else None (use autograd).
 
-    energy: any callable. ``MLPEnergy`` (unconditional) is read through its ``net``; other
+    energy: any callable. An unconditional ``MLPEnergy`` (exactly, not a subclass) is read through
+    its ``net``; other
     ``nn.Module`` s are traced with ``torch.fx`` once (cached per module and structure); plain
     functions, conditional energies, hooked modules and anything else give None.
     """
@@ -483,7 +484,7 @@ def fused_chain(energy: object) -> _Chain | None:
 
     if not isinstance(energy, nn.Module):
         return None
-    if isinstance(energy, MLPEnergy):
+    if type(energy) is MLPEnergy:  # a subclass may override forward: it is traced instead
         if energy.cond_dim:
             return None
         module = energy.net
