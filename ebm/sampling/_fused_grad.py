@@ -475,10 +475,10 @@ def fused_chain(energy: object) -> _Chain | None:
     """The fused gradient of ``energy`` when its forward is a Linear/Conv/activation chain ending
     in Linear(h, 1) (optionally squeezed, scaled or shifted); else None (use autograd).
 
-    energy: any callable. An unconditional ``MLPEnergy`` (exactly, not a subclass) is read through
-    its ``net``; other
-    ``nn.Module`` s are traced with ``torch.fx`` once (cached per module and structure); plain
-    functions, conditional energies, hooked modules and anything else give None.
+    energy: any callable. An unconditional ``MLPEnergy`` (exactly, not a subclass) is read
+    through its ``net``; other ``nn.Module`` s are traced with ``torch.fx`` once (cached per
+    module and structure); plain functions, conditional energies, hooked modules and anything
+    else give None.
     """
     from ebm.energies import MLPEnergy
 
