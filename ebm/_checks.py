@@ -338,3 +338,19 @@ def check_shape(name: str, value: object, allow_empty: bool = False) -> tuple[in
     """Require a sequence of ints >= 1, non-empty unless ``allow_empty`` (a shape such as
     (1, 28, 28), or hidden-layer widths); returns a tuple."""
     return check_int_sequence(name, value, minimum=1, allow_empty=allow_empty)
+
+
+def per_sample_energies(name: str, e: object, batch: int) -> Tensor:
+    """``e``, what the energy callable ``name`` returned for a batch of ``batch`` samples, as
+    (batch,) energies: (batch,) as given, (batch, 1) squeezed (a network ending in
+    ``Linear(h, 1)``). Anything else raises a ValueError naming ``name``. Shapes only: no host
+    sync, the values are not read."""
+    if isinstance(e, Tensor):
+        if e.shape == (batch,):
+            return e
+        if e.shape == (batch, 1):
+            return e.squeeze(1)
+    got = tuple(e.shape) if isinstance(e, Tensor) else type(e).__name__
+    raise ValueError(
+        f"{name} must return one value per sample, shape ({batch},) or ({batch}, 1), got {got}"
+    )

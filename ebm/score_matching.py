@@ -35,6 +35,7 @@ from ebm._checks import (
     check_int,
     check_positive,
     module_dtype,
+    per_sample_energies,
 )
 
 __all__ = [
@@ -50,7 +51,9 @@ def __dir__() -> list[str]:
 
 def _check(energy, x: object, generator: object = None) -> Tensor:
     if not callable(energy):
-        raise ValueError(f"energy must be callable (B, D) -> (B,), got {type(energy).__name__}")
+        raise ValueError(
+            f"energy must be callable (B, D) -> (B,) or (B, 1), got {type(energy).__name__}"
+        )
     x = as_float_tensor("x", x, ndim=2, finite=False, dtype=module_dtype(energy))
     if x.shape[0] < 1 or x.shape[1] < 1:
         raise ValueError(f"x must have shape (B, D) with B, D >= 1, got {tuple(x.shape)}")
@@ -61,9 +64,7 @@ def _check(energy, x: object, generator: object = None) -> Tensor:
 def _energy_gradient(energy, x: Tensor) -> tuple[Tensor, Tensor]:
     """(x with requires_grad, ∇ₓE(x) with create_graph=True)."""
     x = x.detach().requires_grad_(True)
-    e = energy(x)
-    if e.shape != (x.shape[0],):
-        raise ValueError(f"energy must return shape ({x.shape[0]},), got {tuple(e.shape)}")
+    e = per_sample_energies("energy", energy(x), x.shape[0])
     (grad,) = torch.autograd.grad(e.sum(), x, create_graph=True)
     return x, grad
 
@@ -71,7 +72,7 @@ def _energy_gradient(energy, x: Tensor) -> tuple[Tensor, Tensor]:
 def exact_score_matching_loss(energy, x: Tensor) -> Tensor:
     """J = mean over x of ½‖∇E(x)‖² − ΔE(x), the Laplacian by one backward pass per dimension.
 
-    energy: callable (B, D) -> (B,), low = likely (an ``ebm.Energy`` or any function); x: (B, D)
+    energy: callable (B, D) -> (B,) (or (B, 1), squeezed), low = likely (an ``ebm.Energy`` or any function); x: (B, D)
     data. Returns a scalar, differentiable w.r.t. the energy's parameters. Cost grows with D;
     use the sliced or denoising losses in high dimension.
     """
@@ -96,7 +97,7 @@ def sliced_score_matching_loss(
 
     For v ~ N(0, I): vᵀ(∇²E)v estimates ΔE. With ``variance_reduction`` the ½‖∇E‖² term is kept
     exact (SSM-VR); without it, ½(vᵀ∇E)² estimates it too (plain SSM).
-    energy: callable (B, D) -> (B,), low = likely; x: (B, D) data.
+    energy: callable (B, D) -> (B,) (or (B, 1), squeezed), low = likely; x: (B, D) data.
     n_projections: the number of v per sample, an int >= 1; variance_reduction: a bool;
     generator: the source of v (None: torch's global RNG). Returns a scalar.
     """
@@ -129,7 +130,7 @@ def denoising_score_matching_loss(
     x̃ = x + σε and the corruption's score is −ε/σ, so the loss is mean ½σ²‖−∇E(x̃) + ε/σ‖²
     (the σ² weight keeps its scale independent of σ). Its minimiser is the score of the noisy data
     density p_σ = p_data ⊛ N(0, σ²I).
-    energy: callable (B, D) -> (B,), low = likely; x: (B, D) data; sigma: the noise std, finite,
+    energy: callable (B, D) -> (B,) (or (B, 1), squeezed), low = likely; x: (B, D) data; sigma: the noise std, finite,
     > 0; generator: the source of ε (None: torch's global RNG). Returns a scalar.
     """
     x = _check(energy, x, generator)

@@ -62,7 +62,7 @@ def test_no_steps_returns_a_copy_and_nan_rows_stay_nan():
         ({"low": float("nan")}, "low"),
         ({"n_steps": -1}, "n_steps"),
         ({"energy": 3}, "energy must be callable"),
-        ({"energy": lambda x: x}, r"energy must return shape \(4,\)"),
+        ({"energy": lambda x: x}, r"energy must return one value per sample, shape \(4,\)"),
         ({"x0": torch.zeros(0, 2)}, "x0"),
     ],
 )

@@ -16,7 +16,13 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ebm._checks import as_float_tensor, check_choice, check_int, check_positive
+from ebm._checks import (
+    as_float_tensor,
+    check_choice,
+    check_int,
+    check_positive,
+    per_sample_energies,
+)
 
 __all__ = [
     "DEFAULT_MAX_NUM_STEPS",
@@ -223,7 +229,8 @@ def gradient_flow(
     options (e.g. ``{"step_size": h}`` for a fixed grid) and max_num_steps (the step budget):
     as in ``flow``.
 
-    energy: maps (B, ...) -> (B,), low = good; for a conditional energy close over x, e.g.
+    energy: maps (B, ...) -> (B,) (or (B, 1), squeezed), low = good; for a conditional energy
+    close over x, e.g.
     ``lambda y: model(y, x)``. The samples are independent, so ∇ of the summed energy gives every
     sample its own gradient. Trajectories (T, B, ...) are detached: this is inference, not a
     differentiable layer. Along them E decreases monotonically (up to solver error), and they stop
@@ -238,12 +245,7 @@ def gradient_flow(
     def descent(y: Tensor) -> Tensor:
         with torch.enable_grad():
             y = y.detach().requires_grad_(True)
-            e = energy(y)
-            if e.shape != y.shape[:1]:
-                raise ValueError(
-                    f"energy must return one value per sample, shape ({y.shape[0]},), "
-                    f"got {tuple(e.shape)}"
-                )
+            e = per_sample_energies("energy", energy(y), y.shape[0])
             (grad,) = torch.autograd.grad(e.sum(), y)
         return -grad
 

@@ -24,7 +24,14 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ebm._checks import as_float_tensor, check_choice, check_int, check_positive, check_real
+from ebm._checks import (
+    as_float_tensor,
+    check_choice,
+    check_int,
+    check_positive,
+    check_real,
+    per_sample_energies,
+)
 from ebm._deprecation import renamed_arguments
 
 __all__ = ["Minimum", "exhaustive_search", "gradient_descent", "lbfgs"]
@@ -110,11 +117,9 @@ def _flat(v: Tensor) -> Tensor:
 
 
 def _energies(energy: Callable[[Tensor], Tensor], v: Tensor) -> Tensor:
-    """energy on the flattened (R·B, *event) block, back as (R, B)."""
-    e = energy(_flat(v))
-    if not isinstance(e, Tensor) or e.shape != (v.shape[0] * v.shape[1],):
-        got = tuple(e.shape) if isinstance(e, Tensor) else type(e).__name__
-        raise ValueError(f"energy must return ({v.shape[0] * v.shape[1]},) energies, got {got}")
+    """energy on the flattened (R·B, *event) block, back as (R, B); a (R·B, 1) output is
+    squeezed (a network ending in Linear(h, 1))."""
+    e = per_sample_energies("energy", energy(_flat(v)), v.shape[0] * v.shape[1])
     return e.reshape(v.shape[:2])
 
 
@@ -152,8 +157,9 @@ def gradient_descent(
 ) -> Minimum:
     """Batched gradient descent with restarts: v ← v − lr·∇E(v) (heavy-ball ``momentum``).
 
-    energy: maps (R·B, *event) -> (R·B,), the R restarts stacked restart-major (row r·B + b); a
-    conditional energy tiles its condition accordingly, e.g. ``x.repeat(R, 1)``.
+    energy: maps (R·B, *event) -> (R·B,) (or (R·B, 1), squeezed), the R restarts stacked
+    restart-major (row r·B + b); a conditional energy tiles its condition accordingly, e.g.
+    ``x.repeat(R, 1)``.
     init: (R, B, *event) starting points (use ``init[None]`` for a single start); a tensor or
     array-like, integers promoted to float. n_steps: the fixed number of steps, an int >= 1 (no
     convergence test; the old name ``steps`` works until 0.3, with a DeprecationWarning);

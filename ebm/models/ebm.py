@@ -24,6 +24,7 @@ from ebm._checks import (
     check_positive,
     check_real,
     check_shape,
+    per_sample_energies,
 )
 from ebm.losses import contrastive_divergence_loss
 from ebm.sampling import ReplayBuffer, langevin, uniform_jump
@@ -37,6 +38,9 @@ __all__ = ["EBM"]
 class EBM(nn.Module):
     """Trains ``energy`` (an ``ebm.Energy`` or any module (B, *data_shape) -> (B,), low = data).
 
+    energy: the network; a (B, 1) output (a network ending in ``Linear(h, 1)``) is squeezed to
+        (B,). Its chains take the samplers' fused input gradient when its forward is a
+        Linear/Conv/activation chain (see ``ebm.sampling.langevin``), else autograd.
     data_shape: the shape of one sample, e.g. (2,).
     chains: where each step's negative chains start: "persistent" (replay buffer), "noise"
         (fresh noise: short-run MCMC) or "data" (the batch itself: CD-k).
@@ -228,7 +232,7 @@ class EBM(nn.Module):
         x = batch if isinstance(batch, Tensor) else batch[0]
         x = as_module_input("batch", x, self.energy)  # float64 data into a float32 energy: cast
         negatives = self._negatives(x)
-        e = self.energy(torch.cat([x, negatives.to(x.dtype)]))
+        e = self(torch.cat([x, negatives.to(x.dtype)]))
         e_data, e_model = e[: len(x)], e[len(x) :]
         loss = contrastive_divergence_loss(e_data, e_model, self.alpha)
         optimize(loss)
@@ -278,5 +282,6 @@ class EBM(nn.Module):
         return self.mcmc(start, n_steps, generator)
 
     def forward(self, y: Tensor) -> Tensor:
-        """The energy E(y), (B,): low = likely."""
-        return self.energy(y)
+        """The energy E(y), (B,): low = likely. y: (B, *data_shape); a (B, 1) output of the
+        energy is squeezed, any other shape raises a ValueError naming ``energy``."""
+        return per_sample_energies("energy", self.energy(y), y.shape[0])

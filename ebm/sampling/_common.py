@@ -16,7 +16,9 @@ from ebm._checks import (
     check_positive,
     check_real,
     module_dtype,
+    per_sample_energies,
 )
+from ebm.sampling._fused_grad import fused_chain, fused_input_gradient
 
 EnergyFn = Callable[[Tensor], Tensor]
 
@@ -43,12 +45,16 @@ def check_sampler_args(
 def check_chains(energy: object, x0: object, n_steps: object, generator: object = None) -> Tensor:
     """Validate what every sampler takes: the energy, the chains' start, their length and RNG.
 
+    energy: a callable (B, ...) -> (B,) or (B, 1); n_steps: an int >= 0; generator: None or a
+    ``torch.Generator``.
     x0: a tensor or an array-like (B, ...); integers become floats, and an ``nn.Module`` energy's
     parameter dtype is used (float64 states into a float32 energy run in float32). The states'
     values are not read (no host sync): NaN in x0 propagates.
     """
     if not callable(energy):
-        raise ValueError(f"energy must be callable (B, ...) -> (B,), got {type(energy).__name__}")
+        raise ValueError(
+            f"energy must be callable (B, ...) -> (B,) or (B, 1), got {type(energy).__name__}"
+        )
     x0 = as_float_tensor("x0", x0, finite=False, dtype=module_dtype(energy))
     if x0.ndim < 1 or x0.shape[0] < 1:
         raise ValueError(f"x0 must have shape (B, ...) with B >= 1, got {tuple(x0.shape)}")
@@ -90,24 +96,49 @@ def frozen_parameters(energy: object) -> Iterator[None]:
 
 
 def energy_and_grad(energy: EnergyFn, x: Tensor) -> tuple[Tensor, Tensor]:
-    """E(x) (B,) and ∇ₓE(x) (like x), both detached. Works under ``torch.no_grad`` too."""
+    """E(x) (B,) and ∇ₓE(x) (like x), both detached, by autograd. Works under ``torch.no_grad``.
+
+    energy: callable (B, ...) -> (B,) or (B, 1); x: (B, ...) states. Raises a ValueError naming
+    ``energy`` for any other output shape.
+    """
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)
-        e = energy(x)
+        e = per_sample_energies("energy", energy(x), x.shape[0])
         (grad,) = torch.autograd.grad(e.sum(), x)
     return e.detach(), grad
+
+
+def gradient_fn(energy: EnergyFn, compile: bool) -> Callable[[Tensor], Tensor]:
+    """x -> ∇ₓE(x): the fused layer-chain gradient when the energy is one (``_fused_grad``), else
+    ``torch.func.grad`` when ``compile`` (torch.compile cannot trace ``torch.autograd.grad`` on a
+    fresh leaf), else autograd.
+
+    energy: callable (B, ...) -> (B,) or (B, 1); compile: whether the caller compiles its step.
+    """
+    fused = fused_input_gradient(energy)
+    if fused is not None:
+        return fused
+    if compile:
+        return torch.func.grad(lambda x: energy(x).sum())
+    return lambda x: energy_and_grad(energy, x)[1]
 
 
 def energy_and_grad_fn(
     energy: EnergyFn, compile: bool
 ) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
-    """x -> (E(x), ∇ₓE(x)): autograd eagerly, ``torch.func`` under torch.compile (which cannot
-    trace ``torch.autograd.grad`` on a fresh leaf)."""
+    """x -> (E(x) (B,), ∇ₓE(x)): fused, else ``torch.func`` under compile, else autograd (as
+    ``gradient_fn``).
+
+    energy: callable (B, ...) -> (B,) or (B, 1); compile: whether the caller compiles its step.
+    """
+    chain = fused_chain(energy)
+    if chain is not None:
+        return chain.value_and_grad
     if not compile:
         return lambda x: energy_and_grad(energy, x)
 
     def total(x: Tensor) -> tuple[Tensor, Tensor]:
-        e = energy(x)
+        e = per_sample_energies("energy", energy(x), x.shape[0])
         return e.sum(), e
 
     grad_and_value = torch.func.grad_and_value(total, has_aux=True)
@@ -119,13 +150,10 @@ def energy_and_grad_fn(
     return fn
 
 
-def check_energy_shape(e: Tensor, x: Tensor) -> None:
-    """Once, before the loop: an energy must return one value per chain."""
-    if e.shape != (x.shape[0],):
-        raise ValueError(
-            f"energy must return shape ({x.shape[0]},) for x of shape {tuple(x.shape)}, "
-            f"got {tuple(e.shape)}"
-        )
+def check_energy_shape(e: Tensor, x: Tensor) -> Tensor:
+    """Once, before the loop: an energy must return one value per chain, (B,) or (B, 1).
+    Returns e as (B,); a ValueError names ``energy`` otherwise."""
+    return per_sample_energies("energy", e, x.shape[0])
 
 
 def maybe_compile(step: Callable, compile: bool) -> Callable:
@@ -174,8 +202,7 @@ def metropolis_chain(
         (n_steps, x.shape[0]), generator=generator, device=x.device, dtype=x.dtype
     )
     with frozen_parameters(energy), torch.no_grad():
-        e, grad = energy_and_grad(energy, x)
-        check_energy_shape(e, x)
+        e, grad = energy_and_grad(energy, x)  # checks the energy's output shape
         for i in range(n_steps):
             x, e, grad, accept = step(
                 value_and_grad, x, e, grad, noise(i)[0], uniforms[i], *step_args

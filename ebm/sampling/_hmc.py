@@ -55,7 +55,8 @@ def hmc(
 ) -> tuple[Tensor, Tensor]:
     """Run ``n_steps`` HMC iterations (each ``n_leapfrog`` leapfrog steps) on every chain.
 
-    energy: callable (B, ...) -> (B,), low = likely; x0: (B, ...) initial states (not modified;
+    energy: callable (B, ...) -> (B,) (or (B, 1), squeezed), low = likely, with the input
+    gradient of ``langevin`` (fused for Linear/Conv chains, else autograd); x0: (B, ...) initial states (not modified;
     an array-like too, cast as in ``langevin``); its values are not read (no host sync): a NaN
     row stays NaN (its trajectories are never accepted), the other chains are unaffected.
     step_size: finite, > 0; n_leapfrog: an int >= 1.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebm._checks import check_real
+from ebm._checks import check_real, per_sample_energies
 from ebm.sampling._common import EnergyFn, check_chains, check_energy_shape, frozen_parameters
 
 
@@ -30,7 +30,7 @@ def uniform_jump(
 ) -> tuple[Tensor, Tensor]:
     """Run ``n_steps`` uniform-jump proposals on every chain.
 
-    energy: callable (B, ...) -> (B,), low = likely. x0: (B, ...) initial states inside the box
+    energy: callable (B, ...) -> (B,) (or (B, 1), squeezed), low = likely. x0: (B, ...) initial states inside the box
     (not modified; an array-like too, cast to the energy's dtype); its values are not read (no
     host sync): a NaN row stays NaN (its test is never passed), the other chains are unaffected.
     The test is exact for chains inside the box; clamp Langevin chains to the same box.
@@ -48,12 +48,11 @@ def uniform_jump(
         return x, accepted
     keep_shape = (-1, *([1] * (x.ndim - 1)))
     with frozen_parameters(energy), torch.no_grad():
-        e = energy(x)
-        check_energy_shape(e, x)
+        e = check_energy_shape(energy(x), x)
         for _ in range(n_steps):
             proposal = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
             proposal = low + (high - low) * proposal
-            e_proposal = energy(proposal)
+            e_proposal = per_sample_energies("energy", energy(proposal), x.shape[0])
             uniform = torch.rand(x.shape[0], generator=generator, device=x.device, dtype=x.dtype)
             accept = uniform.log() < e - e_proposal  # NaN energies compare False: never accepted
             x = torch.where(accept.view(keep_shape), proposal, x)

@@ -9,7 +9,6 @@ it). EBM training often shrinks the noise (``noise_scale``), which samples a col
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -20,21 +19,10 @@ from ebm.sampling._common import (
     check_clamp,
     check_energy_shape,
     check_sampler_args,
-    energy_and_grad,
     frozen_parameters,
+    gradient_fn,
     noise_source,
 )
-from ebm.sampling._mlp_grad import mlp_input_gradient
-
-
-def _gradient_fn(energy: EnergyFn, compile: bool) -> Callable[[Tensor], Tensor]:
-    """The fused MLP gradient when the energy allows it, else autograd (torch.func under compile)."""
-    fused = mlp_input_gradient(energy)
-    if fused is not None:
-        return fused
-    if compile:
-        return torch.func.grad(lambda x: energy(x).sum())
-    return lambda x: energy_and_grad(energy, x)[1]
 
 
 def _step(grad_fn, x: Tensor, noise: Tensor, step_size: float, noise_scale: float) -> Tensor:
@@ -59,7 +47,9 @@ def langevin(
 ) -> Tensor:
     """Run ``n_steps`` of Langevin dynamics on every chain; return the final states.
 
-    energy: an ``ebm.Energy`` or any callable (B, ...) -> (B,), low = likely.
+    energy: an ``ebm.Energy`` or any callable (B, ...) -> (B,), low = likely; a (B, 1) output
+    (a network ending in ``Linear(h, 1)``) is squeezed, any other shape is refused before the
+    chains start.
     x0: (B, ...) initial states, one chain per row (not modified): a tensor or an array-like,
     integers promoted to floats, cast to an ``nn.Module`` energy's parameter dtype. Its values
     are not read (no host sync): a NaN/inf row gives a NaN/inf output row, the other chains are
@@ -68,9 +58,14 @@ def langevin(
     >= 0), default √(2·step_size). clamp: optional finite (low, high) box the states are clipped
     to after every step. Every hyper-parameter is checked once, before the chains start.
     generator: the source of the noise (the global RNG when None).
-    compile: wrap the step in ``torch.compile``.
-    MLP energies (``MLPEnergy``, or Linear/activation ``nn.Sequential``) take a fused analytic
-    input gradient; every other energy goes through autograd.
+    compile: wrap the step in ``torch.compile`` (a first call costs seconds of compilation).
+    The input gradient: an ``nn.Module`` whose forward is a chain of Linear/Conv layers,
+    activations (SiLU, Tanh, Sigmoid, ReLU, Softplus, GELU, LeakyReLU, ELU), flattens and
+    constant scales or shifts ending in ``Linear(h, 1)`` (then optionally squeezed), found by
+    ``torch.fx`` in ``MLPEnergy``, an ``nn.Sequential`` or the user's own module, takes a fused
+    analytic gradient (no autograd graph); every other energy goes through autograd with its
+    weights' ``requires_grad`` switched off (``torch.func.grad`` under ``compile``). Both give
+    ∇ₓE.
     Returns (B, ...) detached samples. No host synchronisation happens inside the loop.
 
     >>> import torch
@@ -90,7 +85,7 @@ def langevin(
     x = x0.detach().clone()
     if n_steps == 0:
         return x
-    grad_fn = _gradient_fn(energy, compile)
+    grad_fn = gradient_fn(energy, compile)
     step = torch.compile(_pure_step, dynamic=False) if compile else _step
     noise = noise_source(x, n_steps, generator)
     with frozen_parameters(energy), torch.no_grad():

@@ -48,7 +48,8 @@ def mala(
 ) -> tuple[Tensor, Tensor]:
     """Run ``n_steps`` of MALA on every chain.
 
-    energy: callable (B, ...) -> (B,), low = likely; x0: (B, ...) initial states (not modified;
+    energy: callable (B, ...) -> (B,) (or (B, 1), squeezed), low = likely, with the input
+    gradient of ``langevin`` (fused for Linear/Conv chains, else autograd); x0: (B, ...) initial states (not modified;
     an array-like too, cast as in ``langevin``); its values are not read (no host sync): a NaN row
     stays NaN (its proposals are never accepted), the other chains are unaffected.
     step_size: finite, > 0. generator: the source of the proposals' noise and the accept tests
