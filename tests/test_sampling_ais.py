@@ -202,5 +202,8 @@ def test_bad_inputs_name_the_argument(call, name):
 
 
 def test_wrong_energy_shape_is_refused():
-    with pytest.raises(ValueError, match="energy must return shape"):
+    with pytest.raises(
+        ValueError,
+        match=r"energy must return one value per sample, shape \(4,\) or \(4, 1\), got \(4, 2\)",
+    ):
         ais(lambda x: x, 2, n_chains=4, n_temps=2)

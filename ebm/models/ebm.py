@@ -284,4 +284,4 @@ class EBM(nn.Module):
     def forward(self, y: Tensor) -> Tensor:
         """The energy E(y), (B,): low = likely. y: (B, *data_shape); a (B, 1) output of the
         energy is squeezed, any other shape raises a ValueError naming ``energy``."""
-        return per_sample_energies("energy", self.energy(y), y.shape[0])
+        return per_sample_energies("energy", self.energy(y), len(y))
