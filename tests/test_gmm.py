@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 from scipy.stats import multivariate_normal
+from sklearn.cluster import KMeans as SkKMeans
+from sklearn.datasets import load_wine, make_blobs
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
 
@@ -221,3 +223,86 @@ def test_hyper_parameters_are_validated_by_name(kwargs, name):
     for n in (0, 2.0, True):
         with pytest.raises(ValueError, match="n must be an int"):
             gmm.sample(n)
+
+
+# ---- the n_init runs against scikit-learn's (issue 18) ------------------------------------------
+# A report that our best of n_init=10 stopped at worse optima than scikit-learn's came from one
+# seed (wine, seed 0: -10.76 against -9.52). Measured over seeds there is no gap: from the same
+# start both EMs take the same steps and stop at the same iteration, our k-means starts are as
+# good as scikit-learn's, and the best of ten runs is at least as good on average. These tests
+# keep it so.
+
+
+def _wine_standardised() -> np.ndarray:
+    X = load_wine().data  # bundled with scikit-learn: no download
+    return (X - X.mean(0)) / X.std(0)  # StandardScaler's transform
+
+
+def _eight_blobs() -> np.ndarray:
+    # fitted with K = 4 below: fewer components than clusters, so the runs find different optima
+    return make_blobs(1000, centers=8, n_features=2, random_state=0)[0]
+
+
+def _start_from_partition(X: np.ndarray, labels: np.ndarray, k: int) -> dict:
+    """scikit-learn's first M-step from a hard partition: weights, means, full precisions."""
+    resp = np.eye(k)[labels]
+    nk = resp.sum(0)
+    means = resp.T @ X / nk[:, None]
+    covariances = np.stack(
+        [(resp[:, j, None] * (X - means[j])).T @ (X - means[j]) / nk[j] for j in range(k)]
+    ) + 1e-6 * np.eye(X.shape[1])
+    precisions = np.linalg.inv(covariances)
+    precisions = (precisions + precisions.transpose(0, 2, 1)) / 2
+    return dict(weights_init=nk / len(X), means_init=means, precisions_init=precisions)
+
+
+def test_stopping_rule_matches_sklearn_at_the_default_tol():
+    # the existing agreement test runs to tol=1e-10; here the default tol=1e-3 decides when to
+    # stop, from k-means starts on wine where runs stop after 2 to 13 iterations: the same
+    # quantity (the mean log-likelihood before each M-step), the same threshold, the same stop
+    X, k = _wine_standardised(), 4
+    iterations = set()
+    for seed in range(6):
+        labels = SkKMeans(k, n_init=1, random_state=seed).fit(X).labels_
+        start = _start_from_partition(X, labels, k)
+        ours = GaussianMixture(k, "full", **start).fit(X)
+        ref = SkGaussianMixture(k, covariance_type="full", **start).fit(X)
+        assert ours.n_iter_ == ref.n_iter_ and ours.converged_ == ref.converged_
+        np.testing.assert_allclose(ours.lower_bound_, ref.lower_bound_, rtol=1e-9)
+        np.testing.assert_allclose(ours.means_.numpy(), ref.means_, rtol=1e-7, atol=1e-9)
+        iterations.add(ours.n_iter_)
+    assert len(iterations) > 1  # the starts differ: the rule is tested at several stops
+
+
+def test_the_kept_run_has_the_highest_final_bound():
+    # the first of n_init runs draws the same k-means start as n_init=1 with the same seed, so
+    # keeping the best run can only raise the bound; and the kept parameters (after the last
+    # M-step) score at least the bound measured before it (EM never lowers the likelihood)
+    X = _wine_standardised()
+    gained = 0
+    for seed in range(5):
+        one = GaussianMixture(4, n_init=1, seed=seed).fit(X)
+        best = GaussianMixture(4, n_init=10, seed=seed).fit(X)
+        assert best.lower_bound_ >= one.lower_bound_
+        assert best.score(X) >= best.lower_bound_ - 1e-12
+        gained += best.lower_bound_ > one.lower_bound_ + 1e-3
+    assert gained >= 3  # ten starts do find better optima than one on these data
+
+
+@pytest.mark.parametrize(
+    "name, k, tolerance",
+    # the tolerance is about one standard error of the seed-to-seed difference of the two
+    # libraries' means over these 10 seeds (0.2 on wine, 0.003 on the blobs; measured: ours
+    # -10.09 against -10.30 on wine, -4.8474 against -4.8489 on the blobs). Keeping one run
+    # instead of the best (-0.74 / -0.0067), random-partition starts (-1.35 / -0.036) or
+    # stopping at tol=0.1 (blobs: -0.0084) fall outside it.
+    [("wine", 4, 0.25), ("blobs", 4, 0.005)],
+)
+def test_best_of_n_init_matches_or_beats_sklearn_over_seeds(name, k, tolerance):
+    X = _wine_standardised() if name == "wine" else _eight_blobs()
+    ours, ref = [], []
+    for seed in range(10):
+        ours.append(GaussianMixture(k, "full", n_init=10, seed=seed).fit(X).score(X))
+        sk = SkGaussianMixture(k, covariance_type="full", n_init=10, random_state=seed)
+        ref.append(sk.fit(X).score(X))
+    assert np.mean(ours) >= np.mean(ref) - tolerance, (np.mean(ours), np.mean(ref))

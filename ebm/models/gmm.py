@@ -230,17 +230,17 @@ class GaussianMixture(ParamsMixin):
         eye = torch.eye(d, dtype=X.dtype, device=X.device)
         if kind in ("full", "tied"):
             scatter = torch.stack(
-                [((resp[:, j, None] * (X - means[j])).T @ (X - means[j])) for j in range(len(nk))]
+                [_weighted_scatter(X - means[j], resp[:, j]) for j in range(len(nk))]
             )  # (K, D, D)
             if kind == "full":
                 covariances = scatter / nk[:, None, None] + reg * eye
             else:
                 covariances = scatter.sum(0) / nk.sum() + reg * eye
         else:
+            # Σ_n r_nk (y_n − μ_k)², one matrix-vector product per component
+            resp_t = resp.T.contiguous()  # (K, N): contiguous rows for the products
             variances = (
-                torch.stack(
-                    [(resp[:, j, None] * (X - means[j]).square()).sum(0) for j in range(len(nk))]
-                )
+                torch.stack([resp_t[j] @ (X - means[j]).square() for j in range(len(nk))])
                 / nk[:, None]
                 + reg
             )  # (K, D)
@@ -399,6 +399,11 @@ def _cholesky(covariances: Tensor, kind: str) -> Tensor:
             "n_components"
         )
     return L
+
+
+def _weighted_scatter(centred: Tensor, weights: Tensor) -> Tensor:
+    """Σ_n w_n c_n c_nᵀ: centred (N, D), weights (N,) -> (D, D)."""
+    return (weights[:, None] * centred).T @ centred
 
 
 def _init_tensor(name: str, value: object, shape: tuple, text: str, X: Tensor) -> Tensor:
