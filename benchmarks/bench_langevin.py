@@ -21,16 +21,21 @@ from ebm.sampling import langevin
 N_CHAINS, N_STEPS, STEP = 1024, 200, 0.01
 
 
-def _hand_loop(energy, x0):
+def hand_loop(energy, x0, n_steps=N_STEPS, step=STEP, noise=None):
+    """Unadjusted Langevin by autograd.grad, one step at a time (noise: the std added per step,
+    √(2·step) by default)."""
+    noise = math.sqrt(2 * step) if noise is None else noise
     x = x0.clone()
-    for _ in range(N_STEPS):
+    for _ in range(n_steps):
         x = x.detach().requires_grad_(True)
         (grad,) = torch.autograd.grad(energy(x).sum(), x)
-        x = x - STEP * grad + math.sqrt(2 * STEP) * torch.randn_like(x)
+        x = x - step * grad + noise * torch.randn_like(x)
     return x.detach()
 
 
-def _torchebm_sampler(energy):
+def torchebm_sampler(energy, n_steps=N_STEPS, step=STEP, noise=None):
+    """torchebm's LangevinDynamics on ``energy`` with the same update as ``hand_loop``, as a
+    function x0 -> samples; None when torchebm is not installed."""
     try:
         from torchebm.core import BaseModel
         from torchebm.samplers import LangevinDynamics
@@ -45,9 +50,10 @@ def _torchebm_sampler(energy):
         def forward(self, x):
             return self.energy(x)
 
-    # torchebm's update is x − step·∇E + noise_scale·√(2·step)·ε: noise_scale = 1 is ours
-    sampler = LangevinDynamics(Wrapped(), step_size=STEP, noise_scale=1.0)
-    return lambda x0: sampler.sample(x=x0.clone(), n_steps=N_STEPS)
+    # torchebm's update is x − step·∇E + noise_scale·√(2·step)·ε
+    noise_scale = 1.0 if noise is None else noise / math.sqrt(2 * step)
+    sampler = LangevinDynamics(Wrapped(), step_size=step, noise_scale=noise_scale)
+    return lambda x0: sampler.sample(x=x0.clone(), n_steps=n_steps)
 
 
 def _ms(seconds):
@@ -64,7 +70,7 @@ def run() -> list[dict]:
         def ours(energy=energy, x0=x0):
             return langevin(energy, x0, N_STEPS, STEP)
 
-        peer = _torchebm_sampler(energy)
+        peer = torchebm_sampler(energy)
         if peer is None:
             rows.append(
                 {
@@ -86,7 +92,7 @@ def run() -> list[dict]:
                     "target": "<= 0.67 (>= 1.5x faster)",
                 }
             )
-        r = compare(ours, lambda energy=energy, x0=x0: _hand_loop(energy, x0), repeats=7, warmup=1)
+        r = compare(ours, lambda energy=energy, x0=x0: hand_loop(energy, x0), repeats=7, warmup=1)
         rows.append(
             {
                 "name": f"langevin d={d} vs hand loop with autograd.grad",

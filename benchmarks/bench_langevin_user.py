@@ -23,6 +23,7 @@ import statistics
 import torch
 from torch import nn
 
+from benchmarks.bench_langevin import _ms, hand_loop, torchebm_sampler
 from benchmarks.timing import compare, time_once
 from ebm.sampling import langevin
 from ebm.sampling._fused_grad import fused_chain
@@ -82,39 +83,6 @@ class ResidualMLP(nn.Module):
         return self.out(h).squeeze(-1)
 
 
-def _hand_loop(energy, x0, n_steps, step, noise):
-    x = x0.clone()
-    for _ in range(n_steps):
-        x = x.detach().requires_grad_(True)
-        (grad,) = torch.autograd.grad(energy(x).sum(), x)
-        x = x - step * grad + noise * torch.randn_like(x)
-    return x.detach()
-
-
-def _torchebm(energy, n_steps, step, noise):
-    try:
-        from torchebm.core import BaseModel
-        from torchebm.samplers import LangevinDynamics
-    except ImportError:
-        return None
-
-    class Wrapped(BaseModel):
-        def __init__(self):
-            super().__init__()
-            self.energy = energy
-
-        def forward(self, x):
-            return self.energy(x)
-
-    # torchebm's update is x − step·∇E + noise_scale·√(2·step)·ε
-    sampler = LangevinDynamics(Wrapped(), step_size=step, noise_scale=noise / math.sqrt(2 * step))
-    return lambda x0: sampler.sample(x=x0.clone(), n_steps=n_steps)
-
-
-def _ms(seconds):
-    return f"{1000 * seconds:.0f} ms"
-
-
 def _load() -> float:
     return round(os.getloadavg()[0], 2)
 
@@ -137,7 +105,7 @@ def _rows_for(label, energy, x0, n_steps, step, noise, torchebm_target):
         return langevin(energy, x0, n_steps, step, noise_scale=noise)
 
     rows = []
-    peer = _torchebm(energy, n_steps, step, noise)
+    peer = torchebm_sampler(energy, n_steps, step, noise)
     if peer is None:
         rows.append(
             {
@@ -156,7 +124,7 @@ def _rows_for(label, energy, x0, n_steps, step, noise, torchebm_target):
         _pair(
             f"{label} vs hand loop with autograd.grad",
             ours,
-            lambda: _hand_loop(energy, x0, n_steps, step, noise),
+            lambda: hand_loop(energy, x0, n_steps, step, noise),
             "<= 1 (never slower)",
         )
     )
