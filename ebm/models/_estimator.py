@@ -240,10 +240,3 @@ def check_sample_weight(sample_weight: object, n: int, reference: Tensor) -> Ten
             f"(largest {float(w.max()):.3g}): rescale it"
         )
     return moved
-
-
-def check_generator(generator: object) -> torch.Generator | None:
-    """Require a torch.Generator or None (the convention of every method that draws)."""
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise ValueError(f"generator must be a torch.Generator or None, got {generator!r}")
-    return generator

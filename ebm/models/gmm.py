@@ -17,14 +17,20 @@ import warnings
 import torch
 from torch import Tensor
 
-from ebm._checks import as_float_tensor, check_choice, check_int, check_real, make_generator
+from ebm._checks import (
+    as_float_tensor,
+    check_choice,
+    check_generator,
+    check_int,
+    check_real,
+    make_generator,
+)
 from ebm._deprecation import REMOVED_IN
 from ebm.models._estimator import (
     ParamsMixin,
     as_query,
     check_data,
     check_fitted,
-    check_generator,
     check_positive_int,
 )
 
@@ -335,12 +341,7 @@ class GaussianMixture(ParamsMixin):
         """
         means = check_fitted(self, "means_")
         n = check_positive_int("n", n)
-        check_generator(generator)
-        if generator is not None and generator.device.type != means.device.type:
-            raise ValueError(
-                f"generator must be on the fitted device {means.device}, got one on "
-                f"{generator.device}"
-            )
+        check_generator("generator", generator, means.device)  # on the fitted device
         if seed is not None:
             check_int("seed", seed, minimum=0)
             if generator is not None:
