@@ -27,6 +27,7 @@ from ebm._checks import (
     check_positive,
     module_dtype,
 )
+from ebm.sampling._common import energy_and_grad
 
 __all__ = ["kernel_stein_discrepancy", "ksd_test"]
 
@@ -50,14 +51,7 @@ def _scores(samples: Tensor, score: Callable, chunk_size: int) -> Tensor:
                     f"energies shaped ({len(block)},), got "
                     f"{tuple(s.shape) if isinstance(s, Tensor) else type(s).__name__}"
                 )
-        with torch.enable_grad():
-            x = block.detach().requires_grad_(True)
-            e = score(x)
-            if e.shape not in ((len(block),), (len(block), 1)):
-                raise ValueError(
-                    f"score (an energy) must return shape ({len(block)},), got {tuple(e.shape)}"
-                )
-            (grad,) = torch.autograd.grad(e.sum(), x)
+        _, grad = energy_and_grad(score, block, name="score")
         out.append(-grad.to(samples.dtype))
     s = torch.cat(out)
     if not bool(torch.isfinite(s).all()):

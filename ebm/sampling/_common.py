@@ -95,15 +95,15 @@ def frozen_parameters(energy: object) -> Iterator[None]:
             p.requires_grad_(True)
 
 
-def energy_and_grad(energy: EnergyFn, x: Tensor) -> tuple[Tensor, Tensor]:
+def energy_and_grad(energy: EnergyFn, x: Tensor, name: str = "energy") -> tuple[Tensor, Tensor]:
     """E(x) (B,) and ∇ₓE(x) (like x), both detached, by autograd. Works under ``torch.no_grad``.
 
     energy: callable (B, ...) -> (B,) or (B, 1); x: (B, ...) states. Raises a ValueError naming
-    ``energy`` for any other output shape.
+    ``name`` (the caller's argument) for any other output shape.
     """
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)
-        e = per_sample_energies("energy", energy(x), x.shape[0])
+        e = per_sample_energies(name, energy(x), x.shape[0])
         (grad,) = torch.autograd.grad(e.sum(), x)
     return e.detach(), grad
 
