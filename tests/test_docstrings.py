@@ -28,7 +28,7 @@ def _public_objects() -> list[tuple[str, object]]:
     seen: dict[int, tuple[str, object]] = {}
     for namespace in NAMESPACES:
         module = importlib.import_module(namespace)
-        for name in _public_names(module):
+        for name in module.__all__:  # every module has one (test_module_defines_all)
             obj = getattr(module, name)
             if not inspect.ismodule(obj):
                 seen.setdefault(id(obj), (f"{namespace}.{name}", obj))
@@ -43,17 +43,6 @@ def _public_objects() -> list[tuple[str, object]]:
             if inspect.isclass(obj) or inspect.isfunction(obj):
                 seen.setdefault(id(obj), (f"{module_name}.{name}", obj))
     return sorted(seen.values(), key=lambda item: item[0])
-
-
-def _public_names(module) -> list[str]:
-    if hasattr(module, "__all__"):
-        return list(module.__all__)
-    # until every namespace defines __all__: what the module itself defines
-    return [
-        name
-        for name, obj in vars(module).items()
-        if not name.startswith("_") and getattr(obj, "__module__", None) == module.__name__
-    ]
 
 
 def _arguments(function) -> list[str]:
