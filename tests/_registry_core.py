@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import torch
 from _bad_values import (
+    NAN,
+    RAISE,
+    Bad,
     Choice,
     Data,
     Fn,
@@ -20,6 +23,7 @@ from _bad_values import (
     Reals,
     Sizes,
     Skip,
+    Spec,
     V,
     det,
     gen,
@@ -27,6 +31,7 @@ from _bad_values import (
     rand,
     randn,
 )
+from hypothesis import strategies as st
 
 import ebm.energies as en
 import ebm.inference as inf
@@ -690,5 +695,49 @@ SAMPLING.update(
         ),
     }
 )
+
+
+class _Ladder(Spec):
+    """Inverse temperatures 1 = β_0 ≥ β_1 ≥ … > 0 (``parallel_tempering``'s betas)."""
+
+    def bad(self, entry_kind: str) -> dict:
+        def just(value):
+            return Bad(lambda valid: st.just(value), RAISE, 1)
+
+        return {
+            "nonfinite": Bad(
+                lambda v: st.sampled_from([(1.0, NAN), (1.0, float("inf"))]), RAISE, 2
+            ),
+            "not_one": just((0.5, 0.25)),
+            "ascending": just((0.25, 0.5, 1.0)),
+            "zero": just((1.0, 0.0)),
+            "negative": just((1.0, -0.5)),
+            "empty": just(()),
+            "ndim": just([[1.0, 0.5]]),
+            "str": just("1.0"),
+        }
+
+
+SAMPLING["ebm.sampling.parallel_tempering"] = V(
+    lambda: (
+        smp.parallel_tempering,
+        dict(
+            energy=_quadratic,
+            x0=randn(B, 2),
+            betas=(1.0, 0.5),
+            n_steps=3,
+            step_size=0.1,
+            generator=gen(1),
+        ),
+    ),
+    energy=Fn(),
+    x0=Data(ndim=False),  # checked finite once: not a training hot-loop sampler
+    betas=_Ladder(),
+    n_steps=Int(0),
+    step_size=POSITIVE,
+    swap_every=Int(1),
+    kernel=Choice(),
+)
+
 
 CORE = {**ENERGIES, **LOSSES, **INFERENCE, **LATENT, **SCORE_MATCHING, **SAMPLING}

@@ -1,5 +1,6 @@
 """Sampling from energies p(x) ∝ exp(−E(x)): Langevin, MALA, HMC, uniform jumps, a replay
-buffer, diagnostics, and annealed importance sampling for log Z and log-likelihoods.
+buffer, diagnostics, parallel tempering, and annealed importance sampling for log Z and
+log-likelihoods.
 
 Every sampler takes an energy (an ``ebm.Energy`` or any callable (B, ...) -> (B,), low = likely)
 and initial states x0 (B, ...), runs all B chains in parallel, and never synchronises with the
@@ -15,6 +16,7 @@ from ebm.sampling._hmc import hmc
 from ebm.sampling._jump import uniform_jump
 from ebm.sampling._langevin import langevin
 from ebm.sampling._mala import mala
+from ebm.sampling._tempering import parallel_tempering
 from ebm.sampling.diagnostics import effective_sample_size
 from ebm.sampling.replay import ReplayBuffer
 
@@ -27,6 +29,7 @@ __all__ = [
     "langevin",
     "log_likelihood",
     "mala",
+    "parallel_tempering",
     "reverse_ais",
     "uniform_jump",
 ]
