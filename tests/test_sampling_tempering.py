@@ -25,9 +25,9 @@ def test_chains_started_in_the_light_mode_reach_the_mixture_weights():
     g = torch.Generator().manual_seed(0)
     x0 = torch.full((200, 1), -4.0)  # every chain in the 0.3 mode
     # a single temperature never crosses the wall: MALA and Langevin stay where they start
-    stuck, _ = mala(two_wells, x0, 1000, 0.1, generator=g)
+    stuck, _ = mala(two_wells, x0, 300, 0.1, generator=g)
     assert float((stuck[:, 0] > 0).float().mean()) == 0.0
-    stuck = langevin(two_wells, x0, 1000, 0.1, generator=g)
+    stuck = langevin(two_wells, x0, 300, 0.1, generator=g)
     assert float((stuck[:, 0] > 0).float().mean()) == 0.0
     samples, swaps = parallel_tempering(two_wells, x0, LADDER, 1000, 0.1, generator=g)
     kept = samples[300:, :, 0]  # (700, 200) after burn-in
@@ -161,3 +161,57 @@ def test_bad_arguments_are_named(kwargs, match):
     )
     with pytest.raises(ValueError, match=match):
         parallel_tempering(**{**args, **kwargs})
+
+
+def test_swap_acceptance_in_higher_dimensions_follows_the_erfc_law():
+    # the guide's ladder advice: for a Gaussian in d dimensions (d large) the neighbours'
+    # acceptance is about erfc(|log r|·√(d/8)), r = β_{k+1}/β_k
+    g = torch.Generator().manual_seed(8)
+    d, r = 32, 0.8
+    _, swaps = parallel_tempering(
+        lambda x: 0.5 * x.pow(2).sum(1),
+        torch.randn(300, d, generator=g),
+        [1.0, r],
+        400,
+        0.3,
+        generator=g,
+    )
+    assert float(swaps[0]) == pytest.approx(
+        math.erfc(abs(math.log(r)) * math.sqrt(d / 8)), abs=0.03
+    )
+
+
+def test_a_swap_trades_states_energies_and_gradients_within_each_chain_only():
+    from ebm.sampling._tempering import _swap
+
+    n_temps, n = 4, 3
+    x = torch.arange(n_temps * n, dtype=torch.float64).view(
+        -1, 1
+    )  # row k·n + j: replica k, chain j
+    grad = -x
+    # chain 0: every pair would gain (accepted), chain 1: every pair would lose by 1e9 nats
+    # (rejected), chain 2: NaN energies (never accepted)
+    e = torch.tensor([[0.0, 0.0, math.nan]]).repeat(n_temps, 1).double()
+    e[:, 0] = torch.tensor([3.0, 2.0, 1.0, 0.0]).double() * 1e9
+    e[:, 1] = torch.tensor([0.0, 1.0, 2.0, 3.0]).double() * 1e9
+    gaps = torch.full((n_temps - 1, 1), 0.5, dtype=torch.float64)
+    accepted = torch.zeros(n_temps - 1, dtype=torch.float64)
+    x2, e2, g2 = _swap(x, e.view(-1), grad, gaps, 1, accepted, torch.Generator().manual_seed(0))
+    # parity 1 tries the pair (1, 2) only: chain 0's replicas 1 and 2 traded, the rest stayed
+    expected = x.clone().view(n_temps, n)
+    expected[1, 0], expected[2, 0] = x.view(n_temps, n)[2, 0], x.view(n_temps, n)[1, 0]
+    assert torch.equal(x2.view(n_temps, n), expected)
+    assert torch.equal(g2, -x2)  # the gradient travelled with its state
+    assert e2.view(n_temps, n)[1, 0] == 1e9 and e2.view(n_temps, n)[2, 0] == 2e9
+    assert accepted.tolist() == pytest.approx([0.0, 1 / 3, 0.0])
+
+
+def test_nan_energies_are_never_accepted():
+    def energy(x):  # NaN to the right of 1: proposals or swaps there must be refused
+        e = 0.5 * x[:, 0] ** 2
+        return torch.where(x[:, 0] > 1.0, torch.full_like(e, math.nan), e)
+
+    samples, swaps = parallel_tempering(
+        energy, torch.zeros(50, 1), (1.0, 0.3), 200, 0.2, generator=torch.Generator().manual_seed(9)
+    )
+    assert bool((samples <= 1.0).all()) and bool(torch.isfinite(swaps).all())
