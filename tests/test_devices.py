@@ -15,7 +15,7 @@ import pytest
 import torch
 from _train_models import MLP, mlp_data
 
-from ebm.sampling import hmc, langevin, mala
+from ebm.sampling import hmc, langevin, mala, parallel_tempering
 from ebm.train import Trainer, load_checkpoint
 
 PRECISIONS = ("32", "bf16", "16-mixed")
@@ -67,7 +67,8 @@ def test_trainer_fit_in_each_precision_matches_the_cpu(device, precision):
 
 MU, VAR = (1.0, -2.0), 0.5
 N_CHAINS = 4000
-STEP = {"langevin": 0.2, "mala": 0.2, "hmc": 0.2}  # Langevin: a 25% variance bias, resolved
+# Langevin: a 25% variance bias, resolved
+STEP = {"langevin": 0.2, "mala": 0.2, "hmc": 0.2, "tempering": 0.2}
 
 
 def _draw(sampler: str, device, seed: int) -> torch.Tensor:
@@ -84,6 +85,8 @@ def _draw(sampler: str, device, seed: int) -> torch.Tensor:
         return langevin(energy, x0, n_steps=200, step_size=STEP[sampler], generator=g)
     if sampler == "mala":
         return mala(energy, x0, n_steps=200, step_size=STEP[sampler], generator=g)[0]
+    if sampler == "tempering":  # the β = 1 replicas' last states
+        return parallel_tempering(energy, x0, (1.0, 0.5), 200, STEP[sampler], generator=g)[0][-1]
     return hmc(energy, x0, n_steps=50, step_size=STEP[sampler], n_leapfrog=5, generator=g)[0]
 
 
@@ -92,7 +95,7 @@ def _cpu_samples(sampler: str) -> torch.Tensor:
     return _draw(sampler, "cpu", seed=0)
 
 
-@pytest.mark.parametrize("sampler", ["langevin", "mala", "hmc"])
+@pytest.mark.parametrize("sampler", ["langevin", "mala", "hmc", "tempering"])
 def test_samplers_on_the_device_match_the_closed_form_and_the_cpu(device, sampler):
     """A generator on the device seeds the chains: the same seed gives the same samples on one
     device (CUDA's random stream differs from the CPU's, so across devices they agree in
@@ -102,7 +105,7 @@ def test_samplers_on_the_device_match_the_closed_form_and_the_cpu(device, sample
     assert torch.equal(x, _draw(sampler, device, seed=0))
     assert not torch.equal(x, _draw(sampler, device, seed=1))
     # unadjusted Langevin on a Gaussian: x' = x − h(x − μ)/σ² + √(2h)ξ is stationary with
-    # variance σ² / (1 − h/(2σ²)); MALA and HMC are exact
+    # variance σ² / (1 − h/(2σ²)); MALA, HMC and tempering (MALA moves) are exact
     h = STEP[sampler]
     var = VAR / (1 - h / (2 * VAR)) if sampler == "langevin" else VAR
     x = x.double().cpu()
