@@ -22,6 +22,7 @@ temperature and β-fold wider noise.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -69,7 +70,7 @@ def _log_q(to: Tensor, frm: Tensor, drift: Tensor, inv_4h: Tensor) -> Tensor:
 def parallel_tempering(
     energy: EnergyFn,
     x0: Tensor,
-    betas: Tensor,
+    betas: Sequence[float] | Tensor,
     n_steps: int,
     step_size: float,
     swap_every: int = 1,
