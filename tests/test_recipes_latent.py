@@ -38,3 +38,23 @@ def test_horn_latent_separates_the_horn_from_points_off_it(run_recipe):
         results["zero_temperature"]["on_manifold_mean"]
         < 0.01 * results["before"]["on_manifold_mean"]
     )
+
+
+def test_circle_energy_finds_both_branches_of_the_closed_form(run_recipe):
+    out = run_recipe("circle_energy")
+    assert (out / "circle_energy.png").stat().st_size > 10_000
+    r = json.loads((out / "circle_energy.json").read_text())
+    # away from the fold |x| ≈ 1, descent from every start reaches the branch ±√(1 − x²) its
+    # start's sign selects (y = 0 beyond the circle) within 1e-3
+    for key in ("gd_max_error_inside", "gd_max_error_outside"):
+        assert r[key] < 1e-3, key
+    assert r["lbfgs_max_error_inside"] < 1e-3 and r["lbfgs_max_error_outside"] < 1e-3
+    assert r["gd_branch_is_sign_of_start"] is True
+    # two answers inside the circle, one outside, by descent and by the grid's local minima
+    assert r["gd_answers_inside"] == [2] and r["gd_answers_outside"] == [1]
+    assert r["search_local_minima_inside"] == [2] and r["search_local_minima_outside"] == [1]
+    # the grid's argmin is within one grid step of a branch; its energy matches
+    # min_y E = max(0, x² − 1)² up to the grid (E ≈ (2·√(1 − x²)·step)² at worst)
+    assert r["search_max_error"] <= r["search_grid_step"]
+    assert r["search_local_minima_max_error_inside"] <= r["search_grid_step"]
+    assert r["search_max_energy_error"] < 1e-5
