@@ -58,3 +58,21 @@ def test_circle_energy_finds_both_branches_of_the_closed_form(run_recipe):
     assert r["search_max_error"] <= r["search_grid_step"]
     assert r["search_local_minima_max_error_inside"] <= r["search_grid_step"]
     assert r["search_max_energy_error"] < 1e-5
+
+
+def test_latent_detection_finds_the_digit_and_where_it_is(run_recipe):
+    out = run_recipe("latent_detection")
+    for name in ("latent_detection.png", "latent_detection_templates.png"):
+        assert (out / name).stat().st_size > 10_000
+    r = json.loads((out / "latent_detection.json").read_text())
+    acc, loc = r["accuracy"], r["location"]
+    # the latent position is what makes the templates work: the same templates at the centre
+    # only, and a linear classifier of the canvas, are far behind (quick mode: 400 canvases)
+    assert acc["latent_min"] > 0.85 and acc["latent_beta1"] > 0.85
+    assert acc["centre_only"] < acc["latent_min"] - 0.3
+    assert acc["linear"] < acc["latent_min"] - 0.3
+    # the true label's best window is the true one for most digits (chance: 1/81)
+    assert loc["latent_min"]["exact"] > 0.7 and loc["latent_min"]["mean_px"] < 1.0
+    assert r["chance_location_exact"] == 1 / 81
+    # started from noise, blank windows win the min: no better than chance
+    assert acc["latent_min_from_noise"] < 0.3
