@@ -190,6 +190,13 @@ results = {
     "gd_max_error_outside": worst(gd_error, outside),
     "gd_max_error_at_fold": worst(gd_error, at_fold),
     "gd_error_at_x_equals_r": gd_error[(x - R).abs().argmin()].item(),
+    # at x = r, E = y⁴ and the gradient flow dy/dt = −4y³ gives y(t) = y₀/√(1 + 8y₀²t), t = lr·steps:
+    # descent converges like 1/√t there, not geometrically
+    "gd_error_at_x_equals_r_flow_prediction": (
+        STARTS.abs() / (1 + 8 * STARTS.square() * LR * N_STEPS).sqrt()
+    )
+    .max()
+    .item(),
     "lbfgs_max_error_inside": worst(bfgs_error, inside),
     "lbfgs_max_error_outside": worst(bfgs_error, outside),
     "lbfgs_max_error_at_fold": worst(bfgs_error, at_fold),

@@ -50,6 +50,9 @@ def test_circle_energy_finds_both_branches_of_the_closed_form(run_recipe):
         assert r[key] < 1e-3, key
     assert r["lbfgs_max_error_inside"] < 1e-3 and r["lbfgs_max_error_outside"] < 1e-3
     assert r["gd_branch_is_sign_of_start"] is True
+    # at x = r (E = y⁴) descent is slow, as the gradient flow's y₀/√(1 + 8y₀²·lr·steps) says
+    predicted = r["gd_error_at_x_equals_r_flow_prediction"]
+    assert abs(r["gd_error_at_x_equals_r"] - predicted) < 0.02 * predicted
     # two answers inside the circle, one outside, by descent and by the grid's local minima
     assert r["gd_answers_inside"] == [2] and r["gd_answers_outside"] == [1]
     assert r["search_local_minima_inside"] == [2] and r["search_local_minima_outside"] == [1]
