@@ -6,6 +6,9 @@ finite temperature marginalises over a grid of z, F_β(x, y) = −(1/β) log Σ_
 prior on the grid, −(1/β) log mean_z exp(−β E(x, y, z)) = F_β + log(Nz)/β, which does not drift
 with the grid size Nz. Either F is an ordinary energy of (x, y): low = compatible.
 
+``TemplateEnergy`` is the discrete case of the notes' fig. 17.1: z is the position of a window
+in an image, searched exhaustively, and F(x, k) for every label k is a ``ClassEnergy``'s backbone.
+
 Training ("energy loss on the free energy") pushes F down on the data and nothing up. In general
 that collapses: a decoder flexible enough to reach every y for some z (e.g. a z as big as y)
 makes F = 0 everywhere, a flat energy that says nothing. The ellipse and horn decoders cannot
