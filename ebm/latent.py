@@ -6,6 +6,9 @@ finite temperature marginalises over a grid of z, F_β(x, y) = −(1/β) log Σ_
 prior on the grid, −(1/β) log mean_z exp(−β E(x, y, z)) = F_β + log(Nz)/β, which does not drift
 with the grid size Nz. Either F is an ordinary energy of (x, y): low = compatible.
 
+``TemplateEnergy`` is the discrete case of the notes' fig. 17.1: z is the position of a window
+in an image, searched exhaustively, and F(x, k) for every label k is a ``ClassEnergy``'s backbone.
+
 Training ("energy loss on the free energy") pushes F down on the data and nothing up. In general
 that collapses: a decoder flexible enough to reach every y for some z (e.g. a z as big as y)
 makes F = 0 everywhere, a flat energy that says nothing. The ellipse and horn decoders cannot
@@ -47,7 +50,7 @@ from ebm._checks import (
 from ebm.energies import Energy, mlp
 from ebm.inference import exhaustive_search, free_energy, gradient_descent, lbfgs
 
-__all__ = ["EllipseEnergy", "HornEnergy", "LatentEnergy", "LatentFreeEnergy"]
+__all__ = ["EllipseEnergy", "HornEnergy", "LatentEnergy", "LatentFreeEnergy", "TemplateEnergy"]
 
 
 def __dir__() -> list[str]:
@@ -55,7 +58,10 @@ def __dir__() -> list[str]:
 
 
 class LatentFreeEnergy(NamedTuple):
-    """free_energy: (B,) F(x, y); z: (B, Dz) the best latent ž = argmin_z E (the posterior mode)."""
+    """free_energy: (B,) F(x, y); z: (B, Dz) the best latent ž = argmin_z E (the posterior mode).
+
+    ``TemplateEnergy.free_energy`` returns one per label: free_energy (B, K), z (B, K, 2).
+    """
 
     free_energy: Tensor
     z: Tensor
@@ -411,3 +417,107 @@ class HornEnergy(LatentEnergy):
             got = None if x is None else tuple(x.shape)
             raise ValueError(f"HornEnergy needs the input x of shape (N, 1), got {got}")
         return _squared_error(as_module_input("y", y, self), self.decode(z, x))
+
+
+class TemplateEnergy(nn.Module):
+    """Per-class templates slid over an image, the position z a discrete latent (notes, fig. 17.1).
+
+    The energy of label k at position z = (row, col) is the squared distance between the window
+    of x whose top-left corner is z and template k, low = the window looks like class k:
+
+        E(x, k, z) = ‖x[:, z₀ : z₀ + h, z₁ : z₁ + w] − t_k‖²,
+
+    computed for every position at once as ‖window‖² − 2 t_k·window + ‖t_k‖² (``F.unfold`` and one
+    product, no loop over positions; exact up to rounding of order eps·‖window‖²). ``forward``
+    removes z by the free energy over the Nz = (H − h + 1)(W − w + 1) positions: the min at
+    β = ∞ (by ``ebm.inference.exhaustive_search``), −(1/β) log Σ_z exp(−βE) at finite β
+    (``ebm.inference.free_energy``). It maps images to one free energy per label, (B, K), so it
+    is the backbone of an ``ebm.energies.ClassEnergy``: ``ClassEnergy(TemplateEnergy(t))``
+    gives E(x, y) = F_β(x, y), ``predict`` the label and ``free_energy(x).z`` the location.
+
+    templates: (K, C, h, w) initial templates, K >= 2 (a tensor or array-like, finite; integers
+    promoted to float), trained as the parameter ``templates``. beta: the inverse temperature
+    of ``forward``, > 0 (math.inf, the default: the min over positions).
+    Inputs x: (B, C, H, W) with H >= h and W >= w, cast to the templates' dtype; forward
+    passes check shapes only (NaN propagates).
+
+    >>> import torch
+    >>> model = TemplateEnergy(torch.eye(2).reshape(2, 1, 1, 2))  # K=2 templates of 1×2 pixels
+    >>> x = torch.tensor([[[[0.0, 0.0, 1.0, 0.0]]]])  # (B=1, C=1, H=1, W=4)
+    >>> model.energy_map(x)[0, :, 0].detach()  # (K, Nz = 3): [1, 0] fits at z = (0, 2)
+    tensor([[1., 2., 0.],
+            [1., 0., 2.]])
+    >>> found = model.free_energy(x)  # the min over z for each label, and where
+    >>> found.free_energy.detach(), found.z[0]  # (B, K) and (B, K, 2)
+    (tensor([[0., 0.]]), tensor([[0, 2],
+            [0, 1]]))
+    """
+
+    def __init__(self, templates: Tensor, beta: float = math.inf):
+        super().__init__()
+        templates = as_float_tensor("templates", templates, ndim=4)
+        if templates.shape[0] < 2 or 0 in templates.shape:
+            raise ValueError(
+                f"templates must have shape (K, C, h, w) with K >= 2 and no empty dimension, "
+                f"got {tuple(templates.shape)}"
+            )
+        self.templates = nn.Parameter(templates.clone())
+        self.beta = check_positive("beta", beta, allow_inf=True)
+
+    def _check_x(self, x: Tensor) -> Tensor:
+        x = as_module_input("x", x, self, ndim=4)
+        _, c, h, w = self.templates.shape
+        if x.shape[1] != c or x.shape[2] < h or x.shape[3] < w:
+            raise ValueError(
+                f"x must have shape (B, {c}, H, W) with H >= {h} and W >= {w}, got {tuple(x.shape)}"
+            )
+        return x
+
+    def _patches(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The windows of x as columns, (B, C·h·w, Nz), and the positions (Nz, 2) (row-major)."""
+        _, _, h, w = self.templates.shape
+        rows, cols = x.shape[2] - h + 1, x.shape[3] - w + 1
+        grid = torch.meshgrid(
+            torch.arange(rows, device=x.device), torch.arange(cols, device=x.device), indexing="ij"
+        )
+        return torch.nn.functional.unfold(x, (h, w)), torch.stack(grid, -1).reshape(-1, 2)
+
+    def _energies(self, patches: Tensor, index: Tensor) -> Tensor:
+        """‖p − t_k‖² = ‖p‖² − 2 t_k·p + ‖t_k‖² for the columns ``index``: (B, K, n)."""
+        p = patches[:, :, index]  # (B, D, n)
+        t = self.templates.flatten(1)  # (K, D)
+        cross = torch.einsum("kd,bdn->bkn", t, p)
+        return p.square().sum(1, keepdim=True) - 2 * cross + t.square().sum(1)[None, :, None]
+
+    def energy_map(self, x: Tensor) -> Tensor:
+        """E(x, k, z) at every position: x (B, C, H, W) -> (B, K, H − h + 1, W − w + 1), low =
+        the window at z looks like template k. No value checks (a forward pass)."""
+        x = self._check_x(x)
+        patches, positions = self._patches(x)
+        e = self._energies(patches, torch.arange(len(positions), device=x.device))
+        _, _, h, w = self.templates.shape
+        return e.reshape(*e.shape[:2], x.shape[2] - h + 1, x.shape[3] - w + 1)
+
+    def free_energy(self, x: Tensor, beta: float | None = None) -> LatentFreeEnergy:
+        """F_β(x, k) over positions for every label, and the best position ž of each label.
+
+        x: (B, C, H, W). beta: > 0, math.inf for the min (by exhaustive search over the
+        positions; its gradient reaches the templates at ž, exact for a discrete set), None
+        (default) for the model's own ``beta``. Returns ``LatentFreeEnergy(free_energy (B, K),
+        z (B, K, 2))``: z is the int64 (row, col) of the window of lowest energy (the
+        posterior mode at finite β), low F = compatible. No value checks: NaN propagates.
+        """
+        beta = self.beta if beta is None else check_positive("beta", beta, allow_inf=True)
+        x = self._check_x(x)
+        patches, positions = self._patches(x)
+        index = torch.arange(len(positions), device=x.device)  # the candidates: window numbers
+        if math.isinf(beta):
+            found = exhaustive_search(lambda i: self._energies(patches, i), index)
+            return LatentFreeEnergy(found.energy, positions[found.argmin])
+        e = self._energies(patches, index)  # (B, K, Nz)
+        return LatentFreeEnergy(free_energy(e, beta), positions[e.detach().argmin(-1)])
+
+    def forward(self, x: Tensor) -> Tensor:
+        """F_β(x, k) at the model's ``beta`` for every label: x (B, C, H, W) -> (B, K), low =
+        label k fits somewhere in x. No value checks (a forward pass): NaN propagates."""
+        return self.free_energy(x).free_energy

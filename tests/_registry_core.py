@@ -438,6 +438,7 @@ def _horn_inputs() -> dict:
 
 
 Y2 = Data(trailing=True, empty=False)
+IMAGES = Data(empty=False)  # (B, C, H, W): a wider or taller canvas is valid, a smaller one not
 LATENT = {
     "ebm.latent.LatentEnergy": V(
         lambda: (lat.LatentEnergy, dict(z_grid=torch.linspace(-1, 1, 5)[:, None], energy=_sq)),
@@ -505,6 +506,28 @@ LATENT = {
         lambda: (_horn().decode, dict(z=rand(B, 1), x=rand(B, 1, seed=1))),
         z=Data(ndim=False, empty=False),
         x=Data(ndim=False, empty=False),
+    ),
+    "ebm.latent.TemplateEnergy": V(
+        lambda: (lat.TemplateEnergy, dict(templates=rand(3, 1, 2, 2))),
+        templates=Data(ndim=(4,)),
+        beta=POSITIVE_OR_INF,
+    ),
+    "ebm.latent.TemplateEnergy.energy_map": Fw(
+        lambda: (lat.TemplateEnergy(rand(3, 1, 2, 2)).energy_map, dict(x=rand(B, 1, 4, 5, seed=1))),
+        x=IMAGES,
+    ),
+    "ebm.latent.TemplateEnergy.free_energy": Fw(
+        lambda: (
+            lat.TemplateEnergy(rand(3, 1, 2, 2)).free_energy,
+            dict(x=rand(B, 1, 4, 5, seed=1), beta=2.0),
+        ),
+        out=lambda r: r.free_energy,
+        x=IMAGES,
+        beta=Skip("None or a positive real, the model's beta by default"),
+    ),
+    "ebm.latent.TemplateEnergy.forward": Fw(
+        lambda: (lat.TemplateEnergy(rand(3, 1, 2, 2)), dict(x=rand(B, 1, 4, 5, seed=1))),
+        x=IMAGES,
     ),
     "ebm.latent.HornEnergy.energy": Fw(
         lambda: (_horn().energy, dict(**_horn_inputs(), z=rand(B, 1, seed=2))),

@@ -38,3 +38,44 @@ def test_horn_latent_separates_the_horn_from_points_off_it(run_recipe):
         results["zero_temperature"]["on_manifold_mean"]
         < 0.01 * results["before"]["on_manifold_mean"]
     )
+
+
+def test_circle_energy_finds_both_branches_of_the_closed_form(run_recipe):
+    out = run_recipe("circle_energy")
+    assert (out / "circle_energy.png").stat().st_size > 10_000
+    r = json.loads((out / "circle_energy.json").read_text())
+    # away from the fold |x| ≈ 1, descent from every start reaches the branch ±√(1 − x²) its
+    # start's sign selects (y = 0 beyond the circle) within 1e-3
+    for key in ("gd_max_error_inside", "gd_max_error_outside"):
+        assert r[key] < 1e-3, key
+    assert r["lbfgs_max_error_inside"] < 1e-3 and r["lbfgs_max_error_outside"] < 1e-3
+    assert r["gd_branch_is_sign_of_start"] is True
+    # at x = r (E = y⁴) descent is slow, as the gradient flow's y₀/√(1 + 8y₀²·lr·steps) says
+    predicted = r["gd_error_at_x_equals_r_flow_prediction"]
+    assert abs(r["gd_error_at_x_equals_r"] - predicted) < 0.02 * predicted
+    # two answers inside the circle, one outside, by descent and by the grid's local minima
+    assert r["gd_answers_inside"] == [2] and r["gd_answers_outside"] == [1]
+    assert r["search_local_minima_inside"] == [2] and r["search_local_minima_outside"] == [1]
+    # the grid's argmin is within one grid step of a branch; its energy matches
+    # min_y E = max(0, x² − 1)² up to the grid (E ≈ (2·√(1 − x²)·step)² at worst)
+    assert r["search_max_error"] <= r["search_grid_step"]
+    assert r["search_local_minima_max_error_inside"] <= r["search_grid_step"]
+    assert r["search_max_energy_error"] < 1e-5
+
+
+def test_latent_detection_finds_the_digit_and_where_it_is(run_recipe):
+    out = run_recipe("latent_detection")
+    for name in ("latent_detection.png", "latent_detection_templates.png"):
+        assert (out / name).stat().st_size > 10_000
+    r = json.loads((out / "latent_detection.json").read_text())
+    acc, loc = r["accuracy"], r["location"]
+    # the latent position is what makes the templates work: the same templates at the centre
+    # only, and a linear classifier of the canvas, are far behind (quick mode: 400 canvases)
+    assert acc["latent_min"] > 0.85 and acc["latent_beta1"] > 0.85
+    assert acc["centre_only"] < acc["latent_min"] - 0.3
+    assert acc["linear"] < acc["latent_min"] - 0.3
+    # the true label's best window is the true one for most digits (chance: 1/81)
+    assert loc["latent_min"]["exact"] > 0.7 and loc["latent_min"]["mean_px"] < 1.0
+    assert r["chance_location_exact"] == 1 / 81
+    # started from noise, blank windows win the min: no better than chance
+    assert acc["latent_min_from_noise"] < 0.3
