@@ -232,32 +232,32 @@ ax.set(xlabel="template position u", ylabel="value (classes offset by 3)", title
 ax.legend(fontsize=8, loc="upper left")
 
 
-def margin_panel(ax, E, title):
-    """Notes fig. 17.2: the correct template's energy against the best wrong one's."""
-    correct = E.gather(1, y_test[:, None])[:, 0]
-    wrong = E.scatter(1, y_test[:, None], math.inf).amin(1)
-    ok = correct < wrong
-    ax.scatter(correct[ok], wrong[ok], s=6, c="C0", label=f"right ({int(ok.sum())})")
-    ax.scatter(correct[~ok], wrong[~ok], s=8, c="C3", label=f"wrong ({int((~ok).sum())})")
-    low, high = min(correct.min(), wrong.min()).item(), max(correct.max(), wrong.max()).item()
-    ax.plot([low, high], [low, high], "k-", lw=0.8)
-    ax.set(
-        xlabel="free energy F of the correct template",
-        ylabel="lowest F of a wrong template",
-    )
-    ax.set_title(title)
-    ax.legend(fontsize=8, loc="upper left")
+def correct_and_wrong(E):
+    """The correct template's energy and the lowest wrong one's, each (N,)."""
+    return E.gather(1, y_test[:, None])[:, 0], E.scatter(1, y_test[:, None], math.inf).amin(1)
 
 
 key = f"soft_dtw_beta_{BETA:g}"
-margin_panel(
-    axes[1, 0], test_energies["class_means", key], f"before training (class means), β = {BETA:g}"
-)
-margin_panel(
-    axes[1, 1],
-    test_energies[f"learned_soft_dtw_beta_{BETA:g}", key],
-    f"after training, β = {BETA:g}",
-)
+margins = {
+    "before training (class means)": correct_and_wrong(test_energies["class_means", key]),
+    "after training": correct_and_wrong(test_energies[f"learned_soft_dtw_beta_{BETA:g}", key]),
+}
+low = min(min(c.min(), w.min()).item() for c, w in margins.values()) - 0.5
+high = max(max(c.max(), w.max()).item() for c, w in margins.values()) + 0.5
+for ax, (title, (correct, wrong)) in zip(axes[1, :2], margins.items()):  # notes fig. 17.2
+    ok = correct < wrong
+    ax.scatter(correct[ok], wrong[ok], s=6, c="C0", label=f"right ({int(ok.sum())})")
+    ax.scatter(correct[~ok], wrong[~ok], s=8, c="C3", label=f"wrong ({int((~ok).sum())})")
+    ax.plot([low, high], [low, high], "k-", lw=0.8)
+    ax.set(
+        xlim=(low, high),
+        ylim=(low, high),
+        xlabel=f"soft-DTW F (β = {BETA:g}) of the correct template",
+        ylabel="lowest F of a wrong template",
+        title=f"{title}: right above the diagonal",
+    )
+    ax.set_aspect("equal")
+    ax.legend(fontsize=8, loc="upper left")
 ax = axes[1, 2]  # accuracy table as bars
 width = 0.2
 for m, (mname, label) in enumerate(zip(METHODS, ("Euclidean", "DTW", f"soft-DTW β = {BETA:g}"))):
