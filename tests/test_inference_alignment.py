@@ -252,3 +252,12 @@ def test_all_sizes_up_to_four_against_enumeration_at_once():
             torch.testing.assert_close(
                 soft_dtw(cost, beta).double(), free_energy(energies, beta), rtol=1e-5, atol=1e-5
             )
+
+
+def test_expected_alignment_works_without_autograd():
+    cost = _cost(2, 5, 4, seed=13)
+    expected = expected_alignment(cost, 2.0)
+    with torch.inference_mode():
+        torch.testing.assert_close(expected_alignment(cost, 2.0), expected)
+    with torch.no_grad():
+        torch.testing.assert_close(expected_alignment(cost, 2.0), expected)
