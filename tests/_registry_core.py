@@ -344,6 +344,16 @@ INFERENCE = {
         beta=POSITIVE_OR_INF,
         dim=Int(-2, 1),
     ),
+    "ebm.inference.soft_dtw": Fw(
+        lambda: (inf.soft_dtw, dict(cost=rand(B, 4, 3), beta=2.0)),
+        cost=Data(empty=False),
+        beta=POSITIVE_OR_INF,
+    ),
+    "ebm.inference.expected_alignment": Fw(
+        lambda: (inf.expected_alignment, dict(cost=rand(B, 4, 3), beta=2.0)),
+        cost=Data(empty=False),
+        beta=POSITIVE_OR_INF,
+    ),
     "ebm.inference.exhaustive_search": Fw(
         lambda: (
             inf.exhaustive_search,

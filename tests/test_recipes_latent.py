@@ -79,3 +79,21 @@ def test_latent_detection_finds_the_digit_and_where_it_is(run_recipe):
     assert r["chance_location_exact"] == 1 / 81
     # started from noise, blank windows win the min: no better than chance
     assert acc["latent_min_from_noise"] < 0.3
+
+
+def test_elastic_matching_beats_euclidean_and_learns_templates(run_recipe):
+    out = run_recipe("elastic_matching")
+    assert (out / "elastic_matching.png").stat().st_size > 10_000
+    results = json.loads((out / "elastic_matching.json").read_text())
+    acc = results["held_out_accuracy"]
+    # with the true templates the warps defeat the Euclidean match but not DTW (quick mode:
+    # 0.60 and 0.94 on 120 held-out series; chance is 0.25)
+    assert acc["true"]["dtw"] > 0.85
+    assert acc["true"]["dtw"] > acc["true"]["euclidean"] + 0.2
+    # the soft-DTW energy tends to DTW as β grows
+    sweep = results["true_templates_accuracy_by_beta"]
+    assert sweep["inf"] == acc["true"]["dtw"] and sweep["10"] == acc["true"]["soft_dtw_beta_10"]
+    assert sweep["inf"] > sweep["1"]
+    # learning through the free energy improves on the blurred class means (quick: 0.57 → 0.81)
+    learned, before = acc["learned_soft_dtw_beta_10"], acc["class_means"]
+    assert learned["soft_dtw_beta_10"] > before["soft_dtw_beta_10"] + 0.1

@@ -5,6 +5,8 @@
   −(1/β)·log mean exp(−βE), a uniform prior over the values).
 - ``exhaustive_search``, ``gradient_descent``, ``lbfgs``: the minimiser and its energy, as a
   ``Minimum(argmin, energy)``; ``backprop`` chooses how gradients reach the energy's parameters.
+- ``soft_dtw(cost, beta)``: elastic matching, the free energy of a (B, n, m) cost matrix over the
+  monotone alignments of two sequences (DTW at β = ∞); ``expected_alignment`` is its gradient.
 - ``flow(field, y0, t)`` integrates dy/dt = field(y); ``gradient_flow(energy, y0, t)`` is the
   deterministic inference dy/dt = −∇E(y) (torchdiffeq).
 
@@ -19,6 +21,8 @@ _EXPORTS = {
     "exhaustive_search": "search",
     "gradient_descent": "search",
     "lbfgs": "search",
+    "soft_dtw": "alignment",
+    "expected_alignment": "alignment",
     "flow": "ode",
     "gradient_flow": "ode",
     "StepBudgetExceeded": "ode",

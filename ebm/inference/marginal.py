@@ -69,7 +69,12 @@ def free_energy(
     dim = check_int("dim", dim, minimum=-E.ndim, maximum=E.ndim - 1)
     if E.shape[dim] == 0:
         raise ValueError(f"E has no latent values along dim {dim}: shape {tuple(E.shape)}")
-    beta = float(beta)
+    return _free_energy(E, float(beta), dim, average)
+
+
+def _free_energy(E: Tensor, beta: float, dim: int, average: bool = False) -> Tensor:
+    """``free_energy`` without its checks (E a floating tensor, beta a float > 0 or inf): for
+    callers that validated their own inputs, e.g. ``soft_dtw``'s soft-min in its inner loop."""
     if math.isinf(beta):
         return E.amin(dim)
     m = E.detach().amin(dim, keepdim=True)
