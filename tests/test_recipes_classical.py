@@ -16,6 +16,16 @@ def test_pca_kmeans_energy(run_recipe):
     free = results["soft_kmeans_mean_free_energy_on_data"]
     # F_β rises towards the k-means energy as β grows
     assert free["0.3"] < free["3"] < free["30"] <= free["inf"] + 1e-6
+    # PCA as a tied-weight linear autoencoder: trained without a constraint, W ends orthonormal
+    # and spans PCA's principal line (Baldi & Hornik), with PCA's reconstruction error
+    assert (out / "pca_kmeans_energy_autoencoder.png").stat().st_size > 10_000
+    for data in ("parabola", "spiral"):
+        ae = results["linear_autoencoder"][data]
+        assert ae["principal_angle_to_pca_degrees"] < 0.5
+        assert ae["WWt_minus_identity"] < 1e-4
+        assert ae["distance_pca_mean_to_learned_line"] < 1e-3
+        assert abs(ae["mean_energy"] / results[data]["pca_mean_energy"] - 1) < 1e-4
+        assert ae["pca_mean_energy"] == results[data]["pca_mean_energy"]
 
 
 def test_autoencoder_manifold(run_recipe):
