@@ -169,9 +169,12 @@ for col, (name, (Y, _)) in enumerate(datasets.items()):
     ae = ae.cpu().eval()
     W, b = ae.weight.detach(), ae.bias.detach()
     U, V = ae.components(), pca.components_.to(W.dtype)  # orthonormal bases (1, 2)
-    cos = torch.linalg.svdvals(U @ V.T).min().clamp(max=1.0)
-    angle = math.degrees(math.acos(float(cos)))
-    offset = (pca.mean_.to(W.dtype) - b) @ (torch.eye(2) - U.T @ U)
+    # the largest principal angle from its sine, ‖(I − VᵀV)Uᵀ‖₂ (acos of a cosine near 1 would
+    # stop at float32's resolution, about 0.02°)
+    U, V = U.double(), V.double()
+    sine = torch.linalg.matrix_norm((torch.eye(2, dtype=U.dtype) - V.T @ V) @ U.T, ord=2)
+    angle = math.degrees(math.asin(min(float(sine), 1.0)))
+    offset = (pca.mean_.double() - b.double()) @ (torch.eye(2, dtype=U.dtype) - U.T @ U)
     with torch.no_grad():
         E_ae, _, _ = evaluate_on_grid(ae.energy, xlim, ylim, n_grid)
         ae_energy = float(ae.energy(Y).mean())
