@@ -3,7 +3,9 @@ the denoising autoencoder (trained to undo noise) and the contractive one (penal
 ‖∂h/∂y‖²_F), on 2-D data near curves (the parabola y₂ = y₁², two moons), plus a denoising strip on the 8×8 digits.
 
 For each model: the energy heat map, the reconstruction field G(y) − y, and trajectories of
-dy/dt = G(y) − y (torchdiffeq), which carry points from off the manifold onto it.
+dy/dt = G(y) − y (torchdiffeq), which carry points from off the manifold onto it. Then the DAE's
+failure mode (fig. 19.2b): iterated reconstructions from far off a thin spiral, with small and
+large training noise (autoencoder_manifold_dae_failure.png).
 """
 
 import matplotlib

@@ -4,7 +4,8 @@ figs. 20.3 and 20.4), on data near the parabola y₂ = y₁² and on the spiral.
 PCA gives low energy to a line only, k-means to K points, the mixture to K Gaussian bumps: none can
 be low everywhere. The soft k-means free energy F_β(y) = −(1/β) log Σ_k exp(−β‖y − w_k‖²) (the
 notes' sum over the K prototypes) goes from one broad bowl (small β) to the K sharp valleys of
-k-means (β → ∞).
+k-means (β → ∞). Beside PCA, the tied-weight LinearAutoencoder trained by gradient ends at
+PCA's principal line with orthonormal weights (pca_kmeans_energy_autoencoder.png).
 """
 
 import math
