@@ -138,8 +138,8 @@ titles = ["(a) reconstruction only (β = 0)", "(b) with the KL term (β = 1)"]
 for ax, (mu, sigma), title in zip(axes, layouts.values(), titles):
     kl = 0.5 * (sigma.square() + mu.square() - 1 - sigma.square().log()).sum(1).mean()
     title = (
-        f"{title}\nmedian |μ| {mu.norm(dim=1).median():.2f}, median σ {sigma.median():.2g}, "
-        f"mean KL to N(0, I) {kl:.3g} nats"
+        f"{title}\nmedian |μ| {mu.norm(dim=1).median():.2f}, median σ {sigma.median():.2g}\n"
+        f"mean KL(q(z|y) ‖ N(0, I)) {kl:.3g} nats"
     )
     labels = test_y[: len(mu)]
     bubbles = EllipseCollection(
