@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 
 def _results(out, name):
@@ -37,9 +39,6 @@ def test_loss_shapes(run_recipe):
 
 
 def test_spiral_warping(run_recipe):
-    import numpy as np
-    import torch
-
     out = run_recipe("spiral_warping")
     r = _results(out, "spiral_warping")
     assert (out / "spiral_warping_best.png").stat().st_size > 10_000
