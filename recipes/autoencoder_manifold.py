@@ -3,7 +3,9 @@ the denoising autoencoder (trained to undo noise) and the contractive one (penal
 ‖∂h/∂y‖²_F), on 2-D data near curves (the parabola y₂ = y₁², two moons), plus a denoising strip on the 8×8 digits.
 
 For each model: the energy heat map, the reconstruction field G(y) − y, and trajectories of
-dy/dt = G(y) − y (torchdiffeq), which carry points from off the manifold onto it.
+dy/dt = G(y) − y (torchdiffeq), which carry points from off the manifold onto it. Then the DAE's
+failure mode (fig. 19.2b): iterated reconstructions from far off a thin spiral, with small and
+large training noise (autoencoder_manifold_dae_failure.png).
 """
 
 import matplotlib
@@ -13,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from ebm.data import digits, parabola, two_moons  # noqa: E402
+from ebm.data import digits, parabola, spiral, two_moons  # noqa: E402
 from ebm.inference import flow  # noqa: E402
 from ebm.models import ContractiveAutoencoder, DenoisingAutoencoder  # noqa: E402
 from ebm.plot import (  # noqa: E402
@@ -216,6 +218,119 @@ save_figure(fig, args.out, "autoencoder_manifold_digits")
 results["digits_mse_noisy"] = (noisy - clean).square().mean().item()
 results["digits_mse_reconstructed"] = (restored - clean).square().mean().item()
 
+# ---- the DAE's failure mode (notes fig. 19.2b, a sketch): "the points reconstructed go in circles"
+# Nothing trains G far from the data beyond the noise scale σ. On a thin three-armed spiral, a DAE
+# trained with σ = 0.05 is left free there; one trained with σ = 0.3 saw corrupted points out to
+# the box's middle. From a grid of starts farther than FAR from every data point we iterate
+# y ← G(y) (N_ITER reconstructions) and count where the iterates end: within NEAR of the data,
+# escaped (‖y‖ > ESCAPE, frozen there), or stranded off the data (a spurious attractor or still
+# wandering); and the share of far grid points whose field G(y) − y points away from the nearest
+# data point (cosine < 0). A reconstruction field that pointed at the data would give 1, 0, 0, 0.
+FAR, NEAR, ESCAPE, N_ITER = 0.5, 0.1, 10.0, 200
+thin_spiral = spiral(
+    300 if args.quick else 1000, noise=0.02, generator=torch.Generator().manual_seed(args.seed)
+)[0]
+spiral_box = ((-2.5, 2.5), (-2.5, 2.5))
+fig, axes = plt.subplots(2, 2, figsize=(10, 10), layout="constrained")
+results["spiral_DAE_iterated"] = {
+    "far": FAR,
+    "near": NEAR,
+    "escape_norm": ESCAPE,
+    "n_iterations": N_ITER,
+}
+N_INITS = 1 if args.quick else 3  # the failure depends on the initialisation: several are run
+
+
+def iterate_reconstructions(model, starts):
+    """y ← G(y) N_ITER times from starts (B, 2); a point past ESCAPE is frozen. (N_ITER + 1, B, 2)"""
+    y, path = starts, [starts]
+    for _ in range(N_ITER):
+        y = torch.where(y.norm(dim=1, keepdim=True) > ESCAPE, y, model.reconstruct(y))
+        path.append(y)
+    return torch.stack(path)
+
+
+starts, _, _ = grid_points(*spiral_box, 21)
+starts = starts[torch.cdist(starts, thin_spiral).min(1).values > FAR]
+nearest = thin_spiral[torch.cdist(starts, thin_spiral).argmin(1)]
+arrows_at, _, _ = grid_points(*spiral_box, 17)
+for row, sigma in enumerate((0.05, 0.3)):
+    runs = []
+    for init in range(N_INITS):
+        torch.manual_seed(args.seed + init)  # the network's initialisation
+        dae_s = DenoisingAutoencoder.mlp(2, (128, 128), 2, sigma=sigma, lr=3e-3)
+        Trainer(
+            max_epochs=10 if args.quick else 30,
+            batch_size=128,
+            seed=args.seed,
+            device=args.device,
+            precision=args.precision,
+        ).fit(dae_s, thin_spiral)
+        dae_s = dae_s.cpu().eval()
+        with torch.no_grad():
+            path = iterate_reconstructions(dae_s, starts)
+            cosine = nn.functional.cosine_similarity(dae_s.field(starts), nearest - starts, dim=1)
+        reached = torch.cdist(path[-1], thin_spiral).min(1).values <= NEAR
+        escaped = path[-1].norm(dim=1) > ESCAPE
+        runs.append(
+            {
+                "reach_data": reached.float().mean().item(),
+                "escape": escaped.float().mean().item(),
+                "stranded_off_data": (~reached & ~escaped).float().mean().item(),
+                "field_points_away_from_nearest_data": (cosine < 0).float().mean().item(),
+                "mean_cosine_field_to_nearest_data": cosine.mean().item(),
+                # a projection onto the data would end near the start's nearest data point, at
+                # as many places as there are starts; collapse ends them all at a few points
+                "median_end_to_start_nearest_data": (path[-1] - nearest)
+                .norm(dim=1)
+                .median()
+                .item(),
+                "distinct_end_points": len(torch.unique((path[-1] / NEAR).round(), dim=0)),
+            }
+        )
+        if init == 0:  # the figure shows the first initialisation
+            shown_path = path
+            with torch.no_grad():
+                arrows = dae_s.field(arrows_at)
+    key = f"sigma_{sigma:g}"
+    results["spiral_DAE_iterated"][key] = {"sigma": sigma, "far_starts": len(starts)} | {
+        name: [run[name] for run in runs] for name in runs[0]
+    }
+    path = shown_path
+    r = {
+        k: v[0] if isinstance(v, list) else v
+        for k, v in results["spiral_DAE_iterated"][key].items()
+    }
+    ax = axes[row, 0]
+    ax.scatter(thin_spiral[:, 0], thin_spiral[:, 1], s=2, c="r", linewidths=0)
+    unit = arrows / arrows.norm(dim=1, keepdim=True).clamp(min=1e-12)
+    ax.quiver(arrows_at[:, 0], arrows_at[:, 1], unit[:, 0], unit[:, 1], angles="xy", width=0.004)
+    ax.set_title(
+        f"DAE, σ = {sigma:g} (init 1 of {N_INITS}): direction of G(y) − y\n"
+        f"{100 * r['field_points_away_from_nearest_data']:.0f} % of far points: away from the "
+        "nearest data"
+    )
+    ax = axes[row, 1]
+    ax.scatter(thin_spiral[:, 0], thin_spiral[:, 1], s=2, c="0.6", linewidths=0)
+    ax.plot(path[:, :, 0], path[:, :, 1], c="C1", lw=0.5)
+    ax.scatter(path[-1, :, 0], path[-1, :, 1], s=8, c="k", zorder=3, label=f"y after {N_ITER}")
+    ax.set_title(
+        f"DAE, σ = {sigma:g} (init 1 of {N_INITS}): y ← G(y), {len(starts)} starts > {FAR} off\n"
+        f"reach the data {100 * r['reach_data']:.0f} %, escape {100 * r['escape']:.0f} %, "
+        f"stranded {100 * r['stranded_off_data']:.0f} %\nends in {r['distinct_end_points']} "
+        f"cells of side {NEAR}, median {r['median_end_to_start_nearest_data']:.2f} from the "
+        "start's nearest data",
+        fontsize=9,
+    )
+    ax.legend(loc="upper right")
+    for ax in axes[row]:
+        ax.set(xlim=spiral_box[0], ylim=spiral_box[1], xlabel="y₁", ylabel="y₂", aspect="equal")
+fig.suptitle(
+    "The DAE's failure mode (notes fig. 19.2b): far from the data, where no corrupted point\n"
+    "landed, G is unconstrained; iterated reconstructions strand off the spiral or collapse"
+)
+save_figure(fig, args.out, "autoencoder_manifold_dae_failure")
+
 write_results(args.out, "autoencoder_manifold", results)
 print_table(
     "autoencoders: energy ‖y − G(y)‖² on the data and 0.1 off it; flow onto y₂ = y₁²",
@@ -241,4 +356,21 @@ print_table(
 print_table(
     "digits, denoising autoencoder (σ = 0.3): MSE to the clean digits",
     {"noisy": results["digits_mse_noisy"], "reconstructed": results["digits_mse_reconstructed"]},
+)
+print_table(
+    f"DAE on a thin spiral: y ← G(y) {N_ITER} times from starts > {FAR} off the data",
+    {
+        f"σ = {r['sigma']:g}, init {i + 1}": {
+            "reach data": r["reach_data"][i],
+            "escape": r["escape"][i],
+            "stranded off": r["stranded_off_data"][i],
+            "field points away": r["field_points_away_from_nearest_data"][i],
+            "end cells": r["distinct_end_points"][i],
+            "end to start's nearest": r["median_end_to_start_nearest_data"][i],
+        }
+        for key, r in results["spiral_DAE_iterated"].items()
+        if key.startswith("sigma_")
+        for i in range(N_INITS)
+    },
+    header="noise",
 )

@@ -6,7 +6,13 @@ still holds most of the signal, so sampling from N(0, 1) is wrong; and x = x_T �
 not the DDPM sampler. We keep the β range and take T = 1000 steps (ᾱ_T ≈ 4e−5), train an
 ε-predicting MLP, and sample, with an exponential moving average of its weights, by the ancestral
 (DDPM) chain and the probability-flow ODE (torchdiffeq). Target: the fraction of samples near −0.75 within 0.03 of 0.70.
+
+The tutorial's failure is shown too (diffusion_1d_warwick.png, key "warwick_tutorial"): the same
+model trained on T = 50, its x_T against the closed-form q(x_T) and N(0, 1), its one-step
+generation (trained and exact ε), and its DDPM chain from N(0, 1), against the corrected sampler.
 """
+
+import math
 
 import matplotlib.pyplot as plt
 import torch
@@ -122,10 +128,162 @@ save_samples(
     },
 )
 
+# ---- the Warwick tutorial itself, shown: T = 50, x_T ~ N(0, 1), one step x = x_T − ε_θ(x_T, T) --
+# Same data, network, steps and EMA as above, but the tutorial's schedule (accepted here only by
+# raising max_alpha_bar_T). Its forward marginal is closed-form: x_T | x_0 ~ N(√ᾱ x_0, 1 − ᾱ), so
+# q(x_T) = Σ_k w_k N(√ᾱ m_k, ᾱ s² + 1 − ᾱ) with w = (0.7, 0.3), m = (−0.75, 0.75), s = 0.05.
+W, M, S = torch.tensor([0.7, 0.3], dtype=torch.float64), torch.tensor([-0.75, 0.75]).double(), 0.05
+
+
+def q_T_log_density(x, ab):
+    """log q(x_T = x) for the data mixture after a schedule with ᾱ_T = ab (closed form)."""
+    var = ab * S**2 + 1 - ab
+    log_comp = W.log() - 0.5 * (x.unsqueeze(-1) - ab**0.5 * M) ** 2 / var
+    return torch.logsumexp(log_comp, -1) - 0.5 * math.log(2 * math.pi * var)
+
+
+def kl_to_standard_normal(ab):
+    """KL(q(x_T) ‖ N(0, 1)) in nats, by quadrature on a fine grid (closed-form densities)."""
+    x = torch.linspace(-10, 10, 200001, dtype=torch.float64)
+    log_q = q_T_log_density(x, ab)
+    log_n = -0.5 * x**2 - 0.5 * math.log(2 * math.pi)
+    return float(torch.trapezoid(log_q.exp() * (log_q - log_n), x))
+
+
+def exact_eps(x, ab):
+    """E[ε | x_T = x] = −√(1 − ᾱ) ∇log q(x_T) (x (n, 1)): what ε_θ(x, T) should learn."""
+    x = x.double()
+    var = ab * S**2 + 1 - ab
+    resp = torch.softmax(W.log() - 0.5 * (x - ab**0.5 * M) ** 2 / var, dim=1)
+    score = (resp * (ab**0.5 * M - x) / var).sum(1, keepdim=True)
+    return -((1 - ab) ** 0.5) * score
+
+
+def wasserstein_1(a, b):
+    """W1 between two equal-size 1-D samples: the mean gap of their sorted values."""
+    return float((a.flatten().sort().values - b.flatten().sort().values).abs().mean())
+
+
+tutorial = Diffusion(
+    1, hidden=(128, 128), betas=linear_schedule(50, 1e-4, 0.02), lr=2e-3, max_alpha_bar_T=1.0
+)
+tutorial_trainer = Trainer(
+    max_epochs=None,
+    max_steps=steps,
+    batch_size=512,
+    device=args.device,
+    precision=args.precision,
+    seed=args.seed,
+    ema_decay=0.99 if args.quick else 0.999,
+    progress=False,
+    log_every_n_steps=None,
+)
+tutorial_trainer.fit(tutorial, data)
+tutorial_trainer.ema.copy_to(tutorial)
+tutorial.eval()
+ab_50 = float(tutorial.alpha_bars[-1])
+dev = tutorial_trainer.device
+fresh = warwick_data(n, args.seed + 1)  # held-out data: every W1 below is to these
+g = torch.Generator().manual_seed(args.seed + 2)  # not seed + 1: its stream drew fresh's modes
+x_T_forward = tutorial.q_sample(
+    fresh.to(dev), torch.full((n,), 50, device=dev), torch.randn(n, 1, generator=g).to(dev)
+).cpu()
+z = torch.randn(n, 1, generator=g)
+with torch.no_grad():
+    one_step = (z.to(dev) - tutorial.eps_model(z.to(dev), torch.full((n,), 50, device=dev))).cpu()
+one_step_exact = (z.double() - exact_eps(z, ab_50)).float()
+g = torch.Generator(device=dev).manual_seed(args.seed + 3)
+tutorial_ancestral = tutorial.sample(n, method="ancestral", generator=g).cpu()
+normal = torch.randn(n, 1, generator=torch.Generator().manual_seed(args.seed + 4))
+samplers = {
+    "one_step_T50": one_step,
+    "one_step_T50_exact_eps": one_step_exact,
+    "ancestral_T50_from_N01": tutorial_ancestral,
+    "ancestral_T1000": ancestral,
+    "ode_T1000": ode,
+    "data_vs_data": data[:n],
+}
+warwick_results = {
+    "alpha_bar_T": ab_50,
+    "x_T_mean_closed_form": -0.3 * ab_50**0.5,  # √ᾱ (0.7·(−0.75) + 0.3·0.75)
+    "x_T_std_closed_form": (1 - ab_50 + ab_50 * (S**2 + 0.75**2 - 0.3**2)) ** 0.5,
+    "x_T_mean_forward_samples": float(x_T_forward.mean()),
+    "x_T_std_forward_samples": float(x_T_forward.std()),
+    "kl_q_x_T_to_N01": kl_to_standard_normal(ab_50),
+    "kl_q_x_T_to_N01_T1000": kl_to_standard_normal(float(model.alpha_bars[-1].double())),
+    "w1_x_T_to_N01": wasserstein_1(x_T_forward, normal),
+    "w1_to_data": {k: wasserstein_1(v, fresh) for k, v in samplers.items()},
+    "fraction_near_-0.75": {k: fraction_left(v) for k, v in samplers.items()},
+    "fraction_near_either_mode": {
+        k: fraction_left(v) + fraction_left(-v) for k, v in samplers.items()
+    },
+    "w1_one_step_trained_vs_exact_eps": wasserstein_1(one_step, one_step_exact),
+}
+
+fig, axes = plt.subplots(1, 3, figsize=(14, 4.0))
+grid = torch.linspace(-4, 4, 801, dtype=torch.float64)
+ax = axes[0]
+ax.hist(x_T_forward[:, 0].numpy(), bins=80, range=(-4, 4), density=True, alpha=0.5, label="x_T")
+ax.plot(grid, q_T_log_density(grid, ab_50).exp(), "C0", label="q(x_T), closed form")
+ax.plot(grid, (-0.5 * grid**2).exp() / math.sqrt(2 * math.pi), "k--", label="N(0, 1)")
+ax.set_title(
+    f"T = 50: ᾱ_T = {ab_50:.2f}, so x_T is not N(0, 1)\n"
+    f"KL(q(x_T) ‖ N(0, 1)) = {warwick_results['kl_q_x_T_to_N01']:.3f} nats"
+)
+ax.set_xlabel("x_T")
+ax.set_ylabel("density")
+ax.legend(fontsize=8)
+for ax, (title, keys) in zip(
+    axes[1:],
+    (
+        ("the tutorial's one step x = x_T − ε_θ(x_T, 50)", ("one_step_T50",)),
+        (
+            "the DDPM chain: T = 50 from N(0, 1) vs T = 1000",
+            ("ancestral_T50_from_N01", "ancestral_T1000"),
+        ),
+    ),
+):
+    ax.hist(fresh[:, 0].numpy(), bins=120, range=(-3, 3), density=True, color="0.6", label="data")
+    for k, colour in zip(keys, ("C3", "C1") if len(keys) == 2 else ("C3",)):
+        w1 = warwick_results["w1_to_data"][k]
+        ax.hist(
+            samplers[k][:, 0].numpy(),
+            bins=120,
+            range=(-3, 3),
+            density=True,
+            histtype="step",
+            color=colour,
+            lw=1.3,
+            label=f"{k}: W1 = {w1:.3f}",
+        )
+    if keys == ("one_step_T50",):
+        ax.hist(
+            one_step_exact[:, 0].numpy(),
+            bins=120,
+            range=(-3, 3),
+            density=True,
+            histtype="step",
+            color="k",
+            ls="--",
+            label="same step, exact ε",
+        )
+    ax.set_title(title)
+    ax.set_xlabel("x")
+    ax.set_ylabel("density (histogram, 120 bins)")
+    ax.legend(fontsize=8)
+fig.tight_layout()
+save_figure(fig, args.out, "diffusion_1d_warwick")
+save_samples(
+    args.out,
+    "diffusion_1d_warwick",
+    {"x_T_forward": x_T_forward, "held_out_data": fresh} | samplers,
+)
+
 write_results(
     args.out,
     "diffusion_1d",
     {
+        "warwick_tutorial": warwick_results,
         "warwick_alpha_bar_T": warwick_alpha_bar_T,
         "alpha_bar_T": float(model.alpha_bars[-1]),
         "T": model.T,
@@ -151,4 +309,16 @@ print_table(
 print_table(
     "noise schedules: ᾱ_T (should be ≈ 0)",
     {"Warwick, T = 50": warwick_alpha_bar_T, f"ours, T = {model.T}": float(model.alpha_bars[-1])},
+)
+print_table(
+    f"the Warwick tutorial (T = 50, ᾱ_T = {ab_50:.3f}) vs the corrected sampler: W1 to held-out data",
+    {
+        k: {
+            "W1 to data": warwick_results["w1_to_data"][k],
+            "near −0.75": warwick_results["fraction_near_-0.75"][k],
+            "near either mode": warwick_results["fraction_near_either_mode"][k],
+        }
+        for k in samplers
+    },
+    header="samples",
 )

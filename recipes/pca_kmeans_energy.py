@@ -4,7 +4,8 @@ figs. 20.3 and 20.4), on data near the parabola y₂ = y₁² and on the spiral.
 PCA gives low energy to a line only, k-means to K points, the mixture to K Gaussian bumps: none can
 be low everywhere. The soft k-means free energy F_β(y) = −(1/β) log Σ_k exp(−β‖y − w_k‖²) (the
 notes' sum over the K prototypes) goes from one broad bowl (small β) to the K sharp valleys of
-k-means (β → ∞).
+k-means (β → ∞). Beside PCA, the tied-weight LinearAutoencoder trained by gradient ends at
+PCA's principal line with orthonormal weights (pca_kmeans_energy_autoencoder.png).
 """
 
 import math
@@ -16,9 +17,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from ebm.data import parabola, spiral  # noqa: E402
-from ebm.models import PCA, GaussianMixture, KMeans  # noqa: E402
+from ebm.models import PCA, GaussianMixture, KMeans, LinearAutoencoder  # noqa: E402
 from ebm.plot import energy_image, evaluate_on_grid, robust_range, use_style  # noqa: E402
 from ebm.recipe import parse_args, print_table, save_figure, write_results  # noqa: E402
+from ebm.train import Trainer  # noqa: E402
 
 args = parse_args(__doc__)
 use_style()
@@ -142,6 +144,74 @@ results["soft_kmeans_mean_free_energy_on_data"] = {
 }
 results["soft_kmeans_min_free_energy_on_grid"] = {f"{b:g}": m for b, m in minima.items()}
 results["colour_ranges"] = colour_ranges
+
+# ---- PCA as a linear autoencoder (the Warwick slides): G(y) = b + WᵀW(y − b), tied weights ---
+# Trained by gradient on the mean reconstruction error, with no constraint: its minimisers have
+# WWᵀ = I and rowspan(W) = PCA's principal subspace (Baldi & Hornik 1989). The closed-form check:
+# the principal angle between the two subspaces, ‖WWᵀ − I‖, the distance from PCA's mean to the
+# learned line (b is free along it), and the two mean energies.
+ae_steps = 1000 if args.quick else 2000
+fig, axes = plt.subplots(2, 2, figsize=(10, 9), layout="constrained")
+results["linear_autoencoder"] = {"steps": ae_steps, "lr": 1e-2, "n_components": 1}
+for col, (name, (Y, _)) in enumerate(datasets.items()):
+    xlim, ylim = boxes[name]
+    pca = PCA(n_components=1).fit(Y)
+    ae = LinearAutoencoder(2, 1, lr=1e-2, seed=args.seed)
+    Trainer(
+        max_epochs=None,
+        max_steps=ae_steps,
+        batch_size=None,  # full batch: the exact gradient of the mean error
+        device=args.device,
+        precision=args.precision,
+        seed=args.seed,
+        progress=False,
+        log_every_n_steps=None,
+    ).fit(ae, Y)
+    ae = ae.cpu().eval()
+    W, b = ae.weight.detach(), ae.bias.detach()
+    U, V = ae.components(), pca.components_.to(W.dtype)  # orthonormal bases (1, 2)
+    # the largest principal angle from its sine, ‖(I − VᵀV)Uᵀ‖₂ (acos of a cosine near 1 would
+    # stop at float32's resolution, about 0.02°)
+    U, V = U.double(), V.double()
+    sine = torch.linalg.matrix_norm((torch.eye(2, dtype=U.dtype) - V.T @ V) @ U.T, ord=2)
+    angle = math.degrees(math.asin(min(float(sine), 1.0)))
+    offset = (pca.mean_.double() - b.double()) @ (torch.eye(2, dtype=U.dtype) - U.T @ U)
+    with torch.no_grad():
+        E_ae, _, _ = evaluate_on_grid(ae.energy, xlim, ylim, n_grid)
+        ae_energy = float(ae.energy(Y).mean())
+    E_pca, _, _ = evaluate_on_grid(pca.energy, xlim, ylim, n_grid)
+    lo, hi = colour_ranges[name]["log10_sq_distance"]  # the main figure's scale
+    label = "log₁₀ squared distance\n(the main figure's scale)"
+    energy_image(axes[0, col], E_pca.log10(), xlim, ylim, lo, hi, label=label)
+    energy_image(axes[1, col], E_ae.log10(), xlim, ylim, lo, hi, label=label)
+    results["linear_autoencoder"][name] = {
+        "principal_angle_to_pca_degrees": angle,
+        "WWt_minus_identity": float((W @ W.T - torch.eye(1)).abs().max()),
+        "distance_pca_mean_to_learned_line": float(offset.norm()),
+        "mean_energy": ae_energy,
+        "pca_mean_energy": float(pca.energy(Y).mean()),
+    }
+    # a few points and their reconstructions, to show the orthogonal projection
+    few = Y[:: max(1, len(Y) // 40)]
+    for ax, G in (
+        (axes[0, col], pca.inverse_transform(pca.transform(few))),
+        (axes[1, col], ae.reconstruct(few).detach()),
+    ):
+        scatter_data(ax, Y)
+        for y, r in zip(few, G):
+            ax.plot([y[0], r[0]], [y[1], r[1]], c="w", lw=0.7)
+        ax.set(xlabel="y₁", ylabel="y₂", xlim=xlim, ylim=ylim)
+    axes[0, col].set_title(f"{name}: PCA, k = 1\nmean E = {float(pca.energy(Y).mean()):.4f}")
+    axes[1, col].set_title(
+        f"{name}: linear autoencoder b + WᵀW(y − b), {ae_steps} Adam steps\n"
+        f"mean E = {ae_energy:.4f}, angle to PCA {angle:.2g}°, WWᵀ − 1 = "
+        f"{float(W @ W.T) - 1:.1e}"
+    )
+fig.suptitle(
+    "PCA as a tied-weight linear autoencoder: ‖y − G(y)‖² (dark = low; red: data;\n"
+    "white: a point and its reconstruction): the trained W is orthonormal and spans PCA's line"
+)
+save_figure(fig, args.out, "pca_kmeans_energy_autoencoder")
 write_results(args.out, "pca_kmeans_energy", results)
 print_table(
     "limited low-energy volume: fits on the data",
@@ -163,4 +233,19 @@ print_table(
         f"β = {beta}": value
         for beta, value in results["soft_kmeans_mean_free_energy_on_data"].items()
     },
+)
+print_table(
+    "PCA as a linear autoencoder: the trained subspace against PCA's",
+    {
+        name: {
+            "angle (deg)": r["principal_angle_to_pca_degrees"],
+            "max|WWᵀ − I|": r["WWt_minus_identity"],
+            "mean to line": r["distance_pca_mean_to_learned_line"],
+            "AE mean E": r["mean_energy"],
+            "PCA mean E": r["pca_mean_energy"],
+        }
+        for name, r in results["linear_autoencoder"].items()
+        if name in datasets
+    },
+    header="data",
 )

@@ -136,7 +136,11 @@ fig, axes = plt.subplots(1, 2, figsize=(10, 5.8), sharex=True, sharey=True, layo
 cmap = plt.get_cmap("tab10")
 titles = ["(a) reconstruction only (β = 0)", "(b) with the KL term (β = 1)"]
 for ax, (mu, sigma), title in zip(axes, layouts.values(), titles):
-    title = f"{title}\nmedian |μ| {mu.norm(dim=1).median():.2f}, median σ {sigma.median():.2g}"
+    kl = 0.5 * (sigma.square() + mu.square() - 1 - sigma.square().log()).sum(1).mean()
+    title = (
+        f"{title}\nmedian |μ| {mu.norm(dim=1).median():.2f}, median σ {sigma.median():.2g}\n"
+        f"mean KL(q(z|y) ‖ N(0, I)) {kl:.3g} nats"
+    )
     labels = test_y[: len(mu)]
     bubbles = EllipseCollection(
         2 * sigma[:N_BUBBLES, 0].numpy(),
@@ -181,6 +185,23 @@ save_samples(
     },
 )
 
+# The bubbles in numbers (notes figs. 34.2/34.5): each code's KL to the prior in closed form,
+# KL(N(μ, diag σ²) ‖ N(0, I)) = ½ Σ_i (σ_i² + μ_i² − 1 − log σ_i²), and how often a bubble holds
+# the mean of a code of another digit (Σ_i ((μ'_i − μ_i)/σ_i)² ≤ 1): the reconstruction term keeps
+# the bubbles apart, the KL term pulls them to the prior's size and place.
+bubbles = {}
+for beta, (mu, sigma) in layouts.items():
+    kl = 0.5 * (sigma.square() + mu.square() - 1 - sigma.square().log()).sum(1)
+    labels = test_y[: len(mu)]
+    inside = (((mu.unsqueeze(0) - mu.unsqueeze(1)) / sigma.unsqueeze(1)).square().sum(2) <= 1) & (
+        labels.unsqueeze(0) != labels.unsqueeze(1)
+    )
+    bubbles[f"beta_{beta:g}"] = {
+        "mean_norm_mu": mu.norm(dim=1).mean().item(),
+        "mean_sigma": sigma.mean().item(),
+        "mean_kl_to_prior": kl.mean().item(),
+        "share_of_bubbles_holding_another_digits_code": inside.any(1).float().mean().item(),
+    }
 spread = {beta: mu.norm(dim=1).median().item() for beta, (mu, _) in layouts.items()}
 sigma_median = {beta: sigma.median().item() for beta, (_, sigma) in layouts.items()}
 write_results(
@@ -203,6 +224,7 @@ write_results(
         "interpolation_pairs": pairs,
         "interpolation_test_indices": [[first[a], first[b]] for a, b in pairs],
         "classifier_test_accuracy": classifier_accuracy,
+        "latent_bubbles": bubbles,
         "device": str(dev),
     },
 )
@@ -217,4 +239,17 @@ print_table(
         "median ‖μ‖ without KL (β = 0)": spread[0.0],
         "median ‖μ‖ with KL (β = 1)": spread[1.0],
     },
+)
+print_table(
+    f"2-D latent bubbles q(z|y) = N(μ, diag σ²) of {len(layouts[0.0][0])} test images",
+    {
+        f"β = {key[5:]}": {
+            "mean ‖μ‖": b["mean_norm_mu"],
+            "mean σ": b["mean_sigma"],
+            "mean KL to N(0, I)": b["mean_kl_to_prior"],
+            "holds another digit's μ": b["share_of_bubbles_holding_another_digits_code"],
+        }
+        for key, b in bubbles.items()
+    },
+    header="KL weight",
 )

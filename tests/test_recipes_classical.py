@@ -16,6 +16,16 @@ def test_pca_kmeans_energy(run_recipe):
     free = results["soft_kmeans_mean_free_energy_on_data"]
     # F_β rises towards the k-means energy as β grows
     assert free["0.3"] < free["3"] < free["30"] <= free["inf"] + 1e-6
+    # PCA as a tied-weight linear autoencoder: trained without a constraint, W ends orthonormal
+    # and spans PCA's principal line (Baldi & Hornik), with PCA's reconstruction error
+    assert (out / "pca_kmeans_energy_autoencoder.png").stat().st_size > 10_000
+    for data in ("parabola", "spiral"):
+        ae = results["linear_autoencoder"][data]
+        assert ae["principal_angle_to_pca_degrees"] < 0.5
+        assert ae["WWt_minus_identity"] < 1e-4
+        assert ae["distance_pca_mean_to_learned_line"] < 1e-3
+        assert abs(ae["mean_energy"] / results[data]["pca_mean_energy"] - 1) < 1e-4
+        assert ae["pca_mean_energy"] == results[data]["pca_mean_energy"]
 
 
 def test_autoencoder_manifold(run_recipe):
@@ -30,6 +40,22 @@ def test_autoencoder_manifold(run_recipe):
         end = results[f"parabola_{kind}_manifold_gap_end"]
         assert end < 0.25 * results[f"parabola_{kind}_manifold_gap_start"]
     assert results["digits_mse_reconstructed"] < 0.5 * results["digits_mse_noisy"]
+    # the DAE's failure mode: iterated reconstructions from far off a thin spiral
+    assert (out / "autoencoder_manifold_dae_failure.png").stat().st_size > 10_000
+    iterated = results["spiral_DAE_iterated"]
+    for key in ("sigma_0.05", "sigma_0.3"):
+        r = iterated[key]
+        for i, reach in enumerate(r["reach_data"]):
+            # every start ends in exactly one of the three outcomes
+            total = reach + r["escape"][i] + r["stranded_off_data"][i]
+            assert abs(total - 1) < 1e-6
+            assert 1 <= r["distinct_end_points"][i] <= r["far_starts"]
+            assert -1 <= r["mean_cosine_field_to_nearest_data"][i] <= 1
+    # a projection onto the spiral would end at hundreds of places; σ = 0.3 collapses to a few
+    assert (
+        max(iterated["sigma_0.3"]["distinct_end_points"])
+        < 0.1 * iterated["sigma_0.3"]["far_starts"]
+    )
     # the off-data metrics are shares of the box and a ratio of energies, for every model
     for model in ("parabola_DAE", "parabola_CAE", "moons_DAE"):
         assert 0 < results[f"{model}_off_data_area_fraction"] < 1

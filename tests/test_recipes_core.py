@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 
 def _results(out, name):
@@ -34,6 +36,33 @@ def test_loss_shapes(run_recipe):
     assert r["square_square_dloss_dn_at_p0.5_n0.5"] < 0
     for beta, gap in r["nll_minus_perceptron_max"].items():
         assert gap <= r["log2_over_beta"][beta] * (1 + 1e-5)
+
+
+def test_spiral_warping(run_recipe):
+    out = run_recipe("spiral_warping")
+    r = _results(out, "spiral_warping")
+    assert (out / "spiral_warping_best.png").stat().st_size > 10_000
+    assert len(r["accuracy_by_init"]) == r["n_inits"]
+    assert r["accuracy_best_init"] == max(r["accuracy_by_init"])
+    assert r["accuracy_first_init"] == r["accuracy_by_init"][0]
+    # even 300 quick steps of a 2-wide network beat chance on three classes
+    assert r["accuracy_best_init"] > 0.5
+    with np.load(out / "spiral_warping_samples.npz") as saved:
+        x, labels = torch.from_numpy(saved["x"]), torch.from_numpy(saved["labels"])
+        # the data are the notes' noise-free spiral: points t·(sin φ, cos φ) at radius t
+        torch.testing.assert_close(x.norm(dim=1)[:1000], torch.linspace(0, 1, 1000))
+        for which, acc in (("first", r["accuracy_first_init"]), ("best", r["accuracy_best_init"])):
+            # every hidden layer is 2-D; the saved logits give back the reported accuracy
+            assert all(saved[f"{which}_layer_{k}"].shape == (3000, 2) for k in range(1, 6))
+            logits = torch.from_numpy(saved[f"{which}_layer_6"])
+            assert abs((logits.argmax(1) == labels).float().mean().item() - acc) < 1e-6
+            # the last two layers are affine: h₅ = [h₄, 1] A and the logits = [h₅, 1] B exactly
+            for k in (5, 6):
+                h_in = torch.from_numpy(saved[f"{which}_layer_{k - 1}"]).double()
+                design = torch.cat([h_in, torch.ones(len(h_in), 1, dtype=h_in.dtype)], 1)
+                target = torch.from_numpy(saved[f"{which}_layer_{k}"]).double()
+                fit = design @ torch.linalg.lstsq(design, target).solution
+                assert (fit - target).abs().max() < 1e-4
 
 
 def test_spiral_ebm(run_recipe):

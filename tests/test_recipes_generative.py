@@ -33,6 +33,18 @@ def test_vae_digits(run_recipe):
     assert saved["frechet_samples"].shape == (res["frechet_n"], 1, 8, 8)
     assert saved["latent_mu_with_kl"].shape[1] == 2 == saved["latent_sigma_with_kl"].shape[1]
     assert len(saved["latent_labels"]) == len(saved["latent_mu_without_kl"])
+    # the bubbles: KL(N(μ, diag σ²) ‖ N(0, I)) recomputed from the saved codes, and the KL term
+    # shrinks it (and spreads σ towards the prior's 1)
+    for beta, which in (("0", "without_kl"), ("1", "with_kl")):
+        mu, sigma = saved[f"latent_mu_{which}"], saved[f"latent_sigma_{which}"]
+        kl = 0.5 * (sigma**2 + mu**2 - 1 - np.log(sigma**2)).sum(1).mean()
+        b = res["latent_bubbles"][f"beta_{beta}"]
+        assert abs(kl - b["mean_kl_to_prior"]) < 1e-3 * max(1.0, kl)
+        assert abs(np.linalg.norm(mu, axis=1).mean() - b["mean_norm_mu"]) < 1e-4 * max(1.0, kl)
+        assert 0 <= b["share_of_bubbles_holding_another_digits_code"] <= 1
+    with_kl, without_kl = res["latent_bubbles"]["beta_1"], res["latent_bubbles"]["beta_0"]
+    assert with_kl["mean_kl_to_prior"] < 0.5 * without_kl["mean_kl_to_prior"]
+    assert without_kl["mean_sigma"] < with_kl["mean_sigma"] < 1
 
 
 def test_vae_digits_mnist_configuration(run_recipe, tmp_path):

@@ -56,6 +56,37 @@ def test_diffusion_1d(run_recipe):
             near = float((np.abs(saved[name] + 0.75) < 0.25).mean())
             assert abs(near - results["fraction_near_-0.75"][name]) < 1e-6
         assert saved["forward"].shape == saved["reverse"].shape == (len(saved["t"]), 1000)
+    # the Warwick tutorial, shown: its schedule's ᾱ_T and x_T's closed-form moments
+    w = results["warwick_tutorial"]
+    betas = np.linspace(1e-4, 0.02, 50)
+    assert abs(w["alpha_bar_T"] - np.prod(1 - betas)) < 1e-6 and 0.55 < w["alpha_bar_T"] < 0.65
+    ab = w["alpha_bar_T"]  # x_T | x_0 ~ N(√ᾱ x_0, 1 − ᾱ); Var x_0 = 0.05² + 0.75² − 0.3²
+    assert abs(w["x_T_mean_closed_form"] - np.sqrt(ab) * (0.7 * -0.75 + 0.3 * 0.75)) < 1e-12
+    assert abs(w["x_T_std_closed_form"] ** 2 - (1 - ab + ab * 0.475)) < 1e-12
+    with np.load(out / "diffusion_1d_warwick_samples.npz") as saved:
+        x_T = saved["x_T_forward"]
+        se = 1 / np.sqrt(len(x_T))  # 1000 samples: mean within 4 s.e., std within 10 %
+        assert abs(x_T.mean() - w["x_T_mean_closed_form"]) < 4 * se
+        assert abs(x_T.std() / w["x_T_std_closed_form"] - 1) < 0.1
+        # the one step with the trained ε_θ is the one step with the exact E[ε | x_T]
+        one, exact = (
+            np.sort(saved["one_step_T50"][:, 0]),
+            np.sort(saved["one_step_T50_exact_eps"][:, 0]),
+        )
+        assert np.abs(one - exact).mean() < 0.1
+        for name in ("one_step_T50", "ancestral_T50_from_N01", "ancestral_T1000"):
+            near = float((np.abs(saved[name] + 0.75) < 0.25).mean())
+            assert abs(near - w["fraction_near_-0.75"][name]) < 1e-6
+    # Pythagoras for the Gaussian family: KL(q ‖ N(0, 1)) = KL(q ‖ q_G) + KL(q_G ‖ N(0, 1)) with
+    # q_G the moment-matched Gaussian, so the quadrature's KL is at least q_G's closed form
+    mu, var = w["x_T_mean_closed_form"], w["x_T_std_closed_form"] ** 2
+    kl_gauss = 0.5 * (var + mu**2 - 1 - np.log(var))
+    assert kl_gauss <= w["kl_q_x_T_to_N01"] < kl_gauss + 0.05 and kl_gauss > 0.05
+    assert w["kl_q_x_T_to_N01_T1000"] < 1e-4
+    # the one-step generation misses both modes; the corrected chain does not
+    assert w["fraction_near_either_mode"]["one_step_T50"] < 0.5
+    assert w["fraction_near_either_mode"]["ancestral_T1000"] > 0.8
+    assert w["w1_to_data"]["one_step_T50"] > 3 * w["w1_to_data"]["ancestral_T1000"]
 
 
 def test_cnf_2d(run_recipe):
