@@ -574,8 +574,8 @@ def mpf_loss(energy, x: Tensor, reduction: str = "mean") -> Tensor:
     x^{-i} is x with bit i flipped. The loss is the initial flow of probability out of the data
     under dynamics that move between neighbouring states at rate exp((E(x) − E(x'))/2); it is
     small when every data point has lower energy than its d neighbours. The paper sums over the
-    neighbours outside the data set; this sums over all d neighbours, the form consistent for
-    any data distribution: in expectation the pair (x, x^{-i}) contributes p_d(x)·e^u +
+    neighbours outside the data set (no term at all once the data visit every state); this
+    sums over all d neighbours, the form consistent for any data distribution: in expectation the pair (x, x^{-i}) contributes p_d(x)·e^u +
     p_d(x^{-i})·e^{−u}, u = (E(x) − E(x^{-i}))/2, minimised at p_m(x)/p_m(x^{-i}) =
     p_d(x)/p_d(x^{-i}). The paper's constant factor ε (a learning-rate scale) is left out.
     energy: callable (B, d) -> (B,) (or (B, 1), squeezed), low = likely; it is called on x and on
