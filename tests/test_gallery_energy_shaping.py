@@ -45,7 +45,10 @@ def test_sample_metrics_are_those_of_the_saved_samples():
                 shares, within = mode_weights(x, ring_centers(8, 2.0), std=0.15, n_std=3.0)
                 assert within.item() == pytest.approx(r["within_3sd"])
                 assert shares.tolist() == pytest.approx(r["mode_shares"])
-                assert mmd(x, test).item() == pytest.approx(r["mmd_to_test"], rel=1e-4, abs=1e-6)
+                if kind == "exact":  # the docs' MMD column (each costs a 4000 × 4000 kernel)
+                    assert mmd(x, test).item() == pytest.approx(
+                        r["mmd_to_test"], rel=1e-4, abs=1e-6
+                    )
 
 
 def test_binary_kls_are_those_of_the_saved_probabilities():
@@ -64,6 +67,8 @@ def _docs_rows() -> dict[str, list[str]]:
     rows = {}
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        while cells and not cells[-1]:  # the reference rows leave the last columns empty
+            cells.pop()
         if line.startswith("|") and len(cells) > 1 and not set(cells[0]) <= set("-"):
             rows[cells[0]] = cells[1:]
     return rows
