@@ -10,6 +10,10 @@ Notation (LeCun et al., "A tutorial on energy-based learning", 2006):
   shape as ``p``; ``most_offending(E, target)`` computes it from candidate energies;
 - ``E``: energies over a candidate set, (B, K) with K >= 2, and ``target``: (B,) integer labels.
 
+Two losses shape an energy over binary data without its partition function, from the energies
+of each data point's single-bit flips: ``ratio_matching_loss`` and ``mpf_loss`` take an energy
+callable (B, d) -> (B,) and binary x (B, d) in {0, 1}.
+
 Every loss takes ``reduction="mean" | "sum" | "none"`` (torch's convention, default ``"mean"``):
 ``"none"`` returns one value per sample, shaped like ``p`` (or (B,) for ``E``).
 
@@ -52,6 +56,8 @@ from ebm._checks import (
     check_positive,
     check_real,
     check_same_shape,
+    module_dtype,
+    per_sample_energies,
 )
 
 __all__ = [
@@ -68,6 +74,8 @@ __all__ = [
     "contrastive_loss",
     "contrastive_divergence_loss",
     "nce_loss",
+    "ratio_matching_loss",
+    "mpf_loss",
     "most_offending",
     "correct_and_offending",
     "EnergyLoss",
@@ -83,6 +91,8 @@ __all__ = [
     "ContrastiveLoss",
     "ContrastiveDivergenceLoss",
     "NCELoss",
+    "RatioMatchingLoss",
+    "MPFLoss",
 ]
 
 
@@ -513,6 +523,78 @@ def nce_loss(
     return _reduce(values, reduction)
 
 
+def _flip_energies(energy, x: Tensor) -> tuple[Tensor, Tensor]:
+    """E(x), (B,), and E(x^{-i}) for every single-bit flip x^{-i} of x, (B, d)."""
+    if not callable(energy):
+        raise ValueError(
+            f"energy must be callable (B, d) -> (B,) or (B, 1), got {type(energy).__name__}"
+        )
+    x = as_float_tensor("x", x, ndim=2, finite=False, dtype=module_dtype(energy))
+    B, d = x.shape
+    if B < 1 or d < 1:
+        raise ValueError(f"x must have shape (B, d) with B, d >= 1, got {tuple(x.shape)}")
+    eye = torch.eye(d, dtype=torch.bool, device=x.device)
+    flipped = torch.where(eye, 1 - x.unsqueeze(2), x.unsqueeze(1))  # (B, d, d): row i flips bit i
+    e = per_sample_energies("energy", energy(x), B)
+    e_flip = per_sample_energies("energy", energy(flipped.reshape(B * d, d)), B * d)
+    return e, e_flip.view(B, d)
+
+
+def ratio_matching_loss(energy, x: Tensor, reduction: str = "mean") -> Tensor:
+    """Ratio matching (Hyvärinen 2007) for binary data: Σ_i σ(E(x) − E(x^{-i}))² per sample.
+
+    x^{-i} is x with bit i flipped. With p ∝ exp(−E), σ(E(x) − E(x^{-i})) =
+    p(x^{-i}) / (p(x) + p(x^{-i})), the model's probability of the flipped state within the pair,
+    so the loss pushes E(x) below its d neighbours' energies without the partition function. In
+    expectation over data, the pair (x, x^{-i}) contributes p_d(x)s² + p_d(x^{-i})(1 − s)² with
+    s that probability, minimised at s = p_d(x^{-i}) / (p_d(x) + p_d(x^{-i})): the model's ratios
+    equal the data's, so a model able to represent p_d is consistent (for p_d with full support;
+    states of zero data probability are pushed to +∞ energy).
+    energy: callable (B, d) -> (B,) (or (B, 1), squeezed), low = likely (an ``ebm.Energy`` or any
+    function); it is called on x and on the B·d flipped copies. x: (B, d) binary data in {0, 1};
+    a tensor or array-like, int/bool promoted, cast to an ``nn.Module`` energy's dtype. As a loss
+    forward pass it does not read x's values (no host sync; NaN propagates): a value other than
+    0 or 1 is flipped to 1 − value and gives a number that is not ratio matching, so pass binary x.
+    reduction: "mean" (default), "sum" or "none" (one loss per sample, (B,)).
+
+    >>> import torch
+    >>> flat = lambda x: torch.zeros(x.shape[0])  # every state equally likely: σ(0)² = ¼ per bit
+    >>> ratio_matching_loss(flat, torch.tensor([[0, 1, 1], [1, 0, 0]]))
+    tensor(0.7500)
+    """
+    _check_reduction(reduction)
+    e, e_flip = _flip_energies(energy, x)
+    return _reduce(torch.sigmoid(e.unsqueeze(1) - e_flip).square().sum(1), reduction)
+
+
+def mpf_loss(energy, x: Tensor, reduction: str = "mean") -> Tensor:
+    """Minimum probability flow (Sohl-Dickstein, Battaglino & DeWeese 2011) for binary data, with
+    single-bit-flip connectivity: Σ_i exp((E(x) − E(x^{-i})) / 2) per sample.
+
+    x^{-i} is x with bit i flipped. The loss is the initial flow of probability out of the data
+    under dynamics that move between neighbouring states at rate exp((E(x) − E(x'))/2); it is
+    small when every data point has lower energy than its d neighbours. The paper sums over the
+    neighbours outside the data set (no term at all once the data visit every state); this
+    sums over all d neighbours, the form consistent for any data distribution: in expectation the pair (x, x^{-i}) contributes p_d(x)·e^u +
+    p_d(x^{-i})·e^{−u}, u = (E(x) − E(x^{-i}))/2, minimised at p_m(x)/p_m(x^{-i}) =
+    p_d(x)/p_d(x^{-i}). The paper's constant factor ε (a learning-rate scale) is left out.
+    energy: callable (B, d) -> (B,) (or (B, 1), squeezed), low = likely; it is called on x and on
+    the B·d flipped copies. x: (B, d) binary data in {0, 1}; a tensor or array-like, int/bool
+    promoted, cast to an ``nn.Module`` energy's dtype. As a loss forward pass it does not read
+    x's values (no host sync; NaN propagates): a value other than 0 or 1 is flipped to 1 − value
+    and gives a number that is not MPF, so pass binary x.
+    reduction: "mean" (default), "sum" or "none" (one loss per sample, (B,)).
+
+    >>> import torch
+    >>> flat = lambda x: torch.zeros(x.shape[0])  # no energy differences: e⁰ = 1 per bit
+    >>> mpf_loss(flat, torch.tensor([[0, 1, 1], [1, 0, 0]]))
+    tensor(3.)
+    """
+    _check_reduction(reduction)
+    e, e_flip = _flip_energies(energy, x)
+    return _reduce(torch.exp(0.5 * (e.unsqueeze(1) - e_flip)).sum(1), reduction)
+
+
 # ---- thin modules holding the hyper-parameters --------------------------------------------------
 
 
@@ -742,3 +824,27 @@ class NCELoss(_Loss):
         e_noise: (M,) energies of noise samples; log_q_data, log_q_noise: the noise log-density
         at the same points, shaped alike -> the reduced NCE loss."""
         return nce_loss(e_data, e_noise, log_q_data, log_q_noise, self.reduction)
+
+
+class RatioMatchingLoss(_Loss):
+    """``ratio_matching_loss`` as a module: forward(energy, x) -> Σ_i σ(E(x) − E(x^{-i}))², reduced.
+
+    reduction: "mean" (default), "sum" or "none" ((B,) losses).
+    """
+
+    def forward(self, energy, x: Tensor) -> Tensor:
+        """energy: callable (B, d) -> (B,), low = likely; x: (B, d) binary data in {0, 1}, values
+        not checked -> the reduced ratio-matching loss."""
+        return ratio_matching_loss(energy, x, self.reduction)
+
+
+class MPFLoss(_Loss):
+    """``mpf_loss`` as a module: forward(energy, x) -> Σ_i exp((E(x) − E(x^{-i}))/2), reduced.
+
+    reduction: "mean" (default), "sum" or "none" ((B,) losses).
+    """
+
+    def forward(self, energy, x: Tensor) -> Tensor:
+        """energy: callable (B, d) -> (B,), low = likely; x: (B, d) binary data in {0, 1}, values
+        not checked -> the reduced minimum-probability-flow loss."""
+        return mpf_loss(energy, x, self.reduction)

@@ -316,7 +316,28 @@ def _loss_modules() -> dict:
         e_data=Data(),
         e_model=Data(),
     )
+    for fn, cls in (
+        (L.ratio_matching_loss, L.RatioMatchingLoss),
+        (L.mpf_loss, L.MPFLoss),
+    ):
+        entries[f"ebm.losses.{fn.__name__}"] = Fw(
+            lambda fn=fn: (fn, dict(energy=_quadratic, x=_bits(), reduction="none")),
+            energy=Fn(),
+            x=Data(empty=True),
+            reduction=REDUCTION,
+        )
+        entries[f"ebm.losses.{cls.__name__}"] = V(lambda cls=cls: (cls, {}), reduction=REDUCTION)
+        entries[f"ebm.losses.{cls.__name__}.forward"] = Fw(
+            lambda cls=cls: (cls(reduction="none"), dict(energy=_quadratic, x=_bits())),
+            energy=Fn(),
+            x=Data(empty=True),
+        )
     return entries
+
+
+def _bits() -> torch.Tensor:
+    """(B, 3) binary data for the ratio-matching and MPF losses."""
+    return (rand(B, 3, seed=4) > 0.5).float()
 
 
 LOSSES.update(_loss_modules())
