@@ -152,7 +152,7 @@ class CNF(nn.Module):
         self.field = mlp([dim + 1, *hidden, dim], activation)
 
     def velocity(self, t: Tensor, y: Tensor) -> Tensor:
-        """f_θ(y, t): y (B, dim), t a scalar -> (B, dim).
+        """f_θ(y, t): y (B, dim), t a scalar (or (B, 1), one time per row) -> (B, dim).
 
         y and t may be array-likes (t a number); integers and bools are promoted, floating values
         cast to the parameters' dtype. The ODE's vector field: no value checks, no host sync.
@@ -258,7 +258,7 @@ class CNF(nn.Module):
         shrink = 1.0 - self.sigma_min
         x_t = (1.0 - shrink * t) * x0 + t * x1  # (B, dim)
         u = x1 - shrink * x0  # (B, dim): the conditional path's velocity
-        v = self.field(torch.cat([x_t, t], dim=1))  # f_θ(x_t, t) with one t per row
+        v = self.velocity(t, x_t)  # f_θ(x_t, t) with one t per row
         return (v - u).pow(2).sum(1).mean()
 
     def training_step(self, batch) -> Tensor:
