@@ -179,24 +179,29 @@ M1, S1 = 1.5, 0.5  # the data N(M1, S1² I) of the Gaussian cases
 
 
 class _GaussianVelocity(torch.nn.Module):
-    """The marginal velocity of the straight-line path (σ_min = 0) from N(0, I) to N(m, s² I):
-    x_t = (1 − t)x₀ + t x₁ is Gaussian with V = (1 − t)² + t²s², and E[x₁ − x₀ | x_t] =
-    m + (t s² − (1 − t)) (x_t − t m) / V. Input [x, t] (B, D + 1) as the CNF's field takes it."""
+    """The marginal velocity of the path x_t = (1 − (1 − σ)t)x₀ + t x₁ from N(0, I) to
+    N(m, s² I): x_t is Gaussian with V = (1 − (1 − σ)t)² + t²s², u = x₁ − (1 − σ)x₀ and
+    E[u | x_t] = m + (t s² − (1 − σ)(1 − (1 − σ)t)) (x_t − t m) / V. Input [x, t] (B, D + 1) as
+    the CNF's field takes it."""
 
-    def __init__(self, shift=0.0):
+    def __init__(self, shift=0.0, sigma=0.0):
         super().__init__()
-        self.shift = shift
+        self.shift, self.sigma = shift, sigma
         self.anchor = torch.nn.Parameter(torch.zeros((), dtype=torch.float64))  # gives a dtype
 
     def forward(self, xt):
         x, t = xt[:, :-1], xt[:, -1:]
-        var = (1 - t) ** 2 + t**2 * S1**2
-        return M1 + (t * S1**2 - (1 - t)) * (x - t * M1) / var + self.shift
+        a = 1 - (1 - self.sigma) * t  # x₀'s coefficient
+        var = a**2 + t**2 * S1**2
+        cov = t * S1**2 - (1 - self.sigma) * a
+        return M1 + cov * (x - t * M1) / var + self.shift
 
 
-def _fm_cnf(dim, shift=0.0, **kwargs):
-    cnf = CNF(dim, hidden=(4,), objective="flow_matching", rtol=1e-8, atol=1e-8, **kwargs).double()
-    cnf.field = _GaussianVelocity(shift)
+def _fm_cnf(dim, shift=0.0, sigma=0.0, **kwargs):
+    cnf = CNF(
+        dim, hidden=(4,), objective="flow_matching", sigma_min=sigma, rtol=1e-8, atol=1e-8, **kwargs
+    ).double()
+    cnf.field = _GaussianVelocity(shift, sigma)
     return cnf
 
 
@@ -221,16 +226,19 @@ def test_flow_matching_loss_at_the_true_field_is_its_closed_form_minimum():
         assert abs(losses[shift] - losses[0.0] - dim * shift**2) < 0.2 * dim * shift**2
 
 
-def test_the_true_flow_matching_field_gives_the_data_log_likelihood_through_log_prob():
-    """The time convention: flow matching's t = 1 is the data end that log_prob integrates from."""
-    cnf = _fm_cnf(2)
+@pytest.mark.parametrize("sigma", [0.0, 0.3])
+def test_the_true_flow_matching_field_gives_the_data_log_likelihood_through_log_prob(sigma):
+    """The time convention: flow matching's t = 1 is the data end that log_prob integrates from;
+    sigma_min = σ ends at the data blurred by N(0, σ²I): N(m, (s² + σ²) I) here."""
+    cnf = _fm_cnf(2, sigma=sigma)
     y = torch.randn(16, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    target = MultivariateNormal(torch.full((2,), M1).double(), S1**2 * torch.eye(2).double())
+    sd = (S1**2 + sigma**2) ** 0.5
+    target = MultivariateNormal(torch.full((2,), M1).double(), sd**2 * torch.eye(2).double())
     with torch.no_grad():
         torch.testing.assert_close(cnf.log_prob(y), target.log_prob(y), atol=1e-5, rtol=0)
         samples = cnf.sample(20_000, generator=torch.Generator().manual_seed(4))
     torch.testing.assert_close(samples.mean(0), torch.full((2,), M1).double(), atol=0.02, rtol=0)
-    torch.testing.assert_close(samples.std(0), torch.full((2,), S1).double(), atol=0.02, rtol=0)
+    torch.testing.assert_close(samples.std(0), torch.full((2,), sd).double(), atol=0.02, rtol=0)
 
 
 def test_ot_pairing_is_the_brute_force_minimum():
