@@ -11,16 +11,23 @@ from collections.abc import Callable
 import torch
 
 
-def time_once(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
+def time_once(fn: Callable[[], object], clock: Callable[[], float] = time.perf_counter) -> float:
+    start = clock()
     fn()
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def compare(
-    ours: Callable[[], object], peer: Callable[[], object], repeats: int = 15, warmup: int = 2
+    ours: Callable[[], object],
+    peer: Callable[[], object],
+    repeats: int = 15,
+    warmup: int = 2,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict:
-    """Median seconds per call of ``ours`` and ``peer``, alternating calls; ratio = ours / peer."""
+    """Median seconds per call of ``ours`` and ``peer``, alternating calls; ratio = ours / peer.
+
+    clock: wall time by default; ``time.process_time`` (this process's CPU time) for
+    single-threaded work on a machine shared with other jobs, whose load it does not count."""
     for _ in range(warmup):
         ours(), peer()
     t_ours, t_peer = [], []
@@ -28,7 +35,7 @@ def compare(
         # alternate the order so neither always runs on a warmer cache
         pair = ((ours, t_ours), (peer, t_peer)) if i % 2 == 0 else ((peer, t_peer), (ours, t_ours))
         for fn, sink in pair:
-            sink.append(time_once(fn))
+            sink.append(time_once(fn, clock))
     ours_s, peer_s = statistics.median(t_ours), statistics.median(t_peer)
     return {"ours_s": ours_s, "peer_s": peer_s, "ratio": ours_s / peer_s}
 

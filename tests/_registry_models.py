@@ -495,6 +495,9 @@ GENERATIVE = {
         atol=POSITIVE,
         step_size=POSITIVE,
         lr=POSITIVE,
+        objective=Choice(),
+        pairing=Choice(),
+        sigma_min=Real(0, 1, high_inclusive=False),
     ),
     "ebm.models.CNF.velocity": Fw(
         lambda: (_cnf().velocity, dict(t=torch.tensor(0.5), y=randn(B, 2))),
@@ -508,6 +511,10 @@ GENERATIVE = {
     "ebm.models.CNF.energy": V(lambda: (_cnf().energy, dict(y=randn(B, 2))), y=Data(trailing=True)),
     "ebm.models.CNF.forward": V(lambda: (_cnf(), dict(y=randn(B, 2))), y=Data(trailing=True)),
     "ebm.models.CNF.sample": V(lambda: (_cnf().sample, dict(n=3, generator=gen(1)))),
+    "ebm.models.CNF.flow_matching_loss": V(
+        lambda: (_cnf().flow_matching_loss, dict(y=randn(B, 2), generator=gen(1))),
+        y=Data(trailing=True),
+    ),
 }
 
 

@@ -172,3 +172,161 @@ def test_hutchinson_probe_comes_from_the_generator():
     c = cnf.log_prob(y, generator=torch.Generator().manual_seed(2))
     assert torch.equal(torch.get_rng_state(), state)
     assert torch.equal(a, b) and not torch.equal(a, -c)
+
+
+# ---- flow matching (issue 15) -------------------------------------------------------------------
+M1, S1 = 1.5, 0.5  # the data N(M1, S1² I) of the Gaussian cases
+
+
+class _GaussianVelocity(torch.nn.Module):
+    """The marginal velocity of the path x_t = (1 − (1 − σ)t)x₀ + t x₁ from N(0, I) to
+    N(m, s² I): x_t is Gaussian with V = (1 − (1 − σ)t)² + t²s², u = x₁ − (1 − σ)x₀ and
+    E[u | x_t] = m + (t s² − (1 − σ)(1 − (1 − σ)t)) (x_t − t m) / V. Input [x, t] (B, D + 1) as
+    the CNF's field takes it."""
+
+    def __init__(self, shift=0.0, sigma=0.0):
+        super().__init__()
+        self.shift, self.sigma = shift, sigma
+        self.anchor = torch.nn.Parameter(torch.zeros((), dtype=torch.float64))  # gives a dtype
+
+    def forward(self, xt):
+        x, t = xt[:, :-1], xt[:, -1:]
+        a = 1 - (1 - self.sigma) * t  # x₀'s coefficient
+        var = a**2 + t**2 * S1**2
+        cov = t * S1**2 - (1 - self.sigma) * a
+        return M1 + cov * (x - t * M1) / var + self.shift
+
+
+def _fm_cnf(dim, shift=0.0, sigma=0.0, **kwargs):
+    cnf = CNF(
+        dim, hidden=(4,), objective="flow_matching", sigma_min=sigma, rtol=1e-8, atol=1e-8, **kwargs
+    ).double()
+    cnf.field = _GaussianVelocity(shift, sigma)
+    return cnf
+
+
+def test_flow_matching_loss_at_the_true_field_is_its_closed_form_minimum():
+    from scipy.integrate import quad
+
+    dim, n = 2, 200_000
+    x1 = M1 + S1 * torch.randn(
+        n, dim, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
+    # E‖u − E[u | x_t]‖² = D ∫₀¹ s² / ((1 − t)² + t² s²) dt (the conditional variance of u)
+    minimum = dim * quad(lambda t: S1**2 / ((1 - t) ** 2 + t**2 * S1**2), 0, 1)[0]
+    losses = {}
+    for shift in (0.0, 0.1, -0.1):
+        cnf = _fm_cnf(dim, shift)
+        with torch.no_grad():
+            losses[shift] = float(cnf.flow_matching_loss(x1, torch.Generator().manual_seed(1)))
+    assert abs(losses[0.0] - minimum) < 0.01 * minimum  # MC error ≈ 0.3 %
+    # a constant shift c adds exactly D c² (same draws: the cross term has mean zero)
+    for shift in (0.1, -0.1):
+        assert losses[shift] > losses[0.0]
+        assert abs(losses[shift] - losses[0.0] - dim * shift**2) < 0.2 * dim * shift**2
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.3])
+def test_the_true_flow_matching_field_gives_the_data_log_likelihood_through_log_prob(sigma):
+    """The time convention: flow matching's t = 1 is the data end that log_prob integrates from;
+    sigma_min = σ ends at the data blurred by N(0, σ²I): N(m, (s² + σ²) I) here."""
+    cnf = _fm_cnf(2, sigma=sigma)
+    y = torch.randn(16, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    sd = (S1**2 + sigma**2) ** 0.5
+    target = MultivariateNormal(torch.full((2,), M1).double(), sd**2 * torch.eye(2).double())
+    with torch.no_grad():
+        torch.testing.assert_close(cnf.log_prob(y), target.log_prob(y), atol=1e-5, rtol=0)
+        samples = cnf.sample(20_000, generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(samples.mean(0), torch.full((2,), M1).double(), atol=0.02, rtol=0)
+    torch.testing.assert_close(samples.std(0), torch.full((2,), sd).double(), atol=0.02, rtol=0)
+
+
+def test_ot_pairing_is_the_brute_force_minimum():
+    from itertools import permutations
+
+    from ebm.models.cnf import _ot_permutation
+
+    g = torch.Generator().manual_seed(5)
+    for b in (1, 2, 5, 6):
+        for dim in (1, 3):
+            x0, x1 = torch.randn(b, dim, generator=g), torch.randn(b, dim, generator=g)
+            perm = _ot_permutation(x0, x1)
+            assert sorted(perm.tolist()) == list(range(b))  # a permutation
+
+            def cost(p, x0=x0, x1=x1):
+                return float((x0[list(p)] - x1).pow(2).sum())
+
+            best = min(cost(p) for p in permutations(range(b)))
+            assert cost(perm.tolist()) == pytest.approx(best, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("pairing,batch", [("independent", 128), ("ot", 64)])  # OT: O(B³) a step
+def test_short_flow_matching_training_learns_a_gaussian_density(pairing, batch):
+    """E_data[log N(y; m, s²) − log p_θ(y)] = KL(data ‖ model) >= 0 must come out near 0."""
+    torch.manual_seed(0)  # the MLP's initial weights; tests own the global RNG
+    cnf = CNF(1, hidden=(32, 32), objective="flow_matching", pairing=pairing, lr=3e-3).double()
+    g = torch.Generator().manual_seed(6)
+    y = M1 + S1 * torch.randn(400, 1, generator=g, dtype=torch.float64)  # held out
+    target = torch.distributions.Normal(M1, S1).log_prob(y[:, 0])
+
+    def kl():
+        with torch.no_grad():
+            return float((target - cnf.log_prob(y)).mean())
+
+    assert kl() > 0.5  # untrained: far off
+    opt = cnf.configure_optimizers()
+    decay = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1 - k / 600)
+    for _ in range(600):
+        y1 = M1 + S1 * torch.randn(batch, 1, generator=g, dtype=torch.float64)
+        opt.zero_grad()
+        cnf.flow_matching_loss(y1, g).backward()
+        opt.step()
+        decay.step()
+    assert -0.01 < kl() < 0.035  # >= 0 up to the 400-point Monte Carlo error; seeds: 0.01-0.02
+
+
+def test_training_step_follows_the_objective():
+    y = torch.randn(8, 2, generator=torch.Generator().manual_seed(0))
+    ml = CNF(2, hidden=(8,), method="rk4", step_size=0.25)
+    assert ml.objective == "likelihood"  # the default is unchanged
+    fm = CNF(2, hidden=(8,), method="rk4", step_size=0.25, objective="flow_matching")
+    fm.load_state_dict(ml.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(ml.training_step(y), -ml.log_prob(y).mean())
+        state = torch.get_rng_state()
+        expected = fm.flow_matching_loss(y, torch.Generator().manual_seed(0))
+        torch.testing.assert_close(fm.validation_step([y])["flow_matching"], expected)
+        assert torch.equal(torch.get_rng_state(), state)  # validation draws from its own generator
+        assert "nll" in ml.validation_step(y)
+    loss = fm.training_step([y])
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in fm.parameters())
+
+
+@pytest.mark.parametrize(
+    "kwargs,name",
+    [
+        ({"objective": "ml"}, "objective"),
+        ({"objective": None}, "objective"),
+        ({"pairing": "exact"}, "pairing"),
+        ({"sigma_min": 1.0}, "sigma_min"),
+        ({"sigma_min": -0.1}, "sigma_min"),
+        ({"sigma_min": float("nan")}, "sigma_min"),
+    ],
+)
+def test_flow_matching_settings_are_rejected_by_name(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        CNF(2, **kwargs)
+
+
+def test_flow_matching_loss_validates_its_inputs():
+    cnf = CNF(2, hidden=(4,), objective="flow_matching")
+    with pytest.raises(ValueError, match="y contains"):
+        cnf.flow_matching_loss(torch.tensor([[0.0, float("nan")]]))
+    with pytest.raises(ValueError, match="y must"):
+        cnf.flow_matching_loss(torch.zeros(4, 3))
+    with pytest.raises(ValueError, match="generator"):
+        cnf.flow_matching_loss(torch.zeros(4, 2), generator=3)
+    got = cnf.flow_matching_loss([[1, 0], [0, 2]], torch.Generator().manual_seed(0))
+    ref = cnf.flow_matching_loss(torch.tensor([[1.0, 0], [0, 2]]), torch.Generator().manual_seed(0))
+    torch.testing.assert_close(got, ref)

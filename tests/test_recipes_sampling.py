@@ -95,5 +95,15 @@ def test_cnf_2d(run_recipe):
     # even 40 quick steps beat the best Gaussian fit to two moons (−1.89 nats at this noise)
     assert results["test_log_likelihood"] > -1.89
     assert (out / "cnf_2d.png").exists()
+    runs = results["runs"]
+    assert runs["likelihood"]["test_log_likelihood"] == results["test_log_likelihood"]
+    # 200 quick flow-matching steps (no ODE solve) beat the Gaussian too
+    assert runs["flow_matching_independent"]["test_log_likelihood"] > -1.89
+    for name in ("flow_matching_independent", "flow_matching_ot"):
+        r = runs[name]
+        assert r["train_cpu_seconds"] > 0 and r["train_wall_seconds"] > 0
+        gap = runs["likelihood"]["test_log_likelihood"] - r["test_log_likelihood"]
+        assert abs(r["log_likelihood_gap_to_likelihood"] - gap) < 1e-9
     with np.load(out / "cnf_2d_samples.npz") as saved:
         assert saved["samples"].shape == (1000, 2) and saved["test_data"].shape == (500, 2)
+        assert saved["samples_flow_matching_ot"].shape == (1000, 2)
