@@ -213,7 +213,9 @@ def run() -> list[dict]:
         loss_peer = peer_train().item()
         assert math.isclose(loss_ours, loss_peer, rel_tol=1e-4), (loss_ours, loss_peer)
         rows.append(
-            _row(f"{label} vs diffusers DDPMScheduler.add_noise", ours_train, peer_train, "<= 1", 31)
+            _row(
+                f"{label} vs diffusers DDPMScheduler.add_noise", ours_train, peer_train, "<= 1", 31
+            )
         )
 
     # ---- ancestral sampling -----------------------------------------------------------------

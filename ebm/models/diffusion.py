@@ -155,6 +155,39 @@ class Diffusion(nn.Module):
         own = getattr(self.eps_model, "__func__", None) is Diffusion.eps_model
         return self._eps if own else self.eps_model
 
+    def _eps_at_step(self):
+        """eps(x, t) for a batch that shares one step t (a 0-d tensor or a number), as the
+        samplers call it. With the default network (a plain Sequential starting with a Linear,
+        no hooks) the time features enter as a bias: W [x, sin, cos] + b = W_x x + (W_τ τ(t) + b),
+        so each call computes τ(t) once instead of per row and skips the concatenation; the same
+        numbers up to rounding. Otherwise (a subclass's ``eps_model``, another network) the
+        per-row call."""
+        eps_fn, net = self._eps_fn(), self.net
+        plain = (
+            eps_fn == self._eps
+            and type(net) is nn.Sequential
+            and len(net) > 0
+            and type(net[0]) is nn.Linear
+            and net[0].bias is not None
+            and not any(m._forward_hooks or m._forward_pre_hooks for m in (net, net[0]))
+        )
+        if not plain:
+
+            def per_row(x: Tensor, t) -> Tensor:
+                return eps_fn(x, torch.as_tensor(t, device=x.device).expand(len(x)))
+
+            return per_row
+        first, rest, dim = net[0], net[1:], self.dim
+
+        def shared(x: Tensor, t) -> Tensor:
+            angles = torch.as_tensor(t, dtype=x.dtype, device=x.device) * self.freqs.to(x.dtype)
+            bias = torch.addmv(
+                first.bias, first.weight[:, dim:], torch.cat([angles.sin(), angles.cos()])
+            )
+            return rest(torch.addmm(bias, x, first.weight[:, :dim].t()))
+
+        return shared
+
     def _eps(self, x: Tensor, t: Tensor) -> Tensor:
         """``eps_model`` without the input handling: x (B, dim) in the parameters' dtype, t (B,)."""
         angles = t.to(x.dtype).unsqueeze(1) * self.freqs.to(x.dtype)
@@ -248,9 +281,9 @@ class Diffusion(nn.Module):
         c_eps = (beta / (1 - ab).sqrt()).tolist()
         c_x = (1 / (1 - beta).sqrt()).tolist()
         sigma = (beta * (1 - ab_prev) / (1 - ab)).sqrt().tolist()
-        eps_fn = self._eps_fn()
+        eps_fn = self._eps_at_step()
         for t in range(self.T, 0, -1):
-            eps = eps_fn(x, torch.full((len(x),), t, device=x.device))
+            eps = eps_fn(x, float(t))
             x = torch.add(x, eps, alpha=-c_eps[t - 1]).mul_(c_x[t - 1])  # a new tensor per step
             if t > 1:
                 x.add_(noise[t - 1], alpha=sigma[t - 1])
@@ -268,17 +301,16 @@ class Diffusion(nn.Module):
     def _ode(self, x_T: Tensor, rtol: float, atol: float, max_num_steps: int) -> Tensor:
         """Integrate dy/d(log σ) = σ·ε_θ(y/√(1+σ²), t(σ)) from σ_T down to σ_1, then step to σ = 0."""
         log_s = self.log_sigmas
-        eps_fn = self._eps_fn()
+        eps_fn = self._eps_at_step()
 
         def field(s: Tensor, y: Tensor) -> Tensor:
             sigma = s.exp()
             x = y / (1 + sigma**2).sqrt()
-            t = self._step_of(s).expand(len(y))
-            return sigma * eps_fn(x, t)
+            return sigma * eps_fn(x, self._step_of(s).reshape(()))
 
         y_T = x_T * log_s[-1].exp().pow(2).add(1).sqrt()  # y = x/√ᾱ and 1/ᾱ = 1 + σ²
         span = torch.stack([log_s[-1], log_s[0]]).to(x_T.dtype)
         y_1 = odeint(field, y_T, span, "dopri5", rtol, atol, None, max_num_steps)[-1]
         sigma_1 = log_s[0].exp()
         x_1 = y_1 / (1 + sigma_1**2).sqrt()
-        return y_1 - sigma_1 * eps_fn(x_1, torch.ones(len(y_1), device=y_1.device))
+        return y_1 - sigma_1 * eps_fn(x_1, 1.0)
