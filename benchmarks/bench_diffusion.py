@@ -8,11 +8,12 @@ schedule (linear β from 1e-4 to 0.02, T = 1000), interleaved in one process.
   noises the batch with ``DDPMScheduler.add_noise``.
 - ancestral sampling: the DDPM reverse chain, T network calls. The hand loop draws x_T and the
   chain's noise like ours from the same generator, and its samples are checked equal to ours to
-  rounding (not timed). diffusers' ``DDPMScheduler.step`` (variance "fixed_small", the same
+  rounding (not timed; relative to the samples' scale, which is large for an untrained network). diffusers' ``DDPMScheduler.step`` (variance "fixed_small", the same
   β̃_t; no clipping) draws its noise step by step, so its samples differ: timed only.
 - ODE sampling: the probability-flow ODE, adaptive dopri5 (rtol = atol = 1e-5). The hand loop
-  is the same ODE in DDIM's variables written on ``torchdiffeq.odeint`` (same solver, same number
-  of network evaluations, samples checked equal); diffusers has no adaptive ODE sampler, so its
+  is the same ODE in DDIM's variables written on ``torchdiffeq.odeint`` (same solver; the number
+  of network evaluations of each is recorded; samples checked equal up to the solver's tolerance,
+  as ours sums the first layer in another order); diffusers has no adaptive ODE sampler, so its
   row is ``DDIMScheduler`` with eta = 0 (DDIM is Euler's method on the same ODE) given as many
   steps as our solve made network evaluations: equal network work, a different integrator.
 
@@ -260,9 +261,18 @@ def run() -> list[dict]:
 
     counter = [0]
     hand = hand_ode(eps, alpha_bars, N_SAMPLES, gen(), counter)
-    nfe = counter[0] + 1  # the solve, and the last step to σ = 0
-    gap = _relative_gap(ours_ode(), hand)
-    assert gap < 1e-5, gap
+    nfe_hand = counter[0] + 1  # the solve, and the last step to σ = 0
+    calls = [0]
+    hook = model.net[-1].register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    try:
+        samples = ours_ode()
+    finally:
+        hook.remove()
+    nfe = calls[0]
+    # ours takes the time features as a bias (another summation order), so the adaptive
+    # solver's steps differ by rounding: equal up to about rtol times the samples' scale
+    gap = _relative_gap(samples, hand)
+    assert gap < 1e-3, gap
     label = f"diffusion ODE sampling (dopri5, rtol=atol=1e-5, {nfe} NFE), {N_SAMPLES} samples"
     rows.append(
         _row(
@@ -271,7 +281,7 @@ def run() -> list[dict]:
             lambda: hand_ode(eps, alpha_bars, N_SAMPLES, gen()),
             "<= 1",
             7,
-            nfe=nfe,
+            nfe={"ours": nfe, "peer": nfe_hand},
             relative_sample_gap=gap,
         )
     )
