@@ -27,7 +27,8 @@ def compare(
     """Median seconds per call of ``ours`` and ``peer``, alternating calls; ratio = ours / peer.
 
     clock: wall time by default; ``time.process_time`` (this process's CPU time) for
-    single-threaded work on a machine shared with other jobs, whose load it does not count."""
+    single-threaded work on a machine shared with other jobs, whose load it does not count.
+    Also returns every repeat (``ours_times``, ``peer_times``)."""
     for _ in range(warmup):
         ours(), peer()
     t_ours, t_peer = [], []
@@ -37,7 +38,19 @@ def compare(
         for fn, sink in pair:
             sink.append(time_once(fn, clock))
     ours_s, peer_s = statistics.median(t_ours), statistics.median(t_peer)
-    return {"ours_s": ours_s, "peer_s": peer_s, "ratio": ours_s / peer_s}
+    return {
+        "ours_s": ours_s,
+        "peer_s": peer_s,
+        "ratio": ours_s / peer_s,
+        "ours_times": t_ours,  # every repeat, for the spread
+        "peer_times": t_peer,
+    }
+
+
+def spread(times: list[float]) -> list[float]:
+    """The lower and upper quartiles of ``times`` (seconds): how much the repeats moved."""
+    q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+    return [q[0], q[2]]
 
 
 def machine() -> str:

@@ -230,3 +230,15 @@ def test_eps_model_and_q_sample_shape_errors_name_the_argument():
     # a tensor step outside [1, T] is not read on the host: its row is NaN, not another step's
     out = model.q_sample(torch.ones(3, 2), torch.tensor([0, 3, 11]), torch.ones(3, 2))
     assert out[[0, 2]].isnan().all() and out[1].isfinite().all()
+
+
+@pytest.mark.parametrize("method", ["ancestral", "ode"])
+def test_samplers_shared_step_network_path_equals_the_per_row_network(method):
+    # the default network takes the step's time features as a bias (issue 18); a hook on the
+    # network sends the samplers through eps_model's per-row concatenation: the same samples
+    torch.manual_seed(0)  # the network's initial weights
+    model = Diffusion(2, hidden=(16, 16), T=40, schedule="cosine").double()
+    fast = model.sample(64, method=method, generator=torch.Generator().manual_seed(1))
+    model.net.register_forward_hook(lambda *args: None)
+    slow = model.sample(64, method=method, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(fast, slow, rtol=1e-9, atol=1e-9)

@@ -147,6 +147,49 @@ class Diffusion(nn.Module):
             raise ValueError(
                 f"t must have shape ({x.shape[0]},) like x's rows, got {tuple(t.shape)}"
             )
+        return self._eps(x, t)
+
+    def _eps_fn(self):
+        """The noise predictor the training step and samplers call: ``eps_model`` when a subclass
+        overrides it, else ``_eps`` (the same network without the per-call input handling)."""
+        own = getattr(self.eps_model, "__func__", None) is Diffusion.eps_model
+        return self._eps if own else self.eps_model
+
+    def _eps_at_step(self):
+        """eps(x, t) for a batch that shares one step t (a 0-d tensor or a number), as the
+        samplers call it. With the default network (a plain Sequential starting with a Linear,
+        no hooks) the time features enter as a bias: W [x, sin, cos] + b = W_x x + (W_τ τ(t) + b),
+        so each call computes τ(t) once instead of per row and skips the concatenation; the same
+        numbers up to rounding. Otherwise (a subclass's ``eps_model``, another network) the
+        per-row call."""
+        eps_fn, net = self._eps_fn(), self.net
+        plain = (
+            eps_fn == self._eps
+            and type(net) is nn.Sequential
+            and len(net) > 0
+            and type(net[0]) is nn.Linear
+            and net[0].bias is not None
+            and not any(m._forward_hooks or m._forward_pre_hooks for m in (net, net[0]))
+        )
+        if not plain:
+
+            def per_row(x: Tensor, t) -> Tensor:
+                return eps_fn(x, torch.as_tensor(t, device=x.device).expand(len(x)))
+
+            return per_row
+        first, rest, dim = net[0], net[1:], self.dim
+
+        def shared(x: Tensor, t) -> Tensor:
+            angles = torch.as_tensor(t, dtype=x.dtype, device=x.device) * self.freqs.to(x.dtype)
+            bias = torch.addmv(
+                first.bias, first.weight[:, dim:], torch.cat([angles.sin(), angles.cos()])
+            )
+            return rest(torch.addmm(bias, x, first.weight[:, :dim].t()))
+
+        return shared
+
+    def _eps(self, x: Tensor, t: Tensor) -> Tensor:
+        """``eps_model`` without the input handling: x (B, dim) in the parameters' dtype, t (B,)."""
         angles = t.to(x.dtype).unsqueeze(1) * self.freqs.to(x.dtype)
         return self.net(torch.cat([x, angles.sin(), angles.cos()], dim=1))
 
@@ -183,9 +226,12 @@ class Diffusion(nn.Module):
         (mean over entries), with t ~ U{1..T} and ε ~ N(0, I) from torch's global RNG."""
         x0 = batch if isinstance(batch, Tensor) else batch[0]
         x0 = x0.to(next(self.net.parameters()).dtype)  # float64 data into a float32 model
+        x0 = self._input("x0", x0)
         t = torch.randint(1, self.T + 1, (len(x0),), device=x0.device)
         noise = torch.randn_like(x0)
-        return (self.eps_model(self.q_sample(x0, t, noise), t) - noise).pow(2).mean()
+        ab = self.alpha_bars[t - 1].to(x0.dtype).unsqueeze(1)  # t is in [1, T]: no range guard
+        x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+        return (self._eps_fn()(x_t, t) - noise).pow(2).mean()
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """Adam on every parameter with ``lr``."""
@@ -229,13 +275,18 @@ class Diffusion(nn.Module):
         """x_{t−1} = (x_t − β_t/√(1−ᾱ_t) ε_θ)/√α_t + σ_t z with σ_t² = β̃_t = β_t(1−ᾱ_{t−1})/(1−ᾱ_t)."""
         noise = torch.randn((self.T, *x.shape), generator=generator, device=x.device, dtype=x.dtype)
         path = [x] if return_trajectory else None
+        # the chain's coefficients, once per call as Python numbers (no tensor ops per step)
+        beta, ab = self.betas.double(), self.alpha_bars.double()
+        ab_prev = torch.cat([ab.new_ones(1), ab[:-1]])
+        c_eps = (beta / (1 - ab).sqrt()).tolist()
+        c_x = (1 / (1 - beta).sqrt()).tolist()
+        sigma = (beta * (1 - ab_prev) / (1 - ab)).sqrt().tolist()
+        eps_fn = self._eps_at_step()
         for t in range(self.T, 0, -1):
-            beta, ab = self.betas[t - 1], self.alpha_bars[t - 1]
-            ab_prev = self.alpha_bars[t - 2] if t > 1 else torch.ones_like(ab)
-            eps = self.eps_model(x, torch.full((len(x),), t, device=x.device))
-            x = (x - beta / (1 - ab).sqrt() * eps) / (1 - beta).sqrt()
+            eps = eps_fn(x, float(t))
+            x = torch.add(x, eps, alpha=-c_eps[t - 1]).mul_(c_x[t - 1])  # a new tensor per step
             if t > 1:
-                x = x + (beta * (1 - ab_prev) / (1 - ab)).sqrt() * noise[t - 1]
+                x.add_(noise[t - 1], alpha=sigma[t - 1])
             if path is not None:
                 path.append(x)
         return (x, torch.stack(path)) if return_trajectory else x
@@ -250,16 +301,16 @@ class Diffusion(nn.Module):
     def _ode(self, x_T: Tensor, rtol: float, atol: float, max_num_steps: int) -> Tensor:
         """Integrate dy/d(log σ) = σ·ε_θ(y/√(1+σ²), t(σ)) from σ_T down to σ_1, then step to σ = 0."""
         log_s = self.log_sigmas
+        eps_fn = self._eps_at_step()
 
         def field(s: Tensor, y: Tensor) -> Tensor:
             sigma = s.exp()
             x = y / (1 + sigma**2).sqrt()
-            t = self._step_of(s).expand(len(y))
-            return sigma * self.eps_model(x, t)
+            return sigma * eps_fn(x, self._step_of(s).reshape(()))
 
         y_T = x_T * log_s[-1].exp().pow(2).add(1).sqrt()  # y = x/√ᾱ and 1/ᾱ = 1 + σ²
         span = torch.stack([log_s[-1], log_s[0]]).to(x_T.dtype)
         y_1 = odeint(field, y_T, span, "dopri5", rtol, atol, None, max_num_steps)[-1]
         sigma_1 = log_s[0].exp()
         x_1 = y_1 / (1 + sigma_1**2).sqrt()
-        return y_1 - sigma_1 * self.eps_model(x_1, torch.ones(len(y_1), device=y_1.device))
+        return y_1 - sigma_1 * eps_fn(x_1, 1.0)
