@@ -75,7 +75,8 @@ class GaussianMixture(ParamsMixin):
     Data (``fit``) and queries (``predict``, ``energy``, ...) are tensors or array-likes (numpy
     arrays, nested lists); they must be finite (NaN/inf raise a ValueError naming ``Y``),
     integers and bools are promoted. What comes back is a torch tensor on the data's device:
-    float64 for the fitted parameters, responsibilities and samples, int64 for labels.
+    float64 for the fitted parameters, responsibilities and samples, int64 for labels. EM runs
+    in float64; the k-means start runs in the data's dtype (float32 or float64, as scikit-learn's).
 
     Fitted attributes
     -----------------
@@ -142,6 +143,7 @@ class GaussianMixture(ParamsMixin):
         self._generator = make_generator(self.seed, X.device)
         self._resolution = _COLLAPSE_EPS * torch.finfo(X.dtype).eps * X.abs().amax(0)  # (D,)
 
+        kmeans_data = Y if Y.dtype in (torch.float32, torch.float64) else X
         best = None
         for _ in range(runs):
             weights = means = covariances = factor = None
@@ -149,7 +151,10 @@ class GaussianMixture(ParamsMixin):
                 start_seed = int(
                     torch.randint(2**31 - 1, (1,), generator=self._generator, device=X.device)
                 )
-                labels = KMeans(k, n_init=1, seed=start_seed).fit(X).labels_
+                # k-means in the data's own dtype, as scikit-learn's start: float32 data get
+                # float32 distances (the fast path; half-precision data: float64); only the
+                # labels are used
+                labels = KMeans(k, n_init=1, seed=start_seed).fit(kmeans_data).labels_
                 resp = torch.nn.functional.one_hot(labels, k).to(X.dtype)  # (N, K)
                 weights, means, covariances, factor = self._m_step(X, resp)
             # what the user gave replaces what the k-means start gives (scikit-learn's rule)
