@@ -223,10 +223,10 @@ def _hand_lenet_epoch(x: torch.Tensor, y: torch.Tensor) -> float:
     return total.item()
 
 
-def _epoch_row(name: str, timing: dict) -> dict:
+def _epoch_row(name: str, timing: dict, ours: str = "Trainer") -> dict:
     return {
         "name": name,
-        "ours": f"{timing['ours_s'] * 1e3:.0f} ms/epoch (Trainer)",
+        "ours": f"{timing['ours_s'] * 1e3:.0f} ms/epoch ({ours})",
         "peer": f"{timing['peer_s'] * 1e3:.0f} ms/epoch (hand-written loop)",
         "ratio": timing["ratio"],
         "target": f"<= {REALISTIC_TARGET}",
@@ -263,6 +263,7 @@ def run_realistic(repeats: int = 7) -> list[dict]:
                     lambda: _hand_vae_epoch(images),
                     repeats,
                 ),
+                ours="hand-written loop + the check",
             ),
             "target": "(measured, not a target)",
         },
