@@ -11,16 +11,24 @@ from collections.abc import Callable
 import torch
 
 
-def time_once(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
+def time_once(fn: Callable[[], object], clock: Callable[[], float] = time.perf_counter) -> float:
+    start = clock()
     fn()
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def compare(
-    ours: Callable[[], object], peer: Callable[[], object], repeats: int = 15, warmup: int = 2
+    ours: Callable[[], object],
+    peer: Callable[[], object],
+    repeats: int = 15,
+    warmup: int = 2,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict:
-    """Median seconds per call of ``ours`` and ``peer``, alternating calls; ratio = ours / peer."""
+    """Median seconds per call of ``ours`` and ``peer``, alternating calls; ratio = ours / peer.
+
+    ``clock``: wall time by default; ``time.process_time`` counts this process's CPU time only
+    (not its DataLoader workers'), which time-sharing with other jobs on a loaded machine
+    barely moves. ``ours_times``/``peer_times`` hold every measurement (the spread)."""
     for _ in range(warmup):
         ours(), peer()
     t_ours, t_peer = [], []
@@ -28,9 +36,15 @@ def compare(
         # alternate the order so neither always runs on a warmer cache
         pair = ((ours, t_ours), (peer, t_peer)) if i % 2 == 0 else ((peer, t_peer), (ours, t_ours))
         for fn, sink in pair:
-            sink.append(time_once(fn))
+            sink.append(time_once(fn, clock))
     ours_s, peer_s = statistics.median(t_ours), statistics.median(t_peer)
-    return {"ours_s": ours_s, "peer_s": peer_s, "ratio": ours_s / peer_s}
+    return {
+        "ours_s": ours_s,
+        "peer_s": peer_s,
+        "ratio": ours_s / peer_s,
+        "ours_times": t_ours,
+        "peer_times": t_peer,
+    }
 
 
 def machine() -> str:
