@@ -26,9 +26,9 @@ def compare(
 ) -> dict:
     """Median seconds per call of ``ours`` and ``peer``, alternating calls; ratio = ours / peer.
 
-    clock: wall time by default; ``time.process_time`` (this process's CPU time) for
-    single-threaded work on a machine shared with other jobs, whose load it does not count.
-    Also returns every repeat (``ours_times``, ``peer_times``)."""
+    ``clock``: wall time by default; ``time.process_time`` counts this process's CPU time only
+    (not its DataLoader workers'), which time-sharing with other jobs on a loaded machine
+    barely moves. ``ours_times``/``peer_times`` hold every measurement (the spread)."""
     for _ in range(warmup):
         ours(), peer()
     t_ours, t_peer = [], []

@@ -306,3 +306,23 @@ def test_best_of_n_init_matches_or_beats_sklearn_over_seeds(name, k, tolerance):
         sk = SkGaussianMixture(k, covariance_type="full", n_init=10, random_state=seed)
         ref.append(sk.fit(X).score(X))
     assert np.mean(ours) >= np.mean(ref) - tolerance, (np.mean(ours), np.mean(ref))
+
+
+def test_diagonal_m_step_chunks_equal_one_pass_per_component():
+    """The chunked two-pass Σ_n r_nk (x_nd − μ_kd)² over several chunks (N not a multiple of
+    the chunk) equals the per-component products, and keeps a collapsed component's zero."""
+    from ebm.models.gmm import _DEVIATION_BLOCK, _weighted_square_deviations
+
+    g = torch.Generator().manual_seed(0)
+    k, d = 3, 4
+    n = 2 * (_DEVIATION_BLOCK // (k * d)) + 7  # three chunks, the last one short
+    X = torch.randn(n, d, generator=g, dtype=torch.float64) * 1e3 + 1e6
+    resp = torch.softmax(torch.randn(n, k, generator=g, dtype=torch.float64), 1)
+    resp[:, 2] = 0.0
+    resp[:5, 2] = 1.0
+    X[:5] = X[0]  # component 2: five copies of one point, far from the origin
+    means = resp.T @ X / resp.sum(0)[:, None]
+    expected = torch.stack([resp[:, j] @ (X - means[j]).square() for j in range(k)])
+    got = _weighted_square_deviations(X, resp, means)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=0)
+    assert got[2].abs().max() < 1e-6  # two-pass: E[x²] − E[x]² would leave ~1e-3 here

@@ -9,6 +9,8 @@ needed or called).
 
 from __future__ import annotations
 
+import math
+
 import pyro
 import pyro.contrib.gp as gp
 import torch
@@ -20,9 +22,51 @@ from ebm.models._estimator import ParamsMixin
 
 __all__ = ["GPRegressor"]
 
+_OPTIMIZERS = ("adam", "lbfgs")
+
 
 def _local_params():
     return pyro.settings.context(module_local_params=True)
+
+
+class _GaussianNLL(torch.autograd.Function):
+    """−log N(y; 0, K) for a symmetric positive definite K (N, N) and y (N,), a 0-d tensor, with
+    the closed-form gradient ∂/∂K = ½ (K⁻¹ − α αᵀ), α = K⁻¹y: one Cholesky forward and one
+    ``cholesky_inverse`` backward, where autograd through ``linalg.cholesky`` and the triangular
+    solves of Pyro's MultivariateNormal costs about three times as much (the gradient w.r.t. y,
+    α, is returned too)."""
+
+    @staticmethod
+    def forward(ctx, gram: Tensor, y: Tensor) -> Tensor:
+        L = torch.linalg.cholesky(gram)
+        alpha = torch.cholesky_solve(y[:, None], L)  # (N, 1)
+        ctx.save_for_backward(L, alpha)
+        return (
+            0.5 * (y @ alpha[:, 0])
+            + L.diagonal().log().sum()
+            + 0.5 * y.shape[0] * math.log(2 * math.pi)
+        )
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        L, alpha = ctx.saved_tensors
+        grad_gram = grad_y = None
+        if ctx.needs_input_grad[0]:
+            grad_gram = (0.5 * grad) * (torch.cholesky_inverse(L) - alpha @ alpha.T)
+        if ctx.needs_input_grad[1]:
+            grad_y = grad * alpha[:, 0]
+        return grad_gram, grad_y
+
+
+def _negative_log_marginal(gpr: gp.models.GPRegression) -> Tensor:
+    """−log p(y | X, θ) of Pyro's GPRegression (zero mean, no priors: what ``GPRegressor``
+    builds): the same number as ``Trace_ELBO().differentiable_loss(gpr.model, gpr.guide)``,
+    K = k(X, X) + (σₙ² + jitter) I, through ``_GaussianNLL``'s closed-form gradient."""
+    with _local_params():
+        gram = gpr.kernel(gpr.X)  # (N, N)
+        diagonal = (gpr.noise + gpr.jitter).expand(gram.shape[0])
+        gram = gram + torch.diag_embed(diagonal)
+        return _GaussianNLL.apply(gram, gpr.y)
 
 
 class _MarginalLikelihood(nn.Module):
@@ -31,13 +75,11 @@ class _MarginalLikelihood(nn.Module):
     def __init__(self, gpr: gp.models.GPRegression, lr: float) -> None:
         super().__init__()
         self.gpr, self.lr = gpr, lr
-        self._elbo = pyro.infer.Trace_ELBO()
 
     def training_step(self, batch) -> Tensor:
         x, y = batch
         self.gpr.set_data(x, y)  # the batch is on the trainer's device
-        with _local_params():
-            return self._elbo.differentiable_loss(self.gpr.model, self.gpr.guide)
+        return _negative_log_marginal(self.gpr)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.gpr.parameters(), lr=self.lr)
@@ -52,14 +94,56 @@ def _as_inputs(name: str, x: object) -> Tensor:
     return x.unsqueeze(1) if x.ndim == 1 else x
 
 
+def _fit_lbfgs(
+    gpr: gp.models.GPRegression, x: Tensor, y: Tensor, max_iter: int, device: str
+) -> int:
+    """Minimise −log p(y | X, θ) over the GP's (unconstrained) parameters with strong-Wolfe
+    L-BFGS, at most ``max_iter`` iterations, on ``device``. Returns the iterations run."""
+    from ebm.train import resolve_device
+
+    target = resolve_device(device)
+    gpr.to(target)
+    gpr.set_data(x.to(target), y.to(target))
+    params = list(gpr.parameters())
+    optimizer = torch.optim.LBFGS(
+        params,
+        lr=1.0,
+        max_iter=max_iter,
+        tolerance_grad=1e-5,
+        tolerance_change=1e-9,
+        line_search_fn="strong_wolfe",
+    )
+
+    def closure() -> Tensor:
+        optimizer.zero_grad()
+        loss = _negative_log_marginal(gpr)
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)
+    return int(optimizer.state[params[0]].get("n_iter", 0))
+
+
 class GPRegressor(ParamsMixin):
     """Exact GP regression, y = f(x) + ε, f ~ GP(0, σ² exp(−‖x − x'‖² / (2ℓ²))), ε ~ N(0, σₙ²).
 
     lengthscale, variance, noise: initial hyperparameters (Pyro's defaults are 1, 1, 1), finite
     and > 0, as are ``lr`` and ``jitter`` (added to the kernel's diagonal); ``fit`` maximises the
-    marginal likelihood with Adam (``lr``) for ``n_steps`` (an int >= 0) full-batch steps on
-    ``device`` ("auto", "cpu", "cuda", ...). Every hyper-parameter is checked here and again by
-    ``fit``, and stored as given: ``get_params``/``set_params`` make ``sklearn.base.clone`` work.
+    marginal likelihood over the hyper-parameters' logarithms (Pyro's positive constraint) on
+    ``device`` ("auto", "cpu", "cuda", ...) with ``optimizer``:
+
+    - "adam" (the default): Adam (``lr``) for ``n_steps`` (an int >= 0) full-batch steps through
+      the shared Trainer, as Pyro's GP tutorial (``fit`` then equals ``gp.util.train``).
+    - "lbfgs": L-BFGS with a strong-Wolfe line search (``lr`` is ignored), at most ``n_steps``
+      iterations, stopping earlier once the gradient's largest entry is below 1e-5 or the loss
+      changes by less than 1e-9 (scikit-learn's GaussianProcessRegressor also runs L-BFGS on the
+      log hyper-parameters). Each iteration costs one to a few Cholesky factorisations, like an
+      Adam step, but it converges in tens of iterations where Adam needs about a thousand: the
+      fast choice for exact GPs. ``n_iter_`` holds the iterations run.
+
+    Every hyper-parameter is checked here and again by ``fit``, and stored as given:
+    ``get_params``/``set_params`` make ``sklearn.base.clone`` work.
     Fitted hyperparameters: ``lengthscale_``, ``variance_``, ``noise_``; the Pyro module: ``model_``.
 
     Data: tensors or array-likes (numpy arrays, nested lists), finite. The GP is built in the
@@ -77,9 +161,11 @@ class GPRegressor(ParamsMixin):
         n_steps: int = 1000,
         jitter: float = 1e-6,
         device: str = "auto",
+        optimizer: str = "adam",
     ) -> None:
         self.lengthscale, self.variance, self.noise = lengthscale, variance, noise
         self.lr, self.n_steps, self.jitter, self.device = lr, n_steps, jitter, device
+        self.optimizer = optimizer
         self._check_params()
 
     def _check_params(self) -> int:
@@ -89,6 +175,7 @@ class GPRegressor(ParamsMixin):
         for name in ("lengthscale", "variance", "noise", "lr", "jitter"):
             check_positive(name, getattr(self, name))
         n_steps = check_int("n_steps", self.n_steps, minimum=0)
+        check_choice("optimizer", self.optimizer, _OPTIMIZERS)
         resolve_device(self.device)  # validates the name (and its availability) before any work
         return n_steps
 
@@ -120,7 +207,9 @@ class GPRegressor(ParamsMixin):
                 noise=torch.tensor(float(self.noise), dtype=dtype),
                 jitter=float(self.jitter),
             )
-        if n_steps > 0:
+        if n_steps > 0 and self.optimizer == "lbfgs":
+            self.n_iter_ = _fit_lbfgs(self.model_, x, y, n_steps, self.device)
+        elif n_steps > 0:
             trainer = Trainer(
                 max_epochs=n_steps,
                 batch_size=None,
@@ -132,6 +221,9 @@ class GPRegressor(ParamsMixin):
             )
             trainer.fit(_MarginalLikelihood(self.model_, self.lr), (x, y))
             self.history_ = trainer.history
+            self.n_iter_ = n_steps
+        else:
+            self.n_iter_ = 0
         return self
 
     def _check_fitted(self) -> gp.models.GPRegression:

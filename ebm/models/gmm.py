@@ -75,7 +75,8 @@ class GaussianMixture(ParamsMixin):
     Data (``fit``) and queries (``predict``, ``energy``, ...) are tensors or array-likes (numpy
     arrays, nested lists); they must be finite (NaN/inf raise a ValueError naming ``Y``),
     integers and bools are promoted. What comes back is a torch tensor on the data's device:
-    float64 for the fitted parameters, responsibilities and samples, int64 for labels.
+    float64 for the fitted parameters, responsibilities and samples, int64 for labels. EM runs
+    in float64; the k-means start runs in the data's dtype (float32 or float64, as scikit-learn's).
 
     Fitted attributes
     -----------------
@@ -142,6 +143,7 @@ class GaussianMixture(ParamsMixin):
         self._generator = make_generator(self.seed, X.device)
         self._resolution = _COLLAPSE_EPS * torch.finfo(X.dtype).eps * X.abs().amax(0)  # (D,)
 
+        kmeans_data = Y if Y.dtype in (torch.float32, torch.float64) else X
         best = None
         for _ in range(runs):
             weights = means = covariances = factor = None
@@ -149,7 +151,10 @@ class GaussianMixture(ParamsMixin):
                 start_seed = int(
                     torch.randint(2**31 - 1, (1,), generator=self._generator, device=X.device)
                 )
-                labels = KMeans(k, n_init=1, seed=start_seed).fit(X).labels_
+                # k-means in the data's own dtype, as scikit-learn's start: float32 data get
+                # float32 distances (the fast path; half-precision data: float64); only the
+                # labels are used
+                labels = KMeans(k, n_init=1, seed=start_seed).fit(kmeans_data).labels_
                 resp = torch.nn.functional.one_hot(labels, k).to(X.dtype)  # (N, K)
                 weights, means, covariances, factor = self._m_step(X, resp)
             # what the user gave replaces what the k-means start gives (scikit-learn's rule)
@@ -243,13 +248,7 @@ class GaussianMixture(ParamsMixin):
             else:
                 covariances = scatter.sum(0) / nk.sum() + reg * eye
         else:
-            # Σ_n r_nk (y_n − μ_k)², one matrix-vector product per component
-            resp_t = resp.T.contiguous()  # (K, N): contiguous rows for the products
-            variances = (
-                torch.stack([resp_t[j] @ (X - means[j]).square() for j in range(len(nk))])
-                / nk[:, None]
-                + reg
-            )  # (K, D)
+            variances = _weighted_square_deviations(X, resp, means) / nk[:, None] + reg  # (K, D)
             covariances = variances if kind == "diag" else variances.mean(1)
         factor = _cholesky(covariances, kind)
         self._check_collapse(factor, kind)
@@ -400,6 +399,26 @@ def _cholesky(covariances: Tensor, kind: str) -> Tensor:
             "n_components"
         )
     return L
+
+
+# rows per chunk of the diagonal M-step: one (chunk, K, D) block of about this many numbers
+# (1 MiB in float64) stays in the CPU's cache between its subtraction, square and product
+_DEVIATION_BLOCK = 1 << 17
+
+
+def _weighted_square_deviations(X: Tensor, resp: Tensor, means: Tensor) -> Tensor:
+    """Σ_n r_nk (x_nd − μ_kd)²: X (N, D), resp (N, K), means (K, D) -> (K, D).
+
+    Two-pass (about each component's mean, so a collapsed component shows a variance near 0),
+    over row chunks whose (chunk, K, D) deviations stay in cache: about four times faster on a
+    CPU than one pass over the whole data per component, which is bound by memory traffic."""
+    k, d = means.shape
+    rows = max(1, _DEVIATION_BLOCK // (k * d))
+    total = X.new_zeros(k, d)
+    for x, r in zip(X.split(rows), resp.split(rows)):
+        deviations = (x[:, None, :] - means).square_()  # (c, K, D)
+        total += torch.einsum("ck,ckd->kd", r, deviations)
+    return total
 
 
 def _weighted_scatter(centred: Tensor, weights: Tensor) -> Tensor:
