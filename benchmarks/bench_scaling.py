@@ -610,16 +610,21 @@ def _fmt(curve: dict | None) -> str:
     return f"{curve['exponent']:.2f} [{lo:.2f}, {hi:.2f}]"
 
 
+def last_slope(sizes: list[int], seconds: list[float]) -> float:
+    """The local exponent between the two largest sizes: where the curve is heading."""
+    return math.log(seconds[-1] / seconds[-2]) / math.log(sizes[-1] / sizes[-2])
+
+
 def markdown_table(result: dict) -> str:
     """The docs table of exponents, from a scaling JSON (``{"machine", "rows"}``)."""
     lines = [
         "| operation | size swept | held fixed | sizes (fitted from) | b, ours [5–95 %] | "
-        "b, peer | theory |",
-        "|---|---|---|---|---|---|---|",
+        "last step, ours | b, peer | theory |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in result["rows"]:
         if "error" in row:
-            lines.append(f"| {row['name']} | | | | not measured: {row['error']} | | |")
+            lines.append(f"| {row['name']} | | | | not measured: {row['error']} | | | |")
             continue
         sizes = row["sizes"]
         peer = row.get("peer_curve")
@@ -627,7 +632,8 @@ def markdown_table(result: dict) -> str:
         lines.append(
             f"| {row['operation']} | {row['variable']} | {row['fixed']} | "
             f"{sizes[0]}–{sizes[-1]} ({row['fit_points'][0]}) | {_fmt(row['ours_curve'])} | "
-            f"{peer_cell} | {row['theory']} |"
+            f"{last_slope(sizes, row['ours_curve']['median_s']):.2f} | {peer_cell} | "
+            f"{row['theory']} |"
         )
     return "\n".join(lines)
 
@@ -639,6 +645,7 @@ def plot(result: dict, path: Path = FIGURE) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator
 
     rows = [r for r in result["rows"] if "error" not in r]
     cols = 4
@@ -663,14 +670,23 @@ def plot(result: dict, path: Path = FIGURE) -> None:
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel(row["variable"])
-        ax.set_ylabel("ms per call")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.tick_params(axis="y", which="minor", labelsize=7)
+        ax.set_ylabel("ms per iteration" if "iterations_per_fit" in row else "ms per call")
         ax.set_title(f"{row['operation']}\n{row['fixed']}", fontsize=8)
         ax.legend(fontsize=7, loc="upper left")
         ax.grid(True, which="both", alpha=0.3)
     for ax in list(axes.flat)[len(rows) :]:
         ax.axis("off")
-    fig.suptitle(f"Time against size (theory in the docs table). {result['machine']}", fontsize=9)
-    fig.tight_layout()
+    rounds = len(rows[0]["ours_curve"]["rounds_s"][0]) if rows else 0
+    fig.suptitle(
+        f"Time against size: medians of {rounds} interleaved rounds, bars min–max, line the fit "
+        f"over the upper points (theory in the docs table). {result['machine']}",
+        fontsize=9,
+    )
+    fig.tight_layout(rect=(0, 0, 1, 0.98))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)
