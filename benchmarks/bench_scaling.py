@@ -556,8 +556,8 @@ def measure(
         "fit_points": sweep.sizes[sweep.fit_from :],
         "theory": sweep.theory,
         "why": sweep.why,
-        "ours": None,
-        "peer": None,
+        "ours": "",
+        "peer": "",
         "ratio": float("nan"),
         "target": f"b ≈ {sweep.theory}",
         "calls_per_measurement": {
