@@ -255,6 +255,34 @@ def _laplace(n: int, width: int) -> Callable[[], object]:
     return call
 
 
+def _gp(n: int) -> Callable[[], object]:
+    from ebm.bayes import GPRegressor
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(n, 2, generator=g)
+    y = torch.sin(3 * x[:, 0]) + 0.1 * torch.randn(n, generator=g)
+    return lambda: GPRegressor(n_steps=3, device="cpu").fit(x, y)
+
+
+def _cnf_step(d: int, divergence: str) -> Callable[[], object]:
+    from ebm.models import CNF
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        cnf = CNF(d, hidden=(64, 64), divergence=divergence, method="rk4", step_size=0.5)
+    opt = cnf.configure_optimizers()
+    y = _randn(128, d)
+
+    def call():
+        opt.zero_grad(set_to_none=True)
+        with torch.random.fork_rng(devices=[]):  # Hutchinson's probes draw from the global RNG
+            torch.manual_seed(0)
+            cnf.training_step(y).backward()
+        opt.step()
+
+    return call
+
+
 def sweeps(scale: float = 1.0) -> list[Sweep]:
     """Every curve. ``scale`` < 1 shrinks the sizes (tests use tiny runs)."""
 
@@ -470,6 +498,36 @@ def sweeps(scale: float = 1.0) -> list[Sweep]:
             "2 (N ≫ W), 3 once W³ ≈ N·W²",
             "N·W² GGN sums + W³ eigendecomposition",
             fit_from=3,
+        ),
+        Sweep(
+            "gp_n",
+            "GPRegressor fit (3 Adam steps on the marginal likelihood)",
+            "N",
+            "d = 2, RBF kernel",
+            geo(64, 5, floor=8),
+            _gp,
+            "3 (N³ Cholesky), N² kernel below",
+            "one N×N Cholesky (N³/3) and its backward per step, N² kernel entries",
+        ),
+        Sweep(
+            "cnf_exact_d",
+            "CNF training step, exact trace (rk4, 2 steps, MLP 64-64)",
+            "d",
+            "batch 128",
+            geo(2, 5),
+            lambda d: _cnf_step(d, "exact"),
+            "1 while d < 64, 2 once d ≫ 64",
+            "d backward passes per evaluation, each ≈ batch·(d·64 + 64²)",
+        ),
+        Sweep(
+            "cnf_hutchinson_d",
+            "CNF training step, Hutchinson trace (rk4, 2 steps, MLP 64-64)",
+            "d",
+            "batch 128",
+            geo(2, 5),
+            lambda d: _cnf_step(d, "hutchinson"),
+            "below 1 while d < 64, then 1",
+            "one backward pass per evaluation, ≈ batch·(d·64 + 64²)",
         ),
     ]
     return out
