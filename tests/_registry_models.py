@@ -688,6 +688,7 @@ BAYES = {
         n_steps=Int(0),
         jitter=POSITIVE,
         device=DEVICE,
+        optimizer=Choice(),
     ),
     "ebm.bayes.GPRegressor.fit": V(
         lambda: (_gp().fit, dict(x=_x(), y=_y())), x=Data(ndim=(1, 2)), y=Data(ndim=(1, 2))
