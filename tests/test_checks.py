@@ -1,9 +1,12 @@
 """ebm._checks: the shared input vocabulary."""
 
+import math
+
 import numpy as np
+import pytest
 import torch
 
-from ebm._checks import as_float_tensor, as_index_tensor
+from ebm._checks import as_float_tensor, as_index_tensor, check_finite
 from ebm.data.latent_toys import radii
 
 
@@ -34,3 +37,20 @@ def test_read_only_arrays_are_copied_not_warned_about():
     labels = np.array([2, 0, 1])
     labels.flags.writeable = False
     assert torch.equal(as_index_tensor("y", labels), torch.tensor([2, 0, 1]))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64])
+def test_check_finite_sum_shortcut_never_hides_or_invents_a_non_finite_value(dtype):
+    big = torch.finfo(dtype).max
+    # finite values whose sum overflows: still accepted (the elementwise test decides)
+    assert check_finite("x", torch.tensor([big, big], dtype=dtype)) is not None
+    # +inf and −inf cancel to NaN in the sum; a lone NaN, inf or −inf: all refused
+    for bad in ([math.inf, -math.inf], [1.0, math.nan], [math.inf, 1.0], [-math.inf, 0.0]):
+        with pytest.raises(ValueError, match="x contains NaN or inf"):
+            check_finite("x", torch.tensor(bad, dtype=dtype))
+    assert check_finite("x", torch.tensor([], dtype=dtype)).numel() == 0
+
+
+def test_check_finite_accepts_integers_and_bools_without_testing():
+    assert check_finite("x", torch.tensor([2**62, 2**62])).dtype == torch.int64
+    assert check_finite("x", torch.tensor([True, False])).dtype == torch.bool
