@@ -222,3 +222,17 @@ def test_free_energy_average_form():
         expected = -(logsumexp(-beta * dists, axis=1) - math.log(4)) / beta
         got = km.free_energy(query, beta, average=True).numpy()
         np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("k", [200, 300])  # both sides of the packed-min / contiguous-argmin switch
+def test_many_clusters_match_scikit_learn_from_the_same_start(k):
+    g = torch.Generator().manual_seed(3)
+    data = torch.randn(3000, 5, generator=g, dtype=torch.float64)
+    start = data[torch.randperm(3000, generator=g)[:k]].numpy()
+    ours = KMeans(k, init=start, n_init=1, max_iter=20, tol=0.0).fit(data)
+    ref = SkKMeans(k, init=start, n_init=1, max_iter=20, tol=0.0, algorithm="lloyd").fit(
+        data.numpy()
+    )
+    np.testing.assert_array_equal(ours.labels_.numpy(), ref.labels_)
+    np.testing.assert_allclose(ours.cluster_centers_.numpy(), ref.cluster_centers_, atol=1e-10)
+    assert ours.inertia_ == pytest.approx(ref.inertia_, rel=1e-10)
