@@ -50,9 +50,9 @@ from ebm.energies import MLPEnergy
 from ebm.losses import mpf_loss, nce_loss, ratio_matching_loss
 from ebm.metrics import mmd, mode_weights
 from ebm.models import EBM
-from ebm.plot import add_colorbar, energy_image, use_style
+from ebm.plot import add_colorbar, energy_image, evaluate_on_grid, use_style
 from ebm.recipe import parse_args, print_table, save_figure, save_samples, write_results
-from ebm.sampling import langevin
+from ebm.sampling import grid_log_partition, grid_sample, langevin
 from ebm.score_matching import (
     denoising_score_matching_loss,
     exact_score_matching_loss,
@@ -156,37 +156,18 @@ METHODS = {
 }
 
 
-def grid(half_width: float, cells: int) -> tuple[torch.Tensor, float]:
-    """Cell centres (cells², 2), rows = y₂ as ``ebm.plot.evaluate_on_grid``, and the cell area."""
-    width = 2 * half_width / cells
-    c = -half_width + (torch.arange(cells, dtype=torch.float64) + 0.5) * width
-    yy, xx = torch.meshgrid(c, c, indexing="ij")
-    return torch.stack([xx.flatten(), yy.flatten()], 1), width**2
-
-
-@torch.no_grad()
-def energies(energy, points: torch.Tensor) -> torch.Tensor:
-    return torch.cat([energy(p.float()).double() for p in points.split(32768)])
-
-
 @torch.no_grad()
 def evaluate(energy) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Exact log-likelihood on the box, exact grid samples and Langevin samples, and the metrics."""
-    points, area = grid(BOX, CELLS)
-    E = energies(energy, points)
-    log_z = torch.logsumexp(-E, 0) + math.log(area)
-    big, big_area = grid(BIG_BOX, 2 * CELLS)  # same cell size on a box twice as wide
-    log_z_big = torch.logsumexp(-energies(energy, big), 0) + math.log(big_area)
+    log_z = grid_log_partition(energy, -BOX, BOX, dim=2, cells=CELLS)
+    # same cell size on a box twice as wide: the share of the mass outside [−BOX, BOX]²
+    log_z_big = grid_log_partition(energy, -BIG_BOX, BIG_BOX, dim=2, cells=2 * CELLS)
     g = gen(10)
-    cell = torch.multinomial(torch.softmax(-E, 0), N_SAMPLES, replacement=True, generator=g)
-    width = math.sqrt(area)
-    exact = (
-        points[cell] + (torch.rand(N_SAMPLES, 2, generator=g, dtype=torch.float64) - 0.5) * width
-    ).float()
+    exact = grid_sample(energy, N_SAMPLES, -BOX, BOX, dim=2, cells=CELLS, generator=g)
     start = (torch.rand(N_SAMPLES, 2, generator=g) * 2 - 1) * BOX
     chains = langevin(energy, start, SAMPLE_STEPS, SAMPLE_STEP, clamp=(-BOX, BOX), generator=g)
     result = {
-        "test_log_likelihood": (-energies(energy, x_test) - log_z).mean().item(),
+        "test_log_likelihood": (-energy(x_test).double() - log_z).mean().item(),
         "mass_outside_box": -torch.expm1(log_z - log_z_big).item(),
     }
     for name, x in (("exact_samples", exact), ("langevin_samples", chains)):
@@ -197,7 +178,13 @@ def evaluate(energy) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
             "max_share_error": (shares - 1 / N_MODES).abs().max().item(),
             "mmd_to_test": mmd(x, x_test).item(),
         }
-    return result, E.view(CELLS, CELLS) + log_z, exact, chains
+    return result, density_map(energy, log_z), exact, chains
+
+
+def density_map(energy, log_z: torch.Tensor) -> torch.Tensor:
+    """E + log Z = −log p on a CELLS × CELLS image of the box (rows = x₂), for the figure."""
+    E, _, _ = evaluate_on_grid(energy, (-BOX, BOX), (-BOX, BOX), n=CELLS)
+    return E.double() + log_z
 
 
 results, maps, samples = {}, {}, {}
@@ -225,10 +212,8 @@ for name, make in METHODS.items():
     results[name] = {"train_seconds": seconds, **result}
 
 # the reference: the ring's own density, on the same box and with the same metrics
-points, area = grid(BOX, CELLS)
-E_true = true_energy(points)
-truth_log_z = (torch.logsumexp(-E_true, 0) + math.log(area)).item()  # ≈ 0: the mass on the box
-maps["true density"] = E_true.view(CELLS, CELLS) + truth_log_z
+truth_log_z = grid_log_partition(true_energy, -BOX, BOX, dim=2, cells=CELLS).item()  # ≈ 0
+maps["true density"] = density_map(true_energy, torch.tensor(truth_log_z))
 truth_shares, truth_within = mode_weights(x_test, centers, std=STD, n_std=3.0)
 truth = {
     "test_log_likelihood": (-true_energy(x_test)).mean().item(),
