@@ -80,6 +80,8 @@ def _where(energy: object, device: object) -> tuple[torch.device, torch.dtype]:
     dtype = first.dtype if first is not None else torch.get_default_dtype()
     if device is None:
         return (first.device if first is not None else torch.device("cpu")), dtype
+    if not isinstance(device, (str, torch.device)):
+        raise ValueError(f"device must be a str or torch.device, got {device!r}")
     try:
         return torch.device(device), dtype
     except (RuntimeError, TypeError) as err:
