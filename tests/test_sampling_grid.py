@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from scipy import stats
@@ -211,3 +212,15 @@ def test_bad_inputs_name_the_argument(kwargs, name):
         call.pop("n"), call.pop("generator", None)
         with pytest.raises(ValueError, match=name):
             grid_log_partition(**call)
+
+
+def test_the_box_may_be_numpy_or_tensors_and_per_dimension():
+    energy = gaussian([1.0, 2.0], [0.0, 0.0])
+    reference = grid_log_partition(energy, -8.0, 8.0, dim=2, cells=50)
+    for low, high in (
+        (np.array(-8.0), torch.tensor(8.0)),
+        (np.array([-8.0, -8.0]), torch.tensor([8.0, 8.0])),
+        ([-8, -8], (8, 8)),
+    ):
+        dim = None if np.ndim(low) else 2
+        assert torch.equal(grid_log_partition(energy, low, high, dim=dim, cells=50), reference)

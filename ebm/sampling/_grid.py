@@ -20,7 +20,13 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from ebm._checks import check_generator, check_int, check_real, per_sample_energies
+from ebm._checks import (
+    check_generator,
+    check_int,
+    check_int_sequence,
+    check_real,
+    per_sample_energies,
+)
 
 __all__ = ["grid_log_partition", "grid_sample"]
 
@@ -32,7 +38,7 @@ def _box(low: object, high: object, dim: object) -> tuple[list[float], list[floa
     """low and high as per-dimension lists of Python floats, with low < high in each."""
 
     def as_list(name: str, value: object) -> list[float] | None:
-        if isinstance(value, Tensor) and value.ndim == 0:
+        if getattr(value, "ndim", None) == 0:  # a 0-d tensor or numpy array: a number
             return None
         if isinstance(value, (str, bytes)) or not (
             isinstance(value, (Sequence, Tensor)) or hasattr(value, "__array__")
@@ -59,10 +65,10 @@ def _box(low: object, high: object, dim: object) -> tuple[list[float], list[floa
             f"got dim=None with low={low!r}, high={high!r}"
         )
     d = sizes.pop()
-    if lows is None:
-        lows = [float(check_real("low", low))] * d
+    if lows is None:  # a number (a 0-d tensor or numpy array too)
+        lows = [float(check_real("low", low.item() if hasattr(low, "item") else low))] * d
     if highs is None:
-        highs = [float(check_real("high", high))] * d
+        highs = [float(check_real("high", high.item() if hasattr(high, "item") else high))] * d
     for i, (lo, hi) in enumerate(zip(lows, highs)):
         if not lo < hi:
             where = "" if d == 1 else f" in dimension {i}"
@@ -71,9 +77,9 @@ def _box(low: object, high: object, dim: object) -> tuple[list[float], list[floa
 
 
 def _where(energy: object, device: object) -> tuple[torch.device, torch.dtype]:
-    """The device and floating dtype to evaluate ``energy`` in: those of its module's first
-    floating parameter (a module, or a module's bound method such as ``model.energy``), else
-    ``device`` (default the CPU) and torch's default dtype."""
+    """The device and floating dtype to evaluate ``energy`` in: ``device`` if given, else the
+    device of its module's first floating parameter (a module, or a module's bound method such as
+    ``model.energy``), else the CPU; that parameter's dtype, else torch's default dtype."""
     owner = energy if isinstance(energy, nn.Module) else getattr(energy, "__self__", None)
     tensors = (*owner.parameters(), *owner.buffers()) if isinstance(owner, nn.Module) else ()
     first = next((t for t in tensors if t.is_floating_point()), None)
@@ -98,39 +104,44 @@ class _Grid:
             )
         self.low, self.high = _box(low, high, dim)
         self.d = len(self.low)
-        self.cells = check_int("cells", cells, minimum=1)
-        if self.cells**self.d > _MAX_CELLS:
+        if isinstance(cells, (str, bytes)) or not hasattr(cells, "__iter__"):
+            self.cells = [check_int("cells", cells, minimum=1)] * self.d
+        else:
+            self.cells = list(check_int_sequence("cells", cells, minimum=1))
+            if len(self.cells) != self.d:
+                raise ValueError(
+                    f"cells must be an int or {self.d} ints (one per dimension), got {cells!r}"
+                )
+        self.n_cells = math.prod(self.cells)
+        if self.n_cells > _MAX_CELLS:
             raise ValueError(
                 f"cells must give at most 2^24 = {_MAX_CELLS} grid cells in all, got "
-                f"cells={cells!r} in {self.d} dimensions: {self.cells}^{self.d} = "
-                f"{self.cells**self.d} (use fewer cells)"
+                f"cells={cells!r} in {self.d} dimensions: {self.n_cells} cells (use fewer)"
             )
         self.chunk_size = check_int("chunk_size", chunk_size, minimum=1)
         self.energy = energy
         self.device, self.dtype = _where(energy, device)
         # Python-float widths and offsets, so a cell centre is low + (i + 1/2)·width computed in
         # the energy's dtype, the same numbers for every d and chunking
-        self.width = [(hi - lo) / self.cells for lo, hi in zip(self.low, self.high)]
+        self.width = [(hi - lo) / c for lo, hi, c in zip(self.low, self.high, self.cells)]
         self.centres = [
-            lo + (torch.arange(self.cells, dtype=self.dtype, device=self.device) + 0.5) * w
-            for lo, w in zip(self.low, self.width)
+            lo + (torch.arange(c, dtype=self.dtype, device=self.device) + 0.5) * w
+            for lo, w, c in zip(self.low, self.width, self.cells)
         ]
 
     def points(self, flat: Tensor) -> Tensor:
         """The centres (len(flat), d) of the cells numbered ``flat`` (C order: the first
         coordinate varies slowest, as ``torch.cartesian_prod``)."""
-        columns = []
-        for k in range(self.d):
-            stride = self.cells ** (self.d - 1 - k)
-            columns.append(
-                self.centres[k][torch.div(flat, stride, rounding_mode="floor") % self.cells]
-            )
+        columns, stride = [], self.n_cells
+        for centres, c in zip(self.centres, self.cells):
+            stride //= c
+            columns.append(centres[torch.div(flat, stride, rounding_mode="floor") % c])
         return torch.stack(columns, 1)
 
     @torch.no_grad()
     def energies(self) -> Tensor:
         """E at every cell centre, (cells^d,) float64 on the evaluation device."""
-        n = self.cells**self.d
+        n = self.n_cells
         parts = []
         for flat in torch.arange(n, device=self.device).split(self.chunk_size):
             e = per_sample_energies("energy", self.energy(self.points(flat)), flat.shape[0])
@@ -152,7 +163,7 @@ def grid_log_partition(
     low: float | Sequence[float],
     high: float | Sequence[float],
     dim: int | None = None,
-    cells: int = 200,
+    cells: int | Sequence[int] = 200,
     chunk_size: int = 16384,
     device: torch.device | str | None = None,
 ) -> Tensor:
@@ -160,16 +171,17 @@ def grid_log_partition(
 
     energy: a callable (B, d) -> (B,) (or (B, 1), squeezed), low = likely; an ``nn.Module`` (or a
     module's bound method, such as ``model.energy``) is evaluated in its parameters' dtype and on
-    their device, anything else in torch's default dtype on ``device``. Gradients are not tracked.
+    their device, anything else in torch's default dtype. Gradients are not tracked.
     low, high: the box [low, high], each a real number (the same for every dimension) or a
     sequence of d reals; low < high in every dimension. dim: d, needed only when low and high are
     both numbers (else it must agree with their length).
-    cells: intervals per dimension, an int >= 1 (cells^d <= 2^24 in all). Cost: cells^d energy
-    evaluations, so this suits d = 1 or 2 (3 at most).
+    cells: intervals per dimension, an int >= 1 or a sequence of d of them (at most 2^24 cells
+    in all). Cost: cells^d energy evaluations, so this suits d = 1 or 2 (3 at most).
     chunk_size: at most this many points per call of ``energy`` (bounds memory). For an energy
     made of elementwise operations the result does not depend on it; a network's matrix products
     can differ in the last bits between batch sizes.
-    device: where to evaluate when ``energy`` has no parameters (None: the CPU).
+    device: where to evaluate, a str or ``torch.device`` (None: the device of the energy module's
+    parameters, else the CPU).
 
     The sum is accumulated in float64 (a logsumexp of −E at the cells' centres plus the log of a
     cell's volume). Error of the midpoint rule, for a smooth f = exp(−E): at most
@@ -195,7 +207,7 @@ def grid_sample(
     low: float | Sequence[float],
     high: float | Sequence[float],
     dim: int | None = None,
-    cells: int = 200,
+    cells: int | Sequence[int] = 200,
     chunk_size: int = 16384,
     device: torch.device | str | None = None,
     generator: torch.Generator | None = None,
@@ -210,16 +222,18 @@ def grid_sample(
 
     energy: a callable (B, d) -> (B,) (or (B, 1), squeezed), low = likely; an ``nn.Module`` (or a
     module's bound method, such as ``model.energy``) is evaluated in its parameters' dtype and on
-    their device, anything else in torch's default dtype on ``device``. Gradients are not tracked.
+    their device, anything else in torch's default dtype. Gradients are not tracked.
     n: the number of draws, an int >= 1.
     low, high: the box [low, high], each a real number (the same for every dimension) or a
     sequence of d reals; low < high in every dimension. dim: d, needed only when low and high are
     both numbers (else it must agree with their length).
-    cells: intervals per dimension, an int >= 1 (cells^d <= 2^24 in all). Cost: cells^d energy
-    evaluations and cells^d float64 probabilities in memory, so this suits d = 1 or 2 (3 at most).
+    cells: intervals per dimension, an int >= 1 or a sequence of d of them (at most 2^24 cells
+    in all). Cost: cells^d energy evaluations and cells^d float64 probabilities in memory, so this
+    suits d = 1 or 2 (3 at most).
     chunk_size: at most this many points per call of ``energy`` (bounds memory); see
     ``grid_log_partition``.
-    device: where to evaluate when ``energy`` has no parameters (None: the CPU).
+    device: where to evaluate, a str or ``torch.device`` (None: the device of the energy module's
+    parameters, else the CPU).
     generator: the source of the draws, on the evaluation device (None: torch's global RNG). The
     cells are drawn first (one ``torch.multinomial`` call), then the points inside them (one
     ``torch.rand`` of shape (n, d)).
