@@ -16,10 +16,11 @@ number of Adam steps (β = (0, 0.999), learning rate 0.003, batch 256):
   training data, one noise point per data point; the last layer's bias is the learnable
   log-normaliser.
 Each energy is read on the box [−3, 3]² (the ring and its 3σ tails lie inside): log Z by the
-midpoint rule on a 300 × 300 grid, so the exact log-likelihood is that of exp(−E) normalised on
-the box (mass outside is ignored; the JSON gives the share exp(−E) puts outside, from a grid on
-[−6, 6]², which says whether that is negligible). Samples: exact draws from exp(−E) on the grid
-(no chain: the energy itself) and 1000 Langevin steps (s = 0.001) from uniform noise on the box
+midpoint rule on a 300 × 300 grid (``ebm.sampling.grid_log_partition``), so the exact
+log-likelihood is that of exp(−E) normalised on the box (mass outside is ignored; the JSON gives
+the share exp(−E) puts on the rest of [−6, 6]², cells of the same size, which says whether that is
+negligible). Samples: exact draws from exp(−E) on the grid (``ebm.sampling.grid_sample``; no
+chain: the energy itself) and 1000 Langevin steps (s = 0.001) from uniform noise on the box
 (what a user would run). Metrics (``ebm.metrics``): the modes' shares (1/8 each for the data),
 the fraction within 3σ of a mode, and the MMD to held-out data.
 

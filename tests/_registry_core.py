@@ -749,6 +749,7 @@ SAMPLING.update(
             energy=Fn(),
             low=Real(),
             high=Real(),
+            cells=Int(1),
             device=Choice(),
         ),
         "ebm.sampling.grid_log_partition": V(
@@ -759,6 +760,7 @@ SAMPLING.update(
             energy=Fn(),
             low=Real(),
             high=Real(),
+            cells=Int(1),
             device=Choice(),
         ),
         "ebm.sampling.log_likelihood": V(

@@ -224,3 +224,20 @@ def test_the_box_may_be_numpy_or_tensors_and_per_dimension():
     ):
         dim = None if np.ndim(low) else 2
         assert torch.equal(grid_log_partition(energy, low, high, dim=dim, cells=50), reference)
+
+
+def test_cells_per_dimension_and_additivity_over_adjacent_boxes():
+    energy = gaussian([0.5, 1.5], [0.2, -0.3])
+    exact = math.log(2 * math.pi * 0.5 * 1.5)
+    log_z = grid_log_partition(energy, [-4.0, -10.0], [4.0, 10.0], cells=(400, 100))
+    assert log_z.item() == pytest.approx(exact, abs=1e-5)
+    # Z over a box is the sum over boxes that tile it (cells of the same size)
+    left = grid_log_partition(energy, [-4.0, -10.0], [1.0, 10.0], cells=(250, 100))
+    right = grid_log_partition(energy, [1.0, -10.0], [4.0, 10.0], cells=(150, 100))
+    assert torch.logaddexp(left, right).item() == pytest.approx(log_z.item(), abs=1e-6)
+    x = grid_sample(energy, 4000, [-4.0, -10.0], [4.0, 10.0], cells=(400, 100), generator=gen(8))
+    assert x.std(0).tolist() == pytest.approx([0.5, 1.5], rel=0.06)
+    with pytest.raises(ValueError, match="cells must be an int or 2 ints"):
+        grid_log_partition(energy, -1.0, 1.0, dim=2, cells=(3, 3, 3))
+    with pytest.raises(ValueError, match="cells"):
+        grid_log_partition(energy, -1.0, 1.0, dim=2, cells=(3, 0))
