@@ -98,11 +98,21 @@ x_test = ring_of_gaussians(N_TEST, N_MODES, RADIUS, STD, generator=gen(1))
 centers = ring_centers(N_MODES, RADIUS)
 
 
-def true_energy(x: torch.Tensor) -> torch.Tensor:
-    """−log p of the ring itself (an equal mixture of isotropic Gaussians), (B,)."""
-    sq = torch.cdist(x.double(), centers.double()).square()  # (B, K)
-    log_p = torch.logsumexp(-sq / (2 * STD**2), 1) - math.log(N_MODES * 2 * math.pi * STD**2)
-    return -log_p
+class RingEnergy(nn.Module):
+    """−log p of the ring itself (an equal mixture of isotropic Gaussians), (B, 2) -> (B,), in
+    float64: its float64 buffer makes the grid functions read it on float64 points."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("centers", centers.double())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        sq = torch.cdist(x.double(), self.centers).square()  # (B, K)
+        log_p = torch.logsumexp(-sq / (2 * STD**2), 1) - math.log(N_MODES * 2 * math.pi * STD**2)
+        return -log_p
+
+
+true_energy = RingEnergy()
 
 
 # ---- the 2-D methods -------------------------------------------------------------------------
