@@ -16,10 +16,11 @@ number of Adam steps (β = (0, 0.999), learning rate 0.003, batch 256):
   training data, one noise point per data point; the last layer's bias is the learnable
   log-normaliser.
 Each energy is read on the box [−3, 3]² (the ring and its 3σ tails lie inside): log Z by the
-midpoint rule on a 300 × 300 grid, so the exact log-likelihood is that of exp(−E) normalised on
-the box (mass outside is ignored; the JSON gives the share exp(−E) puts outside, from a grid on
-[−6, 6]², which says whether that is negligible). Samples: exact draws from exp(−E) on the grid
-(no chain: the energy itself) and 1000 Langevin steps (s = 0.001) from uniform noise on the box
+midpoint rule on a 300 × 300 grid (``ebm.sampling.grid_log_partition``), so the exact
+log-likelihood is that of exp(−E) normalised on the box (mass outside is ignored; the JSON gives
+the share exp(−E) puts on the rest of [−6, 6]², cells of the same size, which says whether that is
+negligible). Samples: exact draws from exp(−E) on the grid (``ebm.sampling.grid_sample``; no
+chain: the energy itself) and 1000 Langevin steps (s = 0.001) from uniform noise on the box
 (what a user would run). Metrics (``ebm.metrics``): the modes' shares (1/8 each for the data),
 the fraction within 3σ of a mode, and the MMD to held-out data.
 
@@ -50,9 +51,9 @@ from ebm.energies import MLPEnergy
 from ebm.losses import mpf_loss, nce_loss, ratio_matching_loss
 from ebm.metrics import mmd, mode_weights
 from ebm.models import EBM
-from ebm.plot import add_colorbar, energy_image, use_style
+from ebm.plot import add_colorbar, energy_image, evaluate_on_grid, use_style
 from ebm.recipe import parse_args, print_table, save_figure, save_samples, write_results
-from ebm.sampling import langevin
+from ebm.sampling import grid_log_partition, grid_sample, langevin
 from ebm.score_matching import (
     denoising_score_matching_loss,
     exact_score_matching_loss,
@@ -78,6 +79,16 @@ if args.quick:
     SAMPLE_STEPS, BIN_STEPS, N_BIN_TEST = 50, 30, 1000
 
 
+# [−BIG_BOX, BIG_BOX]² outside [−BOX, BOX]²: (low, high, cells) of four strips, cells as the box's
+_EDGE, _SIDE = round(CELLS * (BIG_BOX - BOX) / (2 * BOX)), round(CELLS * BIG_BOX / BOX)
+STRIPS = [
+    ((-BIG_BOX, -BIG_BOX), (-BOX, BIG_BOX), (_EDGE, _SIDE)),  # left
+    ((BOX, -BIG_BOX), (BIG_BOX, BIG_BOX), (_EDGE, _SIDE)),  # right
+    ((-BOX, -BIG_BOX), (BOX, -BOX), (CELLS, _EDGE)),  # bottom
+    ((-BOX, BOX), (BOX, BIG_BOX), (CELLS, _EDGE)),  # top
+]
+
+
 def gen(offset: int) -> torch.Generator:
     return torch.Generator().manual_seed(args.seed + offset)
 
@@ -87,11 +98,21 @@ x_test = ring_of_gaussians(N_TEST, N_MODES, RADIUS, STD, generator=gen(1))
 centers = ring_centers(N_MODES, RADIUS)
 
 
-def true_energy(x: torch.Tensor) -> torch.Tensor:
-    """−log p of the ring itself (an equal mixture of isotropic Gaussians), (B,)."""
-    sq = torch.cdist(x.double(), centers.double()).square()  # (B, K)
-    log_p = torch.logsumexp(-sq / (2 * STD**2), 1) - math.log(N_MODES * 2 * math.pi * STD**2)
-    return -log_p
+class RingEnergy(nn.Module):
+    """−log p of the ring itself (an equal mixture of isotropic Gaussians), (B, 2) -> (B,), in
+    float64: its float64 buffer makes the grid functions read it on float64 points."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("centers", centers.double())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        sq = torch.cdist(x.double(), self.centers).square()  # (B, K)
+        log_p = torch.logsumexp(-sq / (2 * STD**2), 1) - math.log(N_MODES * 2 * math.pi * STD**2)
+        return -log_p
+
+
+true_energy = RingEnergy()
 
 
 # ---- the 2-D methods -------------------------------------------------------------------------
@@ -156,38 +177,22 @@ METHODS = {
 }
 
 
-def grid(half_width: float, cells: int) -> tuple[torch.Tensor, float]:
-    """Cell centres (cells², 2), rows = y₂ as ``ebm.plot.evaluate_on_grid``, and the cell area."""
-    width = 2 * half_width / cells
-    c = -half_width + (torch.arange(cells, dtype=torch.float64) + 0.5) * width
-    yy, xx = torch.meshgrid(c, c, indexing="ij")
-    return torch.stack([xx.flatten(), yy.flatten()], 1), width**2
-
-
-@torch.no_grad()
-def energies(energy, points: torch.Tensor) -> torch.Tensor:
-    return torch.cat([energy(p.float()).double() for p in points.split(32768)])
-
-
 @torch.no_grad()
 def evaluate(energy) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Exact log-likelihood on the box, exact grid samples and Langevin samples, and the metrics."""
-    points, area = grid(BOX, CELLS)
-    E = energies(energy, points)
-    log_z = torch.logsumexp(-E, 0) + math.log(area)
-    big, big_area = grid(BIG_BOX, 2 * CELLS)  # same cell size on a box twice as wide
-    log_z_big = torch.logsumexp(-energies(energy, big), 0) + math.log(big_area)
+    log_z = grid_log_partition(energy, -BOX, BOX, dim=2, cells=CELLS)
+    # the mass on the rest of [−BIG_BOX, BIG_BOX]², four strips with cells of the same size,
+    # summed directly (a difference of the two boxes' sums would be float32 rounding noise)
+    log_z_out = torch.stack(
+        [grid_log_partition(energy, lo, hi, cells=c) for lo, hi, c in STRIPS]
+    ).logsumexp(0)
     g = gen(10)
-    cell = torch.multinomial(torch.softmax(-E, 0), N_SAMPLES, replacement=True, generator=g)
-    width = math.sqrt(area)
-    exact = (
-        points[cell] + (torch.rand(N_SAMPLES, 2, generator=g, dtype=torch.float64) - 0.5) * width
-    ).float()
+    exact = grid_sample(energy, N_SAMPLES, -BOX, BOX, dim=2, cells=CELLS, generator=g)
     start = (torch.rand(N_SAMPLES, 2, generator=g) * 2 - 1) * BOX
     chains = langevin(energy, start, SAMPLE_STEPS, SAMPLE_STEP, clamp=(-BOX, BOX), generator=g)
     result = {
-        "test_log_likelihood": (-energies(energy, x_test) - log_z).mean().item(),
-        "mass_outside_box": -torch.expm1(log_z - log_z_big).item(),
+        "test_log_likelihood": (-energy(x_test).double() - log_z).mean().item(),
+        "mass_outside_box": torch.sigmoid(log_z_out - log_z).item(),  # Z_out / (Z_box + Z_out)
     }
     for name, x in (("exact_samples", exact), ("langevin_samples", chains)):
         shares, within = mode_weights(x, centers, std=STD, n_std=3.0)
@@ -197,7 +202,13 @@ def evaluate(energy) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
             "max_share_error": (shares - 1 / N_MODES).abs().max().item(),
             "mmd_to_test": mmd(x, x_test).item(),
         }
-    return result, E.view(CELLS, CELLS) + log_z, exact, chains
+    return result, density_map(energy, log_z), exact, chains
+
+
+def density_map(energy, log_z: torch.Tensor) -> torch.Tensor:
+    """E + log Z = −log p on a CELLS × CELLS image of the box (rows = x₂), for the figure."""
+    E, _, _ = evaluate_on_grid(energy, (-BOX, BOX), (-BOX, BOX), n=CELLS)
+    return E.double() + log_z
 
 
 results, maps, samples = {}, {}, {}
@@ -225,10 +236,8 @@ for name, make in METHODS.items():
     results[name] = {"train_seconds": seconds, **result}
 
 # the reference: the ring's own density, on the same box and with the same metrics
-points, area = grid(BOX, CELLS)
-E_true = true_energy(points)
-truth_log_z = (torch.logsumexp(-E_true, 0) + math.log(area)).item()  # ≈ 0: the mass on the box
-maps["true density"] = E_true.view(CELLS, CELLS) + truth_log_z
+truth_log_z = grid_log_partition(true_energy, -BOX, BOX, dim=2, cells=CELLS).item()  # ≈ 0
+maps["true density"] = density_map(true_energy, torch.tensor(truth_log_z))
 truth_shares, truth_within = mode_weights(x_test, centers, std=STD, n_std=3.0)
 truth = {
     "test_log_likelihood": (-true_energy(x_test)).mean().item(),

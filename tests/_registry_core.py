@@ -741,6 +741,28 @@ SAMPLING.update(
             samples=Data(ndim=False),  # (n, *event): the energy decides the event shape
             **_AIS_KNOBS,
         ),
+        "ebm.sampling.grid_sample": V(
+            lambda: (
+                smp.grid_sample,
+                dict(energy=_quadratic, n=4, low=-1.0, high=1.0, dim=2, cells=5, generator=gen(1)),
+            ),
+            energy=Fn(),
+            low=Real(),
+            high=Real(),
+            cells=Int(1),
+            device=Choice(),
+        ),
+        "ebm.sampling.grid_log_partition": V(
+            lambda: (
+                smp.grid_log_partition,
+                dict(energy=_quadratic, low=-1.0, high=1.0, dim=2, cells=5, chunk_size=7),
+            ),
+            energy=Fn(),
+            low=Real(),
+            high=Real(),
+            cells=Int(1),
+            device=Choice(),
+        ),
         "ebm.sampling.log_likelihood": V(
             lambda: (smp.log_likelihood, dict(energy=_quadratic, x=randn(B, 2), log_z=1.5)),
             energy=Fn(),

@@ -1,6 +1,6 @@
 """Sampling from energies p(x) ∝ exp(−E(x)): Langevin, MALA, HMC, uniform jumps, a replay
 buffer, diagnostics, parallel tempering, and annealed importance sampling for log Z and
-log-likelihoods.
+log-likelihoods, and exact grid draws and log Z for low-dimensional (1-D, 2-D) energies.
 
 Every sampler takes an energy (an ``ebm.Energy`` or any callable (B, ...) -> (B,), low = likely)
 and initial states x0 (B, ...), runs all B chains in parallel, and never synchronises with the
@@ -12,6 +12,7 @@ share its name with the function it exports.
 """
 
 from ebm.sampling._ais import AISResult, ais, log_likelihood, reverse_ais
+from ebm.sampling._grid import grid_log_partition, grid_sample
 from ebm.sampling._hmc import hmc
 from ebm.sampling._jump import uniform_jump
 from ebm.sampling._langevin import langevin
@@ -25,6 +26,8 @@ __all__ = [
     "ReplayBuffer",
     "ais",
     "effective_sample_size",
+    "grid_log_partition",
+    "grid_sample",
     "hmc",
     "langevin",
     "log_likelihood",
