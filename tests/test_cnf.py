@@ -336,6 +336,27 @@ def test_flow_matching_fast_path_gives_the_same_loss_and_gradients(sigma_min, pa
     assert torch.equal(step, _reference_flow_matching_loss(cnf, y, x0, t))
 
 
+def test_training_step_converts_and_checks_its_batch():
+    """A batch already in the model's dtype skips the conversion; any other is converted first."""
+    cnf = CNF(2, hidden=(8,), objective="flow_matching")
+    y = (4 * torch.randn(16, 2, generator=torch.Generator().manual_seed(0))).round()
+    state = torch.get_rng_state()
+    ref = cnf.training_step(y)
+    for other in (y.double(), y.long(), [y.long()], [y.double().numpy()]):
+        torch.set_rng_state(state)  # the same draws
+        got = cnf.training_step(other)
+        assert got.dtype == torch.float32
+        assert torch.equal(got, ref)  # integral values: every conversion is exact
+    for bad in (
+        torch.zeros(4, 3),
+        torch.zeros(4),
+        torch.zeros(0, 2),
+        torch.zeros(4, 2).double()[:, :1],
+    ):
+        with pytest.raises(ValueError, match=r"^y must"):
+            cnf.training_step(bad)
+
+
 def test_flow_matching_uses_an_overridden_velocity():
     class Shifted(CNF):
         def velocity(self, t, y):

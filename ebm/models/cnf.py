@@ -247,7 +247,9 @@ class CNF(nn.Module):
     def _data(self, y: object, finite: bool) -> Tensor:
         """y as (B, dim) in the parameters' dtype; NaN/inf refused when ``finite``."""
         p = next(self.parameters())
-        y = as_float_tensor("y", y, ndim=2, finite=finite, dtype=p.dtype, device=p.device)
+        ready = type(y) is Tensor and y.ndim == 2 and y.dtype == p.dtype and y.device == p.device
+        if finite or not ready:  # a ready batch on the training path: nothing to convert
+            y = as_float_tensor("y", y, ndim=2, finite=finite, dtype=p.dtype, device=p.device)
         if y.shape[1] != self.dim or y.shape[0] < 1:
             raise ValueError(f"y must have shape (B, {self.dim}) with B >= 1, got {tuple(y.shape)}")
         return y
