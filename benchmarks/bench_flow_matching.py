@@ -5,7 +5,9 @@ torchcfm's ``ConditionalFlowMatcher`` (independent pairs) and
 σ_min = 0 (both: x_t = (1 − t)x₀ + t x₁, u = x₁ − x₀).
 
 Rows: the CPU time of 100 optimiser steps (draws, pairing, loss, backward, Adam), interleaved
-medians; run with OMP_NUM_THREADS=1, the process's CPU time is the work itself, which other jobs
+medians and quartiles of 11 repeats; then the exact assignment alone (our ``_ot_permutation``
+against torchcfm's ``OTPlanSampler.get_map``: each builds the squared-distance cost from the two
+batches and solves it; no pair sampling) on the same 100 batches. Run with OMP_NUM_THREADS=1, the process's CPU time is the work itself, which other jobs
 on a shared machine do not inflate (wall time does).
 Ours pairs by scipy's ``linear_sum_assignment`` (an exact permutation); torchcfm solves the same
 assignment with POT's ``emd`` and then draws B pairs from the plan with replacement. The losses
@@ -23,11 +25,24 @@ import time
 
 import torch
 
-from benchmarks.timing import compare
+from benchmarks.timing import compare, spread
 from ebm.data import two_moons
 from ebm.models import CNF
+from ebm.models.cnf import _ot_permutation
 
-BATCH, STEPS, LR = 256, 100, 3e-3
+BATCH, STEPS, LR, REPEATS = 256, 100, 3e-3, 11
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def _spread_ms(r: dict) -> dict:
+    """Quartiles of the repeats, ms per step (or per batch)."""
+    return {
+        side: [round(1000 * q / STEPS, 2) for q in spread(r[f"{side}_times"])]
+        for side in ("ours", "peer")
+    }
 
 
 def _batches() -> list[torch.Tensor]:
@@ -47,8 +62,10 @@ def run() -> list[dict]:
         return [
             {"name": f"flow matching {p} pairs vs torchcfm", "ours": "", "peer": msg,
              "ratio": float("nan"), "target": "≤ 1"}
-            for p in ("independent", "OT")
+            for p in ("independent", "OT", "OT assignment")
         ]  # fmt: skip
+    from torchcfm.optimal_transport import OTPlanSampler
+
     batches = _batches()
     rows = []
     for pairing, peer_cls in (
@@ -78,8 +95,8 @@ def run() -> list[dict]:
                 ((vt - ut) ** 2).mean().backward()
                 opt.step()
 
-        before = round(os.getloadavg()[0], 2)
-        timing = compare(ours, peer, repeats=7, warmup=1, clock=time.process_time)
+        before = _load()
+        timing = compare(ours, peer, repeats=REPEATS, warmup=1, clock=time.process_time)
         label = "independent" if pairing == "independent" else "minibatch-OT"
         peer_name = peer_cls.__name__
         rows.append(
@@ -90,7 +107,35 @@ def run() -> list[dict]:
                 "peer": f"{1000 * timing['peer_s'] / STEPS:.2f} ms/step (CPU)",
                 "ratio": timing["ratio"],
                 "target": "≤ 1",
-                "load": [before, round(os.getloadavg()[0], 2)],  # 1-minute load average
+                "spread_ms": _spread_ms(timing),  # quartiles, ms per step
+                "load": [before, _load()],  # 1-minute load average
             }
         )
+    # the exact assignment alone, on the same batches against fresh N(0, I) draws
+    g = torch.Generator().manual_seed(1)
+    x0s = [torch.randn(BATCH, 2, generator=g) for _ in batches]
+    plan = OTPlanSampler(method="exact")
+
+    def ours_ot():
+        for x0, x1 in zip(x0s, batches):
+            _ot_permutation(x0, x1)
+
+    def peer_ot():
+        for x0, x1 in zip(x0s, batches):
+            plan.get_map(x0, x1)
+
+    before = _load()
+    timing = compare(ours_ot, peer_ot, repeats=REPEATS, warmup=1, clock=time.process_time)
+    rows.append(
+        {
+            "name": f"exact OT assignment alone: {STEPS} batches of {BATCH} two-moons vs N(0, I) "
+            "points, scipy linear_sum_assignment vs POT emd (torchcfm OTPlanSampler.get_map)",
+            "ours": f"{1000 * timing['ours_s'] / STEPS:.2f} ms/batch (CPU)",
+            "peer": f"{1000 * timing['peer_s'] / STEPS:.2f} ms/batch (CPU)",
+            "ratio": timing["ratio"],
+            "target": "(diagnostic)",
+            "spread_ms": _spread_ms(timing),
+            "load": [before, _load()],
+        }
+    )
     return rows

@@ -303,6 +303,93 @@ def test_training_step_follows_the_objective():
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in fm.parameters())
 
 
+def _reference_flow_matching_loss(cnf, x1, x0, t):
+    """The documented loss through the public velocity, as written before the fast path."""
+    shrink = 1.0 - cnf.sigma_min
+    x_t = (1.0 - shrink * t) * x0 + t * x1
+    return (cnf.velocity(t, x_t) - (x1 - shrink * x0)).pow(2).sum(1).mean()
+
+
+@pytest.mark.parametrize("sigma_min", [0.0, 0.1])
+@pytest.mark.parametrize("pairing", ["independent", "ot"])
+def test_flow_matching_fast_path_gives_the_same_loss_and_gradients(sigma_min, pairing):
+    from ebm.models.cnf import _ot_permutation
+
+    y = torch.randn(32, 2, generator=torch.Generator().manual_seed(0))
+    cnf = CNF(2, hidden=(16, 16), objective="flow_matching", pairing=pairing, sigma_min=sigma_min)
+    got = cnf.flow_matching_loss(y, torch.Generator().manual_seed(1))
+    got_grads = torch.autograd.grad(got, list(cnf.parameters()))
+    g = torch.Generator().manual_seed(1)  # the same draws, in the documented order: x₀ then t
+    x0, t = torch.randn(32, 2, generator=g), torch.rand(32, 1, generator=g)
+    if pairing == "ot":
+        x0 = x0[_ot_permutation(x0, y)]
+    ref = _reference_flow_matching_loss(cnf, y, x0, t)
+    assert torch.equal(got, ref)  # bit for bit: the same operations on the same draws
+    for a, b in zip(got_grads, torch.autograd.grad(ref, list(cnf.parameters()))):
+        assert torch.equal(a, b)
+    state = torch.get_rng_state()  # training_step draws from the global RNG, in the same order
+    step = cnf.training_step([y])
+    torch.set_rng_state(state)
+    x0, t = torch.randn(32, 2), torch.rand(32, 1)
+    if pairing == "ot":
+        x0 = x0[_ot_permutation(x0, y)]
+    assert torch.equal(step, _reference_flow_matching_loss(cnf, y, x0, t))
+
+
+def test_training_step_converts_and_checks_its_batch():
+    """A batch already in the model's dtype skips the conversion; any other is converted first."""
+    cnf = CNF(2, hidden=(8,), objective="flow_matching")
+    y = (4 * torch.randn(16, 2, generator=torch.Generator().manual_seed(0))).round()
+    state = torch.get_rng_state()
+    ref = cnf.training_step(y)
+    for other in (y.double(), y.long(), [y.long()], [y.double().numpy()]):
+        torch.set_rng_state(state)  # the same draws
+        got = cnf.training_step(other)
+        assert got.dtype == torch.float32
+        assert torch.equal(got, ref)  # integral values: every conversion is exact
+    for bad in (
+        torch.zeros(4, 3),
+        torch.zeros(4),
+        torch.zeros(0, 2),
+        torch.zeros(4, 2).double()[:, :1],
+    ):
+        with pytest.raises(ValueError, match=r"^y must"):
+            cnf.training_step(bad)
+
+
+def test_flow_matching_uses_an_overridden_velocity():
+    class Shifted(CNF):
+        def velocity(self, t, y):
+            return super().velocity(t, y) + 1.0
+
+    y = torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
+    plain = CNF(2, hidden=(8,), objective="flow_matching")
+    shifted = Shifted(2, hidden=(8,), objective="flow_matching")
+    shifted.load_state_dict(plain.state_dict())
+    g = torch.Generator().manual_seed(2)
+    x0, t = torch.randn(16, 2, generator=g), torch.rand(16, 1, generator=g)
+    got = shifted.flow_matching_loss(y, torch.Generator().manual_seed(2))
+    torch.testing.assert_close(got, _reference_flow_matching_loss(shifted, y, x0, t))
+    assert not torch.allclose(got, plain.flow_matching_loss(y, torch.Generator().manual_seed(2)))
+
+
+def test_ot_pairing_matches_scipy_on_the_data_by_base_cost():
+    """The solver sees the base draws as rows; the pairing is scipy's on the other orientation."""
+    import numpy as np
+    from scipy.optimize import linear_sum_assignment
+
+    from ebm.models.cnf import _ot_permutation
+
+    g = torch.Generator().manual_seed(3)
+    for b in (7, 64):
+        x0, x1 = torch.randn(b, 2, generator=g), 2 * torch.rand(b, 2, generator=g)
+        cost = torch.cdist(x1, x0).pow(2).double().numpy()  # cost[j, i] = ‖x1[j] − x0[i]‖²
+        rows, cols = linear_sum_assignment(cost)
+        expected = np.empty(b, dtype=np.int64)
+        expected[rows] = cols
+        assert _ot_permutation(x0, x1).tolist() == expected.tolist()
+
+
 @pytest.mark.parametrize(
     "kwargs,name",
     [

@@ -142,17 +142,19 @@ def hutchinson_divergence(f: Tensor, y: Tensor, v: Tensor, create_graph: bool) -
 def _ot_permutation(x0: Tensor, x1: Tensor) -> Tensor:
     """The exact minibatch optimal-transport pairing: perm (B,) minimising Σ_j ‖x0[perm[j]] − x1[j]‖².
 
-    x0, x1: (B, D). Solved by scipy's ``linear_sum_assignment`` (Jonker–Volgenant, O(B³)) on the
-    (B, B) squared-distance cost, on the CPU: one host transfer per call. Returns a long tensor on
-    x0's device.
+    x0, x1: (B, D). Solved by scipy's ``linear_sum_assignment`` (shortest augmenting paths,
+    O(B³)) on the (B, B) squared-distance cost, on the CPU: one host transfer per call. Returns a
+    long tensor on x0's device. The solver's time is almost all of it (the cost matrix and the
+    transfer are ~2%); it is given the cost with the base draws as rows, which it solves ~30%
+    faster than the transpose on Gaussian-to-data batches (the same optimum).
     """
     import numpy as np
     from scipy.optimize import linear_sum_assignment  # scipy only when OT pairing is used
 
     cost = torch.cdist(x1.detach(), x0.detach()).pow(2)  # cost[j, i] = ‖x1[j] − x0[i]‖²
-    rows, cols = linear_sum_assignment(cost.cpu().double().numpy())
+    rows, cols = linear_sum_assignment(np.ascontiguousarray(cost.cpu().double().numpy().T))
     perm = np.empty(len(rows), dtype=np.int64)
-    perm[rows] = cols
+    perm[cols] = rows  # x0[rows[k]] is paired with x1[cols[k]]
     return torch.from_numpy(perm).to(x0.device)
 
 
@@ -245,7 +247,9 @@ class CNF(nn.Module):
     def _data(self, y: object, finite: bool) -> Tensor:
         """y as (B, dim) in the parameters' dtype; NaN/inf refused when ``finite``."""
         p = next(self.parameters())
-        y = as_float_tensor("y", y, ndim=2, finite=finite, dtype=p.dtype, device=p.device)
+        ready = type(y) is Tensor and y.ndim == 2 and y.dtype == p.dtype and y.device == p.device
+        if finite or not ready:  # a ready batch on the training path: nothing to convert
+            y = as_float_tensor("y", y, ndim=2, finite=finite, dtype=p.dtype, device=p.device)
         if y.shape[1] != self.dim or y.shape[0] < 1:
             raise ValueError(f"y must have shape (B, {self.dim}) with B >= 1, got {tuple(y.shape)}")
         return y
@@ -334,10 +338,19 @@ class CNF(nn.Module):
         t = torch.rand(len(x1), 1, generator=generator, device=x1.device, dtype=x1.dtype)
         if self.pairing == "ot":
             x0 = x0[_ot_permutation(x0, x1)]
-        shrink = 1.0 - self.sigma_min
-        x_t = (1.0 - shrink * t) * x0 + t * x1  # (B, dim)
-        u = x1 - shrink * x0  # (B, dim): the conditional path's velocity
-        v = self.velocity(t, x_t)  # f_θ(x_t, t) with one t per row
+        if self.sigma_min == 0.0:  # the same values without the multiplications by 1
+            x_t = (1.0 - t) * x0 + t * x1  # (B, dim)
+            u = x1 - x0  # (B, dim): the conditional path's velocity
+        else:
+            shrink = 1.0 - self.sigma_min
+            x_t = (1.0 - shrink * t) * x0 + t * x1
+            u = x1 - shrink * x0
+        if getattr(self.velocity, "__func__", None) is CNF.velocity:
+            # the default field: x_t and t already have the parameters' dtype and device, so
+            # velocity's casts would be no-ops; skip its per-call overhead on the hot path
+            v = self.field(torch.cat([x_t, t], dim=1))
+        else:
+            v = self.velocity(t, x_t)  # f_θ(x_t, t) with one t per row
         return (v - u).pow(2).sum(1).mean()
 
     def training_step(self, batch) -> Tensor:
