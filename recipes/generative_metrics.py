@@ -35,10 +35,13 @@ Missing: the EBM and the CNF on the digits (a 64-D EBM and a 64-D CNF each need 
 run); the diffusion model's likelihood (no ELBO or probability-flow likelihood in the library).
 """
 
+import json
 import math
+import sys
 import time
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from torch import nn
 
@@ -61,7 +64,16 @@ from ebm.recipe import parse_args, print_table, save_figure, save_samples, write
 from ebm.sampling import ais, reverse_ais
 from ebm.train import Trainer
 
-args = parse_args(__doc__)
+
+def add_arguments(parser):
+    parser.add_argument(
+        "--replot",
+        action="store_true",
+        help="redraw the figure from <out>/generative_metrics_samples.npz and .json; no training",
+    )
+
+
+args = parse_args(__doc__, add_arguments=add_arguments)
 use_style()
 torch.set_num_threads(1)  # the same thread count for every model's training and sampling
 Q = args.quick
@@ -125,6 +137,103 @@ def timed(draw_samples):
     start = time.perf_counter()
     x = draw_samples()
     return x.detach().cpu(), time.perf_counter() - start
+
+
+# ---- the figure and the table (also --replot's, from the saved samples and JSON) ---------------
+COLUMNS = ("data", *MODELS, "noise")
+BOXES = {"ring-8": 3.0, "two-moons": 2.5}
+
+
+def plot(results, saved):
+    """Samples of every row on each data set (shared axes per toy), then energy distances."""
+    panels = [name for name in ("ring-8", "two-moons", "digits") if name in results]
+    fig = plt.figure(figsize=(2.0 * len(COLUMNS), 2.3 * len(panels) + 2.8), layout="constrained")
+    grid = fig.add_gridspec(len(panels) + 1, len(COLUMNS), height_ratios=[1] * len(panels) + [1.2])
+    for row, name in enumerate(panels):
+        rows, first = results[name]["rows"], None
+        for col, model in enumerate(COLUMNS):
+            ax = fig.add_subplot(grid[row, col], sharex=first, sharey=first)
+            if model not in rows:
+                ax.set_axis_off()
+                ax.set_title(f"{model}: not run\non the digits", fontsize=8)
+                continue
+            x, r = torch.as_tensor(saved[f"{name}/{model}"]), rows[model]
+            if name == "digits":
+                image_grid(ax, x[:16], nrow=4, title=None)
+                cover = f"{r['modes']}/10 classes"
+            else:
+                first = first or ax
+                colour = "0.2" if model in ("data", "noise") else "C0"
+                ax.scatter(x[:, 0], x[:, 1], s=1, alpha=0.5, linewidths=0, c=colour)
+                box = BOXES[name]
+                ax.set(xlim=(-box, box), ylim=(-box, box), aspect="equal", xlabel="x₁")
+                cover = (
+                    f"{r['modes']}/8 modes, {100 * r['high_quality']:.0f}% in 3σ"
+                    if name == "ring-8"
+                    else f"{100 * r['near_data']:.0f}% near data"
+                )
+                if col == 0:
+                    ax.set_ylabel(f"{name}\nx₂")
+            ax.set_title(f"{model}\nED {r['energy_distance']:.2g}, {cover}", fontsize=8)
+    bars = fig.add_subfigure(grid[-1, :]).subplots(1, len(panels))
+    for ax, name in zip(bars, panels):  # energy distances: ≥ 0, so a log scale shows them all
+        rows = results[name]["rows"]
+        names = [m for m in COLUMNS if m in rows]
+        ax.bar(
+            names,
+            [rows[m]["energy_distance"] for m in names],
+            color=["0.3" if m in ("data", "noise") else "C0" for m in names],
+        )
+        ax.set(yscale="log", title=f"{name}: energy distance", ylabel="energy distance D²")
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+    fig.suptitle(
+        "Generative models on the same data, scored against the same held-out points "
+        "(ED: energy distance; data = floor, noise = ceiling)\nshort budgets: each model's own "
+        "recipe trains longer"
+    )
+    save_figure(fig, args.out, "generative_metrics")
+
+
+def loglik(r):
+    if "exact" in r:
+        return f"{r['exact']:.3f} (exact)"
+    if "iwae" in r:
+        return f"≥ {r['iwae']:.3f} (IWAE; ELBO {r['elbo']:.3f})"
+    if "ais" in r:
+        return (
+            f"{r['ais']:.3f} ± {r['ais_stderr']:.3f} (AIS; reverse AIS {r['reverse_ais']:.3f}, "
+            f"grid {r['quadrature']:.3f})"
+        )
+    return "—"
+
+
+def tables(results, n_samples):
+    for name, numbers in results.items():
+        print_table(
+            f"{name}: {n_samples['digits' if name == 'digits' else 'toys']} samples vs held-out",
+            {
+                model: {
+                    "MMD²": r["mmd"],
+                    "energy dist.": r["energy_distance"],
+                    "Fréchet": r["frechet"],
+                    "coverage": f"{r['modes']}/{r['of']}"
+                    if "modes" in r
+                    else f"{100 * r['near_data']:.1f}%",
+                    "log p (nats)": loglik(r),
+                    "sampling s": r["seconds"] if "seconds" in r else "—",
+                }
+                for model, r in numbers["rows"].items()
+            },
+            header="model",
+        )
+
+
+if args.replot:  # the figure and the table of a finished run, without training
+    numbers = json.loads((args.out / "generative_metrics.json").read_text())
+    with np.load(args.out / "generative_metrics_samples.npz") as arrays:
+        plot(numbers["datasets"], {key: arrays[key] for key in arrays.files})
+    tables(numbers["datasets"], numbers["n_samples"])
+    sys.exit(0)
 
 
 # ---- the 2-D toys ------------------------------------------------------------------------------
@@ -405,87 +514,5 @@ write_results(
         "datasets": results,
     },
 )
-
-COLUMNS = ("data", *MODELS, "noise")
-panels = [name for name in TOYS] + ["digits"]
-fig = plt.figure(figsize=(2.0 * len(COLUMNS), 2.2 * len(panels) + 2.6), layout="constrained")
-grid = fig.add_gridspec(len(panels) + 1, len(COLUMNS), height_ratios=[1] * len(panels) + [1.2])
-for row, name in enumerate(panels):
-    rows = results[name]["rows"]
-    first = None
-    for col, model in enumerate(COLUMNS):
-        ax = fig.add_subplot(grid[row, col], sharex=first, sharey=first)
-        if model not in rows:
-            ax.set_axis_off()
-            ax.set_title(f"{model}: not run", fontsize=8)
-            continue
-        x = saved[f"{name}/{model}"]
-        r = rows[model]
-        if name == "digits":
-            image_grid(ax, x[:16], nrow=4, title=None)
-            cover = f"{r['modes']}/10 classes"
-        else:
-            first = first or ax
-            ax.scatter(
-                x[:, 0], x[:, 1], s=1, alpha=0.5, linewidths=0, c="C0" if model != "data" else "0.2"
-            )
-            box = TOYS[name]["box"]
-            ax.set(xlim=(-box, box), ylim=(-box, box), aspect="equal")
-            cover = (
-                f"{r['modes']}/8 modes" if name == "ring-8" else f"{100 * r['near_data']:.0f}% near"
-            )
-            if col == 0:
-                ax.set_ylabel(f"{name}\nx₂")
-            ax.set_xlabel("x₁")
-        ax.set_title(f"{model}\nMMD² {r['mmd']:.3g}, {cover}", fontsize=8)
-for col, name in enumerate(panels):  # bars: MMD² of every row, log scale
-    span = len(COLUMNS) // len(panels)
-    ax = fig.add_subplot(
-        grid[-1, col * span : (col + 1) * span if col < len(panels) - 1 else len(COLUMNS)]
-    )
-    rows = results[name]["rows"]
-    names = [m for m in COLUMNS if m in rows]
-    values = [max(rows[m]["mmd"], 1e-5) for m in names]
-    ax.bar(names, values, color=["0.3" if m in ("data", "noise") else "C0" for m in names])
-    ax.set_yscale("log")
-    ax.set(title=f"{name}: MMD² to held-out (≤ 1e−5 drawn at 1e−5)", ylabel="MMD²")
-    ax.tick_params(axis="x", labelrotation=45, labelsize=7)
-fig.suptitle(
-    f"Generative models on the same data, same metrics (seed {args.seed}; short budgets: "
-    "each model's own recipe trains longer)"
-)
-save_figure(fig, args.out, "generative_metrics")
-
-
-def loglik(r):
-    if "exact" in r:
-        return f"{r['exact']:.3f} (exact)"
-    if "iwae" in r:
-        return f"≥ {r['iwae']:.3f} (IWAE; ELBO {r['elbo']:.3f})"
-    if "ais" in r:
-        return (
-            f"{r['ais']:.3f} ± {r['ais_stderr']:.3f} (AIS; reverse AIS {r['reverse_ais']:.3f}, "
-            f"grid {r['quadrature']:.3f})"
-        )
-    return "—"
-
-
-for name in panels:
-    rows = results[name]["rows"]
-    print_table(
-        f"{name}: {N_DIG if name == 'digits' else N_TOY} samples vs held-out points",
-        {
-            model: {
-                "MMD²": r["mmd"],
-                "energy dist.": r["energy_distance"],
-                "Fréchet": r["frechet"],
-                "coverage": f"{r['modes']}/{r['of']}"
-                if "modes" in r
-                else f"{100 * r['near_data']:.1f}%",
-                "log p (nats)": loglik(r),
-                "sampling s": r["seconds"] if "seconds" in r else "—",
-            }
-            for model, r in rows.items()
-        },
-        header="model",
-    )
+plot(results, saved)
+tables(results, {"toys": N_TOY, "digits": N_DIG})

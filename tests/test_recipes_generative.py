@@ -143,3 +143,8 @@ def test_generative_metrics(run_recipe):
     assert ebm["reverse_ais"] - slack <= ebm["quadrature"] <= ebm["ais"] + slack
     assert all(r["seconds"] > 0 for m, r in ring.items() if m not in ("data", "noise"))
     assert res["budgets"]["toy"]["EBM"] > 0 and res["threads"] == 1
+    # --replot redraws the figure from the saved samples and numbers, without training
+    (out / "generative_metrics.png").unlink()
+    run_recipe("generative_metrics", "--replot")
+    assert (out / "generative_metrics.png").stat().st_size > 10_000
+    assert json.loads((out / "generative_metrics.json").read_text()) == res
