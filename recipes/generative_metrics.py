@@ -340,13 +340,23 @@ def toy_models(toy, train, test, seed):
     return out
 
 
+class Walled(nn.Module):
+    """E(x) + WALL·Σ relu(|x| − box)²: the box as a steep wall, the density the clamped sampler
+    targets. x: (B, 2) -> (B,)."""
+
+    def __init__(self, energy, box):
+        super().__init__()
+        self.energy, self.box = energy, box
+
+    def forward(self, x):
+        return self.energy(x).reshape(-1) + WALL * (x.abs() - self.box).clamp(min=0).pow(2).sum(1)
+
+
 def ebm_likelihood(ebm, box, test, seed):
     """log p(test) with p = exp(−E)/Z on [−box, box]²: AIS (± stderr), reverse AIS, quadrature."""
     energy = ebm.energy
     device = next(energy.parameters()).device
-
-    def walled(x):  # the box as a steep wall: the density the clamped sampler targets
-        return energy(x).reshape(-1) + WALL * (x.abs() - box).clamp(min=0).pow(2).sum(1)
+    walled = Walled(energy, box)  # a module: AIS runs its chains on the energy's device
 
     cells = 400
     width = 2 * box / cells
