@@ -121,3 +121,42 @@ def test_gan_digits_mnist_configuration(run_recipe, tmp_path):
     assert (out / "gan_digits.png").is_file()
     assert res["frechet_train_vs_test"] < res["frechet_noise_vs_test"]
     assert math.isfinite(res["frechet_gan_vs_test"])
+
+
+def test_generative_metrics(run_recipe):
+    out = run_recipe("generative_metrics")
+    res = json.loads((out / "generative_metrics.json").read_text())
+    assert (out / "generative_metrics.png").stat().st_size > 10_000
+    saved = _samples(out, "generative_metrics")
+    n_toy, n_digits = res["n_samples"]["toys"], res["n_samples"]["digits"]
+    ring, digit_rows = res["datasets"]["ring-8"]["rows"], res["datasets"]["digits"]["rows"]
+    assert set(ring) == {"data", "VAE", "GAN", "EBM", "diffusion", "CNF", "noise"}
+    assert set(digit_rows) == {"data", "VAE", "GAN", "diffusion", "CNF", "noise"}
+    for model in ring:  # every row has as many samples, and they are the ones scored
+        assert saved[f"ring-8/{model}"].shape == (n_toy, 2)
+        assert ring[model]["energy_distance"] >= 0  # a V-statistic: never negative
+    for model in digit_rows:
+        x = saved[f"digits/{model}"]
+        assert x.shape == (n_digits, 1, 8, 8) and 0 <= x.min() <= x.max() <= 1
+    # held-out data against held-out data: the unbiased MMD² is ≈ 0, far below uniform noise's
+    for rows, noise_floor in ((ring, 5e-3), (digit_rows, 0.1)):
+        assert abs(rows["data"]["mmd"]) < 2e-3 < noise_floor < rows["noise"]["mmd"]
+        assert rows["data"]["frechet"] < 0.2 * rows["noise"]["frechet"]
+    # the data cover every mode; uniform noise on the box has the closed-form density 1/(2b)²
+    assert ring["data"]["modes"] == 8 and ring["data"]["high_quality"] > 0.95
+    assert digit_rows["data"]["modes"] == 10
+    assert ring["noise"]["exact"] == pytest.approx(-2 * math.log(6.0))
+    for rows in (ring, digit_rows):  # IWAE (K > 1) bounds log p more tightly than the ELBO
+        assert rows["VAE"]["iwae"] >= rows["VAE"]["elbo"] - 0.05
+    # the EBM's log p: AIS (log Z low → log p high) and reverse AIS (log p low) sandwich the
+    # quadrature on the grid, within a few standard errors and the grid's small error
+    ebm = ring["EBM"]
+    slack = 3 * (ebm["ais_stderr"] + ebm["reverse_ais_stderr"]) + 0.05
+    assert ebm["reverse_ais"] - slack <= ebm["quadrature"] <= ebm["ais"] + slack
+    assert all(r["seconds"] > 0 for m, r in ring.items() if m not in ("data", "noise"))
+    assert res["budgets"]["toy"]["EBM"] > 0 and res["threads"] == 1
+    # --replot redraws the figure from the saved samples and numbers, without training
+    (out / "generative_metrics.png").unlink()
+    run_recipe("generative_metrics", "--replot")
+    assert (out / "generative_metrics.png").stat().st_size > 10_000
+    assert json.loads((out / "generative_metrics.json").read_text()) == res
