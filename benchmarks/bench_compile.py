@@ -3,6 +3,8 @@
 - Langevin, 1024 chains × 200 steps at d = 32, on an MLP energy (d→128→128→1, SiLU), where
   eager already takes the fused layer-chain gradient, and on a residual MLP (a skip
   connection: eager takes autograd, compile takes ``torch.func.grad``);
+- parallel tempering (MALA moves, 4 inverse temperatures 1, 1/2, 1/4, 1/8) of 256 chains × 200
+  steps on the same residual MLP;
 - one Trainer epoch (batch 128, Adam, in-memory synthetic data) of a small MLP classifier
   (64→256→256→10, cross-entropy, 8192 samples), of the MNIST VAE (``ebm.models.VAE``
   784→400→20, 4096 images in [0, 1]) and of ``ebm.models.Diffusion`` (2-d data, three hidden
@@ -34,7 +36,7 @@ from torch import nn
 
 from benchmarks.bench_langevin_user import ResidualMLP, UserMLP
 from benchmarks.timing import compare, spread, time_once
-from ebm.sampling import langevin
+from ebm.sampling import langevin, parallel_tempering
 from ebm.train import Trainer
 
 CHAINS, D, STEPS, STEP = 1024, 32, 200, 0.01
@@ -84,6 +86,28 @@ def _sampler_row(label: str, energy: nn.Module) -> dict:
     first = time_once(compiled)
     return _row(
         f"Langevin, {label} d={D}, {CHAINS} chains x {STEPS} steps",
+        first,
+        compiled,
+        eager,
+        STEPS,
+        before,
+    )
+
+
+def _tempering_row(energy: nn.Module) -> dict:
+    x0 = torch.randn(256, D, generator=torch.Generator().manual_seed(2))
+    betas = (1.0, 0.5, 0.25, 0.125)
+
+    def compiled():
+        return parallel_tempering(energy, x0, betas, STEPS, STEP, compile=True)
+
+    def eager():
+        return parallel_tempering(energy, x0, betas, STEPS, STEP)
+
+    before = _load()
+    first = time_once(compiled)
+    return _row(
+        f"parallel tempering (MALA), residual MLP d={D}, 4 x 256 chains x {STEPS} steps",
         first,
         compiled,
         eager,
@@ -156,6 +180,7 @@ def run() -> list[dict]:
     rows = [
         _sampler_row("MLP energy (eager: fused gradient)", UserMLP(D)),
         _sampler_row("residual MLP (eager: autograd)", ResidualMLP(D)),
+        _tempering_row(ResidualMLP(D)),
     ]
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(8192, 64, generator=g), torch.randint(10, (8192,), generator=g)
