@@ -125,7 +125,10 @@ class Stepper:
         # lets DDPOptimizer split graphs at the gradient buckets) is compiled, never the model
         # itself, so its state_dict keys, EMA and checkpoints are those of eager training.
         self._training_step = model.training_step
+        self._optimize = self.optimize
         if compile:
+            # the hook runs eagerly between compiled graphs (dynamo would trace into it)
+            self._optimize = torch.compiler.disable(self.optimize)
             if self.ddp is not None:
                 self.ddp = torch.compile(self.ddp)
             else:
@@ -285,7 +288,7 @@ class Stepper:
         self.updated = False
         try:
             with self.precision.autocast():
-                out = self._training_step(batch, self.optimize)
+                out = self._training_step(batch, self._optimize)
         except SkipBatch:
             for o in self.optimizers:
                 o.zero_grad(set_to_none=True)

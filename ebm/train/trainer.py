@@ -144,7 +144,9 @@ class Trainer:
             when a batch shape changes, e.g. a short last batch: use drop_last=True), so it
             pays off only on long fits of models whose step is many small operations; see
             the training guide. A ``torch.compile``'d module (an ``OptimizedModule``) given
-            to fit is trained as its original module with compile on. Default False.
+            to fit is trained as its original module with compile on. Under manual
+            optimisation each ``optimize`` call runs eagerly between compiled graphs (torch
+            2.13 warns about a non-leaf ``.grad`` there). Default False.
 
     After fit: ``history`` (rows of logged metrics), ``summary`` (a dict: steps, steps_run,
     epochs, seconds, steps_per_second, loss, val_loss, checkpoint, stopped_by; see
