@@ -16,7 +16,9 @@ median of interleaved calls (compiled, eager, alternating), ratio = compiled / e
 compile is faster). ``break_even_steps``: the sampler steps (or training steps) after which the
 compilation has paid for itself (compile_s / time saved per step; null when compile is not
 faster). Each row records the 1-minute load average before and after: the machine is shared,
-read the ratios, not the absolute times. No GPU was at hand when these numbers were taken.
+read the ratios, not the absolute times. No GPU was at hand when these numbers were taken; on a
+machine with CUDA (``make gpu-check``) every case runs on the GPU, each timed call ending in a
+``torch.cuda.synchronize()``.
 
 The run compiles into a fresh, empty inductor cache (``TORCHINDUCTOR_CACHE_DIR`` set to a new
 temporary folder unless already set), so ``first_call_s`` is a cold compile, what a script pays
@@ -41,6 +43,19 @@ from ebm.train import Trainer
 
 CHAINS, D, STEPS, STEP = 1024, 32, 200, 0.01
 REPEATS = 5
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _synced(fn):
+    """``fn`` then a device sync, so the wall clock covers queued GPU work."""
+
+    def call():
+        out = fn()
+        if DEVICE.type == "cuda":
+            torch.cuda.synchronize(DEVICE)
+        return out
+
+    return call
 
 
 def _load() -> float:
@@ -52,7 +67,7 @@ def _ms(seconds: float) -> str:
 
 
 def _row(name, first, compiled, eager, n_steps, before) -> dict:
-    r = compare(compiled, eager, repeats=REPEATS, warmup=1)
+    r = compare(_synced(compiled), _synced(eager), repeats=REPEATS, warmup=1)
     compile_s = max(first - r["ours_s"], 0.0)
     saved = (r["peer_s"] - r["ours_s"]) / n_steps  # seconds per step
     return {
@@ -70,11 +85,13 @@ def _row(name, first, compiled, eager, n_steps, before) -> dict:
         "steps_per_call": n_steps,
         "break_even_steps": math.ceil(compile_s / saved) if saved > 0 else None,
         "load": [before, _load()],
+        "device": str(DEVICE),
     }
 
 
 def _sampler_row(label: str, energy: nn.Module) -> dict:
-    x0 = torch.randn(CHAINS, D, generator=torch.Generator().manual_seed(1))
+    x0 = torch.randn(CHAINS, D, generator=torch.Generator().manual_seed(1)).to(DEVICE)
+    energy = energy.to(DEVICE)
 
     def compiled():
         return langevin(energy, x0, STEPS, STEP, compile=True)
@@ -83,7 +100,7 @@ def _sampler_row(label: str, energy: nn.Module) -> dict:
         return langevin(energy, x0, STEPS, STEP)
 
     before = _load()
-    first = time_once(compiled)
+    first = time_once(_synced(compiled))
     return _row(
         f"Langevin, {label} d={D}, {CHAINS} chains x {STEPS} steps",
         first,
@@ -95,7 +112,8 @@ def _sampler_row(label: str, energy: nn.Module) -> dict:
 
 
 def _tempering_row(energy: nn.Module) -> dict:
-    x0 = torch.randn(256, D, generator=torch.Generator().manual_seed(2))
+    x0 = torch.randn(256, D, generator=torch.Generator().manual_seed(2)).to(DEVICE)
+    energy = energy.to(DEVICE)
     betas = (1.0, 0.5, 0.25, 0.125)
 
     def compiled():
@@ -105,7 +123,7 @@ def _tempering_row(energy: nn.Module) -> dict:
         return parallel_tempering(energy, x0, betas, STEPS, STEP)
 
     before = _load()
-    first = time_once(compiled)
+    first = time_once(_synced(compiled))
     return _row(
         f"parallel tempering (MALA), residual MLP d={D}, 4 x 256 chains x {STEPS} steps",
         first,
@@ -153,7 +171,7 @@ def _trainer_row(label: str, make, data, batch: int, n: int) -> dict:
             Trainer(
                 max_epochs=1,
                 batch_size=batch,
-                device="cpu",
+                device=DEVICE,
                 seed=0,
                 progress=False,
                 drop_last=True,
@@ -163,7 +181,7 @@ def _trainer_row(label: str, make, data, batch: int, n: int) -> dict:
         return fit
 
     before = _load()
-    first = time_once(epoch(compiled_model, True))
+    first = time_once(_synced(epoch(compiled_model, True)))
     return _row(
         f"Trainer epoch, {label}, {n // batch} steps of batch {batch}",
         first,
