@@ -813,6 +813,7 @@ SAMPLING["ebm.sampling.parallel_tempering"] = V(
     step_size=POSITIVE,
     swap_every=Int(1),
     kernel=Choice(),
+    compile=Choice(),
 )
 
 

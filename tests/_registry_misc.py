@@ -336,6 +336,7 @@ TRAIN = {
         grad_clip=POSITIVE,
         progress=Choice(),
         overwrite=Choice(),
+        compile=Choice(),
         ema_decay=OPEN_UNIT,
         scheduler_interval=Choice(),
         log_dir=Skip("a folder"),

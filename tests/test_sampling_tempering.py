@@ -146,6 +146,8 @@ def test_same_generator_same_chains_and_the_fused_gradient_agrees_with_autograd(
         (dict(swap_every=0), "swap_every"),
         (dict(swap_every=1.5), "swap_every"),
         (dict(kernel="hmc"), "kernel"),
+        (dict(compile="yes"), r"compile must be one of \(False, True\), got 'yes'"),
+        (dict(compile=1), "compile"),
         (dict(generator=3), "generator"),
         (dict(energy=3), "energy"),
         (dict(energy=lambda x: x), "energy"),  # (B, 2): not one value per sample
@@ -215,3 +217,18 @@ def test_nan_energies_are_never_accepted():
         energy, torch.zeros(50, 1), (1.0, 0.3), 200, 0.2, generator=torch.Generator().manual_seed(9)
     )
     assert bool((samples <= 1.0).all()) and bool(torch.isfinite(swaps).all())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kernel", ["mala", "langevin"])
+def test_compiled_moves_match_eager(kernel):
+    """compile=True runs the same arithmetic on the same draws: the same chains and swap rates
+    (to float32 reordering), for an autograd-path energy (torch.func under compile)."""
+    x0 = torch.linspace(-5.0, 5.0, 16).unsqueeze(1)
+    kw = dict(betas=(1.0, 0.5, 0.25), n_steps=6, step_size=0.05, kernel=kernel)
+    eager = parallel_tempering(two_wells, x0, generator=torch.Generator().manual_seed(0), **kw)
+    compiled = parallel_tempering(
+        two_wells, x0, generator=torch.Generator().manual_seed(0), compile=True, **kw
+    )
+    torch.testing.assert_close(compiled[0], eager[0], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(compiled[1], eager[1], equal_nan=True)

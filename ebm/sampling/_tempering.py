@@ -34,6 +34,7 @@ from ebm.sampling._common import (
     energy_and_grad,
     energy_and_grad_fn,
     frozen_parameters,
+    maybe_compile,
     noise_source,
 )
 
@@ -67,6 +68,27 @@ def _log_q(to: Tensor, frm: Tensor, drift: Tensor, inv_4h: Tensor) -> Tensor:
     return -(to - frm + drift).flatten(1).pow(2).sum(1) * inv_4h
 
 
+def _move(value_and_grad, x, e, grad, noise, uniform, h, noise_std, inv_4h, beta_rows, per_row):
+    """One MALA (``uniform`` given) or Langevin (``uniform`` None) step of every replica.
+    Returns (x, e, grad). Pure: compiled whole under ``compile=True``."""
+    drift = h * grad
+    proposal = x - drift + noise_std * noise
+    e_prop, grad_prop = value_and_grad(proposal)
+    if uniform is None:  # unadjusted Langevin: every move is taken
+        return proposal, e_prop, grad_prop
+    drift_prop = h * grad_prop
+    log_accept = beta_rows * (e - e_prop) + (
+        _log_q(x, proposal, drift_prop, inv_4h) - _log_q(proposal, x, drift, inv_4h)
+    )
+    accept = uniform.log() < log_accept  # NaN compares False: rejected
+    keep = accept.view(per_row)
+    return (
+        torch.where(keep, proposal, x),
+        torch.where(accept, e_prop, e),
+        torch.where(keep, grad_prop, grad),
+    )
+
+
 def parallel_tempering(
     energy: EnergyFn,
     x0: Tensor,
@@ -76,6 +98,7 @@ def parallel_tempering(
     swap_every: int = 1,
     kernel: str = "mala",
     generator: torch.Generator | None = None,
+    compile: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Sample exp(−E(x)) by parallel tempering: replicas at the inverse temperatures ``betas``
     move by MALA (or Langevin) and exchange states with their neighbours.
@@ -104,6 +127,10 @@ def parallel_tempering(
     and the bias of the hot replicas reaches the target through the swaps.
     generator: the source of the noise, the MALA tests and the swap tests (None: torch's global
     RNG). With a single beta and kernel="mala", the draws (and so the chain) are ``mala``'s.
+    compile: wrap the move step in ``torch.compile`` (the gradient by ``torch.func`` unless the
+    energy is a fused Linear/Conv chain), as ``mala``'s; the first call costs seconds of
+    compilation, and on CPU it pays off only on long runs of non-chain energies (see the
+    sampling guide). The swaps stay eager.
 
     Returns (samples, swap_acceptance). samples: (n_steps, n_chains, *event), the β = 1
     replicas' states after each step (and that step's swaps); discard a burn-in. swap_acceptance:
@@ -135,6 +162,7 @@ def parallel_tempering(
     check_positive("step_size", step_size)
     check_int("swap_every", swap_every, minimum=1)
     check_choice("kernel", kernel, _KERNELS)
+    check_choice("compile", compile, (False, True))
     n_temps, n_chains, event = len(ladder), x0.shape[0], x0.shape[1:]
     dev, dt = x0.device, x0.dtype
     samples = torch.empty((n_steps, n_chains, *event), device=dev, dtype=dt)
@@ -161,7 +189,8 @@ def parallel_tempering(
         [ladder[k] - ladder[k + 1] for k in range(n_pairs)], device=dev, dtype=dt
     ).unsqueeze(1)  # (K − 1, 1): β_k − β_{k+1}
 
-    value_and_grad = energy_and_grad_fn(energy, False)
+    value_and_grad = energy_and_grad_fn(energy, compile)
+    move = maybe_compile(_move, compile)
     noise = noise_source(x, n_steps, generator)  # drawn first: with one beta, mala's draws
     uniforms = (
         torch.rand((n_steps, x.shape[0]), generator=generator, device=dev, dtype=dt)
@@ -172,21 +201,20 @@ def parallel_tempering(
         e, grad = energy_and_grad(energy, x)  # checks the energy's output shape
         n_rounds = 0
         for i in range(n_steps):
-            drift = h * grad
-            proposal = x - drift + noise_std * noise(i)[0]
-            e_prop, grad_prop = value_and_grad(proposal)
-            if uniforms is None:  # unadjusted Langevin: every move is taken
-                x, e, grad = proposal, e_prop, grad_prop
-            else:
-                drift_prop = h * grad_prop
-                log_accept = beta_rows * (e - e_prop) + (
-                    _log_q(x, proposal, drift_prop, inv_4h) - _log_q(proposal, x, drift, inv_4h)
-                )
-                accept = uniforms[i].log() < log_accept  # NaN compares False: rejected
-                keep = accept.view(per_row)
-                x = torch.where(keep, proposal, x)
-                e = torch.where(accept, e_prop, e)
-                grad = torch.where(keep, grad_prop, grad)
+            uniform = None if uniforms is None else uniforms[i]
+            x, e, grad = move(
+                value_and_grad,
+                x,
+                e,
+                grad,
+                noise(i)[0],
+                uniform,
+                h,
+                noise_std,
+                inv_4h,
+                beta_rows,
+                per_row,
+            )
             if n_pairs and (i + 1) % swap_every == 0:
                 x, e, grad = _swap(x, e, grad, gaps, n_rounds % 2, accepted, generator)
                 for k in range(n_rounds % 2, n_pairs, 2):

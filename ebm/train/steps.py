@@ -103,6 +103,7 @@ class Stepper:
         world_size,
         device,
         find_unused_parameters=False,
+        compile=False,
     ):
         self.model, self.optimizers, self.precision = model, optimizers, precision
         self.scaler = precision.scaler
@@ -120,6 +121,18 @@ class Stepper:
                     device_ids=ids,
                     find_unused_parameters=find_unused_parameters,
                 )
+        # compile: the bound training_step (or the DDP wrapper, as torch advises: compiling it
+        # lets DDPOptimizer split graphs at the gradient buckets) is compiled, never the model
+        # itself, so its state_dict keys, EMA and checkpoints are those of eager training.
+        self._training_step = model.training_step
+        self._optimize = self.optimize
+        if compile:
+            # the hook runs eagerly between compiled graphs (dynamo would trace into it)
+            self._optimize = torch.compiler.disable(self.optimize)
+            if self.ddp is not None:
+                self.ddp = torch.compile(self.ddp)
+            else:
+                self._training_step = torch.compile(model.training_step)
         self.checks: dict[str, torch.Tensor] = {}
         self._prefix, self._calls, self.updated = "", 0, False
         self.skipped_updates = 0  # optimiser updates dropped because of a non-finite loss
@@ -176,11 +189,11 @@ class Stepper:
     def automatic(self, batch, is_update: bool) -> tuple[dict, bool, bool]:
         """(terms, updated, skipped). ``is_update``: last micro-batch of an accumulation."""
         if self.ddp is None and self.precision.dtype is None:  # the lean common case
-            return self._automatic(self.model.training_step(batch), is_update)
+            return self._automatic(self._training_step(batch), is_update)
         sync_off = self.ddp is not None and not is_update
         with self.ddp.no_sync() if sync_off else contextlib.nullcontext():
             with self.precision.autocast():
-                out = self.ddp(batch) if self.ddp is not None else self.model.training_step(batch)
+                out = self.ddp(batch) if self.ddp is not None else self._training_step(batch)
             return self._automatic(out, is_update)
 
     def _automatic(self, out, is_update: bool) -> tuple[dict, bool, bool]:
@@ -275,7 +288,7 @@ class Stepper:
         self.updated = False
         try:
             with self.precision.autocast():
-                out = self.model.training_step(batch, self.optimize)
+                out = self._training_step(batch, self._optimize)
         except SkipBatch:
             for o in self.optimizers:
                 o.zero_grad(set_to_none=True)

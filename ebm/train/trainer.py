@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import sys
 import time
 from pathlib import Path
 
@@ -136,6 +137,16 @@ class Trainer:
         overwrite: let a fresh fit start in a ckpt_dir holding an earlier run's checkpoints;
             they are deleted when the new run writes its first checkpoint (until then they
             stay, so a run that fails early destroys nothing). Default False: refuse.
+        compile: True runs ``training_step`` through ``torch.compile`` (under DDP, the DDP
+            wrapper, as torch advises). The model itself is not wrapped: its state_dict keys
+            (no ``_orig_mod.`` prefix), checkpoints, EMA and validation are those of eager
+            training. The first steps pay the compilation (seconds to tens of seconds; again
+            when a batch shape changes, e.g. a short last batch: use drop_last=True), so it
+            pays off only on long fits of models whose step is many small operations; see
+            the training guide. A ``torch.compile``'d module (an ``OptimizedModule``) given
+            to fit is trained as its original module with compile on. Under manual
+            optimisation each ``optimize`` call runs eagerly between compiled graphs (torch
+            2.13 warns about a non-leaf ``.grad`` there). Default False.
 
     After fit: ``history`` (rows of logged metrics), ``summary`` (a dict: steps, steps_run,
     epochs, seconds, steps_per_second, loss, val_loss, checkpoint, stopped_by; see
@@ -171,6 +182,7 @@ class Trainer:
         num_workers: int = 0,
         find_unused_parameters: bool = False,
         overwrite: bool = False,
+        compile: bool = False,
     ):
         _positive_int_or_none("max_epochs", max_epochs)
         _positive_int_or_none("max_steps", max_steps)
@@ -192,6 +204,7 @@ class Trainer:
         check_choice("progress", progress, (True, False, "auto"))
         check_choice("tensorboard", tensorboard, (True, False, "auto"))
         check_choice("overwrite", overwrite, (True, False))
+        check_choice("compile", compile, (False, True))
         if grad_clip is not None:
             check_positive("grad_clip", grad_clip)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
@@ -221,7 +234,7 @@ class Trainer:
             drop_last,
         )
         self.num_workers, self.find_unused_parameters = num_workers, find_unused_parameters
-        self.overwrite = overwrite
+        self.overwrite, self.compile = overwrite, compile
         self._ckpt = CheckpointDir(self.ckpt_dir, keep_last) if self.ckpt_dir is not None else None
         self.history: list[dict[str, float]] = []
         self.device: torch.device | None = None
@@ -261,6 +274,11 @@ class Trainer:
         line after the progress bar when progress is shown.
         """
         started = time.perf_counter()
+        compile = self.compile
+        if _is_compiled_module(model):
+            # torch.compile(model) compiles forward only, and prefixes every state_dict key
+            # with "_orig_mod.": train the original module, compiling its training_step
+            model, compile = model._orig_mod, True
         _check_model(model)
         if val_data is not None and not callable(getattr(model, "validation_step", None)):
             raise TypeError(f"val_data was given but {type(model).__name__} has no validation_step")
@@ -334,6 +352,7 @@ class Trainer:
                 self.world_size,
                 device,
                 self.find_unused_parameters,
+                compile,
             )
             for opt in optimizers:
                 opt.zero_grad(set_to_none=True)
@@ -572,6 +591,13 @@ class Trainer:
     def _call(self, hook: str, model, *args) -> None:
         for cb in self.callbacks:
             getattr(cb, hook)(self, model, *args)
+
+
+def _is_compiled_module(model) -> bool:
+    """Whether ``model`` is torch.compile's OptimizedModule (without importing torch._dynamo,
+    which takes seconds: a model compiled by the caller means it is imported already)."""
+    dynamo = sys.modules.get("torch._dynamo.eval_frame")
+    return dynamo is not None and isinstance(model, dynamo.OptimizedModule)
 
 
 def _safe_len(batches) -> int | None:
