@@ -255,6 +255,9 @@ def toy_models(toy, train, test, seed):
     def unstd(u):
         return u.cpu() * std + mean
 
+    # torch seeds its global RNG from the OS at start-up: seed it before building the first model,
+    # whose initial weights would otherwise differ from run to run
+    torch.manual_seed(seed)
     # VAE (a Gaussian decoder with a fixed σ = 0.1 in standardised units); its samples are the
     # decoded means PLUS that noise: the model's distribution, not its means
     vae = VAE(
