@@ -132,6 +132,7 @@ def log_density(model):
 
 xlim, ylim = (-1.5, 2.5), (-1.0, 1.5)
 CAP = 8.0  # nats: p(y) below e^−8 ≈ 3e−4 is drawn in the top colour
+FLOOR = -1.5  # nats: one colour scale [FLOOR, CAP] for the compared −log p panels
 fig, axes = plt.subplots(3, 2, figsize=(7.6, 8.4), sharex=True, sharey=True)
 for row, name in zip(axes, RUNS):
     r = results[name]
@@ -146,6 +147,7 @@ for row, name in zip(axes, RUNS):
             xlim,
             ylim,
             n=30 if args.quick else 120,
+            vmin=FLOOR,
             vmax=CAP,
             label="−log p(y) (nats)",
             title=(
