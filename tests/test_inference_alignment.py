@@ -261,3 +261,17 @@ def test_expected_alignment_works_without_autograd():
         torch.testing.assert_close(expected_alignment(cost, 2.0), expected)
     with torch.no_grad():
         torch.testing.assert_close(expected_alignment(cost, 2.0), expected)
+
+
+def test_beta_beyond_the_dtype_range_is_its_limit_not_nan():
+    # torch turns 1e39 into inf in float32 (and inf · 0 into NaN): the soft-min clamps β to the
+    # dtype's range, where it is already the hard min
+    cost = torch.tensor([[[1.0, 2, 3], [4, 0, 6], [7, 8, 1]]])
+    assert soft_dtw(cost, 1e39).item() == soft_dtw(cost).item() == 2.0
+    assert torch.equal(expected_alignment(cost, 1e39), expected_alignment(cost))
+    assert free_energy(torch.tensor([[1.0, 2.0]]), beta=1e39).item() == 1.0
+    assert free_energy(torch.tensor([[1.0, 2.0]]), beta=1e300).item() == 1.0
+    tiny = expected_alignment(
+        torch.rand(1, 3, 3, generator=torch.Generator().manual_seed(0)), 1e-41
+    )
+    assert torch.isfinite(tiny).all()  # the near-uniform Gibbs distribution, not NaN

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from ebm._checks import as_float_tensor, check_positive
-from ebm.inference.marginal import _free_energy
+from ebm.inference.marginal import _free_energy, _representable_beta
 
 __all__ = ["soft_dtw", "expected_alignment"]
 
@@ -182,7 +182,7 @@ def soft_dtw(cost: Tensor, beta: float = math.inf) -> Tensor:
     """
     cost = _check_cost(cost)
     check_positive("beta", beta, allow_inf=True)
-    return _soft_dtw(cost, float(beta))
+    return _soft_dtw(cost, _representable_beta(float(beta), cost.dtype))
 
 
 def expected_alignment(cost: Tensor, beta: float = math.inf) -> Tensor:
@@ -207,7 +207,7 @@ def expected_alignment(cost: Tensor, beta: float = math.inf) -> Tensor:
     """
     cost = _check_cost(cost)
     check_positive("beta", beta, allow_inf=True)
-    beta = float(beta)
+    beta = _representable_beta(float(beta), cost.dtype)
     with torch.no_grad():  # the recursions directly: no autograd, so inference_mode works too
         R = _forward(cost, beta)
         value = R[:, -1, cost.shape[1]]

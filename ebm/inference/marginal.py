@@ -72,11 +72,22 @@ def free_energy(
     return _free_energy(E, float(beta), dim, average)
 
 
+def _representable_beta(beta: float, dtype: torch.dtype) -> float:
+    """A finite ``beta`` > 0 clamped to the positive normal range of ``dtype``: torch would turn a
+    larger one into inf (and inf · 0 into NaN) or a smaller one into 0 when it meets a tensor of
+    that dtype. inf stays inf."""
+    if math.isinf(beta):
+        return beta
+    info = torch.finfo(dtype)
+    return min(max(beta, info.tiny), info.max)
+
+
 def _free_energy(E: Tensor, beta: float, dim: int, average: bool = False) -> Tensor:
     """``free_energy`` without its checks (E a floating tensor, beta a float > 0 or inf): for
     callers that validated their own inputs, e.g. ``soft_dtw``'s soft-min in its inner loop."""
     if math.isinf(beta):
         return E.amin(dim)
+    beta = _representable_beta(beta, E.dtype)
     m = E.detach().amin(dim, keepdim=True)
     # an infinite min is the answer itself (+inf: every energy is +inf; −inf: one is); those
     # slices are computed on zeros and replaced, so no inf − inf reaches the value or gradient
