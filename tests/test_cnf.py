@@ -474,3 +474,12 @@ def test_fields_the_chain_divergence_does_not_know_go_through_autograd():
     fast = plain.log_prob(y)
     plain.field.register_forward_hook(lambda *args: None)  # takes the autograd path
     torch.testing.assert_close(fast, plain.log_prob(y), rtol=1e-12, atol=1e-12)
+
+
+def test_ot_pairing_survives_large_data_and_lets_nan_propagate():
+    model = CNF(2, hidden=(8,), objective="flow_matching", pairing="ot")
+    g = torch.Generator().manual_seed(0)
+    # finite data whose float32 squared distances overflow: the cost is built in float64
+    assert torch.isinf(model.flow_matching_loss(torch.full((4, 2), 1e20), generator=g))
+    # a forward pass does not read values: NaN data give a NaN loss, not a scipy error
+    assert torch.isnan(model.training_step(torch.full((4, 2), float("nan"))))

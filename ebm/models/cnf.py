@@ -143,7 +143,8 @@ def _ot_permutation(x0: Tensor, x1: Tensor) -> Tensor:
     """The exact minibatch optimal-transport pairing: perm (B,) minimising Σ_j ‖x0[perm[j]] − x1[j]‖².
 
     x0, x1: (B, D). Solved by scipy's ``linear_sum_assignment`` (shortest augmenting paths,
-    O(B³)) on the (B, B) squared-distance cost, on the CPU: one host transfer per call. Returns a
+    O(B³)) on the (B, B) squared-distance cost in float64, on the CPU: one host transfer per call;
+    a non-finite cost (NaN or inf data) leaves the order as it is, so the loss is NaN. Returns a
     long tensor on x0's device. The solver's time is almost all of it (the cost matrix and the
     transfer are ~2%); it is given the cost with the base draws as rows, which it solves ~30%
     faster than the transpose on Gaussian-to-data batches (the same optimum).
@@ -151,8 +152,12 @@ def _ot_permutation(x0: Tensor, x1: Tensor) -> Tensor:
     import numpy as np
     from scipy.optimize import linear_sum_assignment  # scipy only when OT pairing is used
 
-    cost = torch.cdist(x1.detach(), x0.detach()).pow(2)  # cost[j, i] = ‖x1[j] − x0[i]‖²
-    rows, cols = linear_sum_assignment(np.ascontiguousarray(cost.cpu().double().numpy().T))
+    # cost[j, i] = ‖x1[j] − x0[i]‖², in float64 so that large finite data cannot overflow it
+    cost = torch.cdist(x1.detach().double(), x0.detach().double()).pow(2)
+    cost = np.ascontiguousarray(cost.cpu().numpy().T)
+    if not np.isfinite(cost).all():  # NaN/inf data (a forward pass does not check): no pairing,
+        return torch.arange(len(x0), device=x0.device)  # the loss then carries the NaN
+    rows, cols = linear_sum_assignment(cost)
     perm = np.empty(len(rows), dtype=np.int64)
     perm[cols] = rows  # x0[rows[k]] is paired with x1[cols[k]]
     return torch.from_numpy(perm).to(x0.device)
