@@ -232,3 +232,14 @@ def test_compiled_moves_match_eager(kernel):
     )
     torch.testing.assert_close(compiled[0], eager[0], atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(compiled[1], eager[1], equal_nan=True)
+
+
+def test_scalar_events_sample_the_target():
+    # x0 of shape (n_chains,): the event is a scalar, as (n_chains, *event) allows
+    g = torch.Generator().manual_seed(0)
+    samples, swaps = parallel_tempering(
+        lambda x: 0.5 * x**2, torch.zeros(2000), [1.0, 0.5], 400, 0.1, generator=g
+    )
+    assert samples.shape == (400, 2000) and swaps.shape == (1,)
+    assert abs(samples[100:].var().item() - 1.0) < 0.05  # N(0, 1)
+    assert abs(samples[100:].mean().item()) < 0.05

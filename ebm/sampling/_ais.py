@@ -75,7 +75,7 @@ class AISResult(NamedTuple):
 
 
 def _tempered(x: Tensor, e: Tensor, g: Tensor, beta: Tensor, inv_var: float):
-    base = 0.5 * inv_var * x.flatten(1).pow(2).sum(1)
+    base = 0.5 * inv_var * x.reshape(len(x), -1).pow(2).sum(1)
     return beta * e + (1 - beta) * base, beta * g + (1 - beta) * inv_var * x
 
 
@@ -156,7 +156,7 @@ def _anneal(
         e = e.reshape(x.shape[0])
         last = len(betas) - 1
         for k in range(1, len(betas)):
-            log_ratio = 0.5 * inv_var * x.flatten(1).pow(2).sum(1) - e  # log f₁ − log f₀
+            log_ratio = 0.5 * inv_var * x.reshape(len(x), -1).pow(2).sum(1) - e  # log f₁ − log f₀
             w += (betas[k] - betas[k - 1]) * log_ratio.to(torch.float64)
             if k == last:
                 break

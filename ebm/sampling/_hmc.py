@@ -15,7 +15,7 @@ from ebm.sampling._common import EnergyFn, check_sampler_args, metropolis_chain
 
 
 def _kinetic(p: Tensor, inv_mass: Tensor) -> Tensor:
-    return 0.5 * (p * p * inv_mass).flatten(1).sum(1)
+    return 0.5 * (p * p * inv_mass).reshape(len(p), -1).sum(1)
 
 
 def _step(

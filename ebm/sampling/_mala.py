@@ -17,7 +17,9 @@ from ebm.sampling._common import EnergyFn, check_sampler_args, metropolis_chain
 
 def _log_q(to: Tensor, frm: Tensor, grad_frm: Tensor, step_size: float) -> Tensor:
     """log q(to | frm) up to a constant: −‖to − frm + step·∇E(frm)‖² / (4·step). (B,)"""
-    diff = (to - frm + step_size * grad_frm).flatten(1)
+    diff = (to - frm + step_size * grad_frm).reshape(
+        len(to), -1
+    )  # (B, event size), event may be ()
     return -diff.pow(2).sum(1) / (4.0 * step_size)
 
 

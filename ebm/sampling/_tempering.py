@@ -65,7 +65,7 @@ def _check_betas(betas: object) -> list[float]:
 def _log_q(to: Tensor, frm: Tensor, drift: Tensor, inv_4h: Tensor) -> Tensor:
     """log q(to | frm) up to a per-row constant: −‖to − frm + h·β·∇E(frm)‖² / (4h), h = step/β.
     drift: h·β·∇E(frm) = step·∇E(frm); inv_4h: (R,) 1 / (4h) per row. Returns (R,)."""
-    return -(to - frm + drift).flatten(1).pow(2).sum(1) * inv_4h
+    return -(to - frm + drift).reshape(len(to), -1).pow(2).sum(1) * inv_4h
 
 
 def _move(value_and_grad, x, e, grad, noise, uniform, h, noise_std, inv_4h, beta_rows, per_row):
