@@ -241,3 +241,11 @@ def test_cells_per_dimension_and_additivity_over_adjacent_boxes():
         grid_log_partition(energy, -1.0, 1.0, dim=2, cells=(3, 3, 3))
     with pytest.raises(ValueError, match="cells"):
         grid_log_partition(energy, -1.0, 1.0, dim=2, cells=(3, 0))
+
+
+@pytest.mark.parametrize("device", ["meta", "cuda:7", 3])
+def test_unavailable_or_unknown_devices_are_refused_by_name(device):
+    if isinstance(device, str) and device.startswith("cuda") and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has the device")
+    with pytest.raises(ValueError, match="device"):
+        grid_log_partition(lambda x: 0.5 * x.square().sum(1), -4.0, 4.0, dim=1, device=device)

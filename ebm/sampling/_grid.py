@@ -86,12 +86,9 @@ def _where(energy: object, device: object) -> tuple[torch.device, torch.dtype]:
     dtype = first.dtype if first is not None else torch.get_default_dtype()
     if device is None:
         return (first.device if first is not None else torch.device("cpu")), dtype
-    if not isinstance(device, (str, torch.device)):
-        raise ValueError(f"device must be a str or torch.device, got {device!r}")
-    try:
-        return torch.device(device), dtype
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"device must name a torch device, got {device!r}") from err
+    from ebm.train.devices import resolve_device  # the Trainer's names and availability checks
+
+    return resolve_device(device), dtype
 
 
 class _Grid:
@@ -180,7 +177,8 @@ def grid_log_partition(
     chunk_size: at most this many points per call of ``energy`` (bounds memory). For an energy
     made of elementwise operations the result does not depend on it; a network's matrix products
     can differ in the last bits between batch sizes.
-    device: where to evaluate, a str or ``torch.device`` (None: the device of the energy module's
+    device: where to evaluate: "cpu", "cuda", "cuda:N", "mps", "auto" or a ``torch.device``,
+    checked to be available as the Trainer's is (None: the device of the energy module's
     parameters, else the CPU).
 
     The sum is accumulated in float64 (a logsumexp of −E at the cells' centres plus the log of a
@@ -232,7 +230,8 @@ def grid_sample(
     suits d = 1 or 2 (3 at most).
     chunk_size: at most this many points per call of ``energy`` (bounds memory); see
     ``grid_log_partition``.
-    device: where to evaluate, a str or ``torch.device`` (None: the device of the energy module's
+    device: where to evaluate: "cpu", "cuda", "cuda:N", "mps", "auto" or a ``torch.device``,
+    checked to be available as the Trainer's is (None: the device of the energy module's
     parameters, else the CPU).
     generator: the source of the draws, on the evaluation device (None: torch's global RNG). The
     cells are drawn first (one ``torch.multinomial`` call), then the points inside them (one
