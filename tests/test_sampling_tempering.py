@@ -243,3 +243,18 @@ def test_scalar_events_sample_the_target():
     assert samples.shape == (400, 2000) and swaps.shape == (1,)
     assert abs(samples[100:].var().item() - 1.0) < 0.05  # N(0, 1)
     assert abs(samples[100:].mean().item()) < 0.05
+
+
+def test_a_beta_below_the_chains_dtype_range_is_refused():
+    with pytest.raises(ValueError, match="betas must be >="):
+        parallel_tempering(
+            lambda x: 0.5 * x.square().sum(1), torch.zeros(4, 1), [1.0, 1e-46], 3, 0.5
+        )
+    # the same ladder is fine in float64
+    parallel_tempering(
+        lambda x: 0.5 * x.square().sum(1),
+        torch.zeros(4, 1, dtype=torch.float64),
+        [1.0, 1e-46],
+        3,
+        0.5,
+    )

@@ -165,6 +165,11 @@ def parallel_tempering(
     check_choice("compile", compile, (False, True))
     n_temps, n_chains, event = len(ladder), x0.shape[0], x0.shape[1:]
     dev, dt = x0.device, x0.dtype
+    if min(ladder) < torch.finfo(dt).tiny:  # it would be 0 in the chains' dtype
+        raise ValueError(
+            f"betas must be >= {torch.finfo(dt).tiny:.3g} (the smallest normal {dt} number, the "
+            f"chains' dtype), got min(betas) = {min(ladder):.3g}"
+        )
     samples = torch.empty((n_steps, n_chains, *event), device=dev, dtype=dt)
     n_pairs = n_temps - 1
     accepted = torch.zeros(n_pairs, device=dev, dtype=dt)
