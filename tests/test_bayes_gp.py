@@ -204,3 +204,12 @@ X5, Y5 = torch.linspace(0, 1, 5).view(-1, 1), torch.zeros(5)
 def test_bad_input_names_the_argument(call, name):
     with pytest.raises(ValueError, match=rf"\b{name}\b"):
         call()
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_a_singular_kernel_matrix_gets_advice_not_a_cholesky_error(optimizer):
+    # twenty copies of one input with almost no noise or jitter: K + σ²I is singular
+    gp = GPRegressor(noise=1e-8, jitter=1e-12, n_steps=30, optimizer=optimizer)
+    y = torch.randn(20, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="raise `jitter` or `noise`"):
+        gp.fit(torch.zeros(20, 1), y)

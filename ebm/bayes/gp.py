@@ -207,23 +207,31 @@ class GPRegressor(ParamsMixin):
                 noise=torch.tensor(float(self.noise), dtype=dtype),
                 jitter=float(self.jitter),
             )
-        if n_steps > 0 and self.optimizer == "lbfgs":
-            self.n_iter_ = _fit_lbfgs(self.model_, x, y, n_steps, self.device)
-        elif n_steps > 0:
-            trainer = Trainer(
-                max_epochs=n_steps,
-                batch_size=None,
-                device=self.device,
-                shuffle=False,
-                progress=False,
-                log_every_n_steps=None,
-                tensorboard=False,
-            )
-            trainer.fit(_MarginalLikelihood(self.model_, self.lr), (x, y))
-            self.history_ = trainer.history
-            self.n_iter_ = n_steps
-        else:
-            self.n_iter_ = 0
+        try:
+            if n_steps > 0 and self.optimizer == "lbfgs":
+                self.n_iter_ = _fit_lbfgs(self.model_, x, y, n_steps, self.device)
+            elif n_steps > 0:
+                trainer = Trainer(
+                    max_epochs=n_steps,
+                    batch_size=None,
+                    device=self.device,
+                    shuffle=False,
+                    progress=False,
+                    log_every_n_steps=None,
+                    tensorboard=False,
+                )
+                trainer.fit(_MarginalLikelihood(self.model_, self.lr), (x, y))
+                self.history_ = trainer.history
+                self.n_iter_ = n_steps
+            else:
+                self.n_iter_ = 0
+        except torch.linalg.LinAlgError as err:
+            raise ValueError(
+                "GPRegressor.fit: the kernel matrix of x was not positive definite during the fit "
+                f"(initial noise {float(self.noise):g}, jitter {float(self.jitter):g}; "
+                "repeated or nearly repeated rows of x with little noise do this): raise `jitter` "
+                "or `noise`, or standardise y"
+            ) from err
         return self
 
     def _check_fitted(self) -> gp.models.GPRegression:

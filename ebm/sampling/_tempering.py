@@ -112,7 +112,8 @@ def parallel_tempering(
     the chains start: NaN/inf raise.
     betas: the inverse temperatures, a 1-D finite sequence or tensor with betas[0] = 1 (the
     target) and non-increasing after it, all > 0, e.g. (1.0, 0.5, 0.25, 0.125); equal
-    neighbours are allowed (their swaps are always accepted). A single beta (1.0,) runs plain
+    neighbours are allowed (their swaps are always accepted); each at least the smallest normal
+    number of x0's dtype (1.2e-38 in float32). A single beta (1.0,) runs plain
     MALA (or Langevin). Choose the hottest β so that β·(the energy barrier between modes) is
     a few nats, and space the ladder geometrically, tightly enough that every neighbouring
     pair's swap acceptance stays above about 0.2 (in d dimensions the ratio between
