@@ -483,3 +483,16 @@ def test_ot_pairing_survives_large_data_and_lets_nan_propagate():
     assert torch.isinf(model.flow_matching_loss(torch.full((4, 2), 1e20), generator=g))
     # a forward pass does not read values: NaN data give a NaN loss, not a scipy error
     assert torch.isnan(model.training_step(torch.full((4, 2), float("nan"))))
+
+
+def test_training_step_takes_numpy_batches_and_names_an_empty_one():
+    model = CNF(2, hidden=(8,), objective="flow_matching")
+    y = torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
+    state = torch.get_rng_state()  # the step draws x₀ and t from the global RNG: the same draws
+    from_tensor = model.training_step(y)
+    with torch.random.fork_rng():
+        torch.set_rng_state(state)
+        from_numpy = model.training_step(y.numpy())
+    assert torch.equal(from_numpy, from_tensor)
+    with pytest.raises(ValueError, match="batch must be"):
+        model.training_step([])

@@ -163,6 +163,15 @@ def _ot_permutation(x0: Tensor, x1: Tensor) -> Tensor:
     return torch.from_numpy(perm).to(x0.device)
 
 
+def _data_of(batch: object) -> object:
+    """The data of a batch: y itself (a tensor or array-like), or the first entry of [y, ...]."""
+    if isinstance(batch, (list, tuple)):
+        if not batch:
+            raise ValueError("batch must be y (B, dim) or [y, ...], got an empty sequence")
+        return batch[0]
+    return batch
+
+
 class CNF(nn.Module):
     """A CNF on vectors y (B, dim) with an MLP field f_θ([y, t]).
 
@@ -359,9 +368,9 @@ class CNF(nn.Module):
         return (v - u).pow(2).sum(1).mean()
 
     def training_step(self, batch) -> Tensor:
-        """batch: y (B, dim) or [y, ...]. Returns the loss of ``objective``: the mean negative
+        """batch: y (B, dim) (a tensor or numpy array) or [y, ...]. Returns the loss of ``objective``: the mean negative
         log-likelihood (nats) or the flow-matching loss (x₀ and t from torch's global RNG)."""
-        y = self._data(batch if isinstance(batch, Tensor) else batch[0], finite=False)
+        y = self._data(_data_of(batch), finite=False)
         if self.objective == "flow_matching":
             return self._flow_matching_loss(y)
         return -self._log_prob(y).mean()  # no host sync per step
@@ -370,7 +379,7 @@ class CNF(nn.Module):
         """batch: y (B, dim) or [y, ...]. Returns {"nll": the mean −log p(y)} with
         ``objective="likelihood"``, {"flow_matching": the loss with x₀ and t from a generator
         seeded 0 (the same draws every call, so epochs compare)} otherwise; no gradients."""
-        y = self._data(batch if isinstance(batch, Tensor) else batch[0], finite=False)
+        y = self._data(_data_of(batch), finite=False)
         with torch.no_grad():
             if self.objective == "flow_matching":
                 g = torch.Generator(device=y.device).manual_seed(0)

@@ -109,7 +109,9 @@ def parallel_tempering(
     x0: (n_chains, *event) initial states, a finite tensor or array-like (integers promoted,
     cast to an ``nn.Module`` energy's dtype): every replica of chain i starts at x0[i]. Unlike
     ``langevin``/``mala`` (which run in training's hot loop) its values are checked once, before
-    the chains start: NaN/inf raise.
+    the chains start: NaN/inf raise. The energy's values are not read inside the loop (no host
+    sync): a NaN energy rejects that move or swap (NaN compares False), so an energy that is
+    NaN everywhere leaves every chain at x0 with swap acceptance 0, not an error.
     betas: the inverse temperatures, a 1-D finite sequence or tensor with betas[0] = 1 (the
     target) and non-increasing after it, all > 0, e.g. (1.0, 0.5, 0.25, 0.125); equal
     neighbours are allowed (their swaps are always accepted); each at least the smallest normal
