@@ -158,13 +158,20 @@ def check_same_shape(**tensors: Tensor) -> None:
             )
 
 
+def all_finite(value: Tensor) -> bool:
+    """Whether ``value`` holds no NaN or inf (a host sync: call on inputs, not in hot loops).
+
+    A sum is finite only if every term is (NaN and ±inf propagate), and it costs a fraction of
+    the elementwise test on large inputs; only a sum that overflows needs that test. Integer and
+    bool tensors are finite without a test."""
+    if not (value.is_floating_point() or value.is_complex()):
+        return True
+    return bool(torch.isfinite(value.sum())) or bool(torch.isfinite(value).all())
+
+
 def check_finite(name: str, value: Tensor) -> Tensor:
     """Require no NaN or inf (a host sync: call on inputs, not inside hot loops)."""
-    if not (value.is_floating_point() or value.is_complex()):
-        return value  # integers and bools are always finite
-    # A sum is finite only if every term is (NaN and ±inf propagate), and it costs a fraction of
-    # the elementwise test on large inputs; only a sum that overflows needs the elementwise test.
-    if bool(torch.isfinite(value.sum())) or bool(torch.isfinite(value).all()):
+    if all_finite(value):
         return value
     n_nan = int(torch.isnan(value).sum())
     n_inf = int(torch.isinf(value).sum())

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ebm._checks import as_float_tensor, check_finite, check_int, check_nonempty
+from ebm._checks import all_finite, as_float_tensor, check_finite, check_int, check_nonempty
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -136,14 +136,6 @@ def _short_repr(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _check_finite_fast(name: str, Y: Tensor) -> None:
-    """check_finite, reading one number when Y is finite: the sum is non-finite whenever an
-    entry is NaN or ±inf and costs a fraction of isfinite().all(); only if it is non-finite (a
-    NaN/inf, or an overflow of finite values) does the exact check decide."""
-    if Y.numel() and not torch.isfinite(Y.sum()):
-        check_finite(name, Y)
-
-
 def check_data(name: str, Y: object, min_samples: int = 1, what: str = "") -> Tensor:
     """Require finite (N, D) data with N >= ``min_samples``: a tensor or array-like, integer and
     bool values promoted to the default float dtype, floating tensors kept as they are.
@@ -157,7 +149,7 @@ def check_data(name: str, Y: object, min_samples: int = 1, what: str = "") -> Te
             f"{name} must have shape (N, D) with N >= {min_samples}{reason} and D >= 1, "
             f"got {tuple(Y.shape)}"
         )
-    _check_finite_fast(name, Y)
+    check_finite(name, Y)
     return Y
 
 
@@ -190,14 +182,13 @@ def as_query(name: str, Y: object, reference: Tensor) -> Tensor:
             f"{name} must have shape (B, {reference.shape[-1]}) like the data seen in fit, "
             f"got {tuple(Y.shape)}"
         )
-    _check_finite_fast(name, Y)
+    check_finite(name, Y)
     moved = Y.to(device=reference.device, dtype=reference.dtype)
-    if moved.dtype != Y.dtype and moved.numel() and not torch.isfinite(moved.sum()):
-        if not torch.isfinite(moved).all():
-            raise ValueError(
-                f"{name} holds values beyond the range of the fitted dtype {reference.dtype} "
-                f"(largest |value| {float(Y.abs().max()):.3g}): rescale it or fit in float64"
-            )
+    if moved.dtype != Y.dtype and not all_finite(moved):
+        raise ValueError(
+            f"{name} holds values beyond the range of the fitted dtype {reference.dtype} "
+            f"(largest |value| {float(Y.abs().max()):.3g}): rescale it or fit in float64"
+        )
     return moved
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset, Sampler
 
-from ebm._checks import _from_array_like
+from ebm._checks import _from_array_like, all_finite
 from ebm.train.devices import move_to_device
 
 __all__ = ["Batches", "batch_size_of"]
@@ -136,9 +136,7 @@ class Batches:
         if t.is_floating_point():
             if self.float_dtype is not None and t.dtype != self.float_dtype:
                 t = t.to(self.float_dtype)
-            # a finite sum means every value is finite (NaN and ±inf propagate), at a fraction
-            # of the elementwise test's cost; only a sum that overflows needs that test
-            if t.numel() and not (torch.isfinite(t.sum()) or torch.isfinite(t).all()):
+            if not all_finite(t):
                 raise ValueError(
                     f"{name} contains NaN or inf values "
                     f"({int(torch.isnan(t).sum())} NaN, {int(torch.isinf(t).sum())} inf): "
