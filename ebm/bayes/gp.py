@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ebm._checks import as_float_tensor, check_choice, check_int, check_positive
+from ebm.bayes._lbfgs import minimize_lbfgs
 from ebm.bayes.prediction import Prediction
 from ebm.models._estimator import ParamsMixin
 
@@ -104,25 +105,13 @@ def _fit_lbfgs(
     target = resolve_device(device)
     gpr.to(target)
     gpr.set_data(x.to(target), y.to(target))
-    params = list(gpr.parameters())
-    optimizer = torch.optim.LBFGS(
-        params,
-        lr=1.0,
-        max_iter=max_iter,
+    return minimize_lbfgs(
+        list(gpr.parameters()),
+        lambda: _negative_log_marginal(gpr),
+        max_iter,
         tolerance_grad=1e-5,
         tolerance_change=1e-9,
-        line_search_fn="strong_wolfe",
     )
-
-    def closure() -> Tensor:
-        optimizer.zero_grad()
-        loss = _negative_log_marginal(gpr)
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        optimizer.step(closure)
-    return int(optimizer.state[params[0]].get("n_iter", 0))
 
 
 class GPRegressor(ParamsMixin):

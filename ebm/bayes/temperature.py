@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ebm._checks import as_float_tensor, as_index_tensor, check_int, check_nonempty
+from ebm.bayes._lbfgs import minimize_lbfgs
 from ebm.models._estimator import NotFittedError, ParamsMixin
 
 __all__ = ["TemperatureScaling", "VectorScaling"]
@@ -44,27 +45,9 @@ def _fit_data(logits: object, labels: object) -> tuple[Tensor, Tensor]:
 
 def _lbfgs(params: list[Tensor], loss_fn, max_iter: int) -> tuple[float, int]:
     """Minimise loss_fn() over params with strong-Wolfe L-BFGS; returns (final loss, iterations)."""
-    optimizer = torch.optim.LBFGS(
-        params,
-        lr=1.0,
-        max_iter=max_iter,
-        tolerance_grad=1e-10,
-        tolerance_change=1e-14,
-        line_search_fn="strong_wolfe",
-    )
-
-    def closure() -> Tensor:
-        optimizer.zero_grad()
-        loss = loss_fn()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        optimizer.step(closure)
+    n_iter = minimize_lbfgs(params, loss_fn, max_iter, tolerance_grad=1e-10, tolerance_change=1e-14)
     with torch.no_grad():
-        final = float(loss_fn())
-    state = optimizer.state[params[0]]
-    return final, int(state.get("n_iter", 0))
+        return float(loss_fn()), n_iter
 
 
 class _Scaling(ParamsMixin):
