@@ -44,18 +44,26 @@ torch.manual_seed(args.seed)
 data = warwick_data(20000, args.seed)
 model = Diffusion(1, hidden=(128, 128), T=1000, schedule="linear", lr=2e-3)
 steps = 1200 if args.quick else 6000
-trainer = Trainer(
-    max_epochs=None,
-    max_steps=steps,
-    batch_size=512,
-    device=args.device,
-    precision=args.precision,
-    seed=args.seed,
-    ema_decay=0.99 if args.quick else 0.999,
-    progress=False,
-    log_every_n_steps=None,
-)
-trainer.fit(model, data)
+
+
+def fitted_trainer(diffusion):
+    """Train ``diffusion`` on ``data`` (both models of this recipe alike); returns the Trainer."""
+    trainer = Trainer(
+        max_epochs=None,
+        max_steps=steps,
+        batch_size=512,
+        device=args.device,
+        precision=args.precision,
+        seed=args.seed,
+        ema_decay=0.99 if args.quick else 0.999,
+        progress=False,
+        log_every_n_steps=None,
+    )
+    trainer.fit(diffusion, data)
+    return trainer
+
+
+trainer = fitted_trainer(model)
 model.eval()
 n = 1000 if args.quick else 10000
 # the raw (last-step) weights first, for comparison, with the same noise as the EMA samples below
@@ -167,18 +175,7 @@ def wasserstein_1(a, b):
 tutorial = Diffusion(
     1, hidden=(128, 128), betas=linear_schedule(50, 1e-4, 0.02), lr=2e-3, max_alpha_bar_T=1.0
 )
-tutorial_trainer = Trainer(
-    max_epochs=None,
-    max_steps=steps,
-    batch_size=512,
-    device=args.device,
-    precision=args.precision,
-    seed=args.seed,
-    ema_decay=0.99 if args.quick else 0.999,
-    progress=False,
-    log_every_n_steps=None,
-)
-tutorial_trainer.fit(tutorial, data)
+tutorial_trainer = fitted_trainer(tutorial)
 tutorial_trainer.ema.copy_to(tutorial)
 tutorial.eval()
 ab_50 = float(tutorial.alpha_bars[-1])
