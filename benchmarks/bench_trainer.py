@@ -129,18 +129,10 @@ def _vae():
 
 
 def _lenet():
+    from ebm.bayes import caffe_lenet
+
     torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(1, 20, 5),
-        nn.MaxPool2d(2),
-        nn.Conv2d(20, 50, 5),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(50 * 4 * 4, 500),
-        nn.ReLU(),
-        nn.Dropout(0.5),
-        nn.Linear(500, 10),
-    )
+    return caffe_lenet(p=0.5)
 
 
 def _realistic_data():

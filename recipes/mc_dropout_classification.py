@@ -30,6 +30,7 @@ from ebm.bayes import (
     SWAGCallback,
     TemperatureScaling,
     VectorScaling,
+    caffe_lenet,
     mean_probs,
     mutual_information,
     predictive_entropy,
@@ -65,17 +66,7 @@ if args.data_dir:  # the notes' setting: MNIST and the Caffe LeNet, dropout befo
     epochs, batch, lr, weight_decay, n_eval = 3, 128, 1e-3, 5e-4, 2000
     if args.quick:
         x_train, y_train, epochs = x_train[:2048], y_train[:2048], 1
-    net = nn.Sequential(
-        nn.Conv2d(1, 20, 5),
-        nn.MaxPool2d(2),
-        nn.Conv2d(20, 50, 5),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(50 * 4 * 4, 500),
-        nn.ReLU(),
-        nn.Dropout(0.5),
-        nn.Linear(500, 10),
-    )
+    net = caffe_lenet(p=0.5)
     data_name = "MNIST, Caffe LeNet"
 else:  # 8×8 digits and a small LeNet-like net with dropout (p = 0.5) before the last layer
     x_train, y_train = digits("train", generator=torch.Generator().manual_seed(args.seed))

@@ -623,6 +623,9 @@ BAYES = {
         activation=ACTIVATION,
         p=Real(0, 1, high_inclusive=False),
     ),
+    "ebm.bayes.caffe_lenet": V(
+        lambda: (bayes.caffe_lenet, dict(p=0.1)), p=Real(0, 1, high_inclusive=False)
+    ),
     "ebm.bayes.dropout_modules": V(lambda: (bayes.dropout_modules, dict(net=_dropout_net()))),
     "ebm.bayes.tau_from": V(
         lambda: (

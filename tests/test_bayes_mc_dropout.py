@@ -329,3 +329,25 @@ def test_notes_regression_net_seed_fixes_the_weights_and_spares_the_global_rng()
     assert all(torch.equal(x, y) for x, y in zip(a.parameters(), d.parameters()))
     with pytest.raises(ValueError, match="seed"):
         notes_regression_net(seed=-1)
+
+
+def test_caffe_lenet_is_the_notes_network_and_its_seed_leaves_the_global_rng_alone():
+    from ebm.bayes import caffe_lenet
+
+    net = caffe_lenet(seed=0)
+    sizes = [tuple(p.shape) for p in net.parameters()]
+    assert sizes == [
+        (20, 1, 5, 5),
+        (20,),
+        (50, 20, 5, 5),
+        (50,),
+        (500, 800),
+        (500,),
+        (10, 500),
+        (10,),
+    ]
+    assert net[7].p == 0.5
+    state = torch.get_rng_state()
+    again = caffe_lenet(seed=0)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), again.parameters()))

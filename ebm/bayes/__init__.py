@@ -12,6 +12,7 @@ _EXPORTS: dict[str, str] = {
     "expected_entropy": "classification",
     "mutual_information": "classification",
     "notes_regression_net": "nets",
+    "caffe_lenet": "nets",
     "Supervised": "supervised",
     "GPRegressor": "gp",
     "SVIRegressor": "svi",

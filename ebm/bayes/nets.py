@@ -7,7 +7,7 @@ from torch import nn
 
 from ebm._checks import check_int, check_real
 
-__all__ = ["notes_regression_net"]
+__all__ = ["caffe_lenet", "notes_regression_net"]
 
 
 def notes_regression_net(
@@ -45,4 +45,35 @@ def notes_regression_net(
         nn.Linear(20, 20),
         activation(),
         nn.Linear(20, 1),
+    )
+
+
+def caffe_lenet(p: float = 0.5, seed: int | None = None) -> nn.Sequential:
+    """The Caffe LeNet of the notes' MC-dropout MNIST classifier, (B, 1, 28, 28) -> logits (B, 10):
+
+    Conv2d(1, 20, 5) → MaxPool(2) → Conv2d(20, 50, 5) → MaxPool(2) → Flatten → Linear(800, 500)
+    → ReLU → Dropout(p) → Linear(500, 10). p: the dropout probability in [0, 1). Weights as for
+    ``notes_regression_net``: torch's default initialisation from the global RNG (seed None), or
+    from a generator seeded with ``seed`` (an int >= 0), leaving the global RNG as it was.
+
+    >>> net = caffe_lenet(seed=0)
+    >>> net(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+    """
+    check_real("p", p, 0.0, 1.0, high_inclusive=False)
+    if seed is not None:
+        check_int("seed", seed, minimum=0)
+        with torch.random.fork_rng(devices=[]):  # restores the global RNG afterwards
+            torch.manual_seed(seed)
+            return caffe_lenet(p)
+    return nn.Sequential(
+        nn.Conv2d(1, 20, 5),
+        nn.MaxPool2d(2),
+        nn.Conv2d(20, 50, 5),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(50 * 4 * 4, 500),
+        nn.ReLU(),
+        nn.Dropout(p),
+        nn.Linear(500, 10),
     )
