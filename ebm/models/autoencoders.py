@@ -31,6 +31,7 @@ from ebm._checks import (
     check_real,
 )
 from ebm.energies import Energy, mlp
+from ebm.models._batch import batch_data
 
 _NOISES = ("gaussian", "mask")
 
@@ -111,12 +112,7 @@ class _Autoencoder(Energy):
 
     def validation_step(self, batch) -> dict[str, Tensor]:
         """batch: y (B, ...) or [y, labels, ...]. Returns {"energy": the mean clean energy}."""
-        return {"energy": self(_first(batch)).mean()}
-
-
-def _first(batch) -> Tensor:
-    """The data tensor of a batch: a Tensor, or the first entry of [y, labels, ...]."""
-    return batch[0] if isinstance(batch, (list, tuple)) else batch
+        return {"energy": self(batch_data(batch)).mean()}
 
 
 class DenoisingAutoencoder(_Autoencoder):
@@ -167,7 +163,7 @@ class DenoisingAutoencoder(_Autoencoder):
     def training_step(self, batch) -> dict[str, Tensor]:
         """batch: y (B, ...) or [y, labels, ...]. Returns {"loss": mean ‖y − G(ỹ)‖²}, ỹ drawn
         with the global RNG."""
-        y = self._input(_first(batch))
+        y = self._input(batch_data(batch))
         loss = (y - self.reconstruct(self.corrupt(y))).flatten(1).square().sum(1).mean()
         return {"loss": loss}
 
@@ -214,7 +210,7 @@ class ContractiveAutoencoder(_Autoencoder):
     def training_step(self, batch) -> dict[str, Tensor]:
         """batch: y (B, ...) or [y, labels, ...]. Returns {"loss": reconstruction + λ·penalty,
         "reconstruction", "penalty"}, each averaged over the batch (the last two detached)."""
-        y = self._input(_first(batch))
+        y = self._input(batch_data(batch))
         reconstruction = self(y).mean()
         penalty = self.contractive_penalty(y).mean()
         loss = reconstruction + self.jacobian_weight * penalty

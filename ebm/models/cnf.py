@@ -44,6 +44,7 @@ from ebm.inference.ode import (
     check_ode_args,
     odeint,
 )
+from ebm.models._batch import batch_data
 
 __all__ = ["CNF", "exact_divergence", "hutchinson_divergence"]
 
@@ -161,15 +162,6 @@ def _ot_permutation(x0: Tensor, x1: Tensor) -> Tensor:
     perm = np.empty(len(rows), dtype=np.int64)
     perm[cols] = rows  # x0[rows[k]] is paired with x1[cols[k]]
     return torch.from_numpy(perm).to(x0.device)
-
-
-def _data_of(batch: object) -> object:
-    """The data of a batch: y itself (a tensor or array-like), or the first entry of [y, ...]."""
-    if isinstance(batch, (list, tuple)):
-        if not batch:
-            raise ValueError("batch must be y (B, dim) or [y, ...], got an empty sequence")
-        return batch[0]
-    return batch
 
 
 class CNF(nn.Module):
@@ -370,7 +362,7 @@ class CNF(nn.Module):
     def training_step(self, batch) -> Tensor:
         """batch: y (B, dim) (a tensor or numpy array) or [y, ...]. Returns the loss of ``objective``: the mean negative
         log-likelihood (nats) or the flow-matching loss (x₀ and t from torch's global RNG)."""
-        y = self._data(_data_of(batch), finite=False)
+        y = self._data(batch_data(batch), finite=False)
         if self.objective == "flow_matching":
             return self._flow_matching_loss(y)
         return -self._log_prob(y).mean()  # no host sync per step
@@ -379,7 +371,7 @@ class CNF(nn.Module):
         """batch: y (B, dim) or [y, ...]. Returns {"nll": the mean −log p(y)} with
         ``objective="likelihood"``, {"flow_matching": the loss with x₀ and t from a generator
         seeded 0 (the same draws every call, so epochs compare)} otherwise; no gradients."""
-        y = self._data(_data_of(batch), finite=False)
+        y = self._data(batch_data(batch), finite=False)
         with torch.no_grad():
             if self.objective == "flow_matching":
                 g = torch.Generator(device=y.device).manual_seed(0)

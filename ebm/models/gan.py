@@ -29,6 +29,7 @@ from ebm._checks import (
 )
 from ebm._deprecation import renamed_arguments
 from ebm.models import gan_losses as L
+from ebm.models._batch import batch_data
 
 __all__ = ["GAN", "BernoulliGenerator", "LOSSES", "R1_LOSSES"]
 
@@ -277,7 +278,7 @@ class GAN(nn.Module):
         generator's). Latents come from torch's global RNG. Returns the discriminator's terms
         (``discriminator_loss``) plus "d_loss" and, after the first generator step, "g_loss".
         """
-        real = batch[0] if isinstance(batch, (list, tuple)) else batch
+        real = batch_data(batch)
         real = self._data(real)
         with torch.no_grad():
             fake = self.generator(self._latents(real.shape[0]))

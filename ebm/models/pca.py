@@ -26,6 +26,7 @@ from ebm._checks import (
     make_generator,
 )
 from ebm.energies import Energy
+from ebm.models._batch import batch_data
 from ebm.models._estimator import (
     ParamsMixin,
     as_query,
@@ -321,13 +322,13 @@ class LinearAutoencoder(Energy):
 
     def training_step(self, batch) -> dict:
         """Trainer hook: batch is y (B, D) or (y,); returns {"loss": mean E(y)}."""
-        y = batch[0] if isinstance(batch, (list, tuple)) else batch
+        y = batch_data(batch)
         loss = self(y).mean()
         return {"loss": loss}
 
     def validation_step(self, batch) -> dict:
         """Trainer hook: batch is y (B, D) or (y,); returns {"loss": mean E(y)}."""
-        y = batch[0] if isinstance(batch, (list, tuple)) else batch
+        y = batch_data(batch)
         return {"loss": self(y).mean()}
 
     def configure_optimizers(self):

@@ -36,6 +36,7 @@ from ebm._checks import (
     module_dtype,
 )
 from ebm.energies import mlp
+from ebm.models._batch import batch_data
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -262,7 +263,7 @@ class VAE(nn.Module):
     def training_step(self, batch) -> dict[str, Tensor]:
         """batch: y (B, *shape) or [y, labels, ...]. Returns {"loss": mean −ELBO (β-weighted),
         "recon", "kl"}, all per sample, averaged over the batch (z drawn with the global RNG)."""
-        y = batch[0] if isinstance(batch, (list, tuple)) else batch
+        y = batch_data(batch)
         if not self._range_checked:  # first batch only: no host sync per step
             self._check_range(self._check_input(y))
             self._range_checked = True
@@ -273,7 +274,7 @@ class VAE(nn.Module):
     def validation_step(self, batch) -> dict[str, Tensor]:
         """batch: y (B, *shape) or [y, labels, ...]. Returns {"loss": mean −ELBO (β-weighted),
         "recon", "kl"}, one-sample estimates (global RNG) averaged over the batch."""
-        y = batch[0] if isinstance(batch, (list, tuple)) else batch
+        y = batch_data(batch)
         terms = self.elbo_terms(y)
         recon, kl = terms["recon"].mean(), terms["kl"].mean()
         return {"loss": recon + self.beta * kl, "recon": recon, "kl": kl}
