@@ -336,7 +336,7 @@ def test_r1_gan_covers_every_mode_of_the_ring_and_the_grid(dataset, n_modes, min
         "ring": (ring_of_gaussians, ring_centers()),
         "grid": (grid_of_gaussians, grid_centers()),
     }[dataset]
-    data = make(50000, std=std, seed=0)
+    data = make(50000, noise=std, generator=torch.Generator().manual_seed(0))
     torch.manual_seed(0)
     gan = GAN(
         mlp([8, 128, 128, 128, 2], nn.ReLU),
