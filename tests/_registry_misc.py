@@ -84,6 +84,21 @@ METRICS = {
         n_bootstrap=Int(1),
         chunk_size=Int(1),
     ),
+    "ebm.metrics.bootstrap_interval": V(
+        lambda: (
+            metrics.bootstrap_interval,
+            dict(
+                data=(randn(B), randn(B, seed=1)),
+                statistic=lambda a, b: (a - b).mean(),
+                n_bootstrap=20,
+                generator=gen(1),
+            ),
+        ),
+        data=Skip("a sequence of paired samples, each checked by shape; a statistic decides NaN"),
+        statistic=Fn(),
+        n_bootstrap=Int(1),
+        level=OPEN_UNIT,
+    ),
     "ebm.metrics.mmd": V(
         lambda: (metrics.mmd, dict(x=randn(8, 2), y=randn(7, 2, seed=1), bandwidth=1.0)),
         x=SAMPLE_SET,

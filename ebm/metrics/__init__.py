@@ -1,6 +1,7 @@
 """Metrics: sample quality (MMD, energy distance, mode coverage, Fréchet distance), goodness of
 fit to a score (kernel Stein discrepancy and its test) and predictive uncertainty (NLL, CRPS,
-coverage, calibration, ECE and adaptive ECE, Brier, AUROC, FPR at 95 % TPR, AURC)."""
+coverage, calibration, ECE and adaptive ECE, Brier, AUROC, FPR at 95 % TPR, AURC), and the
+bootstrap interval of any of them."""
 
 from ebm._lazy import lazy_namespace
 
@@ -35,5 +36,8 @@ _EXPORTS = {
     # goodness of fit to a score (stein.py)
     "kernel_stein_discrepancy": "stein",
     "ksd_test": "stein",
+    # sampling error of any statistic (bootstrap.py)
+    "bootstrap_interval": "bootstrap",
+    "BootstrapInterval": "bootstrap",
 }
 __all__, __getattr__, __dir__ = lazy_namespace(__name__, _EXPORTS)
