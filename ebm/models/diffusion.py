@@ -260,7 +260,8 @@ class Diffusion(nn.Module):
         "ode" (the deterministic probability-flow ODE from the same x_T, adaptive dopri5).
         generator: the source of x_T and of the chains' noise (None: torch's global RNG), on the
         model's device. x_T is its first draw; the ancestral chain and DDIM with eta > 0 then
-        draw their noise as one (steps, n, dim) tensor, step t's slice used at step t.
+        draw their noise as one (steps, n, dim) tensor, slice i − 1 used at the i-th step from
+        x_0 (DDIM's τ_i; the ancestral chain's step i).
         return_trajectory (ancestral and ddim): also return x_T, ..., x_0 as (T + 1, n, dim),
         with DDIM (n_steps + 1, n, dim).
         rtol, atol, max_num_steps: the ODE solver's tolerances (dopri5) and step budget (see
@@ -273,6 +274,12 @@ class Diffusion(nn.Module):
             and σ² = η² (1 − ᾱ_prev)/(1 − ᾱ_t) · (1 − ᾱ_t/ᾱ_prev); η = 1 with S = T is the
             ancestral chain (σ² = β̃_t), draw for draw. η > 1 is accepted while every
             1 − ᾱ_prev − σ² stays >= 0 on the chosen steps (else a ValueError gives the bound).
+
+        >>> model = Diffusion(2, hidden=(8,), T=10, schedule="cosine")
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x, path = model.sample(4, method="ddim", n_steps=5, return_trajectory=True, generator=g)
+        >>> x.shape, path.shape  # x_T, x_8, x_6, x_4, x_2, x_0
+        (torch.Size([4, 2]), torch.Size([6, 4, 2]))
         """
         check_choice("method", method, ("ancestral", "ddim", "ode"))
         check_int("n", n, minimum=1)
