@@ -269,8 +269,9 @@ def test_ddim_with_eta_one_on_every_step_is_the_ancestral_chain_draw_for_draw():
     )
     torch.testing.assert_close(ddim, ancestral, rtol=1e-10, atol=1e-10)
     # an untrained network (samples far from the data's scale), float32 buffers as stored
-    torch.manual_seed(0)  # the network's initial weights
-    net = Diffusion(2, hidden=(16, 16), T=40, schedule="cosine")
+    with torch.random.fork_rng():  # the network's initial weights, global RNG left as it was
+        torch.manual_seed(0)
+        net = Diffusion(2, hidden=(16, 16), T=40, schedule="cosine")
     ancestral = net.sample(64, generator=torch.Generator().manual_seed(1))
     ddim = net.sample(
         64, method="ddim", n_steps=40, eta=1, generator=torch.Generator().manual_seed(1)
@@ -340,8 +341,9 @@ def test_ddim_matches_diffusers_ddim_scheduler():
     and its step (prev = t − ⌊T/S⌋, not the next entry of its own list) disagree, so no single
     grid matches both; its default "leading" spacing never visits step T at all."""
     diffusers = pytest.importorskip("diffusers")
-    torch.manual_seed(0)  # the network's initial weights
-    model = _consistent_float64(Diffusion(2, hidden=(16, 16), T=100, schedule="cosine"))
+    with torch.random.fork_rng():  # the network's initial weights, global RNG left as it was
+        torch.manual_seed(0)
+        model = _consistent_float64(Diffusion(2, hidden=(16, 16), T=100, schedule="cosine"))
     n = 64
     for n_steps, eta in ((10, 0.0), (25, 0.5), (100, 1.0), (20, 1.0)):
         sched = diffusers.DDIMScheduler(
@@ -395,5 +397,12 @@ def test_ddim_arguments_are_validated_by_name():
     x, path = model.sample(3, method="ddim", return_trajectory=True)
     assert path.shape == (21, 3, 1)
     y = model.sample(3, method="ddim", n_steps=20, generator=torch.Generator().manual_seed(0))
+    # numpy integers are ints
+    import numpy as np
+
+    w = model.sample(
+        3, method="ddim", n_steps=np.int64(20), generator=torch.Generator().manual_seed(0)
+    )
+    assert torch.equal(w, y)
     z = model.sample(3, method="ddim", n_steps=20, generator=torch.Generator().manual_seed(0))
     assert torch.equal(y, z)

@@ -286,7 +286,7 @@ class Diffusion(nn.Module):
         check_choice("return_trajectory", return_trajectory, (False, True))
         check_ode_args("dopri5", rtol, atol, None, max_num_steps)
         if n_steps is not None:
-            check_int("n_steps", n_steps, minimum=1, maximum=self.T)
+            n_steps = check_int("n_steps", n_steps, minimum=1, maximum=self.T)
         if eta is not None:
             check_real("eta", eta, 0)
         if method != "ddim":
