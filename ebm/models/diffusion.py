@@ -259,9 +259,9 @@ class Diffusion(nn.Module):
         (Song et al. 2021: ``n_steps`` network calls on a sub-sequence of the training steps) or
         "ode" (the deterministic probability-flow ODE from the same x_T, adaptive dopri5).
         generator: the source of x_T and of the chains' noise (None: torch's global RNG), on the
-        model's device. x_T is its first draw; the ancestral chain and DDIM with eta > 0 (and n_steps >= 2) then
-        draw their noise as one (steps, n, dim) tensor, slice i − 1 used at the i-th step from
-        x_0 (DDIM's τ_i; the ancestral chain's step i).
+        model's device. x_T is its first draw; the ancestral chain and DDIM with eta > 0 (and
+        n_steps >= 2) then draw their noise as one (steps, n, dim) tensor, slice i − 1 used at
+        the i-th step from x_0 (DDIM's τ_i; the ancestral chain's step i).
         return_trajectory (ancestral and ddim): also return x_T, ..., x_0 as (T + 1, n, dim),
         with DDIM (n_steps + 1, n, dim).
         rtol, atol, max_num_steps: the ODE solver's tolerances (dopri5) and step budget (see
