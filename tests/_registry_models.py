@@ -480,10 +480,13 @@ GENERATIVE = {
         noise=Data(trailing=True, empty=False),
     ),
     "ebm.models.Diffusion.sample": V(
-        lambda: (_diffusion().sample, dict(n=3, generator=gen(1))),
+        # method="ddim" so that n_steps and eta are read (other methods refuse them by name)
+        lambda: (_diffusion().sample, dict(n=3, method="ddim", n_steps=4, generator=gen(1))),
         method=Choice(),
         rtol=POSITIVE,
         atol=POSITIVE,
+        n_steps=Int(1, 8),  # T = 8
+        eta=Real(0),
     ),
     "ebm.models.CNF": V(
         lambda: (M.CNF, dict(dim=2, hidden=(4,), method="rk4", step_size=0.5)),

@@ -242,3 +242,167 @@ def test_samplers_shared_step_network_path_equals_the_per_row_network(method):
     model.net.register_forward_hook(lambda *args: None)
     slow = model.sample(64, method=method, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(fast, slow, rtol=1e-9, atol=1e-9)
+
+
+# ---- DDIM (method="ddim") -------------------------------------------------------------------
+
+
+def _consistent_float64(model: Diffusion) -> Diffusion:
+    """The model in float64 with ᾱ recomputed from its β in float64: the float32 buffers are
+    rounded separately (ᾱ_t/ᾱ_{t−1} ≠ 1 − β_t in the last bits), which would make two samplers
+    that read β and ᾱ differently disagree by more than float64 rounding."""
+    model = model.double()
+    model.alpha_bars.copy_(torch.cumprod(1 - model.betas, 0))
+    return model
+
+
+def test_ddim_with_eta_one_on_every_step_is_the_ancestral_chain_draw_for_draw():
+    # DDIM's σ_t² = η²(1−ᾱ_{t−1})/(1−ᾱ_t)·(1 − ᾱ_t/ᾱ_{t−1}) is, at η = 1 on the full grid, the
+    # posterior variance β̃_t = β_t(1−ᾱ_{t−1})/(1−ᾱ_t), which is what the ancestral chain uses
+    # (σ_1 = 0 on both), and its mean √ᾱ_{t−1}x̂_0 + √(1−ᾱ_{t−1}−β̃_t)ε is the posterior mean
+    # μ̃(x_t, x̂_0): the two samplers are one chain, and both draw x_T then a (T, n, dim) noise.
+    model = _ExactGaussianDiffusion(2, hidden=(4,), T=60, schedule="cosine")
+    model = _consistent_float64(model)
+    ancestral = model.sample(200, generator=torch.Generator().manual_seed(7))
+    ddim = model.sample(
+        200, method="ddim", n_steps=60, eta=1.0, generator=torch.Generator().manual_seed(7)
+    )
+    torch.testing.assert_close(ddim, ancestral, rtol=1e-10, atol=1e-10)
+    # an untrained network (samples far from the data's scale), float32 buffers as stored
+    with torch.random.fork_rng():  # the network's initial weights, global RNG left as it was
+        torch.manual_seed(0)
+        net = Diffusion(2, hidden=(16, 16), T=40, schedule="cosine")
+    ancestral = net.sample(64, generator=torch.Generator().manual_seed(1))
+    ddim = net.sample(
+        64, method="ddim", n_steps=40, eta=1, generator=torch.Generator().manual_seed(1)
+    )
+    scale = ancestral.abs().max()
+    assert (ddim - ancestral).abs().max() / scale < 1e-4
+    # eta = 0 is another sampler: the same x_T, a different x_0
+    det = net.sample(64, method="ddim", n_steps=40, generator=torch.Generator().manual_seed(1))
+    assert (det - ancestral).abs().max() / scale > 1e-2
+
+
+class _ExactGaussianDDIM(Diffusion):
+    """ε* of data N(m, s² I) at the integer steps DDIM visits: √(1−ᾱ)(x − √ᾱ m)/(ᾱ s² + 1 − ᾱ)."""
+
+    m, s = 1.5, 0.3
+
+    def eps_model(self, x, t):
+        ab = self.alpha_bars[t.round().long() - 1].unsqueeze(1).to(x.dtype)
+        return (1 - ab).sqrt() * (x - ab.sqrt() * self.m) / (ab * self.s**2 + 1 - ab)
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+def test_deterministic_ddim_is_euler_on_the_probability_flow_and_converges_to_its_map(schedule):
+    # In y = x/√ᾱ, σ = √((1−ᾱ)/ᾱ) the flow is dy/dσ = ε* = σ(y − m)/(s² + σ²), so the exact map
+    # is y_0 − m = (y_T − m)·s/√(s² + σ_T²), i.e. x_0 = m + s(x_T − √ᾱ_T m)/√(ᾱ_T s² + 1 − ᾱ_T);
+    # DDIM (η = 0) is Euler in σ: y_prev − m = (y_t − m)(1 + (σ_prev − σ_t)σ_t/(s² + σ_t²)).
+    model = _consistent_float64(_ExactGaussianDDIM(2, hidden=(4,), T=1000, schedule=schedule))
+    m, s = model.m, model.s
+    ab = torch.cat([torch.ones(1, dtype=torch.float64), model.alpha_bars])
+    sigma = ((1 - ab) / ab).sqrt()  # σ_0 = 0
+    errors = []
+    for n_steps in (10, 20, 40, 80, 160, 1000, 7, 300):  # 7, 300: T/S not an integer
+        x, path = model.sample(
+            300,
+            method="ddim",
+            n_steps=n_steps,
+            return_trajectory=True,
+            generator=torch.Generator().manual_seed(0),
+        )
+        assert path.shape == (n_steps + 1, 300, 2) and torch.equal(path[-1], x)
+        x_T = path[0]
+        torch.testing.assert_close(
+            x_T,
+            torch.randn(300, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64),
+        )
+        # the documented grid τ_i = ⌊i·T/S⌋, written out here as Euler's product
+        steps = [0] + [i * 1000 // n_steps for i in range(1, n_steps + 1)]
+        gain = 1.0
+        for prev, t in zip(steps[:-1], steps[1:]):
+            gain *= 1 + (sigma[prev] - sigma[t]) * sigma[t] / (s**2 + sigma[t] ** 2)
+        euler = m + (x_T / ab[-1].sqrt() - m) * gain
+        torch.testing.assert_close(x, euler, rtol=1e-9, atol=1e-9)
+        exact = m + s * (x_T - ab[-1].sqrt() * m) / (ab[-1] * s**2 + 1 - ab[-1]).sqrt()
+        errors.append(float((x - exact).abs().max()))
+    # first order: each doubling of the steps halves the error
+    for coarse, fine in zip(errors[:4], errors[1:5]):
+        assert 0.4 < fine / coarse < 0.6, errors
+    # every step of the grid (S = T): within 2 % of the data's standard deviation
+    assert errors[5] < 0.02 * s, errors
+
+
+def test_ddim_matches_diffusers_ddim_scheduler():
+    """Against diffusers' DDIMScheduler with timestep_spacing="trailing" (its steps are ours − 1:
+    round(T − j·T/S) − 1), set_alpha_to_one=True (the last update goes to ᾱ_0 = 1, like ours), no
+    clipping, ε-prediction, our ᾱ table (diffusers would recompute it in float32) and our noise
+    slices passed as ``variance_noise``. S divides T here: for other S diffusers' "trailing" list
+    and its step (prev = t − ⌊T/S⌋, not the next entry of its own list) disagree, so no single
+    grid matches both; its default "leading" spacing never visits step T at all."""
+    diffusers = pytest.importorskip("diffusers")
+    with torch.random.fork_rng():  # the network's initial weights, global RNG left as it was
+        torch.manual_seed(0)
+        model = _consistent_float64(Diffusion(2, hidden=(16, 16), T=100, schedule="cosine"))
+    n = 64
+    for n_steps, eta in ((10, 0.0), (25, 0.5), (100, 1.0), (20, 1.0)):
+        sched = diffusers.DDIMScheduler(
+            num_train_timesteps=100,
+            trained_betas=model.betas.float().numpy(),
+            clip_sample=False,
+            set_alpha_to_one=True,
+            timestep_spacing="trailing",
+            prediction_type="epsilon",
+        )
+        sched.alphas_cumprod = model.alpha_bars.clone()
+        sched.final_alpha_cumprod = torch.tensor(1.0, dtype=torch.float64)
+        sched.set_timesteps(n_steps)
+        ours = model.sample(
+            n, method="ddim", n_steps=n_steps, eta=eta, generator=torch.Generator().manual_seed(3)
+        )
+        g = torch.Generator().manual_seed(3)
+        x = torch.randn(n, 2, generator=g, dtype=torch.float64)
+        noise = torch.randn(n_steps, n, 2, generator=g, dtype=torch.float64) if eta else None
+        with torch.no_grad():
+            for j, t in enumerate(sched.timesteps):
+                eps = model.eps_model(x, torch.full((n,), float(t) + 1, dtype=torch.float64))
+                extra = {"variance_noise": noise[n_steps - 1 - j]} if eta else {}
+                x = sched.step(eps, int(t), x, eta=eta, **extra).prev_sample
+        assert x.dtype == torch.float64
+        torch.testing.assert_close(ours, x, rtol=1e-9, atol=1e-9 * float(x.abs().max()))
+
+
+def test_ddim_arguments_are_validated_by_name():
+    model = Diffusion(1, hidden=(4,), T=20, schedule="cosine")
+    for kwargs, name in (
+        (dict(n_steps=0), "n_steps"),
+        (dict(n_steps=21), "n_steps"),
+        (dict(n_steps=2.0), "n_steps"),
+        (dict(n_steps=True), "n_steps"),
+        (dict(eta=-0.1), "eta"),
+        (dict(eta=float("nan")), "eta"),
+        (dict(eta=float("inf")), "eta"),
+        (dict(eta="0"), "eta"),
+        (dict(eta=50.0), "eta"),  # makes σ² exceed 1 − ᾱ_prev: the bound is given
+    ):
+        with pytest.raises(ValueError, match=rf"^{name} must"):
+            model.sample(3, method="ddim", **kwargs)
+    for method in ("ancestral", "ode"):
+        for kwargs, name in ((dict(n_steps=5), "n_steps"), (dict(eta=0.0), "eta")):
+            with pytest.raises(ValueError, match=rf"^{name} is only available with method='ddim'"):
+                model.sample(3, method=method, **kwargs)
+    with pytest.raises(ValueError, match="return_trajectory"):
+        model.sample(3, method="ode", return_trajectory=True)
+    # the default grid: min(T, 50) steps, deterministic
+    x, path = model.sample(3, method="ddim", return_trajectory=True)
+    assert path.shape == (21, 3, 1)
+    y = model.sample(3, method="ddim", n_steps=20, generator=torch.Generator().manual_seed(0))
+    # numpy integers are ints
+    import numpy as np
+
+    w = model.sample(
+        3, method="ddim", n_steps=np.int64(20), generator=torch.Generator().manual_seed(0)
+    )
+    assert torch.equal(w, y)
+    z = model.sample(3, method="ddim", n_steps=20, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(y, z)

@@ -10,8 +10,10 @@ carries 77 % (√0.6) of the data signal, so starting from pure noise samples th
 one-step generation x = x_T − ε_θ(x_T, T) is not the DDPM sampler either. Here the schedule is
 checked (ᾱ_T ≤ ``max_alpha_bar_T``) and the default is the DDPM one, T = 1000 (ᾱ_T ≈ 4e−5).
 
-Two samplers: ancestral (the DDPM reverse chain) and the probability-flow ODE, integrated with
-torchdiffeq in DDIM's variables y = x/√ᾱ, σ = √((1 − ᾱ)/ᾱ), where it reads dy/dσ = ε_θ(x, t).
+Three samplers: ancestral (the DDPM reverse chain), DDIM (Song, Meng & Ermon 2021: a fixed
+sub-sequence of the steps, deterministic at eta = 0) and the probability-flow ODE, integrated with
+torchdiffeq in DDIM's variables y = x/√ᾱ, σ = √((1 − ᾱ)/ᾱ), where it reads dy/dσ = ε_θ(x, t)
+(DDIM with eta = 0 is Euler's method on it, one network call per step).
 """
 
 from __future__ import annotations
@@ -248,27 +250,64 @@ class Diffusion(nn.Module):
         rtol: float = 1e-5,
         atol: float = 1e-5,
         max_num_steps: int = DEFAULT_MAX_NUM_STEPS,
+        n_steps: int | None = None,
+        eta: float | None = None,
     ) -> Tensor:
-        """n samples (n, dim) by the ancestral chain or the probability-flow ODE.
+        """n samples (n, dim) by the ancestral chain, DDIM or the probability-flow ODE.
 
-        n: an int >= 1. method: "ancestral" (the DDPM reverse chain, T network calls) or "ode"
-        (the deterministic probability-flow ODE from the same x_T, adaptive dopri5).
-        generator: the source of x_T and of the ancestral chain's noise (None: torch's global
-        RNG), on the model's device.
-        return_trajectory (ancestral only): also return x_T, ..., x_0 as (T + 1, n, dim).
+        n: an int >= 1. method: "ancestral" (the DDPM reverse chain, T network calls), "ddim"
+        (Song et al. 2021: ``n_steps`` network calls on a sub-sequence of the training steps) or
+        "ode" (the deterministic probability-flow ODE from the same x_T, adaptive dopri5).
+        generator: the source of x_T and of the chains' noise (None: torch's global RNG), on the
+        model's device. x_T is its first draw; the ancestral chain and DDIM with eta > 0 (and
+        n_steps >= 2) then draw their noise as one (steps, n, dim) tensor, slice i − 1 used at
+        the i-th step from x_0 (DDIM's τ_i; the ancestral chain's step i).
+        return_trajectory (ancestral and ddim): also return x_T, ..., x_0 as (T + 1, n, dim),
+        with DDIM (n_steps + 1, n, dim).
         rtol, atol, max_num_steps: the ODE solver's tolerances (dopri5) and step budget (see
         ``ebm.inference.ode``: past it ``StepBudgetExceeded`` is raised instead of hanging).
+        n_steps (ddim only): the number of network calls S, an int in [1, T] (None: min(T, 50)).
+            The steps visited are τ_i = ⌊i·T/S⌋, i = S, ..., 1: evenly spaced, always T first,
+            every step when S = T; the last update goes from τ_1 to x_0 (ᾱ_0 = 1).
+        eta (ddim only): the noise scale η >= 0 (None: 0, deterministic). Each update is
+            x_prev = √ᾱ_prev x̂_0 + √(1 − ᾱ_prev − σ²) ε_θ + σ z with x̂_0 = (x_t − √(1−ᾱ_t) ε_θ)/√ᾱ_t
+            and σ² = η² (1 − ᾱ_prev)/(1 − ᾱ_t) · (1 − ᾱ_t/ᾱ_prev); η = 1 with S = T is the
+            ancestral chain (σ² = β̃_t), draw for draw. η > 1 is accepted while every
+            1 − ᾱ_prev − σ² stays >= 0 on the chosen steps (else a ValueError gives the bound).
+
+        >>> model = Diffusion(2, hidden=(8,), T=10, schedule="cosine")
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x, path = model.sample(4, method="ddim", n_steps=5, return_trajectory=True, generator=g)
+        >>> x.shape, path.shape  # x_T, x_8, x_6, x_4, x_2, x_0
+        (torch.Size([4, 2]), torch.Size([6, 4, 2]))
         """
-        check_choice("method", method, ("ancestral", "ode"))
+        check_choice("method", method, ("ancestral", "ddim", "ode"))
         check_int("n", n, minimum=1)
         check_choice("return_trajectory", return_trajectory, (False, True))
         check_ode_args("dopri5", rtol, atol, None, max_num_steps)
-        if return_trajectory and method != "ancestral":
-            raise ValueError("return_trajectory is only available with method='ancestral'")
+        if n_steps is not None:
+            n_steps = check_int("n_steps", n_steps, minimum=1, maximum=self.T)
+        if eta is not None:
+            check_real("eta", eta, 0)
+        if method != "ddim":
+            for name, value in (("n_steps", n_steps), ("eta", eta)):
+                if value is not None:
+                    raise ValueError(
+                        f"{name} is only available with method='ddim', got method={method!r}"
+                    )
+        if return_trajectory and method == "ode":
+            raise ValueError(
+                "return_trajectory is only available with method='ancestral' or 'ddim'"
+            )
+        if method == "ddim":
+            n_steps = min(self.T, 50) if n_steps is None else n_steps
+            coefficients = self._ddim_coefficients(n_steps, 0.0 if eta is None else float(eta))
         device, dtype = self.betas.device, self.freqs.dtype
         x = torch.randn(n, self.dim, generator=generator, device=device, dtype=dtype)
         if method == "ode":
             return self._ode(x, rtol, atol, max_num_steps)
+        if method == "ddim":
+            return self._ddim(x, generator, return_trajectory, *coefficients)
         return self._ancestral(x, generator, return_trajectory)
 
     def _ancestral(self, x: Tensor, generator, return_trajectory: bool):
@@ -287,6 +326,47 @@ class Diffusion(nn.Module):
             x = torch.add(x, eps, alpha=-c_eps[t - 1]).mul_(c_x[t - 1])  # a new tensor per step
             if t > 1:
                 x.add_(noise[t - 1], alpha=sigma[t - 1])
+            if path is not None:
+                path.append(x)
+        return (x, torch.stack(path)) if return_trajectory else x
+
+    def _ddim_coefficients(self, n_steps: int, eta: float):
+        """DDIM's steps τ_S > ... > τ_1 and, per step, x_prev = a (x + c ε_θ) + σ z as Python
+        numbers (a = √(ᾱ_prev/ᾱ_t), a·c = √(1 − ᾱ_prev − σ²) − √(ᾱ_prev (1 − ᾱ_t)/ᾱ_t)), from
+        float64 ᾱ. Checks that eta keeps 1 − ᾱ_prev − σ² >= 0 (a bound only when eta > 1)."""
+        T = self.T
+        # τ_i = ⌊i·T/S⌋: strictly increasing (T/S >= 1), τ_S = T
+        steps = [(i * T) // n_steps for i in range(1, n_steps + 1)]
+        ab = torch.cat([self.alpha_bars.new_ones(1), self.alpha_bars]).double().cpu()  # ab[0] = 1
+        ab_t, ab_prev = ab[steps], ab[[0, *steps[:-1]]]
+        var = eta**2 * (1 - ab_prev) / (1 - ab_t) * (1 - ab_t / ab_prev)
+        direction = 1 - ab_prev - var  # >= 0 in exact arithmetic when eta <= 1
+        if eta > 1 and bool((direction < 0).any()):
+            inner = ab_prev < 1  # the last update (to ᾱ_0 = 1) has σ = 0 for every eta
+            bound = ((1 - ab_t[inner]) / (1 - ab_t[inner] / ab_prev[inner])).min().sqrt()
+            raise ValueError(
+                f"eta must be <= {float(bound):.10g} with n_steps = {n_steps} on this schedule "
+                f"(a larger eta makes σ² exceed 1 − ᾱ_prev), got {eta!r}"
+            )
+        direction = direction.clamp(min=0)  # rounding only
+        a = (ab_prev / ab_t).sqrt()
+        c = (direction.sqrt() - (ab_prev * (1 - ab_t) / ab_t).sqrt()) / a
+        return steps, a.tolist(), c.tolist(), var.sqrt().tolist()
+
+    def _ddim(self, x: Tensor, generator, return_trajectory: bool, steps, a, c, sigma):
+        """The DDIM updates from x_T over ``steps`` (from ``_ddim_coefficients``), last to first."""
+        noisy = any(s > 0 for s in sigma)
+        noise = None
+        if noisy:
+            shape = (len(steps), *x.shape)
+            noise = torch.randn(shape, generator=generator, device=x.device, dtype=x.dtype)
+        path = [x] if return_trajectory else None
+        eps_fn = self._eps_at_step()
+        for i in range(len(steps) - 1, -1, -1):
+            eps = eps_fn(x, float(steps[i]))
+            x = torch.add(x, eps, alpha=c[i]).mul_(a[i])  # a new tensor per step
+            if noisy and sigma[i] > 0:
+                x.add_(noise[i], alpha=sigma[i])
             if path is not None:
                 path.append(x)
         return (x, torch.stack(path)) if return_trajectory else x
