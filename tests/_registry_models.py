@@ -432,6 +432,7 @@ GENERATIVE = {
         init_noise=Choice(),
         init_scale=POSITIVE,
         alpha=NONNEGATIVE,
+        data_noise=NONNEGATIVE,
         lr=POSITIVE,
         betas=ADAM_BETAS,
         weight_decay=NONNEGATIVE,

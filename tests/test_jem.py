@@ -115,6 +115,25 @@ def test_generative_weight_zero_is_a_plain_classifier_and_leaves_the_buffer_alon
     assert "e_model" not in out
 
 
+def test_data_noise_perturbs_the_training_inputs_only():
+    """With data_noise = s, the training step sees x + s·z, z the global RNG's first draw (before
+    the chains'); validation and evaluation see x itself."""
+    model = _jem(data_noise=0.5, generative_weight=0.0)
+    g = torch.Generator().manual_seed(5)
+    x, y = torch.randn(6, 3, generator=g), torch.tensor([0, 1, 2, 3, 0, 1])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(7)
+        out = model.training_step((x, y))
+        torch.manual_seed(7)
+        noisy = x + 0.5 * torch.randn_like(x)
+    with torch.no_grad():
+        torch.testing.assert_close(out["loss"], F.cross_entropy(model.classifier(noisy), y))
+        assert not torch.allclose(out["loss"], F.cross_entropy(model.classifier(x), y))
+        clean = F.cross_entropy(model.classifier(x), y)
+        torch.testing.assert_close(model.validation_step((x, y))["loss"], clean)
+    assert model.data_noise == 0.5 and _jem().data_noise == 0.0
+
+
 def test_training_chains_run_on_the_buffer_through_replay_buffer_advance():
     """The chains are the EBM's: ReplayBuffer.advance with Langevin at step_size, noise_scale."""
     model = _jem(buffer_size=4, n_steps=5, reinit_prob=0.0)
@@ -273,6 +292,7 @@ def test_ebm_persistent_chains_go_through_replay_buffer_advance(monkeypatch):
         ({"step_size": 0.0}, "step_size"),
         ({"noise_scale": -1.0}, "noise_scale"),
         ({"alpha": float("nan")}, "alpha"),
+        ({"data_noise": -0.1}, "data_noise"),
         ({"generative_weight": -1.0}, "generative_weight"),
         ({"warmup_steps": -1}, "warmup_steps"),
         ({"data_shape": (0,)}, "data_shape"),

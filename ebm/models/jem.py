@@ -74,6 +74,9 @@ class JEM(nn.Module):
     alpha: weight of the energy L2 penalty α·(mean E(x_data)² + mean E(x_sample)²), which keeps
         the energies near zero (finite, >= 0; 0, the paper's setting, by default). The first
         thing to raise when the energies drift off and training diverges.
+    data_noise: the std of Gaussian noise added to every training input, for both terms (finite,
+        >= 0; 0: none). The paper adds 0.03 on [−1, 1] images: it smooths the data density the
+        energy has to fit. Training draws it from torch's global RNG; evaluation never adds it.
     lr, betas, weight_decay: Adam's settings (the paper's lr 1e-4, β = (0.9, 0.999), no decay).
     warmup_steps: linear learning-rate warm-up over this many optimiser steps (0: none; the
         paper warms up over 1000), an int >= 0.
@@ -112,6 +115,7 @@ class JEM(nn.Module):
         init_noise: str = "uniform",
         init_scale: float = 1.0,
         alpha: float = 0.0,
+        data_noise: float = 0.0,
         lr: float = 1e-4,
         betas: tuple[float, float] = (0.9, 0.999),
         weight_decay: float = 0.0,
@@ -134,6 +138,7 @@ class JEM(nn.Module):
         check_choice("init_noise", init_noise, ReplayBuffer.NOISE)
         check_positive("init_scale", init_scale)
         self.alpha = float(check_real("alpha", alpha, 0.0))
+        self.data_noise = float(check_real("data_noise", data_noise, 0.0))
         self.lr = float(check_positive("lr", lr))
         self.betas = check_betas("betas", betas)
         self.weight_decay = float(check_real("weight_decay", weight_decay, 0.0))
@@ -262,10 +267,13 @@ class JEM(nn.Module):
 
         loss = CE(f(x), y) + generative_weight · [mean E(x) − mean E(x̃) + α·(mean E(x)² +
         mean E(x̃)²)], x̃ the end states of min(B, buffer_size) persistent SGLD chains
-        (``ReplayBuffer.advance``; global RNG). Returns {"loss", "ce", "accuracy", "e_data",
-        "e_model"} (e_data below e_model: the energy is lower on data than on the samples).
+        (``ReplayBuffer.advance``; global RNG), x with ``data_noise`` added (global RNG, drawn
+        before the chains run). Returns {"loss", "ce", "accuracy", "e_data", "e_model"} (e_data
+        below e_model: the energy is lower on data than on the samples).
         """
         x, y = self._batch(batch)
+        if self.data_noise:
+            x = x + self.data_noise * torch.randn_like(x)
         logits = self.classifier(x)
         ce = F.cross_entropy(logits, y)
         e_data = -torch.logsumexp(logits, dim=1)
