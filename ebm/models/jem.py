@@ -252,13 +252,50 @@ class JEM(nn.Module):
 
     # ---- the Trainer protocol ---------------------------------------------------------
     def _batch(self, batch) -> tuple[Tensor, Tensor]:
-        if isinstance(batch, Tensor) or len(batch) < 2:
-            raise ValueError("JEM trains on labelled data: pass (x, y) to Trainer.fit")
-        x = as_module_input("batch", batch[0], self.classifier)
-        return x, batch[1]
+        """(x (B, *data_shape) in the classifier's dtype, y (B,) int64) from batch [x, y, ...].
+
+        Shapes and dtypes only for tensors (no host sync); array-like labels are range-checked
+        on the host (they are there already)."""
+        if not isinstance(batch, (list, tuple)) or len(batch) < 2:
+            got = (
+                f"a sequence of length {len(batch)}"
+                if isinstance(batch, (list, tuple))
+                else f"{type(batch).__name__}"
+                + (f" of shape {tuple(batch.shape)}" if hasattr(batch, "shape") else "")
+            )
+            raise ValueError(
+                f"batch must be labelled data [x (B, *data_shape), y (B,)] (JEM trains on "
+                f"(x, y): pass both to Trainer.fit), got {got}"
+            )
+        x = as_module_input("batch[0]", batch[0], self.classifier)
+        shape = tuple(self.buffer.shape)
+        if x.ndim == 0 or tuple(x.shape[1:]) != shape or len(x) == 0:
+            raise ValueError(
+                f"batch[0] (the inputs x) must have shape (B, {', '.join(map(str, shape))}) with "
+                f"B >= 1, the model's data_shape, got {tuple(x.shape)}"
+            )
+        y = batch[1]
+        if isinstance(y, Tensor):
+            if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+                raise ValueError(
+                    f"batch[1] (the labels y) must hold integer class indices, got dtype {y.dtype}"
+                )
+            y = y.to(device=x.device, dtype=torch.int64)
+        else:
+            y = as_index_tensor("batch[1]", y, ndim=1, high=self.n_classes, device=x.device)
+        if y.shape != (len(x),):
+            raise ValueError(
+                f"batch[1] (the labels y) must have shape ({len(x)},), one label per row of "
+                f"batch[0], got {tuple(y.shape)}"
+            )
+        return x, y
 
     def training_step(self, batch) -> dict[str, Tensor]:
-        """Cross-entropy plus the generative term, for batch (x (B, *data_shape), y (B,)).
+        """Cross-entropy plus the generative term, for batch [x (B, *data_shape), y (B,), ...].
+
+        x: a tensor or array-like, cast to the classifier's dtype (ints promoted); y: integer
+        class labels (tensor or array-like; array-likes are range-checked). An unlabelled batch
+        raises a ValueError naming ``batch``.
 
         loss = CE(f(x), y) + generative_weight · [mean E(x) − mean E(x̃) + α·(mean E(x)² +
         mean E(x̃)²)], x̃ the end states of min(B, buffer_size) persistent SGLD chains
