@@ -354,9 +354,16 @@ def check_shape(name: str, value: object, allow_empty: bool = False) -> tuple[in
 def per_sample_energies(name: str, e: object, batch: int) -> Tensor:
     """``e``, what the energy callable ``name`` returned for a batch of ``batch`` samples, as
     (batch,) energies: (batch,) as given, (batch, 1) squeezed (a network ending in
-    ``Linear(h, 1)``). Anything else raises a ValueError naming ``name``. Shapes only: no host
-    sync, the values are not read."""
+    ``Linear(h, 1)``). Anything else, or a tensor that is not floating (an integer or bool
+    energy has no gradient and would be truncated), raises a ValueError naming ``name``. Shapes
+    and dtypes only: no host sync, the values are not read."""
     if isinstance(e, Tensor):
+        if not e.is_floating_point():
+            raise ValueError(
+                f"{name} must return a floating tensor of energies, shape ({batch},) or "
+                f"({batch}, 1), got dtype {e.dtype} (an integer or bool energy has no gradient "
+                "and truncates: compute it in floating point)"
+            )
         if e.shape == (batch,):
             return e
         if e.shape == (batch, 1):
