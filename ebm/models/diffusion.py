@@ -27,6 +27,7 @@ from ebm._checks import (
     as_index_tensor,
     as_module_input,
     check_choice,
+    check_generator,
     check_int,
     check_positive,
     check_real,
@@ -264,6 +265,7 @@ class Diffusion(nn.Module):
         check_int("n", n, minimum=1)
         check_choice("return_trajectory", return_trajectory, (False, True))
         check_ode_args("dopri5", rtol, atol, None, max_num_steps)
+        check_generator("generator", generator)
         if return_trajectory and method != "ancestral":
             raise ValueError("return_trajectory is only available with method='ancestral'")
         device, dtype = self.betas.device, self.freqs.dtype

@@ -22,6 +22,7 @@ from ebm._checks import (
     as_module_input,
     check_betas,
     check_choice,
+    check_generator,
     check_int,
     check_positive,
     check_real,
@@ -218,6 +219,7 @@ class GAN(nn.Module):
         torch.Size([4, 3])
         """
         check_int("n", n, minimum=1)
+        check_generator("generator", generator)
         return self.generator(self._latents(n, generator))
 
     # ---- losses -----------------------------------------------------------------------------
@@ -232,6 +234,7 @@ class GAN(nn.Module):
         RNG; other losses draw nothing). Returns {"loss", "d_adv"} plus "gp" (WGAN-GP: loss =
         d_adv + gp_weight·gp) or "r1" (r1_weight > 0: loss = d_adv + r1_weight/2·r1).
         """
+        check_generator("generator", generator)
         adv = self._d_loss(self.logits(real), self.logits(fake))
         if self._game.gradient_penalty:
             # packs are the critic's samples: interpolate and take gradient norms per pack
