@@ -142,3 +142,22 @@ def test_a_batch_of_the_wrong_shape_is_refused_naming_batch(name):
     model = UNLABELLED[name]()
     with pytest.raises(ValueError, match=r"batch must have shape \(B, 2\).*got \(6, 3\)"):
         _loss(model, torch.zeros(6, 3))
+
+
+@pytest.mark.parametrize("name", sorted(UNLABELLED))
+@pytest.mark.parametrize("wrap", [lambda x: x, lambda x: [x], lambda x: x.numpy()])
+def test_a_batch_without_samples_is_refused_naming_batch(name, wrap):
+    """A mean over zero samples is NaN: refused before any work, by every model."""
+    model = UNLABELLED[name]()
+    with pytest.raises(ValueError, match=r"batch must hold at least one sample.*\(0, 2\)"):
+        _loss(model, wrap(torch.zeros(0, 2)))
+
+
+@pytest.mark.parametrize(
+    "bad", [torch.zeros(6, 3), torch.zeros(6), torch.zeros(6, 2, 1), torch.zeros(6, 1, 2)]
+)
+def test_gan_refuses_real_samples_not_shaped_like_its_outputs(bad):
+    """They reached the discriminator: torch's "mat1 and mat2 shapes cannot be multiplied", or a
+    discriminator that takes any trailing shape trained on the wrong one."""
+    with pytest.raises(ValueError, match=r"batch must hold real samples shaped like .*\(B, 2\)"):
+        _loss(UNLABELLED["GAN"](), bad)

@@ -5,9 +5,20 @@ from __future__ import annotations
 
 def batch_data(batch: object) -> object:
     """The data of a batch: y itself (a tensor or array-like), or the first entry of
-    [y, labels, ...] (a list or tuple, as a DataLoader over a TensorDataset yields)."""
+    [y, labels, ...] (a list or tuple, as a DataLoader over a TensorDataset yields).
+
+    An empty sequence, or data with no samples (shape (0, ...): a mean over it would be NaN), is
+    refused naming ``batch``; shapes only, no host sync."""
     if isinstance(batch, (list, tuple)):
         if not batch:
             raise ValueError("batch must be y (B, ...) or [y, ...], got an empty sequence")
-        return batch[0]
-    return batch
+        data = batch[0]
+    else:
+        data = batch
+    shape = getattr(data, "shape", None)
+    if (shape is not None and len(shape) > 0 and shape[0] == 0) or (
+        isinstance(data, (list, tuple)) and not data
+    ):
+        got = f"shape {tuple(shape)}" if shape is not None else "an empty sequence"
+        raise ValueError(f"batch must hold at least one sample (B >= 1), got {got}")
+    return data
