@@ -14,6 +14,7 @@ from ebm._checks import (
     check_positive,
     check_real,
 )
+from ebm.models._batch import labelled_batch
 
 __all__ = ["Supervised"]
 
@@ -69,21 +70,10 @@ class Supervised(nn.Module):
         """(x, y) from batch [x, y]: x cast like ``forward``'s; y cast likewise ("mse") or int64
         labels ("cross_entropy"; a tensor's dtype is checked, an array-like's values too).
         Shapes and dtypes only for tensors: no host sync."""
-        if not isinstance(batch, (list, tuple)) or len(batch) != 2:
-            got = (
-                f"a {type(batch).__name__} of length {len(batch)}"
-                if isinstance(batch, (list, tuple))
-                else type(batch).__name__
-                + (f" of shape {tuple(batch.shape)}" if hasattr(batch, "shape") else "")
-            )
-            raise ValueError(
-                f"batch must be (x, y), inputs (B, ...) and targets (pass both to Trainer.fit), "
-                f"got {got}"
-            )
-        x = as_module_input("batch[0]", batch[0], self)
+        x, y = labelled_batch(batch, "(x, y), inputs (B, ...) and targets")
+        x = as_module_input("batch[0]", x, self)
         if self.loss_name == "mse":
-            return x, as_module_input("batch[1]", batch[1], self)
-        y = batch[1]
+            return x, as_module_input("batch[1]", y, self)
         if not isinstance(y, Tensor):
             return x, as_index_tensor("batch[1]", y, ndim=1, device=x.device)
         if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:

@@ -22,3 +22,18 @@ def batch_data(batch: object) -> object:
         got = f"shape {tuple(shape)}" if shape is not None else "an empty sequence"
         raise ValueError(f"batch must hold at least one sample (B >= 1), got {got}")
     return data
+
+
+def labelled_batch(batch: object, expected: str, allow_extra: bool = False) -> tuple:
+    """(x, y), the first two entries of a labelled batch [x, y] (or [x, y, ...] with
+    ``allow_extra``). Anything else, a lone tensor or array included (its first two rows are not
+    an (x, y) pair), raises a ValueError naming ``batch``; ``expected`` says what it should be,
+    e.g. "(x, y), inputs (B, ...) and labels (B,)"."""
+    if isinstance(batch, (list, tuple)) and (len(batch) >= 2 if allow_extra else len(batch) == 2):
+        return batch[0], batch[1]
+    if isinstance(batch, (list, tuple)):
+        got = f"a {type(batch).__name__} of length {len(batch)}"
+    else:
+        shape = getattr(batch, "shape", None)
+        got = type(batch).__name__ + (f" of shape {tuple(shape)}" if shape is not None else "")
+    raise ValueError(f"batch must be {expected} (pass both to Trainer.fit), got {got}")

@@ -35,6 +35,7 @@ from ebm._checks import (
     check_shape,
 )
 from ebm.losses import contrastive_divergence_loss
+from ebm.models._batch import labelled_batch
 from ebm.sampling import ReplayBuffer, langevin
 from ebm.sampling._common import check_clamp
 
@@ -256,25 +257,16 @@ class JEM(nn.Module):
 
         Shapes and dtypes only for tensors (no host sync); array-like labels are range-checked
         on the host (they are there already)."""
-        if not isinstance(batch, (list, tuple)) or len(batch) < 2:
-            got = (
-                f"a sequence of length {len(batch)}"
-                if isinstance(batch, (list, tuple))
-                else f"{type(batch).__name__}"
-                + (f" of shape {tuple(batch.shape)}" if hasattr(batch, "shape") else "")
-            )
-            raise ValueError(
-                f"batch must be labelled data [x (B, *data_shape), y (B,)] (JEM trains on "
-                f"(x, y): pass both to Trainer.fit), got {got}"
-            )
-        x = as_module_input("batch[0]", batch[0], self.classifier)
+        x, y = labelled_batch(
+            batch, "labelled data [x (B, *data_shape), y (B,), ...]", allow_extra=True
+        )
+        x = as_module_input("batch[0]", x, self.classifier)
         shape = tuple(self.buffer.shape)
         if x.ndim == 0 or tuple(x.shape[1:]) != shape or len(x) == 0:
             raise ValueError(
                 f"batch[0] (the inputs x) must have shape (B, {', '.join(map(str, shape))}) with "
                 f"B >= 1, the model's data_shape, got {tuple(x.shape)}"
             )
-        y = batch[1]
         if isinstance(y, Tensor):
             if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
                 raise ValueError(
