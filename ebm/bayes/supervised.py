@@ -8,13 +8,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ebm._checks import (
-    as_index_tensor,
     as_module_input,
     check_choice,
     check_positive,
     check_real,
 )
-from ebm.models._batch import labelled_batch
+from ebm.models._batch import batch_labels, labelled_batch
 
 __all__ = ["Supervised"]
 
@@ -74,14 +73,7 @@ class Supervised(nn.Module):
         x = as_module_input("batch[0]", x, self)
         if self.loss_name == "mse":
             return x, as_module_input("batch[1]", y, self)
-        if not isinstance(y, Tensor):
-            return x, as_index_tensor("batch[1]", y, ndim=1, device=x.device)
-        if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-            raise ValueError(
-                f"batch[1] (the labels y) must hold integer class indices for the cross_entropy "
-                f"loss, got dtype {y.dtype}"
-            )
-        return x, y.to(device=x.device, dtype=torch.int64)
+        return x, batch_labels(y, x.device)
 
     def training_step(self, batch) -> Tensor:
         """batch: (x, y), inputs (B, ...) and targets (same shape as the net's output for "mse",

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import torch
+from torch import Tensor
+
+from ebm._checks import as_index_tensor
+
 
 def batch_data(batch: object) -> object:
     """The data of a batch: y itself (a tensor or array-like), or the first entry of
@@ -37,3 +42,17 @@ def labelled_batch(batch: object, expected: str, allow_extra: bool = False) -> t
         shape = getattr(batch, "shape", None)
         got = type(batch).__name__ + (f" of shape {tuple(shape)}" if shape is not None else "")
     raise ValueError(f"batch must be {expected} (pass both to Trainer.fit), got {got}")
+
+
+def batch_labels(y: object, device: torch.device, n_classes: int | None = None) -> Tensor:
+    """A labelled batch's class labels, batch[1], as int64 on ``device``. A tensor's dtype is
+    checked (integers only: float or bool labels mean a target in the wrong place), never its
+    values (no host sync: cross-entropy checks the range); an array-like is converted and
+    range-checked on the host, against ``n_classes`` when given."""
+    if not isinstance(y, Tensor):
+        return as_index_tensor("batch[1]", y, ndim=1, high=n_classes, device=device)
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise ValueError(
+            f"batch[1] (the labels y) must hold integer class indices, got dtype {y.dtype}"
+        )
+    return y.to(device=device, dtype=torch.int64)

@@ -35,7 +35,7 @@ from ebm._checks import (
     check_shape,
 )
 from ebm.losses import contrastive_divergence_loss
-from ebm.models._batch import labelled_batch
+from ebm.models._batch import batch_labels, labelled_batch
 from ebm.sampling import ReplayBuffer, langevin
 from ebm.sampling._common import check_clamp
 
@@ -267,14 +267,7 @@ class JEM(nn.Module):
                 f"batch[0] (the inputs x) must have shape (B, {', '.join(map(str, shape))}) with "
                 f"B >= 1, the model's data_shape, got {tuple(x.shape)}"
             )
-        if isinstance(y, Tensor):
-            if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-                raise ValueError(
-                    f"batch[1] (the labels y) must hold integer class indices, got dtype {y.dtype}"
-                )
-            y = y.to(device=x.device, dtype=torch.int64)
-        else:
-            y = as_index_tensor("batch[1]", y, ndim=1, high=self.n_classes, device=x.device)
+        y = batch_labels(y, x.device, self.n_classes)
         if y.shape != (len(x),):
             raise ValueError(
                 f"batch[1] (the labels y) must have shape ({len(x)},), one label per row of "
