@@ -351,6 +351,23 @@ def check_shape(name: str, value: object, allow_empty: bool = False) -> tuple[in
     return check_int_sequence(name, value, minimum=1, allow_empty=allow_empty)
 
 
+def input_gradient(name: str, e: Tensor, x: Tensor, create_graph: bool = False) -> Tensor:
+    """∇ₓ Σ e by autograd, for the energies ``e`` that the callable ``name`` returned for the
+    states x (a leaf that requires grad). An output with no autograd path to x (detached,
+    computed outside torch, e.g. in numpy, or constant in x) raises a ValueError naming ``name``
+    instead of autograd's "element 0 of tensors does not require grad". Metadata only: no host
+    sync. A flat energy written as 0 * x.sum(1) has the gradient 0, as it should."""
+    if e.requires_grad:
+        (grad,) = torch.autograd.grad(e.sum(), x, create_graph=create_graph, allow_unused=True)
+        if grad is not None:
+            return grad
+    raise ValueError(
+        f"{name} must be differentiable in its input by autograd, got energies with no gradient "
+        f"path to x (detached, computed outside torch, e.g. in numpy, or constant in x: a flat "
+        f"energy can be written 0 * x.sum(1))"
+    )
+
+
 def per_sample_energies(name: str, e: object, batch: int) -> Tensor:
     """``e``, what the energy callable ``name`` returned for a batch of ``batch`` samples, as
     (batch,) energies: (batch,) as given, (batch, 1) squeezed (a network ending in

@@ -15,6 +15,7 @@ from ebm._checks import (
     check_int,
     check_positive,
     check_real,
+    input_gradient,
     module_dtype,
     per_sample_energies,
 )
@@ -104,7 +105,7 @@ def energy_and_grad(energy: EnergyFn, x: Tensor, name: str = "energy") -> tuple[
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)
         e = per_sample_energies(name, energy(x), x.shape[0])
-        (grad,) = torch.autograd.grad(e.sum(), x)
+        grad = input_gradient(name, e, x)
     return e.detach(), grad
 
 
