@@ -351,12 +351,36 @@ def check_shape(name: str, value: object, allow_empty: bool = False) -> tuple[in
     return check_int_sequence(name, value, minimum=1, allow_empty=allow_empty)
 
 
+def input_gradient(name: str, e: Tensor, x: Tensor, create_graph: bool = False) -> Tensor:
+    """∇ₓ Σ e by autograd, for the energies ``e`` that the callable ``name`` returned for the
+    states x (a leaf that requires grad). An output with no autograd path to x (detached,
+    computed outside torch, e.g. in numpy, or constant in x) raises a ValueError naming ``name``
+    instead of autograd's "element 0 of tensors does not require grad". Metadata only: no host
+    sync. A flat energy written as 0 * x.sum(1) has the gradient 0, as it should."""
+    if e.requires_grad:
+        (grad,) = torch.autograd.grad(e.sum(), x, create_graph=create_graph, allow_unused=True)
+        if grad is not None:
+            return grad
+    raise ValueError(
+        f"{name} must be differentiable in its input by autograd, got energies with no gradient "
+        f"path to x (detached, computed outside torch, e.g. in numpy, or constant in x: a flat "
+        f"energy can be written 0 * x.sum(1))"
+    )
+
+
 def per_sample_energies(name: str, e: object, batch: int) -> Tensor:
     """``e``, what the energy callable ``name`` returned for a batch of ``batch`` samples, as
     (batch,) energies: (batch,) as given, (batch, 1) squeezed (a network ending in
-    ``Linear(h, 1)``). Anything else raises a ValueError naming ``name``. Shapes only: no host
-    sync, the values are not read."""
+    ``Linear(h, 1)``). Anything else, or a tensor that is not floating (an integer or bool
+    energy has no gradient and would be truncated), raises a ValueError naming ``name``. Shapes
+    and dtypes only: no host sync, the values are not read."""
     if isinstance(e, Tensor):
+        if not e.is_floating_point():
+            raise ValueError(
+                f"{name} must return a floating tensor of energies, shape ({batch},) or "
+                f"({batch}, 1), got dtype {e.dtype} (an integer or bool energy has no gradient "
+                "and truncates: compute it in floating point)"
+            )
         if e.shape == (batch,):
             return e
         if e.shape == (batch, 1):

@@ -34,6 +34,7 @@ from ebm._checks import (
     check_positive,
     check_real,
     check_tensor,
+    input_gradient,
 )
 
 __all__ = [
@@ -85,7 +86,7 @@ class Energy(nn.Module):
         y = as_module_input("y", y, self)
         with torch.enable_grad():
             y = y.detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(self(y, x).sum(), y, create_graph=create_graph)
+            grad = input_gradient("energy", self(y, x), y, create_graph=create_graph)
         return -grad
 
 

@@ -167,6 +167,9 @@ class LatentEnergy(Energy):
     lr: Adam learning rate of ``configure_optimizers``.
     """
 
+    _y_dim: int | None = None  # Dy and Dx where a subclass fixes them (checked on entry)
+    _x_dim: int | None = None
+
     def __init__(
         self,
         z_grid: Tensor,
@@ -231,8 +234,12 @@ class LatentEnergy(Energy):
     def _inputs(self, y: Tensor, x: Tensor | None) -> tuple[Tensor, Tensor | None]:
         """y (B, Dy) and x (B, Dx) or None as the model's floating dtype (no value checks)."""
         y = as_module_input("y", y, self, ndim=2)
+        if self._y_dim is not None and y.shape[1] != self._y_dim:
+            raise ValueError(f"y must have shape (B, {self._y_dim}), got {tuple(y.shape)}")
         if x is not None:
             x = as_module_input("x", x, self, ndim=2)
+            if self._x_dim is not None and x.shape[1] != self._x_dim:
+                raise ValueError(f"x must have shape (B, {self._x_dim}), got {tuple(x.shape)}")
             if x.shape[0] != y.shape[0]:
                 raise ValueError(
                     f"x and y must hold the same number of samples, got x {tuple(x.shape)} "
@@ -280,12 +287,21 @@ class LatentEnergy(Energy):
 
     @staticmethod
     def _unpack(batch) -> tuple[Tensor, Tensor | None]:
-        """A batch is y, [y] or [x, y] (the order of ``horn``'s x, y)."""
-        if isinstance(batch, Tensor):
-            return batch, None
-        if isinstance(batch, (list, tuple)) and len(batch) in (1, 2):
-            return (batch[0], None) if len(batch) == 1 else (batch[1], batch[0])
-        raise ValueError(f"batch must be y, [y] or [x, y], got {type(batch).__name__}")
+        """A batch is y (a tensor or numpy array), [y] or [x, y] (the order of ``horn``'s x, y);
+        y without samples is refused (its mean free energy would be NaN). Shapes only."""
+        if not isinstance(batch, (list, tuple)):
+            y, x = batch, None
+        elif len(batch) in (1, 2):
+            y, x = (batch[0], None) if len(batch) == 1 else (batch[1], batch[0])
+        else:
+            raise ValueError(
+                f"batch must be y, [y] or [x, y], got a {type(batch).__name__} of length "
+                f"{len(batch)}"
+            )
+        shape = getattr(y, "shape", None)
+        if shape is not None and len(shape) > 0 and shape[0] == 0:
+            raise ValueError(f"batch must hold at least one sample (B >= 1), got y {tuple(shape)}")
+        return y, x
 
     def training_step(self, batch) -> Tensor:
         """The energy loss on the free energy: mean F_β(x, y) over the batch.
@@ -324,6 +340,8 @@ class EllipseEnergy(LatentEnergy):
     angles over [0, 2π), an int >= 1. inference, inference_options, beta, lr, average: as in
     ``LatentEnergy`` (lr: Adam's learning rate).
     """
+
+    _y_dim = 2
 
     def __init__(
         self,
@@ -378,6 +396,8 @@ class HornEnergy(LatentEnergy):
     inference, inference_options, beta, lr, average: as in ``LatentEnergy`` (lr: Adam's
     learning rate). The net's weights are torch's default initialisation (global RNG).
     """
+
+    _y_dim, _x_dim = 2, 1
 
     def __init__(
         self,

@@ -34,6 +34,7 @@ from ebm._checks import (
     check_generator,
     check_int,
     check_positive,
+    input_gradient,
     module_dtype,
     per_sample_energies,
 )
@@ -65,7 +66,7 @@ def _energy_gradient(energy, x: Tensor) -> tuple[Tensor, Tensor]:
     """(x with requires_grad, ∇ₓE(x) with create_graph=True)."""
     x = x.detach().requires_grad_(True)
     e = per_sample_energies("energy", energy(x), x.shape[0])
-    (grad,) = torch.autograd.grad(e.sum(), x, create_graph=True)
+    grad = input_gradient("energy", e, x, create_graph=True)
     return x, grad
 
 

@@ -140,3 +140,62 @@ def test_supervised_forward_accepts_array_likes_and_casts_to_the_nets_dtype():
         assert got.dtype == torch.float32  # float64 data computed in the net's float32
         torch.testing.assert_close(got, ref)
     torch.testing.assert_close(model(x != 0), model((x != 0).float()))
+
+
+def test_supervised_steps_take_array_like_pairs_like_tensors():
+    from ebm.bayes import Supervised
+
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.randn(6, 1, generator=g), torch.randn(6, 1, generator=g)
+    model = Supervised(make_net())
+    expected = model.training_step((x, y))
+    for batch in ((x.numpy(), y.numpy()), [x.double(), y.double().numpy()], [x.tolist(), y]):
+        torch.testing.assert_close(model.training_step(batch), expected, rtol=0, atol=0)
+    labels = torch.tensor([0, 2, 1, 1, 0, 2])
+    clf = Supervised(nn.Linear(1, 3), loss="cross_entropy")
+    expected = clf.training_step((x, labels))
+    for batch in ((x, labels.numpy()), (x.numpy(), labels.tolist()), (x, labels.int())):
+        torch.testing.assert_close(clf.training_step(batch), expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "batch,match",
+    [
+        # x alone: a batch of two rows was read as (x = row 0, y = row 1) and trained silently
+        (lambda x, y: x[:2], r"batch must be \(x, y\).*got Tensor of shape \(2, 1\)"),
+        (lambda x, y: x, r"batch must be \(x, y\).*got Tensor of shape \(6, 1\)"),
+        (lambda x, y: x.numpy(), r"batch must be \(x, y\).*got ndarray"),
+        (lambda x, y: [x], r"batch must be \(x, y\).*list of length 1"),
+        (lambda x, y: (x, y, y), r"batch must be \(x, y\).*tuple of length 3"),
+        (lambda x, y: (x, y[:, 0]), r"batch\[1\] \(the targets y\) must have the shape"),
+    ],
+)
+def test_supervised_steps_refuse_what_is_not_an_x_y_pair(batch, match):
+    from ebm.bayes import Supervised
+
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.randn(6, 1, generator=g), torch.randn(6, 1, generator=g)
+    with pytest.raises(ValueError, match=match):
+        Supervised(make_net()).training_step(batch(x, y))
+
+
+@pytest.mark.parametrize("labels", [torch.zeros(6), torch.zeros(6, dtype=torch.bool)])
+def test_supervised_cross_entropy_refuses_float_or_bool_labels(labels):
+    from ebm.bayes import Supervised
+
+    with pytest.raises(ValueError, match=r"batch\[1\] \(the labels y\) must hold integer"):
+        Supervised(nn.Linear(1, 3), loss="cross_entropy").training_step((torch.zeros(6, 1), labels))
+
+
+def test_supervised_fit_on_inputs_alone_is_refused_by_the_trainer():
+    """Trainer.fit(Supervised, x) with batches of two rows used to train on row 0 -> row 1."""
+    from ebm.bayes import Supervised
+    from ebm.train import Trainer
+
+    trainer = Trainer(
+        max_epochs=1, batch_size=2, progress=False, tensorboard=False, log_every_n_steps=None
+    )
+    with pytest.raises(ValueError, match=r"batch must be \(x, y\)"):
+        trainer.fit(
+            Supervised(make_net()), torch.randn(8, 1, generator=torch.Generator().manual_seed(0))
+        )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pyro
 import pyro.contrib.gp as gp
 import pytest
@@ -213,3 +215,44 @@ def test_a_singular_kernel_matrix_gets_advice_not_a_cholesky_error(optimizer):
     y = torch.randn(20, generator=torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match="raise `jitter` or `noise`"):
         gp.fit(torch.zeros(20, 1), y)
+
+
+X20 = torch.linspace(0, 1, 20, dtype=torch.float64).view(-1, 1)
+SINE = torch.sin(6 * X20[:, 0])  # root mean square ~0.7
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+@pytest.mark.parametrize("scale", [1e20, 1e6, 1e-6])
+def test_y_far_from_the_initial_scale_is_refused_naming_y(optimizer, scale):
+    """y ~ 1e20 used to fail in the Trainer ("non-finite loss") or in a Cholesky ("the kernel
+    matrix of x ..."), and y ~ 1e6 or 1e-6 fitted with Adam returned a variance or mean far off."""
+    gp = GPRegressor(n_steps=5, optimizer=optimizer, device="cpu")
+    rms = re.escape(f"{scale * float(SINE.square().mean().sqrt()):.3g}")
+    with pytest.raises(
+        ValueError, match=rf"^y must have a root mean square .*got .*{rms}.*standardise y"
+    ):
+        gp.fit(X20, scale * SINE)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_the_advised_scaling_gives_the_standardised_fit_scaled(optimizer):
+    """The remedy the error names: variance, noise and jitter times s² fit s·y as the unit-scale
+    fit, with the mean times s and the variances times s² (type-II ML is scale-equivariant)."""
+    s = 1e20
+    kw = dict(lengthscale=0.3, n_steps=30, optimizer=optimizer, device="cpu")
+    unit = GPRegressor(**kw).fit(X20, SINE).predict(X20)
+    big = GPRegressor(variance=s**2, noise=s**2, jitter=1e-6 * s**2, **kw).fit(X20, s * SINE)
+    big = big.predict(X20)
+    torch.testing.assert_close(big.mean / s, unit.mean, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(big.var / s**2, unit.var, rtol=1e-4, atol=0)
+
+
+def test_the_scale_check_is_for_fitting_only():
+    """n_steps=0 conditions the GP on y with the hyper-parameters given: nothing to reach, so
+    any finite scale is taken (the posterior mean is linear in y), as is an all-zero y."""
+    unit = GPRegressor(n_steps=0).fit(X20, SINE).predict(X20).mean
+    torch.testing.assert_close(
+        GPRegressor(n_steps=0).fit(X20, 1e20 * SINE).predict(X20).mean, 1e20 * unit
+    )
+    zero = GPRegressor(n_steps=5, device="cpu").fit(X20, torch.zeros(20)).predict(X20)
+    assert torch.equal(zero.mean, torch.zeros(20, 1, dtype=torch.float64))

@@ -266,3 +266,57 @@ def test_old_solver_option_name_warns_and_is_renamed():
     new = EllipseEnergy(inference="gradient", inference_options={"n_steps": 7, "lr": 0.1})
     y = torch.tensor([[1.0, 0.5], [-0.3, 0.9]])
     assert torch.equal(old.free_energy(y).free_energy, new.free_energy(y).free_energy)
+
+
+def _yx():
+    g = torch.Generator().manual_seed(4)
+    return torch.randn(6, 2, generator=g), torch.rand(6, 1, generator=g)
+
+
+def test_training_step_takes_numpy_batches_like_tensors():
+    """A numpy y used to be refused ("batch must be y, [y] or [x, y], got ndarray")."""
+    y, x = _yx()
+    ellipse_model, horn_model = EllipseEnergy((2.0, 1.5), n_z=8), HornEnergy(n_z=8)
+    expected = ellipse_model.training_step(y)["loss"]
+    for batch in (y.numpy(), y.double().numpy(), [y.numpy()], (x, y.numpy())):
+        torch.testing.assert_close(
+            ellipse_model.training_step(batch)["loss"], expected, rtol=0, atol=0
+        )
+    expected = horn_model.training_step((x, y))
+    torch.testing.assert_close(horn_model.training_step((x.numpy(), y.double().numpy())), expected)
+
+
+@pytest.mark.parametrize(
+    "model,batch,match",
+    [
+        (EllipseEnergy, lambda y, x: y[:0], r"batch must hold at least one sample .*\(0, 2\)"),
+        (EllipseEnergy, lambda y, x: [y[:0].numpy()], r"batch must hold at least one sample"),
+        (HornEnergy, lambda y, x: (x[:0], y[:0]), r"batch must hold at least one sample"),
+        (
+            EllipseEnergy,
+            lambda y, x: [],
+            r"batch must be y, \[y\] or \[x, y\], got a list of length 0",
+        ),
+        (EllipseEnergy, lambda y, x: y.tolist(), r"batch must be .*list of length 6"),
+        # the grid-expanded rows (B·n_z = 48) used to appear in these messages
+        (
+            EllipseEnergy,
+            lambda y, x: torch.zeros(6, 3),
+            r"^y must have shape \(B, 2\), got \(6, 3\)",
+        ),
+        (
+            HornEnergy,
+            lambda y, x: (x, torch.zeros(6, 3)),
+            r"^y must have shape \(B, 2\), got \(6, 3\)",
+        ),
+        (
+            HornEnergy,
+            lambda y, x: (torch.zeros(6, 2), y),
+            r"^x must have shape \(B, 1\), got \(6, 2\)",
+        ),
+    ],
+)
+def test_training_step_refuses_bad_batches_naming_them(model, batch, match):
+    y, x = _yx()
+    with pytest.raises(ValueError, match=match):
+        model(n_z=8).training_step(batch(y, x))

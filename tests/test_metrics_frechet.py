@@ -201,3 +201,14 @@ def test_frechet_classifier_distance_names_fake_and_real():
         frechet_classifier_distance(real, (real * 255).to(torch.uint8))
     with pytest.raises(ValueError, match="fake and real must be images of one size"):
         frechet_classifier_distance(real, torch.zeros(4, 1, 28, 28))  # no classifier is loaded
+
+
+def test_digit_classifier_training_step_refuses_images_without_labels():
+    """Two images alone were read as (images = the first, labels = the second)."""
+    from ebm.metrics.frechet import DigitClassifier
+
+    images = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(
+        ValueError, match=r"batch must be \[images .*got Tensor of shape \(2, 1, 8, 8\)"
+    ):
+        DigitClassifier(8).training_step(images)

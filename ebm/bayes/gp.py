@@ -24,6 +24,8 @@ from ebm.models._estimator import ParamsMixin
 __all__ = ["GPRegressor"]
 
 _OPTIMIZERS = ("adam", "lbfgs")
+# fit's range for rms(y) / sqrt(variance + noise), the initial prior scale (see _check_scale)
+_Y_SCALE = (0.01, 10.0)
 
 
 def _local_params():
@@ -170,7 +172,15 @@ class GPRegressor(ParamsMixin):
 
     def fit(self, x: Tensor, y: Tensor) -> GPRegressor:
         """x: (N,) or (N, D) inputs; y: (N,) or (N, 1) targets (tensors or array-likes).
-        Returns self."""
+        Returns self.
+
+        The GP's mean is zero and the fit starts from the initial ``variance`` and ``noise``:
+        with ``n_steps`` > 0, a y whose root mean square is outside 0.01..10 times
+        √(variance + noise) (say y ~ 1e6, or values around 400 with a small spread) raises a
+        ValueError naming ``y``: standardise y, or scale ``variance``, ``noise`` and ``jitter``
+        by y's mean square (the fit is equivariant: y → s·y with all three times s² gives the
+        same fit with the mean times s and the variances times s²).
+        """
         from ebm.train import Trainer
 
         n_steps = self._check_params()
@@ -183,6 +193,8 @@ class GPRegressor(ParamsMixin):
             )
         dtype = torch.promote_types(x.dtype, y.dtype)
         x, y = x.to(dtype), y.to(device=x.device, dtype=dtype)
+        if n_steps > 0:
+            self._check_scale(y)
         with _local_params():  # modules built here keep a parameter state of their own
             kernel = gp.kernels.RBF(
                 input_dim=x.shape[1],
@@ -222,6 +234,30 @@ class GPRegressor(ParamsMixin):
                 "or `noise`, or standardise y"
             ) from err
         return self
+
+    def _check_scale(self, y: Tensor) -> None:
+        """Refuse a y whose scale the fit cannot reach from the initial hyper-parameters.
+
+        The optimisers move the log hyper-parameters from log(variance), log(noise): measured
+        with the defaults (y = a sine of unit mean square times 10^k), Adam returns a variance
+        tens of times too small once y's root mean square is above ~20·√(variance + noise), and
+        a wrong mean once it is below ~0.01·√(variance + noise); L-BFGS's line search breaks the
+        Cholesky factorisation above ~30·√(...). The bounds below are those edges."""
+        peak = y.abs().max()
+        if not bool(peak > 0):  # all zeros: nothing to scale (the fit is degenerate, not wrong)
+            return
+        rms = float(peak * (y / peak).square().mean().sqrt())  # no overflow for huge y
+        prior = math.sqrt(float(self.variance) + float(self.noise))
+        if not _Y_SCALE[0] <= rms / prior <= _Y_SCALE[1]:
+            raise ValueError(
+                f"y must have a root mean square within {_Y_SCALE[0]:g}..{_Y_SCALE[1]:g} times "
+                f"sqrt(variance + noise) = {prior:.3g}, the scale the fit starts from (it moves "
+                f"the log hyper-parameters and cannot reach y's scale from there), got a root "
+                f"mean square of {rms:.3g} ({rms / prior:.3g} times it): standardise y first "
+                "(y' = (y - y.mean()) / y.std(); then mean = y.mean() + y.std() * mean' and "
+                "var = y.std()**2 * var'), or scale variance, noise and jitter by y's mean "
+                "square (the fit is then the standardised one, scaled)"
+            )
 
     def _check_fitted(self) -> gp.models.GPRegression:
         if not hasattr(self, "model_"):

@@ -7,7 +7,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ebm._checks import as_module_input, check_choice, check_positive, check_real
+from ebm._checks import (
+    as_module_input,
+    check_choice,
+    check_positive,
+    check_real,
+)
+from ebm.models._batch import batch_labels, labelled_batch
 
 __all__ = ["Supervised"]
 
@@ -23,7 +29,8 @@ class Supervised(nn.Module):
     optimizer: "sgd" or "adam", with ``lr`` (finite, > 0) and PyTorch's ``weight_decay`` (finite,
         >= 0: a (wd/2)‖w‖² penalty on every parameter, biases included, as in the notes; see
         ``tau_from``); ``momentum`` (in [0, 1): at 1 nothing decays) is SGD's.
-    The training and validation steps are the Trainer's hot path: they do not validate batches.
+    The training and validation steps are the Trainer's hot path: they check batches' structure,
+    shapes and dtypes, never their values (no host sync).
 
     >>> import torch
     >>> from torch import nn
@@ -58,15 +65,27 @@ class Supervised(nn.Module):
         floating values cast to the net's parameter dtype (no value checks: NaN propagates)."""
         return self.net(as_module_input("x", x, self))
 
+    def _batch(self, batch) -> tuple[Tensor, Tensor]:
+        """(x, y) from batch [x, y]: x cast like ``forward``'s; y cast likewise ("mse") or int64
+        labels ("cross_entropy"; a tensor's dtype is checked, an array-like's values too).
+        Shapes and dtypes only for tensors: no host sync."""
+        x, y = labelled_batch(batch, "(x, y), inputs (B, ...) and targets")
+        x = as_module_input("batch[0]", x, self)
+        if self.loss_name == "mse":
+            return x, as_module_input("batch[1]", y, self)
+        return x, batch_labels(y, x.device)
+
     def training_step(self, batch) -> Tensor:
         """batch: (x, y), inputs (B, ...) and targets (same shape as the net's output for "mse",
-        (B,) int64 labels for "cross_entropy"). Returns the mean-reduced loss (0-dim)."""
-        x, y = batch
+        (B,) integer labels for "cross_entropy"); tensors or array-likes, cast like ``forward``'s
+        x (labels to int64). Anything but a pair, float labels, or mse targets not shaped like the
+        output raise a ValueError naming ``batch``. Returns the mean-reduced loss (0-dim)."""
+        x, y = self._batch(batch)
         out = self.net(x)
         if self.loss_name == "mse" and out.shape != y.shape:  # no silent broadcasting
             raise ValueError(
-                f"y must have the shape of the net's output {tuple(out.shape)} for the mse "
-                f"loss, got {tuple(y.shape)}"
+                f"batch[1] (the targets y) must have the shape of the net's output "
+                f"{tuple(out.shape)} for the mse loss, got {tuple(y.shape)}"
             )
         return _LOSSES[self.loss_name](out, y)
 

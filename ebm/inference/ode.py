@@ -21,6 +21,7 @@ from ebm._checks import (
     check_choice,
     check_int,
     check_positive,
+    input_gradient,
     per_sample_energies,
 )
 
@@ -246,7 +247,7 @@ def gradient_flow(
         with torch.enable_grad():
             y = y.detach().requires_grad_(True)
             e = per_sample_energies("energy", energy(y), y.shape[0])
-            (grad,) = torch.autograd.grad(e.sum(), y)
+            grad = input_gradient("energy", e, y)
         return -grad
 
     with torch.no_grad():

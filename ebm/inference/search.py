@@ -30,6 +30,7 @@ from ebm._checks import (
     check_int,
     check_positive,
     check_real,
+    input_gradient,
     per_sample_energies,
 )
 from ebm._deprecation import renamed_arguments
@@ -189,7 +190,7 @@ def gradient_descent(
                 v = v.detach()
             if not v.requires_grad:
                 v.requires_grad_(True)  # a fresh leaf: the caller's init is never modified
-            (grad,) = torch.autograd.grad(_energies(energy, v).sum(), v, create_graph=unrolled)
+            grad = input_gradient("energy", _energies(energy, v), v, create_graph=unrolled)
             velocity = momentum * velocity + grad
             v = v - lr * velocity
     return _best_restart(energy, v, backprop, grad_enabled)
@@ -238,9 +239,9 @@ def lbfgs(
 
     def closure() -> Tensor:
         with torch.enable_grad():
-            total = _energies(energy, v).sum()
-            (v.grad,) = torch.autograd.grad(total, v)
-        return total.detach()
+            e = _energies(energy, v)
+            v.grad = input_gradient("energy", e, v)
+        return e.sum().detach()
 
     optimizer.step(closure)
     return _best_restart(energy, v, backprop, grad_enabled)

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ebm._checks import as_float_tensor, check_choice
+from ebm.models._batch import labelled_batch
 
 __all__ = [
     "frechet_distance",
@@ -155,8 +156,9 @@ class DigitClassifier(nn.Module):
 
     # trainable through the shared Trainer
     def training_step(self, batch: list[Tensor]) -> Tensor:
-        """batch: [images (B, 1, size, size), labels (B,)]. Returns the mean cross-entropy."""
-        images, labels = batch
+        """batch: [images (B, 1, size, size), labels (B,)] (anything else raises a ValueError
+        naming ``batch``). Returns the mean cross-entropy."""
+        images, labels = labelled_batch(batch, "[images (B, 1, size, size), labels (B,)]")
         return F.cross_entropy(self(images), labels)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

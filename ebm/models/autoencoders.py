@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from ebm._checks import (
     as_module_input,
     check_choice,
+    check_generator,
     check_int,
     check_int_sequence,
     check_positive,
@@ -153,6 +154,7 @@ class DenoisingAutoencoder(_Autoencoder):
         y: (B, ...), a tensor or an array-like (no value checks: NaN propagates).
         generator: the source of the noise or mask (None: torch's global RNG), on y's device.
         """
+        check_generator("generator", generator)
         y = self._input(y)
         if self.noise == "gaussian":
             eps = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype)

@@ -267,6 +267,7 @@ class CNF(nn.Module):
         generator: the source of Hutchinson's probe v ~ N(0, I) (None: torch's global RNG);
         unused with the exact divergence.
         """
+        check_generator("generator", generator)
         return self._log_prob(self._data(y, finite=True), generator)
 
     def _log_prob(self, y: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -316,6 +317,7 @@ class CNF(nn.Module):
         device.
         """
         check_int("n", n, minimum=1)
+        check_generator("generator", generator)
         p = next(self.parameters())
         z = torch.randn(n, self.dim, generator=generator, device=p.device, dtype=p.dtype)
         with torch.no_grad():

@@ -29,6 +29,7 @@ from ebm._checks import (
     as_index_tensor,
     as_module_input,
     check_choice,
+    check_generator,
     check_int,
     check_positive,
     check_real,
@@ -37,6 +38,7 @@ from ebm._checks import (
 )
 from ebm.energies import mlp
 from ebm.inference.ode import DEFAULT_MAX_NUM_STEPS, check_ode_args, odeint
+from ebm.models._batch import batch_data
 
 __all__ = ["Diffusion", "linear_schedule", "cosine_schedule", "check_schedule"]
 
@@ -224,11 +226,11 @@ class Diffusion(nn.Module):
         return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
 
     def training_step(self, batch) -> Tensor:
-        """batch: x0 (B, dim) or [x0, ...]. Returns the ε-prediction loss E‖ε − ε_θ(x_t, t)‖²
-        (mean over entries), with t ~ U{1..T} and ε ~ N(0, I) from torch's global RNG."""
-        x0 = batch if isinstance(batch, Tensor) else batch[0]
-        x0 = x0.to(next(self.net.parameters()).dtype)  # float64 data into a float32 model
-        x0 = self._input("x0", x0)
+        """batch: x0 (B, dim) (a tensor or array-like) or [x0, ...] (labels ignored), cast like
+        ``eps_model``'s x (float64 data into a float32 model in float32, ints promoted). Returns
+        the ε-prediction loss E‖ε − ε_θ(x_t, t)‖² (mean over entries), with t ~ U{1..T} and
+        ε ~ N(0, I) from torch's global RNG."""
+        x0 = self._input("batch", batch_data(batch))
         t = torch.randint(1, self.T + 1, (len(x0),), device=x0.device)
         noise = torch.randn_like(x0)
         ab = self.alpha_bars[t - 1].to(x0.dtype).unsqueeze(1)  # t is in [1, T]: no range guard
@@ -285,6 +287,7 @@ class Diffusion(nn.Module):
         check_int("n", n, minimum=1)
         check_choice("return_trajectory", return_trajectory, (False, True))
         check_ode_args("dopri5", rtol, atol, None, max_num_steps)
+        check_generator("generator", generator)
         if n_steps is not None:
             n_steps = check_int("n_steps", n_steps, minimum=1, maximum=self.T)
         if eta is not None:

@@ -27,6 +27,7 @@ from ebm._checks import (
     per_sample_energies,
 )
 from ebm.losses import contrastive_divergence_loss
+from ebm.models._batch import batch_data
 from ebm.sampling import ReplayBuffer, langevin, uniform_jump
 from ebm.sampling._common import check_clamp
 
@@ -179,12 +180,12 @@ class EBM(nn.Module):
             generator=generator,
         )
 
-    def _check_x0(self, x0) -> Tensor:
-        x0 = as_module_input("x0", x0, self.energy)
+    def _check_x0(self, x0, name: str = "x0") -> Tensor:
+        x0 = as_module_input(name, x0, self.energy)
         shape = tuple(self.buffer.shape)
-        if tuple(x0.shape[1:]) != shape or len(x0) == 0:
+        if x0.ndim == 0 or tuple(x0.shape[1:]) != shape or len(x0) == 0:
             raise ValueError(
-                f"x0 must have shape (B, {', '.join(map(str, shape))}) with B >= 1, the model's "
+                f"{name} must have shape (B, {', '.join(map(str, shape))}) with B >= 1, the model's "
                 f"data_shape, got {tuple(x0.shape)}"
             )
         return x0
@@ -224,13 +225,13 @@ class EBM(nn.Module):
     def training_step(self, batch, optimize) -> dict[str, Tensor]:
         """One contrastive-divergence step (manual optimisation).
 
-        batch: data (B, *data_shape), or a list/tuple whose first entry it is (labels ignored).
-        optimize: the Trainer's callback, called once with the loss. Negatives come from the
+        batch: data (B, *data_shape) (a tensor or array-like, cast to the energy's dtype, ints
+        promoted; the shape is checked, the values are not read), or a list/tuple whose first
+        entry it is (labels ignored). optimize: the Trainer's callback, called once with the loss. Negatives come from the
         chains set by ``chains`` (global RNG). Returns {"loss", "e_data", "e_model"}: the loss
         and the mean energies of data and negatives (training pushes e_data below e_model).
         """
-        x = batch if isinstance(batch, Tensor) else batch[0]
-        x = as_module_input("batch", x, self.energy)  # float64 data into a float32 energy: cast
+        x = self._check_x0(batch_data(batch), "batch")  # float64 data into a float32 energy: cast
         negatives = self._negatives(x)
         e = self(torch.cat([x, negatives.to(x.dtype)]))
         e_data, e_model = e[: len(x)], e[len(x) :]

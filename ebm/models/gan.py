@@ -22,6 +22,7 @@ from ebm._checks import (
     as_module_input,
     check_betas,
     check_choice,
+    check_generator,
     check_int,
     check_positive,
     check_real,
@@ -160,9 +161,10 @@ class GAN(nn.Module):
             )
         return y.reshape(y.shape[0] // self.pack, -1)
 
-    def _data(self, y: object) -> Tensor:
-        """y as a tensor in the discriminator's dtype (array-likes and integers too; no sync)."""
-        return as_float_tensor("y", y, finite=False, dtype=module_dtype(self.discriminator))
+    def _data(self, y: object, name: str = "y") -> Tensor:
+        """y as a tensor in the discriminator's dtype (array-likes and integers too; no sync);
+        ``name``: the user's argument, for the error messages."""
+        return as_float_tensor(name, y, finite=False, dtype=module_dtype(self.discriminator))
 
     def energy(self, y: Tensor) -> Tensor:
         """E(y): (B, ...) -> (B,), low = real-looking: −logit, or EBGAN's mean squared
@@ -218,6 +220,7 @@ class GAN(nn.Module):
         torch.Size([4, 3])
         """
         check_int("n", n, minimum=1)
+        check_generator("generator", generator)
         return self.generator(self._latents(n, generator))
 
     # ---- losses -----------------------------------------------------------------------------
@@ -232,6 +235,7 @@ class GAN(nn.Module):
         RNG; other losses draw nothing). Returns {"loss", "d_adv"} plus "gp" (WGAN-GP: loss =
         d_adv + gp_weight·gp) or "r1" (r1_weight > 0: loss = d_adv + r1_weight/2·r1).
         """
+        check_generator("generator", generator)
         adv = self._d_loss(self.logits(real), self.logits(fake))
         if self._game.gradient_penalty:
             # packs are the critic's samples: interpolate and take gradient norms per pack
@@ -273,15 +277,21 @@ class GAN(nn.Module):
     def training_step(self, batch, optimize) -> dict[str, Tensor]:
         """One discriminator step; a generator step every ``n_critic``-th call.
 
-        batch: real samples (B, ...) or [samples, labels, ...]. optimize: the Trainer's
+        batch: real samples (B, ...) shaped like the generator's outputs (a tensor or array-like,
+        cast to the discriminator's dtype; a ValueError names ``batch`` otherwise), or [samples,
+        labels, ...]. optimize: the Trainer's
         callback ``optimize(loss, index)`` (index 1 the discriminator's optimizer, 0 the
         generator's). Latents come from torch's global RNG. Returns the discriminator's terms
         (``discriminator_loss``) plus "d_loss" and, after the first generator step, "g_loss".
         """
-        real = batch_data(batch)
-        real = self._data(real)
+        real = self._data(batch_data(batch), "batch")
         with torch.no_grad():
-            fake = self.generator(self._latents(real.shape[0]))
+            fake = self.generator(self._latents(real.shape[0] if real.ndim else 1))
+        if real.shape[1:] != fake.shape[1:] or real.ndim == 0:  # shapes only: no sync
+            raise ValueError(
+                f"batch must hold real samples shaped like the generator's outputs, (B, "
+                f"{', '.join(map(str, fake.shape[1:]))}), got {tuple(real.shape)}"
+            )
         d_terms = self.discriminator_loss(real, fake)
         optimize(d_terms["loss"], 1)
         self._calls += 1

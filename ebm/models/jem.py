@@ -35,6 +35,7 @@ from ebm._checks import (
     check_shape,
 )
 from ebm.losses import contrastive_divergence_loss
+from ebm.models._batch import batch_labels, labelled_batch
 from ebm.sampling import ReplayBuffer, langevin
 from ebm.sampling._common import check_clamp
 
@@ -257,13 +258,34 @@ class JEM(nn.Module):
 
     # ---- the Trainer protocol ---------------------------------------------------------
     def _batch(self, batch) -> tuple[Tensor, Tensor]:
-        if isinstance(batch, Tensor) or len(batch) < 2:
-            raise ValueError("JEM trains on labelled data: pass (x, y) to Trainer.fit")
-        x = as_module_input("batch", batch[0], self.classifier)
-        return x, batch[1]
+        """(x (B, *data_shape) in the classifier's dtype, y (B,) int64) from batch [x, y, ...].
+
+        Shapes and dtypes only for tensors (no host sync); array-like labels are range-checked
+        on the host (they are there already)."""
+        x, y = labelled_batch(
+            batch, "labelled data [x (B, *data_shape), y (B,), ...]", allow_extra=True
+        )
+        x = as_module_input("batch[0]", x, self.classifier)
+        shape = tuple(self.buffer.shape)
+        if x.ndim == 0 or tuple(x.shape[1:]) != shape or len(x) == 0:
+            raise ValueError(
+                f"batch[0] (the inputs x) must have shape (B, {', '.join(map(str, shape))}) with "
+                f"B >= 1, the model's data_shape, got {tuple(x.shape)}"
+            )
+        y = batch_labels(y, x.device, self.n_classes)
+        if y.shape != (len(x),):
+            raise ValueError(
+                f"batch[1] (the labels y) must have shape ({len(x)},), one label per row of "
+                f"batch[0], got {tuple(y.shape)}"
+            )
+        return x, y
 
     def training_step(self, batch) -> dict[str, Tensor]:
-        """Cross-entropy plus the generative term, for batch (x (B, *data_shape), y (B,)).
+        """Cross-entropy plus the generative term, for batch [x (B, *data_shape), y (B,), ...].
+
+        x: a tensor or array-like, cast to the classifier's dtype (ints promoted); y: integer
+        class labels (tensor or array-like; array-likes are range-checked). An unlabelled batch
+        raises a ValueError naming ``batch``.
 
         loss = CE(f(x), y) + generative_weight · [mean E(x) − mean E(x̃) + α·(mean E(x)² +
         mean E(x̃)²)], x̃ the end states of min(B, buffer_size) persistent SGLD chains

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from ebm._checks import (
     as_float_tensor,
     check_choice,
+    check_generator,
     check_int,
     check_positive,
     check_real,
@@ -173,6 +174,7 @@ class VAE(nn.Module):
         NaN propagates: the training path). generator: the source of z's noise ε (None: torch's
         global RNG).
         """
+        check_generator("generator", generator)
         y = self._check_input(y)
         mu, logvar = self.encode(y)
         z = self._reparameterise(mu, logvar, generator)
@@ -188,6 +190,7 @@ class VAE(nn.Module):
         With β = 1 this upper-bounds −log p(y): the variational free energy. Low = good.
         """
         check_int("n_samples", n_samples, minimum=1)
+        check_generator("generator", generator)
         y = self._check_input(y, finite=True)
         self._check_range(y)
         mu, logvar = self.encode(y)
@@ -208,6 +211,7 @@ class VAE(nn.Module):
         generator: the source of the K draws z_k (None: torch's global RNG).
         """
         check_int("n_samples", n_samples, minimum=1)
+        check_generator("generator", generator)
         y = self._check_input(y, finite=True)
         self._check_range(y)
         mu, logvar = self.encode(y)
@@ -235,6 +239,7 @@ class VAE(nn.Module):
         device. Bernoulli: probabilities in [0, 1]; Gaussian: the means.
         """
         check_int("n", n, minimum=1)
+        check_generator("generator", generator)
         param = next(self.decoder.parameters())
         z = torch.randn(n, self.latent_dim, generator=generator, device=param.device)
         return self.decode(z.to(param.dtype))

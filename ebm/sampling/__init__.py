@@ -2,7 +2,8 @@
 buffer, diagnostics, parallel tempering, and annealed importance sampling for log Z and
 log-likelihoods, and exact grid draws and log Z for low-dimensional (1-D, 2-D) energies.
 
-Every sampler takes an energy (an ``ebm.Energy`` or any callable (B, ...) -> (B,), low = likely)
+Every sampler takes an energy (an ``ebm.Energy`` or any callable (B, ...) -> (B,) floating
+energies, low = likely; an integer or bool result is refused on the first call, naming ``energy``)
 and initial states x0 (B, ...), runs all B chains in parallel, and never synchronises with the
 host inside its loop. Samplers run inside EBM training's hot loop, so they validate their
 hyper-parameters and x0's shape but never read x0's values: NaN (or inf) in a row of x0 propagates

@@ -35,6 +35,7 @@ from ebm._checks import (
     check_positive,
     check_shape,
     module_dtype,
+    per_sample_energies,
 )
 from ebm.sampling._common import EnergyFn, energy_and_grad, frozen_parameters
 from ebm.sampling._hmc import _kinetic
@@ -147,13 +148,7 @@ def _anneal(
         return e.reshape(z.shape[0]), g
 
     with frozen_parameters(energy), torch.no_grad():
-        e, g = energy_and_grad(energy, x)
-        if e.shape not in ((x.shape[0],), (x.shape[0], 1)):
-            raise ValueError(
-                f"energy must return shape ({x.shape[0]},) (or ({x.shape[0]}, 1)) for x of "
-                f"shape {tuple(x.shape)}, got {tuple(e.shape)}"
-            )
-        e = e.reshape(x.shape[0])
+        e, g = energy_and_grad(energy, x)  # (B,): shape and dtype checked
         last = len(betas) - 1
         for k in range(1, len(betas)):
             log_ratio = 0.5 * inv_var * x.reshape(len(x), -1).pow(2).sum(1) - e  # log f₁ − log f₀
@@ -402,11 +397,6 @@ def log_likelihood(
     else:
         log_z = as_float_tensor("log_z", log_z, ndim=0, allow_bool=False)
     with torch.no_grad():
-        e = energy(x)
-    if e.shape not in ((x.shape[0],), (x.shape[0], 1)):
-        raise ValueError(
-            f"energy must return shape ({x.shape[0]},) for x of shape {tuple(x.shape)}, "
-            f"got {tuple(e.shape)}"
-        )
+        e = per_sample_energies("energy", energy(x), x.shape[0])
     dtype = torch.promote_types(e.dtype, log_z.dtype)
     return -e.reshape(-1).to(dtype) - log_z.to(device=e.device, dtype=dtype)

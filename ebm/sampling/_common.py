@@ -15,6 +15,7 @@ from ebm._checks import (
     check_int,
     check_positive,
     check_real,
+    input_gradient,
     module_dtype,
     per_sample_energies,
 )
@@ -104,7 +105,7 @@ def energy_and_grad(energy: EnergyFn, x: Tensor, name: str = "energy") -> tuple[
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)
         e = per_sample_energies(name, energy(x), x.shape[0])
-        (grad,) = torch.autograd.grad(e.sum(), x)
+        grad = input_gradient(name, e, x)
     return e.detach(), grad
 
 
@@ -197,12 +198,13 @@ def metropolis_chain(
         return x, accepted
     value_and_grad = energy_and_grad_fn(energy, compile)
     step = maybe_compile(step, compile)
-    noise = noise_source(x, n_steps, generator)
-    uniforms = torch.rand(
-        (n_steps, x.shape[0]), generator=generator, device=x.device, dtype=x.dtype
-    )
     with frozen_parameters(energy), torch.no_grad():
-        e, grad = energy_and_grad(energy, x)  # checks the energy's output shape
+        # checks the energy's output shape and dtype, before any draw from the generator
+        e, grad = energy_and_grad(energy, x)
+        noise = noise_source(x, n_steps, generator)
+        uniforms = torch.rand(
+            (n_steps, x.shape[0]), generator=generator, device=x.device, dtype=x.dtype
+        )
         for i in range(n_steps):
             x, e, grad, accept = step(
                 value_and_grad, x, e, grad, noise(i)[0], uniforms[i], *step_args

@@ -87,9 +87,9 @@ def langevin(
         return x
     grad_fn = gradient_fn(energy, compile)
     step = torch.compile(_pure_step, dynamic=False) if compile else _step
-    noise = noise_source(x, n_steps, generator)
     with frozen_parameters(energy), torch.no_grad():
-        check_energy_shape(energy(x), x)
+        check_energy_shape(energy(x), x)  # shape and dtype, before any draw from the generator
+        noise = noise_source(x, n_steps, generator)
         for i in range(n_steps):
             x = step(grad_fn, x, noise(i)[0], float(step_size), float(noise_scale))
             if clamp is not None:

@@ -199,14 +199,15 @@ def parallel_tempering(
 
     value_and_grad = energy_and_grad_fn(energy, compile)
     move = maybe_compile(_move, compile)
-    noise = noise_source(x, n_steps, generator)  # drawn first: with one beta, mala's draws
-    uniforms = (
-        torch.rand((n_steps, x.shape[0]), generator=generator, device=dev, dtype=dt)
-        if kernel == "mala"
-        else None
-    )
     with frozen_parameters(energy), torch.no_grad():
-        e, grad = energy_and_grad(energy, x)  # checks the energy's output shape
+        # checks the energy's output shape and dtype, before any draw from the generator
+        e, grad = energy_and_grad(energy, x)
+        noise = noise_source(x, n_steps, generator)  # drawn first: with one beta, mala's draws
+        uniforms = (
+            torch.rand((n_steps, x.shape[0]), generator=generator, device=dev, dtype=dt)
+            if kernel == "mala"
+            else None
+        )
         n_rounds = 0
         for i in range(n_steps):
             uniform = None if uniforms is None else uniforms[i]

@@ -82,6 +82,7 @@ class ReplayBuffer(nn.Module):
         """
         check_int("n", n, minimum=1)
         buf = self.samples
+        check_generator("generator", generator, buf.device)
         return self._draw((n, *self.shape), buf.dtype, buf.device, generator)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
@@ -93,6 +94,7 @@ class ReplayBuffer(nn.Module):
         """
         check_int("n", n, minimum=1, maximum=self.capacity)  # distinct slots: n <= capacity
         buf = self.samples
+        check_generator("generator", generator, buf.device)
         idx = torch.randperm(self.capacity, generator=generator, device=buf.device)[:n]
         fresh = self._draw((n, *self.shape), buf.dtype, buf.device, generator)
         reinit = torch.rand(n, generator=generator, device=buf.device) < self.reinit_prob
