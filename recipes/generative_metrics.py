@@ -23,18 +23,21 @@ Metrics (``ebm.metrics``), samples against the held-out points:
   K = 64 digits; the ELBO beside it); the EBM's density is exp(−E)/Z on its box (its sampler
   is clamped there) and log Z comes from annealed importance sampling, ± its standard error,
   sandwiched by reverse AIS from grid draws of exp(−E) (``ebm.sampling.ais``/``reverse_ais``)
-  and checked against quadrature on a 400 × 400 grid; the GAN has no density and the library
-  exposes no bound for the diffusion model ("—"). On the digits the CNF's is the exact density
-  of the dequantised test images (grey level k spread uniformly over [k/17, (k + 1)/17)),
-  comparable with the noise row's uniform density on [0, 1]⁶⁴ (0 nats); the VAE's bound is the
-  Bernoulli likelihood of the grey levels, not a density: comparable with nothing else;
+  and checked against quadrature on a 400 × 400 grid; the diffusion model's is the exact density
+  of its probability-flow ODE (``Diffusion.log_prob``: the model that ``sample(method="ode")``
+  draws from, dopri5, rtol = atol = 1e-5; its samples here are the ancestral chain's, whose
+  marginals are the same only for a perfect ε_θ); the GAN has no density ("—"). On the digits the CNF and the diffusion model see
+  the dequantised pixels (grey level k spread uniformly over [k/17, (k + 1)/17)), and theirs are
+  densities of the dequantised test images on [0, 1)⁶⁴ (the diffusion model's through the
+  Jacobian 2⁶⁴ of its [−1, 1] pixels, with Hutchinson's trace), comparable with the noise row's
+  uniform density (0 nats); the VAE's bound is the Bernoulli likelihood of the grey levels, not a
+  density: comparable with nothing else;
 - the sampling time: wall time to draw the samples, one thread (``torch.set_num_threads(1)``),
   on a shared, loaded machine: compare the rows, not the absolute numbers.
 
 Budgets are SHORT (the whole run takes minutes): each model's own recipe trains longer and does
 better (the JSON records every budget and which recipe measures the same number).
-Missing: the EBM on the digits (a 64-D EBM needs a long run of its own: ``jem_digits``); the
-diffusion model's likelihood (no ELBO or probability-flow likelihood in the library).
+Missing: the EBM on the digits (a 64-D EBM needs a long run of its own: ``jem_digits``).
 """
 
 import json

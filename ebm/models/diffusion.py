@@ -14,6 +14,11 @@ Three samplers: ancestral (the DDPM reverse chain), DDIM (Song, Meng & Ermon 202
 sub-sequence of the steps, deterministic at eta = 0) and the probability-flow ODE, integrated with
 torchdiffeq in DDIM's variables y = x/√ᾱ, σ = √((1 − ᾱ)/ᾱ), where it reads dy/dσ = ε_θ(x, t)
 (DDIM with eta = 0 is Euler's method on it, one network call per step).
+
+``log_prob`` is that ODE's exact log-density (Song et al. 2021, appendix D.2): the model that
+``sample(method="ode")`` draws from, integrated from the data to x_T with the divergence of its
+drift (the exact, Hutchinson and forward-mode divergences of ``ebm.models._divergence``, shared
+with ``CNF``).
 """
 
 from __future__ import annotations
