@@ -1,5 +1,6 @@
-"""Diffusion: the schedule check, closed-form forward marginals, both samplers driven by the exact
-ε of Gaussian data, and a small trained model's mode fractions."""
+"""Diffusion: the schedule check, closed-form forward marginals, the samplers driven by the exact
+ε of Gaussian data, a small trained model's mode fractions, and the probability-flow likelihood
+(log_prob: closed form, grid integral, invertibility, divergence estimators, bad inputs)."""
 
 from __future__ import annotations
 

@@ -405,7 +405,8 @@ class Diffusion(nn.Module):
     # k = 1/√(1 + σ²) = √ᾱ. Gaussian data N(m, s²I) with the exact ε: dy/dσ = σ(y − m)/(s² + σ²),
     # Δ = (D/2) log((s² + σ_T²)/s²) and log p(x) → log N(x; m, s²I) as ᾱ_T → 0.
 
-    def _sigma_1_and_T(self):
+    def _sigma_1_and_T(self) -> tuple[Tensor, Tensor]:
+        """σ_1 and σ_T (0-d, the buffers' dtype): the first and last steps' noise levels."""
         return self.log_sigmas[0].exp(), self.log_sigmas[-1].exp()
 
     def _ode(self, x_T: Tensor, rtol: float, atol: float, max_num_steps: int) -> Tensor:
