@@ -23,18 +23,21 @@ Metrics (``ebm.metrics``), samples against the held-out points:
   K = 64 digits; the ELBO beside it); the EBM's density is exp(−E)/Z on its box (its sampler
   is clamped there) and log Z comes from annealed importance sampling, ± its standard error,
   sandwiched by reverse AIS from grid draws of exp(−E) (``ebm.sampling.ais``/``reverse_ais``)
-  and checked against quadrature on a 400 × 400 grid; the GAN has no density and the library
-  exposes no bound for the diffusion model ("—"). On the digits the CNF's is the exact density
-  of the dequantised test images (grey level k spread uniformly over [k/17, (k + 1)/17)),
-  comparable with the noise row's uniform density on [0, 1]⁶⁴ (0 nats); the VAE's bound is the
-  Bernoulli likelihood of the grey levels, not a density: comparable with nothing else;
+  and checked against quadrature on a 400 × 400 grid; the diffusion model's is the exact density
+  of its probability-flow ODE (``Diffusion.log_prob``: the model that ``sample(method="ode")``
+  draws from, dopri5, rtol = atol = 1e-5; its samples here are the ancestral chain's, whose
+  marginals are the same only for a perfect ε_θ); the GAN has no density ("—"). On the digits the CNF and the diffusion model see
+  the dequantised pixels (grey level k spread uniformly over [k/17, (k + 1)/17)), and theirs are
+  densities of the dequantised test images on [0, 1)⁶⁴ (the diffusion model's through the
+  Jacobian 2⁶⁴ of its [−1, 1] pixels, with Hutchinson's trace), comparable with the noise row's
+  uniform density (0 nats); the VAE's bound is the Bernoulli likelihood of the grey levels, not a
+  density: comparable with nothing else;
 - the sampling time: wall time to draw the samples, one thread (``torch.set_num_threads(1)``),
   on a shared, loaded machine: compare the rows, not the absolute numbers.
 
 Budgets are SHORT (the whole run takes minutes): each model's own recipe trains longer and does
 better (the JSON records every budget and which recipe measures the same number).
-Missing: the EBM on the digits (a 64-D EBM needs a long run of its own: ``jem_digits``); the
-diffusion model's likelihood (no ELBO or probability-flow likelihood in the library).
+Missing: the EBM on the digits (a 64-D EBM needs a long run of its own: ``jem_digits``).
 """
 
 import json
@@ -204,6 +207,8 @@ def plot(results, saved):
 def loglik(r):
     if "exact" in r:
         return f"{r['exact']:.3f} (exact)"
+    if "pf_ode" in r:
+        return f"{r['pf_ode']:.3f} (probability-flow ODE)"
     if "iwae" in r:
         return f"≥ {r['iwae']:.3f} (IWAE; ELBO {r['elbo']:.3f})"
     if "ais" in r:
@@ -336,7 +341,16 @@ def toy_models(toy, train, test, seed):
     g = torch.Generator(device=dev).manual_seed(seed)
     with torch.no_grad():
         x, t = timed(lambda: diff.sample(N_TOY, method="ancestral", generator=g))
-    out["diffusion"] = {"samples": unstd(x), "seconds": t, "train_seconds": secs}
+    # its probability-flow ODE's exact log-density (the same model sampled deterministically)
+    start = time.perf_counter()
+    pf_ode = diff.log_prob(z_test.to(dev), rtol=1e-5, atol=1e-5).mean().item() - log_det
+    out["diffusion"] = {
+        "samples": unstd(x),
+        "seconds": t,
+        "train_seconds": secs,
+        "pf_ode": pf_ode,
+        "pf_ode_seconds": time.perf_counter() - start,
+    }
 
     # CNF (cnf_2d's: 3×64 tanh field, exact trace, RK4 training, dopri5 evaluation)
     cnf = CNF(2, hidden=(64, 64, 64), method="rk4", step_size=0.1, lr=3e-3)
@@ -471,22 +485,10 @@ with torch.no_grad():
     x, t = timed(lambda: gan.sample(N_DIG, generator=g))
 digit_rows["GAN"] = {"samples": x, "seconds": t, "train_seconds": secs}
 
-# diffusion on the 64 pixels mapped to [−1, 1]; samples mapped back and clipped to [0, 1]
-diff = Diffusion(64, hidden=(256, 256, 256), T=1000, schedule="linear", lr=1e-3)
-dev, secs = fit(
-    diff, train_x.flatten(1) * 2 - 1, steps=budget["diffusion"], batch=128, ema=0.9 if Q else 0.995
-)
-g = torch.Generator(device=dev).manual_seed(args.seed)
-with torch.no_grad():
-    x, t = timed(
-        lambda: ((diff.sample(N_DIG, generator=g) + 1) / 2).clamp(0, 1).reshape(-1, 1, 8, 8)
-    )
-digit_rows["diffusion"] = {"samples": x, "seconds": t, "train_seconds": secs}
-
-# CNF on dequantised pixels y = (16·x + u)/17, u ~ U[0, 1): the 17 grey levels k/16 spread over
-# [k/17, (k + 1)/17), so the data have a density on [0, 1)⁶⁴ (on the raw levels a flow's
-# likelihood grows without bound); standardised; trained with Hutchinson's trace (64-D, RK4),
-# scored with the exact trace (dopri5). Samples map back to grey levels by x = (17·y − ½)/16.
+# the CNF and the diffusion model see dequantised pixels y = (16·x + u)/17, u ~ U[0, 1): the 17
+# grey levels k/16 spread over [k/17, (k + 1)/17), so the data have a density on [0, 1)⁶⁴ (on the
+# raw levels a flow's likelihood grows without bound). Samples map back to grey levels by
+# x = (17·y − ½)/16.
 deq = torch.Generator().manual_seed(args.seed + 6)
 
 
@@ -496,6 +498,34 @@ def dequantise(images):
 
 
 dq_train, dq_test = dequantise(train_x), dequantise(test_x)
+
+# diffusion on the dequantised pixels mapped to [−1, 1] (u = 2y − 1); samples mapped back to
+# grey levels and clipped to [0, 1]. Its log-likelihood: the probability-flow ODE's exact density
+# of u (Hutchinson's trace, one probe per image: 64-D), moved to y's cube [0, 1)⁶⁴ by the
+# Jacobian of u = 2y − 1: log p(y) = log p(u) + 64 log 2, comparable with the CNF's and the noise
+# row's 0.
+diff = Diffusion(64, hidden=(256, 256, 256), T=1000, schedule="linear", lr=1e-3)
+dev, secs = fit(
+    diff, dq_train * 2 - 1, steps=budget["diffusion"], batch=128, ema=0.9 if Q else 0.995
+)
+g = torch.Generator(device=dev).manual_seed(args.seed)
+x, t = timed(lambda: diff.sample(N_DIG, generator=g))
+x = ((17 * (x + 1) / 2 - 0.5) / 16).clamp(0, 1).reshape(-1, 1, 8, 8)
+start = time.perf_counter()
+pf_ode = diff.log_prob(
+    (dq_test * 2 - 1).to(dev), divergence="hutchinson", rtol=1e-5, atol=1e-5, generator=g
+)
+digit_rows["diffusion"] = {
+    "samples": x,
+    "seconds": t,
+    "train_seconds": secs,
+    "pf_ode": pf_ode.mean().item() + 64 * math.log(2),  # nats per dequantised test image
+    "pf_ode_divergence": "hutchinson",
+    "pf_ode_seconds": time.perf_counter() - start,
+}
+
+# CNF on the dequantised pixels, standardised; trained with Hutchinson's trace (64-D, RK4), scored
+# with the exact trace (dopri5).
 dq_mean, dq_std = dq_train.mean(0), dq_train.std(0) + 0.01  # some corner pixels never change
 cnf = CNF(64, hidden=(256, 256), method="rk4", step_size=0.25, lr=1e-3)
 dev, secs = fit(cnf, (dq_train - dq_mean) / dq_std, steps=budget["CNF"], batch=128)

@@ -489,6 +489,16 @@ GENERATIVE = {
         n_steps=Int(1, 8),  # T = 8
         eta=Real(0),
     ),
+    "ebm.models.Diffusion.log_prob": V(
+        lambda: (
+            _diffusion().log_prob,
+            dict(x=randn(B, 2), divergence="hutchinson", rtol=1e-3, atol=1e-3, generator=gen(1)),
+        ),
+        x=Data(trailing=True),
+        divergence=Choice(),
+        rtol=POSITIVE,
+        atol=POSITIVE,
+    ),
     "ebm.models.CNF": V(
         lambda: (M.CNF, dict(dim=2, hidden=(4,), method="rk4", step_size=0.5)),
         hidden=Sizes(empty_ok=True),

@@ -1,7 +1,10 @@
-"""Diffusion: the schedule check, closed-form forward marginals, both samplers driven by the exact
-ε of Gaussian data, and a small trained model's mode fractions."""
+"""Diffusion: the schedule check, closed-form forward marginals, the samplers driven by the exact
+ε of Gaussian data, a small trained model's mode fractions, and the probability-flow likelihood
+(log_prob: closed form, grid integral, invertibility, divergence estimators, bad inputs)."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
@@ -406,3 +409,194 @@ def test_ddim_arguments_are_validated_by_name():
     assert torch.equal(w, y)
     z = model.sample(3, method="ddim", n_steps=20, generator=torch.Generator().manual_seed(0))
     assert torch.equal(y, z)
+
+
+# ---- the probability-flow likelihood (log_prob) ----------------------------------------------
+
+
+def _gaussian_log_prob_pieces(model, x, m, s):
+    """For data N(m, s²I) and the exact ε: the exact log N(x; m, s²I) (n,), the prior's residual
+    log N(x_T; 0, I) − log q_T(x_T) (n,) that log_prob keeps (x_T = √ᾱ_T m + √v (x − m)/s with
+    v = ᾱ_T s² + 1 − ᾱ_T, the exact flow's image), and u = (x − m)/s."""
+    D = x.shape[1]
+    sigma_T = float(model.log_sigmas[-1].double().exp())
+    ab = 1 / (1 + sigma_T**2)
+    v = ab * s**2 + 1 - ab
+    u = (x - m) / s
+    z = ab**0.5 * m + v**0.5 * u
+    exact = (-0.5 * u**2).sum(1) - D * math.log(s) - 0.5 * D * math.log(2 * math.pi)
+    residual = (
+        (-0.5 * z**2).sum(1) + (0.5 * (z - ab**0.5 * m) ** 2 / v).sum(1) + 0.5 * D * math.log(v)
+    )
+    return exact, residual, u, ab
+
+
+@pytest.mark.parametrize(
+    ("T", "schedule", "m"), [(1000, "linear", 1.5), (1000, "linear", 0.0), (100, "cosine", 1.5)]
+)
+def test_log_prob_with_the_exact_noise_predictor_is_the_gaussian_log_density(T, schedule, m):
+    # In y = x/√ᾱ the exact flow is dy/dσ = σ(y − m)/(s² + σ²): log_prob must be
+    # log N(x; m, s²I) plus the prior's residual (the model starts from N(0, I), not q_T). Below
+    # step 1 the score is held at σ_1, an error of at most σ_1⁴/(4s⁴)(D + ‖u‖²) (module comment).
+    model = _ExactGaussianDiffusion(2, hidden=(4,), T=T, schedule=schedule).double()
+    model.m, model.s = m, 0.7
+    x = m + 0.7 * torch.randn(
+        40, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
+    lp = model.log_prob(x, rtol=1e-9, atol=1e-9)
+    exact, residual, u, ab = _gaussian_log_prob_pieces(model, x, m, 0.7)
+    sigma_1 = float(model.log_sigmas[0].double().exp())
+    below_step_1 = sigma_1**4 / (4 * 0.7**4) * (2 + (u**2).sum(1))
+    assert ((lp - exact - residual).abs() <= 2 * below_step_1 + 1e-6).all()
+    # the residual itself: ≈ −√ᾱ_T m·x_T per point (6e−3 nats here for m = 1.5), O(ᾱ_T) at m = 0
+    bound = ab**0.5 * abs(m) * x.shape[1] ** 0.5 * (u**2).sum(1).sqrt() + ab * (2 + (u**2).sum(1))
+    assert ((lp - exact).abs() <= 2 * bound + 2 * below_step_1 + 1e-6).all()
+    if m == 0.0:
+        assert float((lp - exact).abs().max()) < 5e-4  # ᾱ_T ≈ 4e−5 with the default schedule
+
+
+def test_ode_sampler_with_the_exact_noise_predictor_is_the_exact_gaussian_map():
+    # the exact flow carries x_T to x_0 = m + s(x_T − √ᾱ_T m)/√(ᾱ_T s² + 1 − ᾱ_T); DDIM's last
+    # Euler step (the sampler's former end) moved y twice as far as the flow below step 1
+    model = _ExactGaussianDiffusion(2, hidden=(4,), T=100, schedule="cosine").double()
+    m, s = model.m, model.s
+    x = model.sample(
+        200, method="ode", generator=torch.Generator().manual_seed(0), rtol=1e-9, atol=1e-9
+    )
+    x_T = torch.randn(200, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    ab = 1 / (1 + float(model.log_sigmas[-1].exp()) ** 2)
+    exact = m + s * (x_T - ab**0.5 * m) / (ab * s**2 + 1 - ab) ** 0.5
+    sigma_1 = float(model.log_sigmas[0].exp())
+    # the score held at σ_1 below step 1: relative error σ_1⁴/(2s⁴) of y − m at most
+    tol = sigma_1**4 / (2 * s**4) * float((exact - m).abs().max()) + 1e-7
+    torch.testing.assert_close(x, exact, rtol=0, atol=tol)
+
+
+def _trained_mixture_model() -> Diffusion:
+    """A small model fitted for 300 steps to 0.5·N((−1, 0), 0.4²I) + 0.5·N((1, 0.5), 0.4²I),
+    all draws from a fixed generator (no global RNG): not a good fit, a concentrated density."""
+    g = torch.Generator().manual_seed(0)
+    model = Diffusion(2, hidden=(32, 32), T=100, schedule="cosine", time_features=4)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(0.3 * torch.randn(p.shape, generator=g))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    centres = torch.tensor([[-1.0, 0.0], [1.0, 0.5]])
+    for _ in range(300):
+        x0 = centres[torch.randint(0, 2, (256,), generator=g)] + 0.4 * torch.randn(
+            256, 2, generator=g
+        )
+        t = torch.randint(1, model.T + 1, (256,), generator=g)
+        noise = torch.randn(256, 2, generator=g)
+        loss = (model.eps_model(model.q_sample(x0, t, noise), t) - noise).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model
+
+
+@pytest.fixture(scope="module")
+def mixture_model() -> Diffusion:
+    return _trained_mixture_model()
+
+
+def test_log_prob_integrates_to_one_on_a_grid(mixture_model):
+    # midpoint rule, h = 0.1 on [−4, 4]²: the ODE samples all lie inside (|x| < 3), and halving
+    # h moved the sum by 1e−3 (error ∝ h²): 5e−3 covers quadrature and solver (rtol 1e−4) error,
+    # while a wrong Jacobian term (a factor ᾱ_T^{±1/2} per dimension, ᾱ_T ≈ 2e−7) is far off
+    h = 0.1
+    axis = torch.arange(-4 + h / 2, 4, h)
+    grid = torch.cartesian_prod(axis, axis)
+    lp = mixture_model.log_prob(grid, rtol=1e-4, atol=1e-4)
+    assert abs(float(lp.exp().sum()) * h * h - 1) < 5e-3
+    x = mixture_model.sample(
+        500, method="ode", generator=torch.Generator().manual_seed(1), rtol=1e-4, atol=1e-4
+    )
+    assert float(x.abs().max()) < 3.5
+
+
+def test_log_prob_inverts_the_ode_sampler_and_is_finite_on_its_samples(mixture_model):
+    # x_T -> sample(method="ode") -> x_0 -> log_prob's flow -> x_T. Measured: 1.6e−4 at
+    # rtol = atol = 1e−7 (the time embedding makes the field oscillate in t, so the error is
+    # not ∝ rtol); DDIM's Euler step below step 1, the sampler's former end, gave 7.6e−2
+    model = _trained_mixture_model().double()
+    model.load_state_dict(mixture_model.state_dict())
+    x = model.sample(
+        64, method="ode", generator=torch.Generator().manual_seed(2), rtol=1e-7, atol=1e-7
+    )
+    x_T = torch.randn(64, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    back, _ = model._flow_to_noise(x, None, 1e-7, 1e-7, 4096)
+    torch.testing.assert_close(back, x_T, rtol=0, atol=1e-3)
+    lp = model.log_prob(x, rtol=1e-6, atol=1e-6)
+    assert lp.isfinite().all() and lp.dtype == torch.float64
+    # the densest samples are likelier than points far from both modes
+    far = model.log_prob(torch.tensor([[0.0, 3.0], [-3.0, -3.0]]), rtol=1e-6, atol=1e-6)
+    assert float(far.max()) < float(lp.median())
+
+
+def test_log_prob_forward_mode_divergence_equals_autograd():
+    # the default network goes through _chain_divergence; a hook on it sends log_prob through
+    # autograd (autograd_divergence): the same exact divergence, the same log-density
+    g = torch.Generator().manual_seed(3)
+    model = Diffusion(3, hidden=(16, 16), T=30, schedule="cosine", time_features=3).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(0.2 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    x = torch.randn(10, 3, generator=g, dtype=torch.float64)
+    fast = model.log_prob(x, divergence="exact", rtol=1e-9, atol=1e-9)
+    model.net.register_forward_hook(lambda *args: None)
+    slow = model.log_prob(x, divergence="exact", rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(fast, slow, rtol=1e-7, atol=1e-7)
+
+
+@pytest.mark.parametrize("hooked", [False, True])
+def test_hutchinson_log_prob_is_unbiased(mixture_model, hooked):
+    # each row gets its own probe for the whole solve: over K copies of a point the mean
+    # estimate matches the exact divergence within 4 standard errors (both paths)
+    model = _trained_mixture_model()
+    model.load_state_dict(mixture_model.state_dict())
+    if hooked:
+        model.net.register_forward_hook(lambda *args: None)
+    points = torch.tensor([[-1.0, 0.0], [1.0, 0.5], [0.3, -0.8]])
+    exact = model.log_prob(points, divergence="exact", rtol=1e-5, atol=1e-5)
+    K = 300
+    est = model.log_prob(
+        points.repeat_interleave(K, 0),
+        divergence="hutchinson",
+        rtol=1e-5,
+        atol=1e-5,
+        generator=torch.Generator().manual_seed(4),
+    ).reshape(3, K)
+    se = est.std(1) / K**0.5
+    assert (est.std(1) > 1e-3).all()  # the probes do vary
+    assert ((est.mean(1) - exact).abs() < 4 * se).all(), (est.mean(1), exact, se)
+    # "auto" is exact in two dimensions: no probe, no draw
+    torch.testing.assert_close(model.log_prob(points, rtol=1e-5, atol=1e-5), exact)
+
+
+def test_log_prob_validates_its_inputs_by_name():
+    import numpy as np
+
+    model = Diffusion(2, hidden=(4,), T=10, schedule="cosine")
+    x = torch.zeros(3, 2)
+    for kwargs, name in (
+        (dict(x=torch.tensor([[0.0, float("nan")]])), "x"),
+        (dict(x=torch.tensor([[0.0, float("inf")]])), "x"),
+        (dict(x=torch.zeros(3, 3)), "x"),
+        (dict(x=torch.zeros(0, 2)), "x"),
+        (dict(x=torch.zeros(2)), "x"),
+        (dict(x="a"), "x"),
+        (dict(x=x, divergence="trace"), "divergence"),
+        (dict(x=x, rtol=-1.0), "rtol"),
+        (dict(x=x, atol=float("nan")), "atol"),
+        (dict(x=x, max_num_steps=0), "max_num_steps"),
+        (dict(x=x, generator=3), "generator"),
+    ):
+        with pytest.raises(ValueError, match=rf"^{name} "):
+            model.log_prob(**kwargs)
+    # array-likes and integers are accepted, cast to the parameters' dtype
+    a = model.log_prob(np.zeros((3, 2), dtype=np.int64), rtol=1e-4, atol=1e-4)
+    b = model.log_prob([[0, 0], [0, 0], [0, 0]], rtol=1e-4, atol=1e-4)
+    c = model.log_prob(torch.zeros(3, 2, dtype=torch.float64), rtol=1e-4, atol=1e-4)
+    assert a.dtype == b.dtype == c.dtype == torch.float32
+    assert torch.equal(a, b) and torch.equal(a, c)

@@ -146,6 +146,10 @@ def test_generative_metrics(run_recipe):
     assert ring["data"]["modes"] == 8 and ring["data"]["high_quality"] > 0.95
     assert digit_rows["data"]["modes"] == 10
     assert ring["noise"]["exact"] == pytest.approx(-2 * math.log(6.0))
+    # the diffusion model's probability-flow log-likelihood: finite, and on average no higher
+    # than the ring's own density allows (its entropy: log 8 + log(2πe·0.1²) ≈ 0.31 nats)
+    assert math.isfinite(digit_rows["diffusion"]["pf_ode"])
+    assert -10 < ring["diffusion"]["pf_ode"] < -0.31 + 0.2
     for rows in (ring, digit_rows):  # IWAE (K > 1) bounds log p more tightly than the ELBO
         assert rows["VAE"]["iwae"] >= rows["VAE"]["elbo"] - 0.05
     # the EBM's log p: AIS (log Z low → log p high) and reverse AIS (log p low) sandwich the

@@ -45,99 +45,15 @@ from ebm.inference.ode import (
     odeint,
 )
 from ebm.models._batch import batch_data
+from ebm.models._divergence import (
+    _chain_divergence,
+    _mlp_chain,
+    autograd_divergence,
+    exact_divergence,
+    hutchinson_divergence,
+)
 
 __all__ = ["CNF", "exact_divergence", "hutchinson_divergence"]
-
-
-_aten = torch.ops.aten
-
-
-def _silu_tangent(u: Tensor, h: Tensor, a: Tensor) -> Tensor:
-    # σ(h)(1 + h(1 − σ(h))) written out: aten's silu_backward has no derivative of its own
-    s = torch.sigmoid(h)
-    return u * (s * (1 + h * (1 - s)))
-
-
-# elementwise activations and their tangent maps (u, h, a = σ(h)) -> u ⊙ σ'(h); tanh and sigmoid
-# use their own (twice-differentiable) backward kernels: one fused kernel each
-_TANGENTS = {
-    nn.Tanh: lambda u, h, a: _aten.tanh_backward(u, a),
-    nn.Sigmoid: lambda u, h, a: _aten.sigmoid_backward(u, a),
-    nn.SiLU: _silu_tangent,
-}
-
-
-def _no_hooks(module: nn.Module) -> bool:
-    return not (module._forward_hooks or module._forward_pre_hooks)
-
-
-def _mlp_chain(field: nn.Module) -> tuple[list[nn.Linear], list[nn.Module]] | None:
-    """(linears, activations) when ``field`` is ebm.energies.mlp's Linear/activation chain with
-    activations of ``_TANGENTS`` and no hooks on the Sequential itself; else None."""
-    if type(field) is not nn.Sequential or not _no_hooks(field) or len(field) % 2 != 1:
-        return None
-    linears, acts = list(field[0::2]), list(field[1::2])
-    if not all(type(m) is nn.Linear for m in linears):
-        return None
-    if not all(type(m) in _TANGENTS for m in acts):
-        return None
-    return linears, acts
-
-
-def _chain_divergence(
-    linears: list[nn.Linear], acts: list[nn.Module], x: Tensor, dim: int, probe: Tensor | None
-) -> tuple[Tensor, Tensor]:
-    """f = field(x) and tr(∂f/∂y) (probe None) or vᵀ(∂f/∂y)v (probe v (B, dim)), y = x[:, :dim].
-
-    Forward mode through the chain: the tangents U (B, K, H) of K directions (the identity's D
-    rows, or the one probe) ride along the forward pass, U ← (U Wᵀ) ⊙ σ'(h) per layer, so the
-    exact trace costs one forward pass with K·B rows in the matrix products instead of D
-    backward passes with their graphs; the result is differentiable by first-order autograd.
-    """
-    w0 = linears[0].weight[:, :dim]  # (H, dim): the y-columns of the first layer
-    u = w0.t().unsqueeze(0) if probe is None else (probe @ w0.t()).unsqueeze(1)  # (B|1, K, H)
-    a = x
-    for i, lin in enumerate(linears[:-1]):
-        h = lin(a)
-        a = acts[i](h)
-        if i > 0:
-            u = u @ lin.weight.t()
-        tangent = _TANGENTS[type(acts[i])]
-        if u.shape[0] != len(x):  # the identity's rows, shared by the batch
-            u = u.expand(len(x), -1, -1)
-        u = tangent(u, h.unsqueeze(1), a.unsqueeze(1))
-    last = linears[-1]
-    f = last(a)
-    if len(linears) == 1:  # no hidden layer: the Jacobian is w0
-        if probe is None:
-            return f, torch.diagonal(w0).sum().expand(len(x))
-        return f, ((probe @ w0.t()) * probe).sum(1)
-    if probe is None:
-        return f, (u * last.weight).sum((1, 2))  # Σ_i Σ_k W_L[i, k] U[b, i, k]
-    return f, ((u.squeeze(1) @ last.weight.t()) * probe).sum(1)
-
-
-def exact_divergence(f: Tensor, y: Tensor, create_graph: bool) -> Tensor:
-    """tr(∂f/∂y) per sample, one backward pass per dimension. f, y: (B, D) -> (B,).
-
-    f must have been computed from y (requires_grad); create_graph: keep the graph of the result
-    (True while training, so the log-likelihood's gradient reaches the field's parameters).
-    """
-    div = torch.zeros(len(y), dtype=y.dtype, device=y.device)
-    for i in range(y.shape[1]):
-        (g,) = torch.autograd.grad(f[:, i].sum(), y, create_graph=create_graph, retain_graph=True)
-        div = div + g[:, i]
-    return div
-
-
-def hutchinson_divergence(f: Tensor, y: Tensor, v: Tensor, create_graph: bool) -> Tensor:
-    """vᵀ(∂f/∂y)v per sample from one vector-Jacobian product; E_v[·] = tr(∂f/∂y).
-
-    f, y: (B, D), f computed from y; v: (B, D) probe with E[vvᵀ] = I (Rademacher or Gaussian);
-    create_graph: keep the graph of the result (True while training). Returns (B,).
-    """
-    (vjp,) = torch.autograd.grad(f, y, v, create_graph=create_graph, retain_graph=True)
-    return (vjp * v).sum(1)
 
 
 def _ot_permutation(x0: Tensor, x1: Tensor) -> Tensor:
@@ -284,17 +200,7 @@ class CNF(nn.Module):
             if chain is not None:
                 x = torch.cat([y_t, t.to(y_t).expand(len(y_t), 1)], dim=1)
                 return _chain_divergence(*chain, x, self.dim, v)
-            with torch.enable_grad():
-                if not y_t.requires_grad:
-                    y_t = y_t.detach().requires_grad_(True)
-                f = self.velocity(t, y_t)
-                if v is None:
-                    div = exact_divergence(f, y_t, create_graph)
-                else:
-                    div = hutchinson_divergence(f, y_t, v, create_graph)
-            if not create_graph:
-                f, div = f.detach(), div.detach()
-            return f, div
+            return autograd_divergence(lambda y: self.velocity(t, y), y_t, v, create_graph)
 
         delta0 = torch.zeros(len(y), dtype=y.dtype, device=y.device)
         z, delta = self._solve(augmented, (y, delta0), 1.0, 0.0, y)

@@ -14,6 +14,11 @@ Three samplers: ancestral (the DDPM reverse chain), DDIM (Song, Meng & Ermon 202
 sub-sequence of the steps, deterministic at eta = 0) and the probability-flow ODE, integrated with
 torchdiffeq in DDIM's variables y = x/√ᾱ, σ = √((1 − ᾱ)/ᾱ), where it reads dy/dσ = ε_θ(x, t)
 (DDIM with eta = 0 is Euler's method on it, one network call per step).
+
+``log_prob`` is that ODE's exact log-density (Song et al. 2021, appendix D.2): the model that
+``sample(method="ode")`` draws from, integrated from the data to x_T with the divergence of its
+drift (the exact, Hutchinson and forward-mode divergences of ``ebm.models._divergence``, shared
+with ``CNF``).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from ebm._checks import (
 from ebm.energies import mlp
 from ebm.inference.ode import DEFAULT_MAX_NUM_STEPS, check_ode_args, odeint
 from ebm.models._batch import batch_data
+from ebm.models._divergence import _chain_divergence, _mlp_chain, autograd_divergence
 
 __all__ = ["Diffusion", "linear_schedule", "cosine_schedule", "check_schedule"]
 
@@ -381,19 +387,158 @@ class Diffusion(nn.Module):
         lo, hi = table[i - 1], table[i]
         return (i + (log_sigma - lo) / (hi - lo)).clamp(1, self.T)  # table index i−1 is step i
 
+    # ---- the probability-flow ODE: sampling and the likelihood ---------------------------------
+    #
+    # In DDIM's variables y = x/√ᾱ, σ = √((1 − ᾱ)/ᾱ) (so ᾱ = 1/(1 + σ²), x = y/√(1 + σ²)) the
+    # probability-flow ODE reads dy/dσ = ε(x, t(σ)), i.e. the VE form dy/dσ = −σ ∇_y log p_σ(y)
+    # with ε = −σ ∇_y log p_σ. Two pieces, σ from the data (σ = 0) to σ_T:
+    #   B, σ ∈ [σ_1, σ_T], in s = log σ:  dy/ds = σ ε(y/√(1+σ²), t(s)), t(s) the fractional step
+    #      whose log σ is s (``_step_of``).
+    #   A, σ ∈ [0, σ_1], below the first step: the score is held at its step-1 value,
+    #      dy/dσ = (σ/σ_1) ε(y/√(1+σ_1²), 1), autonomous in τ = σ²/(2σ_1) ∈ [0, σ_1/2]:
+    #      dy/dτ = ε(y/√(1+σ_1²), 1). (DDIM's last update, y_0 = y_1 − σ_1 ε(x_1, 1), is one Euler
+    #      step of A; for Gaussian data it moves y twice as far as the exact flow, A's error there
+    #      is O(σ_1⁴/s⁴).)
+    # Along the flow d log p_y/dσ = −tr(∂(dy/dσ)/∂y), with tr(∂ε(ky)/∂y) = k tr(∂ε/∂x). The
+    # density of x = y/√(1+σ²) is p_x(x) = p_y(y) (1 + σ²)^{D/2}: at σ = 0 the two agree, at σ_T
+    #   log p_y(y_T) = log N(x_T; 0, I) − (D/2) log(1 + σ_T²) = log N(x_T; 0, I) + (D/2) log ᾱ_T.
+    # Hence  log p(x) = log N(x_T; 0, I) + (D/2) log ᾱ_T + Δ_A + Δ_B, with
+    #   Δ_A = ∫_0^{σ_1/2} k_1 tr(∂ε/∂x)(k_1 y, 1) dτ,  Δ_B = ∫_{log σ_1}^{log σ_T} σ k tr(∂ε/∂x) ds,
+    # k = 1/√(1 + σ²) = √ᾱ. Gaussian data N(m, s²I) with the exact ε: dy/dσ = σ(y − m)/(s² + σ²),
+    # Δ = (D/2) log((s² + σ_T²)/s²) and log p(x) → log N(x; m, s²I) as ᾱ_T → 0.
+
+    def _sigma_1_and_T(self) -> tuple[Tensor, Tensor]:
+        """σ_1 and σ_T (0-d, the buffers' dtype): the first and last steps' noise levels."""
+        return self.log_sigmas[0].exp(), self.log_sigmas[-1].exp()
+
     def _ode(self, x_T: Tensor, rtol: float, atol: float, max_num_steps: int) -> Tensor:
-        """Integrate dy/d(log σ) = σ·ε_θ(y/√(1+σ²), t(σ)) from σ_T down to σ_1, then step to σ = 0."""
+        """x_T (n, dim) -> x_0: piece B from σ_T down to σ_1, then piece A down to σ = 0."""
         log_s = self.log_sigmas
         eps_fn = self._eps_at_step()
+        sigma_1, sigma_T = self._sigma_1_and_T()
+        k_1 = (1 + sigma_1**2).rsqrt()
 
-        def field(s: Tensor, y: Tensor) -> Tensor:
+        def field_b(s: Tensor, y: Tensor) -> Tensor:
             sigma = s.exp()
-            x = y / (1 + sigma**2).sqrt()
-            return sigma * eps_fn(x, self._step_of(s).reshape(()))
+            return sigma * eps_fn(y * (1 + sigma**2).rsqrt(), self._step_of(s).reshape(()))
 
-        y_T = x_T * log_s[-1].exp().pow(2).add(1).sqrt()  # y = x/√ᾱ and 1/ᾱ = 1 + σ²
+        def field_a(tau: Tensor, y: Tensor) -> Tensor:
+            return eps_fn(k_1 * y, 1.0)
+
+        y_T = x_T * (1 + sigma_T**2).sqrt()  # y = x/√ᾱ and 1/ᾱ = 1 + σ²
         span = torch.stack([log_s[-1], log_s[0]]).to(x_T.dtype)
-        y_1 = odeint(field, y_T, span, "dopri5", rtol, atol, None, max_num_steps)[-1]
-        sigma_1 = log_s[0].exp()
-        x_1 = y_1 / (1 + sigma_1**2).sqrt()
-        return y_1 - sigma_1 * eps_fn(x_1, 1.0)
+        y_1 = odeint(field_b, y_T, span, "dopri5", rtol, atol, None, max_num_steps)[-1]
+        span = torch.stack([sigma_1 / 2, torch.zeros_like(sigma_1)]).to(x_T.dtype)
+        return odeint(field_a, y_1, span, "dopri5", rtol, atol, None, max_num_steps)[-1]
+
+    def _eps_and_divergence(self, probe: Tensor | None):
+        """(x (B, dim), t a 0-d step) -> (ε_θ(x, t) (B, dim), tr(∂ε_θ/∂x) (B,)), or with a probe
+        v (B, dim) Hutchinson's vᵀ(∂ε_θ/∂x)v. The default network (``ebm.energies.mlp``'s chain,
+        ``eps_model`` not overridden) in forward mode (``_chain_divergence``), any other by
+        autograd (``autograd_divergence``), both from ``ebm.models._divergence``."""
+        eps_fn = self._eps_fn()
+        chain = _mlp_chain(self.net) if eps_fn == self._eps else None
+        if chain is not None:
+
+            def forward_mode(x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+                angles = t.to(x.dtype) * self.freqs.to(x.dtype)
+                features = torch.cat([angles.sin(), angles.cos()]).expand(len(x), -1)
+                return _chain_divergence(*chain, torch.cat([x, features], 1), self.dim, probe)
+
+            return forward_mode
+        eps_at_step = self._eps_at_step()
+
+        def by_autograd(x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+            return autograd_divergence(lambda x_: eps_at_step(x_, t), x, probe, False)
+
+        return by_autograd
+
+    def _flow_to_noise(
+        self, x: Tensor, probe: Tensor | None, rtol: float, atol: float, max_num_steps: int
+    ) -> tuple[Tensor, Tensor]:
+        """x (B, dim) at σ = 0 -> (x_T (B, dim), Δ_A + Δ_B (B,)): pieces A then B, forwards."""
+        eps_div = self._eps_and_divergence(probe)
+        sigma_1, sigma_T = self._sigma_1_and_T()
+        k_1 = (1 + sigma_1**2).rsqrt()
+        one = torch.ones((), dtype=x.dtype, device=x.device)
+
+        def field_a(tau: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+            eps, div = eps_div(k_1 * state[0], one)
+            return eps, k_1 * div
+
+        def field_b(s: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+            sigma = s.exp()
+            k = (1 + sigma**2).rsqrt()
+            eps, div = eps_div(k * state[0], self._step_of(s).reshape(()))
+            return sigma * eps, (sigma * k) * div
+
+        delta = torch.zeros(len(x), dtype=x.dtype, device=x.device)
+        span = torch.stack([torch.zeros_like(sigma_1), sigma_1 / 2]).to(x.dtype)
+        out = odeint(field_a, (x, delta), span, "dopri5", rtol, atol, None, max_num_steps)
+        span = self.log_sigmas[[0, -1]].to(x.dtype)
+        state = (out[0][-1], out[1][-1])
+        y_T, delta = (
+            s[-1] for s in odeint(field_b, state, span, "dopri5", rtol, atol, None, max_num_steps)
+        )
+        return y_T * (1 + sigma_T**2).rsqrt(), delta
+
+    @torch.no_grad()
+    def log_prob(
+        self,
+        x: Tensor,
+        divergence: str = "auto",
+        rtol: float = 1e-5,
+        atol: float = 1e-5,
+        max_num_steps: int = DEFAULT_MAX_NUM_STEPS,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """log p(x) (n,) in nats: the density of the probability-flow ODE's samples.
+
+        The model's x_0 = Φ(x_T), x_T ~ N(0, I), with Φ the probability-flow ODE (Song et al.
+        2021, appendix D.2) that ``sample(method="ode")`` integrates. By the instantaneous change
+        of variables, integrating x from σ = 0 (the data) to σ_T together with the divergence of
+        the ODE's drift,
+            log p(x) = log N(x_T; 0, I) + (D/2) log ᾱ_T + ∫ tr(∂ drift/∂y),
+        computed in DDIM's variables y = x/√ᾱ (the (D/2) log ᾱ_T is the Jacobian from y_T back to
+        x_T; at the data end y = x). Below step 1 (σ < σ_1) the score is held at its step-1
+        value (see the comment above ``_ode``), which ``sample(method="ode")`` follows too, so
+        the two are inverse maps up to the solver's tolerances.
+        The prior is the standard normal, as in sampling: with a perfect ε_θ the result differs
+        from the data's log-density by log N(x_T; 0, I) − log q_T(x_T), q_T the true marginal
+        of x_T. The model checks ᾱ_T ≤ ``max_alpha_bar_T``; for data of mean μ that residual is
+        about −√ᾱ_T μ·x_T per point (6e−3·‖μ‖‖x_T‖ nats with the default schedule, ᾱ_T ≈ 4e−5),
+        O(ᾱ_T (‖x_T‖² + D)) for centred data, and averages to the KL, ≈ ᾱ_T ‖μ‖²/2.
+        Energies: −log p(x) is the energy (low = likely).
+
+        x: (n, dim) finite data (a tensor or an array-like; integers and bools are promoted),
+        cast to the parameters' dtype.
+        divergence: "exact" (tr ∂ε_θ/∂x: with the default network one forward-mode pass of
+        dim·n rows per evaluation, else dim backward passes), "hutchinson" (an unbiased estimate
+        vᵀ(∂ε_θ/∂x)v with one probe v ~ N(0, I) per row for the whole solve, FFJORD) or "auto"
+        (exact when dim <= 8).
+        rtol, atol, max_num_steps: the dopri5 solver's tolerances and step budget, for each of
+        the two solves (``StepBudgetExceeded`` past it).
+        generator: the source of Hutchinson's probes (None: torch's global RNG), on the model's
+        device; unused with the exact divergence. No gradients are computed (an evaluation).
+
+        >>> model = Diffusion(2, hidden=(8,), T=10, schedule="cosine")
+        >>> model.log_prob(torch.zeros(3, 2), rtol=1e-3, atol=1e-3).shape
+        torch.Size([3])
+        """
+        check_choice("divergence", divergence, ("auto", "exact", "hutchinson"))
+        check_ode_args("dopri5", rtol, atol, None, max_num_steps)
+        p = self.betas
+        generator = check_generator("generator", generator, p.device)
+        dtype = next(self.net.parameters()).dtype
+        x = as_float_tensor("x", x, ndim=2, finite=True, dtype=dtype, device=p.device)
+        if x.shape[1] != self.dim or x.shape[0] < 1:
+            raise ValueError(f"x must have shape (n, {self.dim}) with n >= 1, got {tuple(x.shape)}")
+        if divergence == "auto":
+            divergence = "exact" if self.dim <= 8 else "hutchinson"
+        probe = None
+        if divergence == "hutchinson":
+            probe = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        x_T, delta = self._flow_to_noise(x, probe, rtol, atol, max_num_steps)
+        log_alpha_bar_T = -torch.log1p(self._sigma_1_and_T()[1].to(x.dtype) ** 2)
+        log_prior = -0.5 * x_T.pow(2).sum(1) - 0.5 * self.dim * math.log(2 * math.pi)
+        return log_prior + 0.5 * self.dim * log_alpha_bar_T + delta
