@@ -197,3 +197,23 @@ def test_gp_normalize_y_with_a_prior_far_from_unit_scale_names_variance_and_nois
     with pytest.raises(ValueError, match=r"^variance and noise must .*normalize_y=True"):
         GPRegressor(variance=1e6, n_steps=2, device="cpu", normalize_y=True).fit(X64, Y64)
     assert math.isfinite(float(_gp().fit(X64, Y64).log_marginal_likelihood()))
+
+
+@pytest.mark.parametrize(
+    ("make", "low", "high"),
+    [
+        (lambda: SVIRegressor(sizes=(1, 4, 1), max_epochs=1, device="cpu"), 0.01, 100.0),
+        (lambda: DeepEnsemble(_tiny_net, n_members=2, max_epochs=1, device="cpu"), 0.01, 300.0),
+    ],
+    ids=["svi", "ensemble"],
+)
+def test_the_refusal_edges_are_the_documented_ones(make, low, high):
+    """y = ±r has a root mean square of exactly r: 1 % inside each edge fits, 1 % outside is
+    refused; an all-zero y has nothing to scale and fits."""
+    signs = torch.where(torch.arange(16) % 2 == 0, 1.0, -1.0).view(-1, 1)
+    for r in (1.01 * low, 0.99 * high):
+        make().fit(X, r * signs)
+    for r in (0.99 * low, 1.01 * high):
+        with pytest.raises(ValueError, match=r"^y must have a root mean square"):
+            make().fit(X, r * signs)
+    make().fit(X, torch.zeros(16, 1))

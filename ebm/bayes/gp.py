@@ -194,7 +194,7 @@ class GPRegressor(ParamsMixin):
         ``variance``, ``noise`` and ``jitter`` by y's mean square (the fit is equivariant: y → s·y
         with all three times s² gives the same fit with the mean times s and the variances times
         s²). With ``normalize_y`` the standardised target has a root mean square of 1 (0 for a
-        constant y), so variance + noise must be within 0.01²..100² (a ValueError naming them).
+        constant y), so √(variance + noise) must be within 0.1..100 (a ValueError naming them).
         """
         from ebm.train import Trainer
 

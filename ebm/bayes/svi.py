@@ -34,7 +34,7 @@ __all__ = ["SVIRegressor"]
 #   err   6e4    557    56     6.3    1.46  1.15  1.04  1.01  0.39  0.85  0.99  1.0
 #   z     0.04   0.04   0.04   0.05   0.11  0.25  0.45  0.67  2.3   28    297   3e4
 # Below ~0.01 the mean is a draw at the prior's scale, many times y's (the std says so); above
-# ~100 the fit is confidently wrong (z >> 1; the reported 1e6 case: std 1e-6 of y's scale).
+# ~100 the fit is confidently wrong (z >> 1; at 7e5 the std is 3e-5 of y's scale).
 # The failure is gradual: the bounds are where the error is already large. (At every scale the
 # defaults underfit this sine: a HalfNormal(1) noise explains it; that is not the scale's doing.)
 _Y_RMS = (0.01, 100.0)
@@ -210,7 +210,7 @@ class SVIRegressor(ParamsMixin):
         With ``normalize_y`` False, a y whose root mean square (per column) is outside
         0.01..100 raises a ValueError naming ``y``: the priors are at unit scale and, measured
         with the defaults, a smaller y gets a mean many times its scale and a larger y a
-        confidently wrong fit (y ~ 1e6: a std 1e-6 of y's scale). Pass ``normalize_y=True``.
+        confidently wrong fit (y ~ 1e6: a std 3e-5 of y's scale). Pass ``normalize_y=True``.
         With ``normalize_y``, a y whose variance overflows the dtype (float32 y ~ 1e20) is
         refused naming ``y``.
         """
