@@ -250,7 +250,7 @@ class GPRegressor(ParamsMixin):
                 "GPRegressor.fit: the kernel matrix of x was not positive definite during the fit "
                 f"(initial noise {float(self.noise):g}, jitter {float(self.jitter):g}; "
                 "repeated or nearly repeated rows of x with little noise do this): raise `jitter` "
-                "or `noise`, or pass normalize_y=True"
+                "or `noise`" + ("" if self.normalize_y else ", or pass normalize_y=True")
             ) from err
         return self
 
