@@ -686,6 +686,7 @@ BAYES = {
         weight_decay=NONNEGATIVE,
         noise_var=NONNEGATIVE,
         device=DEVICE,
+        normalize_y=Choice(),  # a flag, validated: True or False
     ),
     "ebm.bayes.DeepEnsemble.get_params": V(lambda: (_ensemble().get_params, {})),
     "ebm.bayes.GPRegressor.get_params": V(lambda: (_gp().get_params, {})),
@@ -706,6 +707,7 @@ BAYES = {
         jitter=POSITIVE,
         device=DEVICE,
         optimizer=Choice(),
+        normalize_y=Choice(),  # a flag, validated: True or False
     ),
     "ebm.bayes.GPRegressor.fit": V(
         lambda: (_gp().fit, dict(x=_x(), y=_y())), x=Data(ndim=(1, 2)), y=Data(ndim=(1, 2))
@@ -726,6 +728,7 @@ BAYES = {
         lr=POSITIVE,
         init_scale=POSITIVE,
         device=DEVICE,
+        normalize_y=Choice(),  # a flag, validated: True or False
     ),
     "ebm.bayes.SVIRegressor.fit": V(
         lambda: (_svi().fit, dict(x=_x(), y=_y())), x=Data(trailing=True), y=Data(trailing=True)

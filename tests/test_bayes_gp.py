@@ -229,7 +229,7 @@ def test_y_far_from_the_initial_scale_is_refused_naming_y(optimizer, scale):
     gp = GPRegressor(n_steps=5, optimizer=optimizer, device="cpu")
     rms = re.escape(f"{scale * float(SINE.square().mean().sqrt()):.3g}")
     with pytest.raises(
-        ValueError, match=rf"^y must have a root mean square .*got .*{rms}.*standardise y"
+        ValueError, match=rf"^y must have a root mean square .*got .*{rms}.*pass normalize_y=True"
     ):
         gp.fit(X20, scale * SINE)
 

@@ -17,11 +17,30 @@ from ebm._checks import (
     check_positive,
     check_real,
 )
+from ebm.bayes._target import check_normalize_y, check_target_scale, standardize
 from ebm.bayes.prediction import Prediction
 from ebm.bayes.supervised import _LOSSES, _OPTIMIZERS, Supervised
 from ebm.models._estimator import ParamsMixin
 
 __all__ = ["DeepEnsemble"]
+
+# fit's range for the root mean square of y (per output) with loss="mse" and normalize_y=False.
+# Measured with the defaults (SGD, lr 0.01, 1000 full-batch epochs, 5 members, seed 0) on
+# x = linspace(-1, 1, 32), y = 10^k sin(3x), for two nets: notes_regression_net(nn.Tanh, p=0)
+# and Linear(1, 32)-Tanh-Linear(32, 1); relative error of the mean rms(mean - y) / rms(y):
+#   rms     7e-5   7e-4   2e-3   7e-3   0.07  0.71  7.1   71    225   712   7e3   7e5   7e18
+#   notes   133    13     4.3    1.47   0.59  0.52  0.07  0.26  0.66  0.81  0.83  0.36  inf
+#   mlp     12.5   1.69   0.91   0.68   0.59  0.57  0.19  0.02  0.11  0.33  0.27  0.17  -
+# Below ~0.01 the members' mean is their initial output, at the init's scale, not y's; from
+# ~300 the error is large for both nets (the mlp at 712: z = rms((mean - y) / std) = 3e3,
+# confidently wrong), and at 7e18 the loss overflows (the Trainer's NonFiniteLossError). The
+# failure is gradual and depends on the net: the bounds are where the error is already large.
+_Y_RMS = (0.01, 300.0)
+_Y_RMS_WHY = (
+    "SGD from a net's initialisation fits a target of about unit scale: measured with the "
+    "defaults, a smaller y gets the initial nets' output as its mean, a larger one a mean "
+    "that is far off, and y ~ 1e19 a non-finite loss"
+)
 
 
 class DeepEnsemble(ParamsMixin):
@@ -34,6 +53,15 @@ class DeepEnsemble(ParamsMixin):
     noise_var: a fixed observation-noise variance (finite, >= 0) added to the ensemble variance.
     seed: an int >= 0.
     device: "auto", "cpu", "cuda", ... (the Trainer's device).
+    normalize_y: a bool (scikit-learn's name and default), for loss "mse" only. True: ``fit``
+        standardises y by its mean and std per output element (a constant element's zero std is
+        taken as 1) and trains the members on (y − mean) / std; ``predict`` maps their outputs
+        back to y's units (samples·std + mean); ``noise_var`` stays in y's units. False: y is
+        fitted as given and a y whose root mean square (per output element) is outside
+        0.01..300, where the fit is measured to go wrong, is refused naming ``y`` (see ``fit``).
+    Fitted: ``members_`` (predicting the standardised target with normalize_y) and y's
+    statistics ``y_mean_``, ``y_std_`` of shape y.shape[1:] (0 and 1 without normalize_y; None
+    for "cross_entropy").
     Every hyper-parameter is checked here and again by ``fit``, before any training, and
     stored as given: ``get_params``/``set_params`` make ``sklearn.base.clone`` work.
 
@@ -57,11 +85,12 @@ class DeepEnsemble(ParamsMixin):
         noise_var: float = 0.0,
         seed: int = 0,
         device: str = "auto",
+        normalize_y: bool = False,
     ) -> None:
         self.make_net, self.n_members = make_net, n_members
         self.loss, self.optimizer, self.lr, self.weight_decay = loss, optimizer, lr, weight_decay
         self.max_epochs, self.batch_size, self.noise_var = max_epochs, batch_size, noise_var
-        self.seed, self.device = seed, device
+        self.seed, self.device, self.normalize_y = seed, device, normalize_y
         self._check_params()
 
     def _check_params(self) -> tuple[int, int, int | None, int]:
@@ -84,12 +113,24 @@ class DeepEnsemble(ParamsMixin):
             batch_size = check_int("batch_size", batch_size, minimum=1)
         check_real("noise_var", self.noise_var, 0.0)
         seed = check_int("seed", self.seed, minimum=0)
+        if check_normalize_y(self.normalize_y) and self.loss != "mse":
+            raise ValueError(
+                f"normalize_y=True standardises a real-valued target: it needs loss='mse', got "
+                f"loss={self.loss!r} (class labels have no scale)"
+            )
         resolve_device(self.device)  # validates the name (and its availability) before any work
         return n_members, max_epochs, batch_size, seed
 
     def fit(self, x: Tensor, y: Tensor) -> DeepEnsemble:
         """Train every member on x (N, ...) and y (N, ...) or (N,) labels (tensors or
-        array-likes). Returns self; the members are ``members_``."""
+        array-likes). Returns self; the members are ``members_``.
+
+        For "mse" with ``normalize_y`` False, a y whose root mean square (per output element) is
+        outside 0.01..300 raises a ValueError naming ``y``: measured with the default SGD and two
+        small tanh nets, a smaller y gets the initial nets' output as its mean, a larger one a
+        mean far off (and y ~ 1e19 a non-finite loss). Pass ``normalize_y=True`` (a y whose
+        variance overflows the dtype, float32 y ~ 1e20, is then refused naming ``y``).
+        """
         from ebm.train import Trainer
 
         n_members, max_epochs, batch_size, seed = self._check_params()
@@ -104,6 +145,12 @@ class DeepEnsemble(ParamsMixin):
             raise ValueError(
                 f"y must have one row per row of x {tuple(x.shape)}, got {tuple(y.shape)}"
             )
+        self.y_mean_ = self.y_std_ = None
+        if self.loss == "mse" and self.normalize_y:
+            y, self.y_mean_, self.y_std_ = standardize(y)  # (N, ...), (...), (...)
+        elif self.loss == "mse":
+            check_target_scale(y, _Y_RMS, _Y_RMS_WHY)
+            self.y_mean_, self.y_std_ = y.new_zeros(y.shape[1:]), y.new_ones(y.shape[1:])
         members: list[nn.Module] = []
         for m in range(n_members):
             with torch.random.fork_rng(devices=[]):  # the caller's RNG is left as it was
@@ -159,7 +206,9 @@ class DeepEnsemble(ParamsMixin):
 
     @torch.no_grad()
     def predict(self, x: Tensor) -> Prediction:
-        """x: (B, ...) -> Prediction with samples (M, B, ...) (one row per member).
+        """x: (B, ...) -> Prediction with samples (M, B, ...) (one row per member), in y's units
+        (with ``normalize_y``: the members' outputs·y_std_ + y_mean_), var = their variance +
+        ``noise_var``.
 
         x: finite, B >= 1 (a tensor or array-like); cast to each member's parameter dtype and
         device. The Prediction's tensors are on the first member's device.
@@ -171,9 +220,10 @@ class DeepEnsemble(ParamsMixin):
             raise ValueError(f"x must have shape (B, ...) with B >= 1, got {tuple(x.shape)}")
         outputs = [net(_cast_like(x, net)) for net in self.members_]
         device = outputs[0].device
-        return Prediction.from_samples(
-            torch.stack([o.to(device) for o in outputs]), noise_var=self.noise_var
-        )
+        samples = torch.stack([o.to(device) for o in outputs])  # (M, B, ...)
+        if self.y_std_ is not None:  # "mse": back to y's units (exact with y_mean_ 0, y_std_ 1)
+            samples = samples * self.y_std_.to(samples) + self.y_mean_.to(samples)
+        return Prediction.from_samples(samples, noise_var=self.noise_var)
 
 
 def _cast_like(x: Tensor, net: nn.Module) -> Tensor:

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from ebm._checks import as_float_tensor, check_choice, check_int, check_positive
 from ebm.bayes._lbfgs import minimize_lbfgs
+from ebm.bayes._target import check_normalize_y, root_mean_square, standardize
 from ebm.bayes.prediction import Prediction
 from ebm.models._estimator import ParamsMixin
 
@@ -133,9 +134,19 @@ class GPRegressor(ParamsMixin):
       Adam step, but it converges in tens of iterations where Adam needs about a thousand: the
       fast choice for exact GPs. ``n_iter_`` holds the iterations run.
 
+    normalize_y: a bool (scikit-learn's GaussianProcessRegressor name and default). True: ``fit``
+    standardises y by its mean and std (a constant y's zero std is taken as 1) and fits the GP,
+    zero mean, on (y − mean) / std, so the hyper-parameters, ``model_`` and ``history_`` are
+    those of the standardised target; ``predict`` and ``log_marginal_likelihood`` answer in y's
+    units (mean·std + mean of y, variances·std², the likelihood minus N·log std). False: the GP
+    has a zero mean and y is fitted as given, and a y whose scale the fit cannot reach is refused
+    (see ``fit``).
+
     Every hyper-parameter is checked here and again by ``fit``, and stored as given:
     ``get_params``/``set_params`` make ``sklearn.base.clone`` work.
-    Fitted hyperparameters: ``lengthscale_``, ``variance_``, ``noise_``; the Pyro module: ``model_``.
+    Fitted hyperparameters: ``lengthscale_``, ``variance_``, ``noise_`` (of the standardised
+    target with ``normalize_y``); y's statistics: ``y_mean_``, ``y_std_`` (0-d tensors; 0 and 1
+    without ``normalize_y``, as scikit-learn); the Pyro module: ``model_``.
 
     Data: tensors or array-likes (numpy arrays, nested lists), finite. The GP is built in the
     floating dtype of the training data (integer and bool data: the default float dtype), so
@@ -153,10 +164,11 @@ class GPRegressor(ParamsMixin):
         jitter: float = 1e-6,
         device: str = "auto",
         optimizer: str = "adam",
+        normalize_y: bool = False,
     ) -> None:
         self.lengthscale, self.variance, self.noise = lengthscale, variance, noise
         self.lr, self.n_steps, self.jitter, self.device = lr, n_steps, jitter, device
-        self.optimizer = optimizer
+        self.optimizer, self.normalize_y = optimizer, normalize_y
         self._check_params()
 
     def _check_params(self) -> int:
@@ -167,6 +179,7 @@ class GPRegressor(ParamsMixin):
             check_positive(name, getattr(self, name))
         n_steps = check_int("n_steps", self.n_steps, minimum=0)
         check_choice("optimizer", self.optimizer, _OPTIMIZERS)
+        check_normalize_y(self.normalize_y)
         resolve_device(self.device)  # validates the name (and its availability) before any work
         return n_steps
 
@@ -175,11 +188,13 @@ class GPRegressor(ParamsMixin):
         Returns self.
 
         The GP's mean is zero and the fit starts from the initial ``variance`` and ``noise``:
-        with ``n_steps`` > 0, a y whose root mean square is outside 0.01..10 times
-        √(variance + noise) (say y ~ 1e6, or values around 400 with a small spread) raises a
-        ValueError naming ``y``: standardise y, or scale ``variance``, ``noise`` and ``jitter``
-        by y's mean square (the fit is equivariant: y → s·y with all three times s² gives the
-        same fit with the mean times s and the variances times s²).
+        with ``n_steps`` > 0 and ``normalize_y`` False, a y whose root mean square is outside
+        0.01..10 times √(variance + noise) (say y ~ 1e6, or values around 400 with a small
+        spread) raises a ValueError naming ``y``: pass ``normalize_y=True``, or scale
+        ``variance``, ``noise`` and ``jitter`` by y's mean square (the fit is equivariant: y → s·y
+        with all three times s² gives the same fit with the mean times s and the variances times
+        s²). With ``normalize_y`` the standardised target has a root mean square of 1 (0 for a
+        constant y), so √(variance + noise) must be within 0.1..100 (a ValueError naming them).
         """
         from ebm.train import Trainer
 
@@ -193,6 +208,10 @@ class GPRegressor(ParamsMixin):
             )
         dtype = torch.promote_types(x.dtype, y.dtype)
         x, y = x.to(dtype), y.to(device=x.device, dtype=dtype)
+        if check_normalize_y(self.normalize_y):
+            y, self.y_mean_, self.y_std_ = standardize(y)
+        else:
+            self.y_mean_, self.y_std_ = y.new_zeros(()), y.new_ones(())
         if n_steps > 0:
             self._check_scale(y)
         with _local_params():  # modules built here keep a parameter state of their own
@@ -231,7 +250,7 @@ class GPRegressor(ParamsMixin):
                 "GPRegressor.fit: the kernel matrix of x was not positive definite during the fit "
                 f"(initial noise {float(self.noise):g}, jitter {float(self.jitter):g}; "
                 "repeated or nearly repeated rows of x with little noise do this): raise `jitter` "
-                "or `noise`, or standardise y"
+                "or `noise`" + ("" if self.normalize_y else ", or pass normalize_y=True")
             ) from err
         return self
 
@@ -242,21 +261,29 @@ class GPRegressor(ParamsMixin):
         with the defaults (y = a sine of unit mean square times 10^k), Adam returns a variance
         tens of times too small once y's root mean square is above ~20·√(variance + noise), and
         a wrong mean once it is below ~0.01·√(variance + noise); L-BFGS's line search breaks the
-        Cholesky factorisation above ~30·√(...). The bounds below are those edges."""
-        peak = y.abs().max()
-        if not bool(peak > 0):  # all zeros: nothing to scale (the fit is degenerate, not wrong)
+        Cholesky factorisation above ~30·√(...). The bounds below are those edges.
+        y: the target as fitted (standardised with ``normalize_y``)."""
+        rms = float(root_mean_square(y))  # no overflow for huge y
+        if rms == 0:  # all zeros: nothing to scale (the fit is degenerate, not wrong)
             return
-        rms = float(peak * (y / peak).square().mean().sqrt())  # no overflow for huge y
         prior = math.sqrt(float(self.variance) + float(self.noise))
+        if self.normalize_y and not _Y_SCALE[0] <= rms / prior <= _Y_SCALE[1]:
+            raise ValueError(
+                f"variance and noise must have sqrt(variance + noise) within "
+                f"{1 / _Y_SCALE[1]:g}..{1 / _Y_SCALE[0]:g} times the root mean square of the "
+                f"standardised y (1) with normalize_y=True, got {prior:.3g}: the fit starts from "
+                "them and cannot reach the target's scale from there (leave variance and noise "
+                "at their defaults of 1)"
+            )
         if not _Y_SCALE[0] <= rms / prior <= _Y_SCALE[1]:
             raise ValueError(
                 f"y must have a root mean square within {_Y_SCALE[0]:g}..{_Y_SCALE[1]:g} times "
                 f"sqrt(variance + noise) = {prior:.3g}, the scale the fit starts from (it moves "
                 f"the log hyper-parameters and cannot reach y's scale from there), got a root "
-                f"mean square of {rms:.3g} ({rms / prior:.3g} times it): standardise y first "
-                "(y' = (y - y.mean()) / y.std(); then mean = y.mean() + y.std() * mean' and "
-                "var = y.std()**2 * var'), or scale variance, noise and jitter by y's mean "
-                "square (the fit is then the standardised one, scaled)"
+                f"mean square of {rms:.3g} ({rms / prior:.3g} times it): pass normalize_y=True "
+                "(the GP is then fitted on the standardised y and predicts in y's units), or "
+                "scale variance, noise and jitter by y's mean square (the fit is then the "
+                "standardised one, scaled)"
             )
 
     def _check_fitted(self) -> gp.models.GPRegression:
@@ -280,16 +307,20 @@ class GPRegressor(ParamsMixin):
         return self._check_fitted().noise.detach()
 
     def log_marginal_likelihood(self) -> Tensor:
-        """log p(y | X, θ) at the fitted hyperparameters (scalar)."""
+        """log p(y | X, θ) at the fitted hyperparameters (scalar), the density of the training y
+        in y's units: with ``normalize_y``, that of the standardised target minus N·log(y_std_)
+        (the change of variables; scikit-learn's ``log_marginal_likelihood`` leaves it out)."""
         model = self._check_fitted()
         with torch.no_grad(), _local_params():
-            return -pyro.infer.Trace_ELBO().differentiable_loss(model.model, model.guide)
+            value = -pyro.infer.Trace_ELBO().differentiable_loss(model.model, model.guide)
+        return value - model.y.shape[0] * self.y_std_.log()
 
     def predict(self, x: Tensor, noiseless: bool = False) -> Prediction:
         """x: (B,) or (B, D) -> Prediction with mean and var (B, 1) and no samples.
 
         x: finite, with the D of the training inputs; cast to the GP's dtype and device.
         var is the variance of y (f plus noise) unless ``noiseless`` (a bool), then of f alone.
+        Both are in y's units (with ``normalize_y``: mean·y_std_ + y_mean_, var·y_std_²).
         """
         check_choice("noiseless", noiseless, (False, True))
         model = self._check_fitted()
@@ -301,4 +332,6 @@ class GPRegressor(ParamsMixin):
             )
         with torch.no_grad(), _local_params():
             mean, var = model(x.to(model.X), full_cov=False, noiseless=noiseless)
+        mean = mean * self.y_std_ + self.y_mean_  # exact with y_mean_ 0, y_std_ 1
+        var = var * self.y_std_.square()
         return Prediction(mean=mean.unsqueeze(1), var=var.unsqueeze(1))
