@@ -6,7 +6,7 @@ import json
 import numpy as np
 import torch
 from idx_files import write_digits_as_mnist
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import log_loss, roc_auc_score
 
 from ebm.metrics import expected_calibration_error
 
@@ -29,10 +29,18 @@ def _check(out, name):
         truth = np.r_[np.zeros(len(e_in)), np.ones(len(e_out))]
         auroc = roc_auc_score(truth, np.r_[e_in, e_out])
         assert abs(auroc - res[f"{model}_ood_auroc_energy"]) < 1e-5
-    assert res["target_better_ood_auroc"] == (
-        res["jem_ood_auroc_energy"]
-        > max(res["plain_ood_auroc_max_softmax"], res["plain_ood_auroc_energy"])
-    )
+        # the proper scoring rules, against scikit-learn
+        assert abs(log_loss(labels, probs, labels=range(10)) - res[f"{model}_nll"]) < 1e-4
+        onehot = np.eye(10)[labels]
+        assert abs(((probs - onehot) ** 2).sum(1).mean() - res[f"{model}_brier"]) < 1e-5
+    plain_best = max(res[f"plain_ood_auroc_{k}"] for k in ("energy", "max_softmax", "mc_entropy"))
+    assert res["target_better_ood_auroc"] == (res["jem_ood_auroc_energy"] > plain_best)
+    # the paired differences: estimates are JEM − plain on the whole test set
+    diff = res["jem_minus_plain"]
+    assert abs(diff["ece"][0] - (res["jem_ece"] - res["plain_ece"])) < 1e-6
+    assert abs(diff["ood_auroc"][0] - (res["jem_ood_auroc_energy"] - plain_best)) < 1e-6
+    for _est, low, high in diff.values():
+        assert low <= high
     return res
 
 
