@@ -90,6 +90,17 @@ def test_a_nan_replicate_gives_nan_ends():
     assert torch.isnan(r.low) and torch.isnan(r.high)
 
 
+def test_ends_are_numpys_linear_percentiles_and_survive_infinite_replicates():
+    x = torch.randn(30, generator=gen(14))
+    r = bootstrap_interval(x, torch.mean, n_bootstrap=501, level=0.8, generator=gen(15))
+    expected = np.percentile(r.replicates.numpy(), [10, 90])  # numpy's default: linear
+    assert np.allclose([float(r.low), float(r.high)], expected, rtol=0, atol=1e-12)
+    # a max over data holding +inf: inf − inf must not turn the upper end into NaN
+    y = torch.tensor([1.0, 2.0, 3.0, float("inf")])
+    r = bootstrap_interval(y, torch.max, n_bootstrap=200, generator=gen(0))
+    assert float(r.high) == float("inf") and float(r.low) == 2.0
+
+
 def test_array_likes_are_accepted():
     r = bootstrap_interval(
         (np.arange(10.0), [1] * 10), lambda a, b: (a * b).sum(), generator=gen(0)
@@ -109,6 +120,9 @@ def test_array_likes_are_accepted():
         (dict(data=torch.ones(5), statistic=torch.mean, n_bootstrap=0), "n_bootstrap must be"),
         (dict(data=torch.ones(5), statistic=torch.mean, generator=3), "generator must be"),
         (dict(data=(["a", "b"],), statistic=torch.mean), r"data\[0\] must be"),
+        (dict(data=torch.ones(5), statistic=lambda x: None), "one real number.*NoneType"),
+        (dict(data=torch.ones(5), statistic=lambda x: "mean"), "one real number.*str"),
+        (dict(data=torch.ones(5), statistic=lambda x: x.mean() + 1j), "real number.*complex"),
     ],
 )
 def test_bad_inputs_name_the_argument(kwargs, match):

@@ -8,6 +8,7 @@ and reads the interval off the percentiles of the replicates.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -31,12 +32,23 @@ class BootstrapInterval(NamedTuple):
 
 
 def _as_scalar(value: object, where: str) -> Tensor:
-    t = torch.as_tensor(value.detach() if isinstance(value, Tensor) else value)
+    """One real number (a 0-d tensor, a 1-element tensor or a Python/numpy real) as float64."""
+    if isinstance(value, Tensor):
+        t = value.detach()
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        t = torch.tensor(float(value))
+    else:
+        raise ValueError(
+            f"statistic must return one real number (a 0-d tensor or a float), got "
+            f"{type(value).__name__} {where}"
+        )
     if t.numel() != 1:
         raise ValueError(
             f"statistic must return one number (a 0-d tensor or a float), got shape "
             f"{tuple(t.shape)} {where}"
         )
+    if t.is_complex():
+        raise ValueError(f"statistic must return a real number, got dtype {t.dtype} {where}")
     return t.reshape(()).to(torch.float64)
 
 
@@ -68,7 +80,8 @@ def bootstrap_interval(
     percentile interval is first-order accurate: it under-covers for small N and for statistics
     with a large bias (ECE is biased upwards at small N: the interval of a difference of two
     ECEs on the same points is the meaningful one, the biases largely cancel). A replicate that
-    is NaN (a statistic undefined on some resample) makes the ends NaN, never a silent subset.
+    is NaN (a statistic undefined on some resample) makes the ends NaN, never a silent subset;
+    infinite replicates give infinite ends (never NaN from interpolating between them).
 
     >>> import torch
     >>> x = torch.randn(200, generator=torch.Generator().manual_seed(0))
@@ -114,6 +127,10 @@ def bootstrap_interval(
     tail = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64, device=device)
     if torch.isnan(replicates).any():
         low = high = torch.tensor(float("nan"), dtype=torch.float64, device=device)
-    else:
-        low, high = torch.quantile(replicates, tail)
+    else:  # order statistics, interpolated only between finite neighbours (inf − inf is NaN)
+        ordered = replicates.sort().values
+        position = tail * (n_bootstrap - 1)
+        below, above = ordered[position.floor().long()], ordered[position.ceil().long()]
+        weight = position - position.floor()
+        low, high = torch.where(below == above, below, below + weight * (above - below))
     return BootstrapInterval(estimate.to(device), low, high, replicates)
