@@ -65,6 +65,11 @@ def test_standardize_matches_numpy_and_survives_extreme_scales():
         torch.testing.assert_close(rms, y.square().mean(0).sqrt(), rtol=1e-5, atol=0)
     with pytest.raises(ValueError, match=r"^y has a std of .*beyond the range of torch.float32"):
         standardize(1e20 * y)  # a variance of 1e40: no predicted variance would be finite
+    with pytest.raises(ValueError, match=r"torch.float32: rescale y, or fit in float64$"):
+        standardize(1e20 * y)
+    # already float64: float64 is no way out, so the advice is only to rescale
+    with pytest.raises(ValueError, match=r"beyond the range of torch.float64: rescale y$"):
+        standardize(1e160 * y.double())
 
 
 @pytest.mark.parametrize("make", [_gp, _svi, _ensemble], ids=["gp", "svi", "ensemble"])
