@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 import torch
@@ -390,6 +391,24 @@ def test_ddim_arguments_are_validated_by_name():
     ):
         with pytest.raises(ValueError, match=rf"^{name} must"):
             model.sample(3, method="ddim", **kwargs)
+    # a huge eta (eta² overflows a float: it was an OverflowError) gets the same bound as 50
+    with pytest.raises(ValueError, match=r"^eta must be <= (\S+) with") as small:
+        model.sample(3, method="ddim", eta=50.0)
+    for eta in (1e155, 1e300, sys.float_info.max):
+        with pytest.raises(ValueError, match=r"^eta must be <= (\S+) with") as huge:
+            model.sample(3, method="ddim", eta=eta)
+        assert str(huge.value).split(" with")[0] == str(small.value).split(" with")[0]
+        assert f"got {eta!r}" in str(huge.value)
+    # one step, to ᾱ_0 = 1: σ = 0 for every eta, so any finite eta is eta = 0
+    for eta in (1e300, 5.0):
+        got = model.sample(
+            3, "ddim", n_steps=1, eta=eta, generator=torch.Generator().manual_seed(4)
+        )
+        ref = model.sample(
+            3, "ddim", n_steps=1, eta=0.0, generator=torch.Generator().manual_seed(4)
+        )
+        assert torch.isfinite(got).all()
+        torch.testing.assert_close(got, ref, rtol=0, atol=0)
     for method in ("ancestral", "ode"):
         for kwargs, name in ((dict(n_steps=5), "n_steps"), (dict(eta=0.0), "eta")):
             with pytest.raises(ValueError, match=rf"^{name} is only available with method='ddim'"):

@@ -348,7 +348,10 @@ class Diffusion(nn.Module):
         steps = [(i * T) // n_steps for i in range(1, n_steps + 1)]
         ab = torch.cat([self.alpha_bars.new_ones(1), self.alpha_bars]).double().cpu()  # ab[0] = 1
         ab_t, ab_prev = ab[steps], ab[[0, *steps[:-1]]]
-        var = eta**2 * (1 - ab_prev) / (1 - ab_t) * (1 - ab_t / ab_prev)
+        ratio = (1 - ab_prev) / (1 - ab_t) * (1 - ab_t / ab_prev)  # σ²/η², 0 on the last step
+        # η·η, not η**2 (an OverflowError past 1e154): inf, refused below, except where the ratio
+        # is 0 (σ = 0 for every eta: not inf·0 = NaN)
+        var = torch.where(ratio > 0, (eta * eta) * ratio, torch.zeros_like(ratio))
         direction = 1 - ab_prev - var  # >= 0 in exact arithmetic when eta <= 1
         if eta > 1 and bool((direction < 0).any()):
             inner = ab_prev < 1  # the last update (to ᾱ_0 = 1) has σ = 0 for every eta
