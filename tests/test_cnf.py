@@ -497,3 +497,50 @@ def test_training_step_takes_numpy_batches_and_names_an_empty_one():
     assert torch.equal(from_numpy, from_tensor)
     with pytest.raises(ValueError, match="batch must be"):
         model.training_step([])
+
+
+class _ZeroVelocity(CNF):
+    def velocity(self, t, y):
+        return torch.zeros_like(y)
+
+
+class _NumpyVelocity(CNF):
+    def velocity(self, t, y):
+        import numpy as np
+
+        return torch.from_numpy(np.sin(y.detach().numpy()))
+
+
+class _WrongShapeVelocity(CNF):
+    def velocity(self, t, y):
+        return y[:, :1]
+
+
+@pytest.mark.parametrize("divergence", ["exact", "hutchinson"])
+def test_a_velocity_constant_in_y_has_divergence_zero(divergence):
+    """f ≡ 0 (no autograd path to y): z = y and log p(y) = log N(y; 0, I) (was autograd's
+    "element 0 of tensors does not require grad")."""
+    cnf = _ZeroVelocity(2, hidden=(4,), divergence=divergence, rtol=1e-3, atol=1e-3)
+    y = torch.tensor([[0.3, -1.2], [2.0, 0.5]])
+    expected = MultivariateNormal(torch.zeros(2), torch.eye(2)).log_prob(y)
+    torch.testing.assert_close(cnf.log_prob(y, generator=torch.Generator()), expected)
+
+
+def test_a_velocity_autograd_cannot_differentiate_is_refused_by_name():
+    y = torch.tensor([[0.3, -1.2], [2.0, 0.5]])
+    with pytest.raises(ValueError, match=r"^velocity must be differentiable in its input x"):
+        _NumpyVelocity(2, hidden=(4,), rtol=1e-3, atol=1e-3).log_prob(y)
+    with pytest.raises(ValueError, match=r"^velocity must return a tensor of its input's shape"):
+        _WrongShapeVelocity(2, hidden=(4,), rtol=1e-3, atol=1e-3).log_prob(y)
+
+
+def test_the_public_divergences_refuse_an_output_with_no_path_to_y():
+    from ebm.models.cnf import exact_divergence, hutchinson_divergence
+
+    y = torch.zeros(3, 2, requires_grad=True)
+    f = torch.zeros(3, 2)
+    with pytest.raises(ValueError, match=r"^f must have been computed from y"):
+        exact_divergence(f, y, create_graph=False)
+    with pytest.raises(ValueError, match=r"^f must have been computed from y"):
+        hutchinson_divergence(f, y, torch.ones(3, 2), create_graph=False)
+    torch.testing.assert_close(exact_divergence(0 * y, y, False), torch.zeros(3))

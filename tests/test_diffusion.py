@@ -619,3 +619,56 @@ def test_log_prob_validates_its_inputs_by_name():
     c = model.log_prob(torch.zeros(3, 2, dtype=torch.float64), rtol=1e-4, atol=1e-4)
     assert a.dtype == b.dtype == c.dtype == torch.float32
     assert torch.equal(a, b) and torch.equal(a, c)
+
+
+class _ZeroEps(Diffusion):
+    """ε_θ ≡ 0 with no autograd path to x (torch.zeros_like)."""
+
+    def eps_model(self, x, t):
+        return torch.zeros_like(x)
+
+
+class _ZeroEpsFromParameters(Diffusion):
+    """ε_θ ≡ 0 computed from the parameters alone: requires grad, no path to x."""
+
+    def eps_model(self, x, t):
+        return torch.zeros_like(x) + 0 * self.net[0].bias.sum()
+
+
+class _NumpyEps(Diffusion):
+    """ε_θ computed in numpy: varies with x, invisible to autograd."""
+
+    def eps_model(self, x, t):
+        import numpy as np
+
+        return torch.from_numpy(np.sin(x.detach().numpy()))
+
+
+class _DetachedEps(Diffusion):
+    """The default network on a detached x: requires grad (parameters), no path to x."""
+
+    def eps_model(self, x, t):
+        return self._eps(x.detach(), t)
+
+
+@pytest.mark.parametrize("cls", [_ZeroEps, _ZeroEpsFromParameters])
+@pytest.mark.parametrize("divergence", ["exact", "hutchinson"])
+def test_log_prob_of_an_eps_model_constant_in_x_is_the_closed_form(cls, divergence):
+    """ε_θ ≡ 0: the ODE leaves y = x/√ᾱ fixed, the divergence is 0, so x_T = √ᾱ_T x and
+    log p(x) = log N(√ᾱ_T x; 0, I) + (D/2) log ᾱ_T (was autograd's "element 0 of tensors does
+    not require grad")."""
+    model = cls(2, hidden=(4,), T=10, schedule="cosine")
+    x = torch.tensor([[0.3, -1.2], [2.0, 0.5], [0.0, 0.0]])
+    g = torch.Generator().manual_seed(0)
+    got = model.log_prob(x, divergence=divergence, generator=g)
+    ab_T = model.alpha_bars[-1].double()
+    x_T = ab_T.sqrt() * x.double()
+    expected = -0.5 * x_T.square().sum(1) - math.log(2 * math.pi) + math.log(ab_T)
+    torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", [_NumpyEps, _DetachedEps])
+def test_log_prob_refuses_an_eps_model_autograd_cannot_differentiate(cls):
+    model = cls(2, hidden=(4,), T=10, schedule="cosine")
+    with pytest.raises(ValueError, match=r"^eps_model must be differentiable in its input x"):
+        model.log_prob(torch.tensor([[0.3, -1.2]]))

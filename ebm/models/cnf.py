@@ -181,7 +181,9 @@ class CNF(nn.Module):
 
         y: (B, dim) finite data (a tensor or an array-like), cast to the parameters' dtype.
         generator: the source of Hutchinson's probe v ~ N(0, I) (None: torch's global RNG);
-        unused with the exact divergence.
+        unused with the exact divergence. A subclass's ``velocity`` is differentiated by
+        autograd: one constant in y has divergence 0, one that varies with y with no gradient
+        path to it (detached, computed in numpy) raises a ValueError naming ``velocity``.
         """
         check_generator("generator", generator)
         return self._log_prob(self._data(y, finite=True), generator)
@@ -200,7 +202,9 @@ class CNF(nn.Module):
             if chain is not None:
                 x = torch.cat([y_t, t.to(y_t).expand(len(y_t), 1)], dim=1)
                 return _chain_divergence(*chain, x, self.dim, v)
-            return autograd_divergence(lambda y: self.velocity(t, y), y_t, v, create_graph)
+            return autograd_divergence(
+                lambda y: self.velocity(t, y), y_t, v, create_graph, "velocity"
+            )
 
         delta0 = torch.zeros(len(y), dtype=y.dtype, device=y.device)
         z, delta = self._solve(augmented, (y, delta0), 1.0, 0.0, y)

@@ -452,7 +452,7 @@ class Diffusion(nn.Module):
         eps_at_step = self._eps_at_step()
 
         def by_autograd(x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
-            return autograd_divergence(lambda x_: eps_at_step(x_, t), x, probe, False)
+            return autograd_divergence(lambda x_: eps_at_step(x_, t), x, probe, False, "eps_model")
 
         return by_autograd
 
@@ -518,7 +518,10 @@ class Diffusion(nn.Module):
         divergence: "exact" (tr ∂ε_θ/∂x: with the default network one forward-mode pass of
         dim·n rows per evaluation, else dim backward passes), "hutchinson" (an unbiased estimate
         vᵀ(∂ε_θ/∂x)v with one probe v ~ N(0, I) per row for the whole solve, FFJORD) or "auto"
-        (exact when dim <= 8).
+        (exact when dim <= 8). A subclass's ``eps_model`` is differentiated by autograd: an
+        output constant in x (e.g. ``torch.zeros_like(x)``) has divergence 0, one that varies
+        with x with no gradient path to it (detached, computed in numpy) raises a ValueError
+        naming ``eps_model``.
         rtol, atol, max_num_steps: the dopri5 solver's tolerances and step budget, for each of
         the two solves (``StepBudgetExceeded`` past it).
         generator: the source of Hutchinson's probes (None: torch's global RNG), on the model's
