@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import sys
 
@@ -672,3 +673,39 @@ def test_log_prob_refuses_an_eps_model_autograd_cannot_differentiate(cls):
     model = cls(2, hidden=(4,), T=10, schedule="cosine")
     with pytest.raises(ValueError, match=r"^eps_model must be differentiable in its input x"):
         model.log_prob(torch.tensor([[0.3, -1.2]]))
+
+
+def test_log_prob_far_out_is_float64s_value_then_minus_inf_then_an_error_naming_x():
+    """A point far out: float32 agrees with float64 while the value fits (2**62 raised the
+    solver's NonFiniteODEError before: its error norm squared a finite 1e22 ratio past float32's
+    range); beyond float32's range the density is −inf (float64 still finite); where ε_θ itself
+    overflows, a ValueError naming x."""
+    model = Diffusion(2, hidden=(8,), T=10, schedule="cosine")
+    model64 = copy.deepcopy(model).double()
+    for far in (2.0**62, 1e20):
+        x = [[far, 0.0], [0.0, -far]]
+        lp, lp64 = model.log_prob(x), model64.log_prob(x)
+        assert torch.isfinite(lp64).all() and (lp64 < -1e30).all()
+        torch.testing.assert_close(lp.double(), lp64, rtol=1e-4, atol=0)
+    x = [[1e30, 0.0], [0.5, 0.5]]
+    lp, lp64 = model.log_prob(x), model64.log_prob(x)
+    assert lp[0] == -math.inf and torch.isfinite(lp64).all() and lp64[0] < -1e50
+    torch.testing.assert_close(lp[1].double(), lp64[1], rtol=1e-4, atol=1e-4)  # the other row
+    with pytest.raises(ValueError, match=r"^x is too far out for log_prob in torch.float32 "):
+        model.log_prob([[3e38, 0.0]])
+
+
+def test_overflow_safe_norm_is_the_default_norm_without_its_overflow():
+    from torchdiffeq._impl.misc import _mixed_norm, _rms_norm
+
+    from ebm.inference.ode import overflow_safe_norm
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(5, 3, generator=g), 1e-3 * torch.randn(7, generator=g)
+    torch.testing.assert_close(overflow_safe_norm(a), _rms_norm(a), rtol=1e-6, atol=0)
+    torch.testing.assert_close(overflow_safe_norm((a, b)), _mixed_norm((a, b)), rtol=1e-6, atol=0)
+    assert overflow_safe_norm(torch.zeros(4)) == 0
+    big = torch.tensor([1e22, -3e22, 0.0])
+    assert _rms_norm(big) == math.inf  # the squares overflow float32
+    expected = math.sqrt((1 + 9) / 3) * 1e22
+    torch.testing.assert_close(overflow_safe_norm(big), torch.tensor(expected), rtol=1e-6, atol=0)

@@ -42,7 +42,13 @@ from ebm._checks import (
     check_shape,
 )
 from ebm.energies import mlp
-from ebm.inference.ode import DEFAULT_MAX_NUM_STEPS, check_ode_args, odeint
+from ebm.inference.ode import (
+    DEFAULT_MAX_NUM_STEPS,
+    NonFiniteODEError,
+    check_ode_args,
+    odeint,
+    overflow_safe_norm,
+)
 from ebm.models._batch import batch_data
 from ebm.models._divergence import _chain_divergence, _mlp_chain, autograd_divergence
 
@@ -477,11 +483,13 @@ class Diffusion(nn.Module):
 
         delta = torch.zeros(len(x), dtype=x.dtype, device=x.device)
         span = torch.stack([torch.zeros_like(sigma_1), sigma_1 / 2]).to(x.dtype)
-        out = odeint(field_a, (x, delta), span, "dopri5", rtol, atol, None, max_num_steps)
+        options = {"norm": overflow_safe_norm}  # a far-out x: finite fields whose squares overflow
+        out = odeint(field_a, (x, delta), span, "dopri5", rtol, atol, options, max_num_steps)
         span = self.log_sigmas[[0, -1]].to(x.dtype)
         state = (out[0][-1], out[1][-1])
         y_T, delta = (
-            s[-1] for s in odeint(field_b, state, span, "dopri5", rtol, atol, None, max_num_steps)
+            s[-1]
+            for s in odeint(field_b, state, span, "dopri5", rtol, atol, options, max_num_steps)
         )
         return y_T * (1 + sigma_T**2).rsqrt(), delta
 
@@ -514,7 +522,10 @@ class Diffusion(nn.Module):
         Energies: −log p(x) is the energy (low = likely).
 
         x: (n, dim) finite data (a tensor or an array-like; integers and bools are promoted),
-        cast to the parameters' dtype.
+        cast to the parameters' dtype. A point so far out that its log-density is below the
+        dtype's range gets −inf (float32: ‖x‖ ≳ 1e19 with a typical network); one so far out
+        that ε_θ itself overflows along the ODE (|x| near the dtype's maximum) raises a
+        ValueError naming x.
         divergence: "exact" (tr ∂ε_θ/∂x: with the default network one forward-mode pass of
         dim·n rows per evaluation, else dim backward passes), "hutchinson" (an unbiased estimate
         vᵀ(∂ε_θ/∂x)v with one probe v ~ N(0, I) per row for the whole solve, FFJORD) or "auto"
@@ -544,7 +555,15 @@ class Diffusion(nn.Module):
         probe = None
         if divergence == "hutchinson":
             probe = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        x_T, delta = self._flow_to_noise(x, probe, rtol, atol, max_num_steps)
+        try:
+            x_T, delta = self._flow_to_noise(x, probe, rtol, atol, max_num_steps)
+        except NonFiniteODEError as err:
+            raise ValueError(
+                f"x is too far out for log_prob in {x.dtype} (largest |x| "
+                f"{float(x.abs().max()):.3g}): the probability-flow ODE from x broke down "
+                "(eps_model turned NaN or inf on the way, or the step size underflowed); rescale "
+                "the data, or evaluate in float64 (model.double())"
+            ) from err
         log_alpha_bar_T = -torch.log1p(self._sigma_1_and_T()[1].to(x.dtype) ** 2)
         log_prior = -0.5 * x_T.pow(2).sum(1) - 0.5 * self.dim * math.log(2 * math.pi)
         return log_prior + 0.5 * self.dim * log_alpha_bar_T + delta
