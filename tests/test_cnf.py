@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import pytest
@@ -544,3 +545,40 @@ def test_the_public_divergences_refuse_an_output_with_no_path_to_y():
     with pytest.raises(ValueError, match=r"^f must have been computed from y"):
         hutchinson_divergence(f, y, torch.ones(3, 2), create_graph=False)
     torch.testing.assert_close(exact_divergence(0 * y, y, False), torch.zeros(3))
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [dict(rtol=1e-2, atol=1e-2), dict(method="rk4", step_size=0.25)],
+    ids=["dopri5", "rk4"],
+)
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_non_finite_batch_gives_a_nan_loss_with_every_method(settings, bad):
+    """The training step is a forward pass: NaN in, NaN out, as Diffusion/EBM/VAE give it (the
+    Trainer's data check and nan_policy deal with it). dopri5's step size collapsed on the state
+    and raised NonFiniteODEError before; it now gives NaN for NaN or inf (whatever a completed
+    solve would have made of inf is unknown); rk4 propagates as torch does (+inf for an inf
+    point: density 0)."""
+    cnf = CNF(2, hidden=(4,), **settings)
+    y = torch.zeros(4, 2)
+    y[1, 0] = bad
+    loss = cnf.training_step(y)
+    assert loss.ndim == 0 and not torch.isfinite(loss)
+    if math.isnan(bad) or "rtol" in settings:
+        assert torch.isnan(loss)
+    loss.backward()  # connected to the parameters, as a propagated NaN is
+    assert any(not torch.isfinite(p.grad).all() for p in cnf.parameters())
+    assert not torch.isfinite(cnf.validation_step([y])["nll"])
+    assert not torch.isfinite(cnf.training_step(torch.full((4, 2), bad)))
+
+
+def test_a_finite_batch_on_a_broken_field_still_raises():
+    """Only a non-finite batch turns the solver's breakdown into NaN: a field that breaks down
+    on finite data is an error, not a believable loss."""
+    from ebm.inference.ode import NonFiniteODEError
+
+    cnf = CNF(2, hidden=(4,), rtol=1e-2, atol=1e-2)
+    with torch.no_grad():
+        cnf.field[-1].bias.fill_(float("nan"))
+    with pytest.raises(NonFiniteODEError):
+        cnf.training_step(torch.zeros(4, 2))
