@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ebm.bayes import DeepEnsemble
@@ -185,6 +187,53 @@ def test_supervised_cross_entropy_refuses_float_or_bool_labels(labels):
 
     with pytest.raises(ValueError, match=r"batch\[1\] \(the labels y\) must hold integer"):
         Supervised(nn.Linear(1, 3), loss="cross_entropy").training_step((torch.zeros(6, 1), labels))
+
+
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_supervised_refuses_an_empty_batch(loss):
+    """B = 0: the mean loss was tensor(nan), a believable-looking training step."""
+    from ebm.bayes import Supervised
+
+    model = Supervised(nn.Linear(2, 1 if loss == "mse" else 3), loss=loss)
+    y = torch.zeros(0, 1) if loss == "mse" else torch.zeros(0, dtype=torch.int64)
+    for batch in ([torch.zeros(0, 2), y], (np.zeros((0, 2)), y.numpy())):
+        with pytest.raises(ValueError, match=r"^batch must hold at least one sample.*\(0, 2\)"):
+            model.training_step(batch)
+        with pytest.raises(ValueError, match=r"^batch must hold at least one sample"):
+            model.validation_step(batch)
+
+
+def test_supervised_range_checks_array_like_labels_against_the_logits():
+    """Array-like labels are on the host already: checked against C = logits.shape[1] (was an
+    IndexError from F.cross_entropy); in range, they give torch's cross-entropy."""
+    from ebm.bayes import Supervised
+
+    model = Supervised(nn.Linear(2, 3), loss="cross_entropy")
+    x = np.zeros((2, 2), dtype=np.float32)
+    for labels in (np.array([0, 7]), [0, 3], [-1, 0]):
+        with pytest.raises(ValueError, match=r"^batch\[1\] must hold indices in \[0, 3\)"):
+            model.training_step([x, labels])
+    labels = np.array([0, 2])
+    expected = F.cross_entropy(model.net(torch.from_numpy(x)), torch.from_numpy(labels))
+    torch.testing.assert_close(model.training_step([x, labels]), expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "labels,got",
+    [
+        (torch.zeros(4, 1, dtype=torch.int64), r"\(4, 1\)"),  # torch: "0D or 1D target tensor"
+        (torch.zeros(3, dtype=torch.int64), r"\(3,\)"),  # torch: "Expected input batch_size"
+        (torch.zeros(5, dtype=torch.int64), r"\(5,\)"),
+        (torch.zeros((), dtype=torch.int64), r"\(\)"),
+    ],
+)
+def test_supervised_cross_entropy_checks_the_labels_shape(labels, got):
+    from ebm.bayes import Supervised
+
+    model = Supervised(nn.Linear(2, 3), loss="cross_entropy")
+    match = r"^batch\[1\] \(the labels y\) must have shape \(4,\).*logits \(4, 3\), got " + got
+    with pytest.raises(ValueError, match=match):
+        model.training_step((torch.zeros(4, 2), labels))
 
 
 def test_supervised_fit_on_inputs_alone_is_refused_by_the_trainer():

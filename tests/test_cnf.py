@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import pytest
@@ -497,3 +498,87 @@ def test_training_step_takes_numpy_batches_and_names_an_empty_one():
     assert torch.equal(from_numpy, from_tensor)
     with pytest.raises(ValueError, match="batch must be"):
         model.training_step([])
+
+
+class _ZeroVelocity(CNF):
+    def velocity(self, t, y):
+        return torch.zeros_like(y)
+
+
+class _NumpyVelocity(CNF):
+    def velocity(self, t, y):
+        import numpy as np
+
+        return torch.from_numpy(np.sin(y.detach().numpy()))
+
+
+class _WrongShapeVelocity(CNF):
+    def velocity(self, t, y):
+        return y[:, :1]
+
+
+@pytest.mark.parametrize("divergence", ["exact", "hutchinson"])
+def test_a_velocity_constant_in_y_has_divergence_zero(divergence):
+    """f ≡ 0 (no autograd path to y): z = y and log p(y) = log N(y; 0, I) (was autograd's
+    "element 0 of tensors does not require grad")."""
+    cnf = _ZeroVelocity(2, hidden=(4,), divergence=divergence, rtol=1e-3, atol=1e-3)
+    y = torch.tensor([[0.3, -1.2], [2.0, 0.5]])
+    expected = MultivariateNormal(torch.zeros(2), torch.eye(2)).log_prob(y)
+    torch.testing.assert_close(cnf.log_prob(y, generator=torch.Generator()), expected)
+
+
+def test_a_velocity_autograd_cannot_differentiate_is_refused_by_name():
+    y = torch.tensor([[0.3, -1.2], [2.0, 0.5]])
+    with pytest.raises(ValueError, match=r"^velocity must be differentiable in its input x"):
+        _NumpyVelocity(2, hidden=(4,), rtol=1e-3, atol=1e-3).log_prob(y)
+    with pytest.raises(ValueError, match=r"^velocity must return a tensor of its input's shape"):
+        _WrongShapeVelocity(2, hidden=(4,), rtol=1e-3, atol=1e-3).log_prob(y)
+
+
+def test_the_public_divergences_refuse_an_output_with_no_path_to_y():
+    from ebm.models.cnf import exact_divergence, hutchinson_divergence
+
+    y = torch.zeros(3, 2, requires_grad=True)
+    f = torch.zeros(3, 2)
+    with pytest.raises(ValueError, match=r"^f must have been computed from y"):
+        exact_divergence(f, y, create_graph=False)
+    with pytest.raises(ValueError, match=r"^f must have been computed from y"):
+        hutchinson_divergence(f, y, torch.ones(3, 2), create_graph=False)
+    torch.testing.assert_close(exact_divergence(0 * y, y, False), torch.zeros(3))
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [dict(rtol=1e-2, atol=1e-2), dict(method="rk4", step_size=0.25)],
+    ids=["dopri5", "rk4"],
+)
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_non_finite_batch_gives_a_nan_loss_with_every_method(settings, bad):
+    """The training step is a forward pass: NaN in, NaN out, as Diffusion/EBM/VAE give it (the
+    Trainer's data check and nan_policy deal with it). dopri5's step size collapsed on the state
+    and raised NonFiniteODEError before; it now gives NaN for NaN or inf (whatever a completed
+    solve would have made of inf is unknown); rk4 propagates as torch does (+inf for an inf
+    point: density 0)."""
+    cnf = CNF(2, hidden=(4,), **settings)
+    y = torch.zeros(4, 2)
+    y[1, 0] = bad
+    loss = cnf.training_step(y)
+    assert loss.ndim == 0 and not torch.isfinite(loss)
+    if math.isnan(bad) or "rtol" in settings:
+        assert torch.isnan(loss)
+    loss.backward()  # connected to the parameters, as a propagated NaN is
+    assert any(not torch.isfinite(p.grad).all() for p in cnf.parameters())
+    assert not torch.isfinite(cnf.validation_step([y])["nll"])
+    assert not torch.isfinite(cnf.training_step(torch.full((4, 2), bad)))
+
+
+def test_a_finite_batch_on_a_broken_field_still_raises():
+    """Only a non-finite batch turns the solver's breakdown into NaN: a field that breaks down
+    on finite data is an error, not a believable loss."""
+    from ebm.inference.ode import NonFiniteODEError
+
+    cnf = CNF(2, hidden=(4,), rtol=1e-2, atol=1e-2)
+    with torch.no_grad():
+        cnf.field[-1].bias.fill_(float("nan"))
+    with pytest.raises(NonFiniteODEError):
+        cnf.training_step(torch.zeros(4, 2))

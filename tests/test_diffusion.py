@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import copy
 import math
+import sys
 
 import pytest
 import torch
@@ -390,6 +392,24 @@ def test_ddim_arguments_are_validated_by_name():
     ):
         with pytest.raises(ValueError, match=rf"^{name} must"):
             model.sample(3, method="ddim", **kwargs)
+    # a huge eta (eta² overflows a float: it was an OverflowError) gets the same bound as 50
+    with pytest.raises(ValueError, match=r"^eta must be <= (\S+) with") as small:
+        model.sample(3, method="ddim", eta=50.0)
+    for eta in (1e155, 1e300, sys.float_info.max):
+        with pytest.raises(ValueError, match=r"^eta must be <= (\S+) with") as huge:
+            model.sample(3, method="ddim", eta=eta)
+        assert str(huge.value).split(" with")[0] == str(small.value).split(" with")[0]
+        assert f"got {eta!r}" in str(huge.value)
+    # one step, to ᾱ_0 = 1: σ = 0 for every eta, so any finite eta is eta = 0
+    for eta in (1e300, 5.0):
+        got = model.sample(
+            3, "ddim", n_steps=1, eta=eta, generator=torch.Generator().manual_seed(4)
+        )
+        ref = model.sample(
+            3, "ddim", n_steps=1, eta=0.0, generator=torch.Generator().manual_seed(4)
+        )
+        assert torch.isfinite(got).all()
+        torch.testing.assert_close(got, ref, rtol=0, atol=0)
     for method in ("ancestral", "ode"):
         for kwargs, name in ((dict(n_steps=5), "n_steps"), (dict(eta=0.0), "eta")):
             with pytest.raises(ValueError, match=rf"^{name} is only available with method='ddim'"):
@@ -600,3 +620,92 @@ def test_log_prob_validates_its_inputs_by_name():
     c = model.log_prob(torch.zeros(3, 2, dtype=torch.float64), rtol=1e-4, atol=1e-4)
     assert a.dtype == b.dtype == c.dtype == torch.float32
     assert torch.equal(a, b) and torch.equal(a, c)
+
+
+class _ZeroEps(Diffusion):
+    """ε_θ ≡ 0 with no autograd path to x (torch.zeros_like)."""
+
+    def eps_model(self, x, t):
+        return torch.zeros_like(x)
+
+
+class _ZeroEpsFromParameters(Diffusion):
+    """ε_θ ≡ 0 computed from the parameters alone: requires grad, no path to x."""
+
+    def eps_model(self, x, t):
+        return torch.zeros_like(x) + 0 * self.net[0].bias.sum()
+
+
+class _NumpyEps(Diffusion):
+    """ε_θ computed in numpy: varies with x, invisible to autograd."""
+
+    def eps_model(self, x, t):
+        import numpy as np
+
+        return torch.from_numpy(np.sin(x.detach().numpy()))
+
+
+class _DetachedEps(Diffusion):
+    """The default network on a detached x: requires grad (parameters), no path to x."""
+
+    def eps_model(self, x, t):
+        return self._eps(x.detach(), t)
+
+
+@pytest.mark.parametrize("cls", [_ZeroEps, _ZeroEpsFromParameters])
+@pytest.mark.parametrize("divergence", ["exact", "hutchinson"])
+def test_log_prob_of_an_eps_model_constant_in_x_is_the_closed_form(cls, divergence):
+    """ε_θ ≡ 0: the ODE leaves y = x/√ᾱ fixed, the divergence is 0, so x_T = √ᾱ_T x and
+    log p(x) = log N(√ᾱ_T x; 0, I) + (D/2) log ᾱ_T (was autograd's "element 0 of tensors does
+    not require grad")."""
+    model = cls(2, hidden=(4,), T=10, schedule="cosine")
+    x = torch.tensor([[0.3, -1.2], [2.0, 0.5], [0.0, 0.0]])
+    g = torch.Generator().manual_seed(0)
+    got = model.log_prob(x, divergence=divergence, generator=g)
+    ab_T = model.alpha_bars[-1].double()
+    x_T = ab_T.sqrt() * x.double()
+    expected = -0.5 * x_T.square().sum(1) - math.log(2 * math.pi) + math.log(ab_T)
+    torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", [_NumpyEps, _DetachedEps])
+def test_log_prob_refuses_an_eps_model_autograd_cannot_differentiate(cls):
+    model = cls(2, hidden=(4,), T=10, schedule="cosine")
+    with pytest.raises(ValueError, match=r"^eps_model must be differentiable in its input x"):
+        model.log_prob(torch.tensor([[0.3, -1.2]]))
+
+
+def test_log_prob_far_out_is_float64s_value_then_minus_inf_then_an_error_naming_x():
+    """A point far out: float32 agrees with float64 while the value fits (2**62 raised the
+    solver's NonFiniteODEError before: its error norm squared a finite 1e22 ratio past float32's
+    range); beyond float32's range the density is −inf (float64 still finite); where ε_θ itself
+    overflows, a ValueError naming x."""
+    model = Diffusion(2, hidden=(8,), T=10, schedule="cosine")
+    model64 = copy.deepcopy(model).double()
+    for far in (2.0**62, 1e20):
+        x = [[far, 0.0], [0.0, -far]]
+        lp, lp64 = model.log_prob(x), model64.log_prob(x)
+        assert torch.isfinite(lp64).all() and (lp64 < -1e30).all()
+        torch.testing.assert_close(lp.double(), lp64, rtol=1e-4, atol=0)
+    x = [[1e30, 0.0], [0.5, 0.5]]
+    lp, lp64 = model.log_prob(x), model64.log_prob(x)
+    assert lp[0] == -math.inf and torch.isfinite(lp64).all() and lp64[0] < -1e50
+    torch.testing.assert_close(lp[1].double(), lp64[1], rtol=1e-4, atol=1e-4)  # the other row
+    with pytest.raises(ValueError, match=r"^x is too far out for log_prob in torch.float32 "):
+        model.log_prob([[3e38, 0.0]])
+
+
+def test_overflow_safe_norm_is_the_default_norm_without_its_overflow():
+    from torchdiffeq._impl.misc import _mixed_norm, _rms_norm
+
+    from ebm.inference.ode import overflow_safe_norm
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(5, 3, generator=g), 1e-3 * torch.randn(7, generator=g)
+    torch.testing.assert_close(overflow_safe_norm(a), _rms_norm(a), rtol=1e-6, atol=0)
+    torch.testing.assert_close(overflow_safe_norm((a, b)), _mixed_norm((a, b)), rtol=1e-6, atol=0)
+    assert overflow_safe_norm(torch.zeros(4)) == 0
+    big = torch.tensor([1e22, -3e22, 0.0])
+    assert _rms_norm(big) == math.inf  # the squares overflow float32
+    expected = math.sqrt((1 + 9) / 3) * 1e22
+    torch.testing.assert_close(overflow_safe_norm(big), torch.tensor(expected), rtol=1e-6, atol=0)

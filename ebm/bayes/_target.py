@@ -41,7 +41,8 @@ def standardize(y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     (scikit-learn's ``_handle_zeros_in_scale``): its standardised values are y − mean = 0. Unlike
     scikit-learn's absolute 10·eps threshold, any spread counts, so a y of scale 1e-20 is
     standardised too. A std whose square overflows y's dtype (float32 y ~ 1e20: the predicted
-    variances could not be represented) raises a ValueError naming ``y``.
+    variances could not be represented) raises a ValueError naming ``y`` (advising float64
+    unless y is float64 already).
     """
     peak = _peak(y)
     unit = y / peak  # (N, ...) in [-1, 1]
@@ -50,9 +51,10 @@ def standardize(y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     constant = (y == y[:1]).all(0)
     std = torch.where(constant, 1.0 / peak, std)  # y's std of a constant element: 1
     if not bool(torch.isfinite((std * peak).square()).all()):  # a variance in y's units
+        advice = "rescale y" if y.dtype == torch.float64 else "rescale y, or fit in float64"
         raise ValueError(
             f"y has a std of {float((std * peak).max()):.3g}, whose square (the scale of every "
-            f"predicted variance) is beyond the range of {y.dtype}: rescale y, or fit in float64"
+            f"predicted variance) is beyond the range of {y.dtype}: {advice}"
         )
     return (unit - mean) / std, mean * peak, std * peak
 

@@ -13,11 +13,11 @@ from ebm._checks import (
     check_positive,
     check_real,
 )
-from ebm.models._batch import batch_labels, labelled_batch
+from ebm.models._batch import batch_data, batch_labels, labelled_batch
 
 __all__ = ["Supervised"]
 
-_LOSSES = {"mse": F.mse_loss, "cross_entropy": F.cross_entropy}
+_LOSSES = ("mse", "cross_entropy")
 _OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
 
 
@@ -51,7 +51,7 @@ class Supervised(nn.Module):
         super().__init__()
         if not isinstance(net, nn.Module):
             raise ValueError(f"net must be a torch.nn.Module, got {type(net).__name__}")
-        check_choice("loss", loss, tuple(_LOSSES))
+        check_choice("loss", loss, _LOSSES)
         check_choice("optimizer", optimizer, tuple(_OPTIMIZERS))
         check_positive("lr", lr)
         check_real("weight_decay", weight_decay, 0.0)
@@ -65,29 +65,47 @@ class Supervised(nn.Module):
         floating values cast to the net's parameter dtype (no value checks: NaN propagates)."""
         return self.net(as_module_input("x", x, self))
 
-    def _batch(self, batch) -> tuple[Tensor, Tensor]:
-        """(x, y) from batch [x, y]: x cast like ``forward``'s; y cast likewise ("mse") or int64
-        labels ("cross_entropy"; a tensor's dtype is checked, an array-like's values too).
+    def _batch(self, batch) -> tuple[Tensor, object]:
+        """(x, y) from batch [x, y]: x cast like ``forward``'s, y as given (cast by
+        ``training_step``, once the net's output gives the targets' shape or the number of
+        classes). An empty batch (B = 0: the mean loss would be NaN) is refused naming ``batch``.
         Shapes and dtypes only for tensors: no host sync."""
         x, y = labelled_batch(batch, "(x, y), inputs (B, ...) and targets")
-        x = as_module_input("batch[0]", x, self)
-        if self.loss_name == "mse":
-            return x, as_module_input("batch[1]", y, self)
-        return x, batch_labels(y, x.device)
+        batch_data(batch)  # B >= 1
+        return as_module_input("batch[0]", x, self), y
 
     def training_step(self, batch) -> Tensor:
-        """batch: (x, y), inputs (B, ...) and targets (same shape as the net's output for "mse",
-        (B,) integer labels for "cross_entropy"); tensors or array-likes, cast like ``forward``'s
-        x (labels to int64). Anything but a pair, float labels, or mse targets not shaped like the
-        output raise a ValueError naming ``batch``. Returns the mean-reduced loss (0-dim)."""
+        """batch: (x, y), inputs (B, ...) with B >= 1 and targets (same shape as the net's output
+        for "mse"; for "cross_entropy", integer labels of shape (B,) for logits (B, C), a tensor
+        of labels (B, d1, ...) for logits (B, C, d1, ...)), tensors or array-likes, cast like ``forward``'s
+        x (labels to int64). Anything but a pair, an empty batch, float labels, mse targets not
+        shaped like the output, or labels of the wrong shape raise a ValueError naming ``batch``;
+        array-like labels are also range-checked on the host (in [0, C), C = the logits'
+        shape[1]); a label tensor's values are not read (no host sync: cross-entropy checks them).
+        Returns the mean-reduced loss (0-dim)."""
         x, y = self._batch(batch)
         out = self.net(x)
-        if self.loss_name == "mse" and out.shape != y.shape:  # no silent broadcasting
+        if self.loss_name == "mse":
+            y = as_module_input("batch[1]", y, self)
+            if out.shape != y.shape:  # no silent broadcasting
+                raise ValueError(
+                    f"batch[1] (the targets y) must have the shape of the net's output "
+                    f"{tuple(out.shape)} for the mse loss, got {tuple(y.shape)}"
+                )
+            return F.mse_loss(out, y)
+        if out.ndim < 2:
             raise ValueError(
-                f"batch[1] (the targets y) must have the shape of the net's output "
-                f"{tuple(out.shape)} for the mse loss, got {tuple(y.shape)}"
+                f"net must return logits of shape (B, C) for the cross_entropy loss, got "
+                f"{tuple(out.shape)}"
             )
-        return _LOSSES[self.loss_name](out, y)
+        y = batch_labels(y, x.device, out.shape[1])
+        expected = (out.shape[0], *out.shape[2:])
+        if tuple(y.shape) != expected:
+            raise ValueError(
+                f"batch[1] (the labels y) must have shape {expected}, one class index per row of "
+                f"the net's logits {tuple(out.shape)}, got {tuple(y.shape)}"
+            )
+        return F.cross_entropy(out, y)
 
     def validation_step(self, batch) -> dict:
         """batch: (x, y) as for ``training_step``. Returns {"val_loss": the mean loss}."""

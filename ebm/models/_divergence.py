@@ -89,43 +89,104 @@ def _chain_divergence(
     return f, ((u.squeeze(1) @ last.weight.t()) * probe).sum(1)
 
 
+def _exact(f: Tensor, y: Tensor, create_graph: bool) -> Tensor | None:
+    """``exact_divergence``, or None when f has no autograd path to y at all."""
+    div = torch.zeros(len(y), dtype=y.dtype, device=y.device)
+    for i in range(y.shape[1]):
+        (g,) = torch.autograd.grad(
+            f[:, i].sum(), y, create_graph=create_graph, retain_graph=True, allow_unused=True
+        )
+        if g is None:  # f[:, i] is a view of f: None for one column means None for all
+            return None
+        div = div + g[:, i]
+    return div
+
+
+def _hutchinson(f: Tensor, y: Tensor, v: Tensor, create_graph: bool) -> Tensor | None:
+    """``hutchinson_divergence``, or None when f has no autograd path to y at all."""
+    (vjp,) = torch.autograd.grad(
+        f, y, v, create_graph=create_graph, retain_graph=True, allow_unused=True
+    )
+    return None if vjp is None else (vjp * v).sum(1)
+
+
+def _connected(f: Tensor, div: Tensor | None) -> Tensor:
+    if div is None:
+        raise ValueError(
+            "f must have been computed from y by autograd, got a tensor with no gradient path to "
+            f"y (requires_grad={f.requires_grad}: detached, or computed outside torch)"
+        )
+    return div
+
+
 def exact_divergence(f: Tensor, y: Tensor, create_graph: bool) -> Tensor:
     """tr(∂f/∂y) per sample, one backward pass per dimension. f, y: (B, D) -> (B,).
 
-    f must have been computed from y (requires_grad); create_graph: keep the graph of the result
-    (True while training, so the log-likelihood's gradient reaches the field's parameters).
+    f must have been computed from y (requires_grad; else a ValueError naming f); create_graph:
+    keep the graph of the result (True while training, so the log-likelihood's gradient reaches
+    the field's parameters).
     """
-    div = torch.zeros(len(y), dtype=y.dtype, device=y.device)
-    for i in range(y.shape[1]):
-        (g,) = torch.autograd.grad(f[:, i].sum(), y, create_graph=create_graph, retain_graph=True)
-        div = div + g[:, i]
-    return div
+    return _connected(f, _exact(f, y, create_graph) if f.requires_grad else None)
 
 
 def hutchinson_divergence(f: Tensor, y: Tensor, v: Tensor, create_graph: bool) -> Tensor:
     """vᵀ(∂f/∂y)v per sample from one vector-Jacobian product; E_v[·] = tr(∂f/∂y).
 
-    f, y: (B, D), f computed from y; v: (B, D) probe with E[vvᵀ] = I (Rademacher or Gaussian);
-    create_graph: keep the graph of the result (True while training). Returns (B,).
+    f, y: (B, D), f computed from y (else a ValueError naming f); v: (B, D) probe with
+    E[vvᵀ] = I (Rademacher or Gaussian); create_graph: keep the graph of the result (True while
+    training). Returns (B,).
     """
-    (vjp,) = torch.autograd.grad(f, y, v, create_graph=create_graph, retain_graph=True)
-    return (vjp * v).sum(1)
+    return _connected(f, _hutchinson(f, y, v, create_graph) if f.requires_grad else None)
+
+
+def _no_path_divergence(fn: Callable[[Tensor], Tensor], f: Tensor, y: Tensor, name: str) -> Tensor:
+    """The divergence of an output f = fn(y) with no autograd path to y: 0 when fn is constant in
+    y (the same output at y + 1: e.g. torch.zeros_like(y), or a function of t alone), else a
+    ValueError naming ``name`` (detached, or computed outside torch: autograd cannot see its
+    Jacobian). One extra call of fn and one host sync, on this branch only."""
+    with torch.no_grad():
+        shifted = fn(y.detach() + 1)
+    if isinstance(shifted, Tensor) and torch.equal(shifted, f.detach()):
+        return torch.zeros(len(y), dtype=y.dtype, device=y.device)
+    raise ValueError(
+        f"{name} must be differentiable in its input x by autograd, got an output that varies with "
+        "x but has no gradient path to it (detached, or computed outside torch, e.g. in numpy): "
+        "the divergence tr(∂f/∂x) needs its Jacobian"
+    )
 
 
 def autograd_divergence(
-    fn: Callable[[Tensor], Tensor], y: Tensor, probe: Tensor | None, create_graph: bool
+    fn: Callable[[Tensor], Tensor],
+    y: Tensor,
+    probe: Tensor | None,
+    create_graph: bool,
+    name: str = "the field",
 ) -> tuple[Tensor, Tensor]:
     """f = fn(y) (B, D) and its divergence (B,) by autograd: exact (probe None) or Hutchinson's
     vᵀ(∂f/∂y)v (probe v (B, D)). y: (B, D). create_graph: keep the graphs of f and the
-    divergence (True while training); otherwise both come back detached."""
+    divergence (True while training); otherwise both come back detached.
+
+    name: what the user calls fn, for the errors. fn must return a tensor shaped like y; an
+    output with no autograd path to y has divergence 0 when it is constant in y (checked by one
+    extra call at y + 1), else raises a ValueError naming ``name`` (autograd's "element 0 of
+    tensors does not require grad" before). Metadata only on the usual path: no host sync."""
     with torch.enable_grad():
         if not y.requires_grad:
             y = y.detach().requires_grad_(True)
         f = fn(y)
-        if probe is None:
-            div = exact_divergence(f, y, create_graph)
-        else:
-            div = hutchinson_divergence(f, y, probe, create_graph)
+        if not isinstance(f, Tensor) or f.shape != y.shape:
+            got = f"shape {tuple(f.shape)}" if isinstance(f, Tensor) else type(f).__name__
+            raise ValueError(
+                f"{name} must return a tensor of its input's shape {tuple(y.shape)}, got {got}"
+            )
+        div = None
+        if f.requires_grad:
+            if probe is None:
+                div = _exact(f, y, create_graph)
+            else:
+                div = _hutchinson(f, y, probe, create_graph)
+        if div is None:
+            div = _no_path_divergence(fn, f, y, name)
     if not create_graph:
         f, div = f.detach(), div.detach()
     return f, div

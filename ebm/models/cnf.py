@@ -41,6 +41,7 @@ from ebm.energies import mlp
 from ebm.inference.ode import (
     DEFAULT_MAX_NUM_STEPS,
     FIXED_GRID_METHODS,
+    NonFiniteODEError,
     check_ode_args,
     odeint,
 )
@@ -181,7 +182,9 @@ class CNF(nn.Module):
 
         y: (B, dim) finite data (a tensor or an array-like), cast to the parameters' dtype.
         generator: the source of Hutchinson's probe v ~ N(0, I) (None: torch's global RNG);
-        unused with the exact divergence.
+        unused with the exact divergence. A subclass's ``velocity`` is differentiated by
+        autograd: one constant in y has divergence 0, one that varies with y with no gradient
+        path to it (detached, computed in numpy) raises a ValueError naming ``velocity``.
         """
         check_generator("generator", generator)
         return self._log_prob(self._data(y, finite=True), generator)
@@ -200,7 +203,9 @@ class CNF(nn.Module):
             if chain is not None:
                 x = torch.cat([y_t, t.to(y_t).expand(len(y_t), 1)], dim=1)
                 return _chain_divergence(*chain, x, self.dim, v)
-            return autograd_divergence(lambda y: self.velocity(t, y), y_t, v, create_graph)
+            return autograd_divergence(
+                lambda y: self.velocity(t, y), y_t, v, create_graph, "velocity"
+            )
 
         delta0 = torch.zeros(len(y), dtype=y.dtype, device=y.device)
         z, delta = self._solve(augmented, (y, delta0), 1.0, 0.0, y)
@@ -267,24 +272,41 @@ class CNF(nn.Module):
             v = self.velocity(t, x_t)  # f_θ(x_t, t) with one t per row
         return (v - u).pow(2).sum(1).mean()
 
+    def _nll(self, y: Tensor) -> Tensor:
+        """The mean −log p(y) of a training or validation batch, NaN (as a forward pass propagates
+        it, and as the fixed-grid methods give it) when y holds NaN or inf: an adaptive solver's
+        step size collapses on a non-finite state (``NonFiniteODEError``), so that error, and
+        only it, is followed by one host check of y; with a finite y it is re-raised (the field
+        broke down)."""
+        try:
+            return -self._log_prob(y).mean()  # no host sync per step
+        except NonFiniteODEError:
+            if bool(torch.isfinite(y).all()):
+                raise
+        # NaN, with the graph of the parameters that a propagated NaN would have (NaN gradients)
+        return torch.stack([p.sum() for p in self.parameters()]).sum() * float("nan")
+
     def training_step(self, batch) -> Tensor:
-        """batch: y (B, dim) (a tensor or numpy array) or [y, ...]. Returns the loss of ``objective``: the mean negative
-        log-likelihood (nats) or the flow-matching loss (x₀ and t from torch's global RNG)."""
+        """batch: y (B, dim) (a tensor or numpy array) or [y, ...]. Returns the loss of
+        ``objective``: the mean negative log-likelihood (nats) or the flow-matching loss (x₀ and
+        t from torch's global RNG). A forward pass: no value checks, a batch holding NaN or inf
+        gives a NaN loss (with any ``method``), as the other models' training steps do."""
         y = self._data(batch_data(batch), finite=False)
         if self.objective == "flow_matching":
             return self._flow_matching_loss(y)
-        return -self._log_prob(y).mean()  # no host sync per step
+        return self._nll(y)
 
     def validation_step(self, batch) -> dict[str, Tensor]:
         """batch: y (B, dim) or [y, ...]. Returns {"nll": the mean −log p(y)} with
         ``objective="likelihood"``, {"flow_matching": the loss with x₀ and t from a generator
-        seeded 0 (the same draws every call, so epochs compare)} otherwise; no gradients."""
+        seeded 0 (the same draws every call, so epochs compare)} otherwise; no gradients. A batch
+        holding NaN or inf gives NaN, as in ``training_step``."""
         y = self._data(batch_data(batch), finite=False)
         with torch.no_grad():
             if self.objective == "flow_matching":
                 g = torch.Generator(device=y.device).manual_seed(0)
                 return {"flow_matching": self._flow_matching_loss(y, g)}
-            return {"nll": -self._log_prob(y).mean()}
+            return {"nll": self._nll(y)}
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """Adam on every parameter with ``lr``."""

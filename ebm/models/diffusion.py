@@ -42,7 +42,13 @@ from ebm._checks import (
     check_shape,
 )
 from ebm.energies import mlp
-from ebm.inference.ode import DEFAULT_MAX_NUM_STEPS, check_ode_args, odeint
+from ebm.inference.ode import (
+    DEFAULT_MAX_NUM_STEPS,
+    NonFiniteODEError,
+    check_ode_args,
+    odeint,
+    overflow_safe_norm,
+)
 from ebm.models._batch import batch_data
 from ebm.models._divergence import _chain_divergence, _mlp_chain, autograd_divergence
 
@@ -348,7 +354,10 @@ class Diffusion(nn.Module):
         steps = [(i * T) // n_steps for i in range(1, n_steps + 1)]
         ab = torch.cat([self.alpha_bars.new_ones(1), self.alpha_bars]).double().cpu()  # ab[0] = 1
         ab_t, ab_prev = ab[steps], ab[[0, *steps[:-1]]]
-        var = eta**2 * (1 - ab_prev) / (1 - ab_t) * (1 - ab_t / ab_prev)
+        ratio = (1 - ab_prev) / (1 - ab_t) * (1 - ab_t / ab_prev)  # σ²/η², 0 on the last step
+        # η·η, not η**2 (an OverflowError past 1e154): inf, refused below, except where the ratio
+        # is 0 (σ = 0 for every eta: not inf·0 = NaN)
+        var = torch.where(ratio > 0, (eta * eta) * ratio, torch.zeros_like(ratio))
         direction = 1 - ab_prev - var  # >= 0 in exact arithmetic when eta <= 1
         if eta > 1 and bool((direction < 0).any()):
             inner = ab_prev < 1  # the last update (to ᾱ_0 = 1) has σ = 0 for every eta
@@ -449,7 +458,7 @@ class Diffusion(nn.Module):
         eps_at_step = self._eps_at_step()
 
         def by_autograd(x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
-            return autograd_divergence(lambda x_: eps_at_step(x_, t), x, probe, False)
+            return autograd_divergence(lambda x_: eps_at_step(x_, t), x, probe, False, "eps_model")
 
         return by_autograd
 
@@ -474,11 +483,13 @@ class Diffusion(nn.Module):
 
         delta = torch.zeros(len(x), dtype=x.dtype, device=x.device)
         span = torch.stack([torch.zeros_like(sigma_1), sigma_1 / 2]).to(x.dtype)
-        out = odeint(field_a, (x, delta), span, "dopri5", rtol, atol, None, max_num_steps)
+        options = {"norm": overflow_safe_norm}  # a far-out x: finite fields whose squares overflow
+        out = odeint(field_a, (x, delta), span, "dopri5", rtol, atol, options, max_num_steps)
         span = self.log_sigmas[[0, -1]].to(x.dtype)
         state = (out[0][-1], out[1][-1])
         y_T, delta = (
-            s[-1] for s in odeint(field_b, state, span, "dopri5", rtol, atol, None, max_num_steps)
+            s[-1]
+            for s in odeint(field_b, state, span, "dopri5", rtol, atol, options, max_num_steps)
         )
         return y_T * (1 + sigma_T**2).rsqrt(), delta
 
@@ -511,11 +522,17 @@ class Diffusion(nn.Module):
         Energies: −log p(x) is the energy (low = likely).
 
         x: (n, dim) finite data (a tensor or an array-like; integers and bools are promoted),
-        cast to the parameters' dtype.
+        cast to the parameters' dtype. A point so far out that its log-density is below the
+        dtype's range gets −inf (float32: ‖x‖ ≳ 1e19 with a typical network); one so far out
+        that ε_θ itself overflows along the ODE (|x| near the dtype's maximum) raises a
+        ValueError naming x.
         divergence: "exact" (tr ∂ε_θ/∂x: with the default network one forward-mode pass of
         dim·n rows per evaluation, else dim backward passes), "hutchinson" (an unbiased estimate
         vᵀ(∂ε_θ/∂x)v with one probe v ~ N(0, I) per row for the whole solve, FFJORD) or "auto"
-        (exact when dim <= 8).
+        (exact when dim <= 8). A subclass's ``eps_model`` is differentiated by autograd: an
+        output constant in x (e.g. ``torch.zeros_like(x)``) has divergence 0, one that varies
+        with x with no gradient path to it (detached, computed in numpy) raises a ValueError
+        naming ``eps_model``.
         rtol, atol, max_num_steps: the dopri5 solver's tolerances and step budget, for each of
         the two solves (``StepBudgetExceeded`` past it).
         generator: the source of Hutchinson's probes (None: torch's global RNG), on the model's
@@ -538,7 +555,15 @@ class Diffusion(nn.Module):
         probe = None
         if divergence == "hutchinson":
             probe = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        x_T, delta = self._flow_to_noise(x, probe, rtol, atol, max_num_steps)
+        try:
+            x_T, delta = self._flow_to_noise(x, probe, rtol, atol, max_num_steps)
+        except NonFiniteODEError as err:
+            raise ValueError(
+                f"x is too far out for log_prob in {x.dtype} (largest |x| "
+                f"{float(x.abs().max()):.3g}): the probability-flow ODE from x broke down "
+                "(eps_model turned NaN or inf on the way, or the step size underflowed); rescale "
+                "the data, or evaluate in float64 (model.double())"
+            ) from err
         log_alpha_bar_T = -torch.log1p(self._sigma_1_and_T()[1].to(x.dtype) ** 2)
         log_prior = -0.5 * x_T.pow(2).sum(1) - 0.5 * self.dim * math.log(2 * math.pi)
         return log_prior + 0.5 * self.dim * log_alpha_bar_T + delta
