@@ -213,8 +213,8 @@ def test_gp_normalize_y_on_a_constant_y_predicts_the_constant():
 )
 @pytest.mark.parametrize("scale", [1e20, 1e6, 1e-6])
 def test_a_y_out_of_scale_is_refused_naming_y_and_normalize_y(fit, scale):
-    """y ~ 1e6 used to give a confidently wrong fit (SVI: relative error 0.7 with a std 1e-6 of
-    y's scale), y ~ 1e20 the Trainer's NonFiniteLossError, which does not name y."""
+    """y ~ 1e6 used to give a confidently wrong fit (SVI at rms 7e5: relative error 1.0 with a
+    std 3e-5 of y's scale), y ~ 1e20 the Trainer's NonFiniteLossError, which does not name y."""
     rms = f"{float(root_mean_square(scale * Y)):.3g}"
     with pytest.raises(ValueError, match=r"^y must have a root mean square") as err:
         fit(scale * Y)
