@@ -256,3 +256,15 @@ def test_the_scale_check_is_for_fitting_only():
     )
     zero = GPRegressor(n_steps=5, device="cpu").fit(X20, torch.zeros(20)).predict(X20)
     assert torch.equal(zero.mean, torch.zeros(20, 1, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_kernel_matrix_that_is_not_positive_definite_is_explained(dtype):
+    """Repeated rows of x with (almost) no noise and no jitter: K is singular from the start. The
+    error says what to raise, and suggests float64 only to a float32 fit."""
+    x = torch.zeros(6, 1, dtype=dtype)
+    y = torch.linspace(-1, 1, 6, dtype=dtype)
+    model = GPRegressor(n_steps=5, optimizer="lbfgs", noise=1e-30, jitter=1e-30, device="cpu")
+    with pytest.raises(ValueError, match="not positive definite.*raise `jitter` or `noise`") as err:
+        model.fit(x, y)
+    assert ("float64" in str(err.value)) == (dtype == torch.float32)

@@ -249,8 +249,10 @@ class GPRegressor(ParamsMixin):
             raise ValueError(
                 "GPRegressor.fit: the kernel matrix of x was not positive definite during the fit "
                 f"(initial noise {float(self.noise):g}, jitter {float(self.jitter):g}; "
-                "repeated or nearly repeated rows of x with little noise do this): raise `jitter` "
-                "or `noise`" + ("" if self.normalize_y else ", or pass normalize_y=True")
+                "repeated or nearly repeated rows of x, or noiseless y, with little noise do "
+                "this, as the optimiser drives the noise towards 0): raise `jitter` or `noise`"
+                + ("" if self.normalize_y else ", or pass normalize_y=True")
+                + (", or fit in float64" if dtype != torch.float64 else "")
             ) from err
         return self
 
