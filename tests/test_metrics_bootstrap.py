@@ -128,3 +128,10 @@ def test_array_likes_are_accepted():
 def test_bad_inputs_name_the_argument(kwargs, match):
     with pytest.raises(ValueError, match=match):
         bootstrap_interval(**kwargs)
+
+
+def test_repr_summarises_the_replicates():
+    r = bootstrap_interval(torch.arange(10.0), torch.mean, n_bootstrap=1000, generator=gen(2))
+    text = repr(r)
+    assert text.startswith("BootstrapInterval(estimate=4.5, low=") and "<1000 values>" in text
+    assert len(text) < 200

@@ -30,6 +30,12 @@ class BootstrapInterval(NamedTuple):
     high: Tensor
     replicates: Tensor
 
+    def __repr__(self) -> str:  # the replicates summarised: printing 1000 of them helps no one
+        return (
+            f"BootstrapInterval(estimate={float(self.estimate):.6g}, low={float(self.low):.6g}, "
+            f"high={float(self.high):.6g}, replicates=<{len(self.replicates)} values>)"
+        )
+
 
 def _as_scalar(value: object, where: str) -> Tensor:
     """One real number (a 0-d tensor, a 1-element tensor or a Python/numpy real) as float64."""
