@@ -98,13 +98,14 @@ class Supervised(nn.Module):
                 f"net must return logits of shape (B, C) for the cross_entropy loss, got "
                 f"{tuple(out.shape)}"
             )
-        y = batch_labels(y, x.device, out.shape[1])
         expected = (out.shape[0], *out.shape[2:])
-        if tuple(y.shape) != expected:
-            raise ValueError(
-                f"batch[1] (the labels y) must have shape {expected}, one class index per row of "
-                f"the net's logits {tuple(out.shape)}, got {tuple(y.shape)}"
-            )
+        y = batch_labels(
+            y,
+            x.device,
+            out.shape[1],
+            shape=expected,
+            rows_of=f"the net's logits {tuple(out.shape)}",
+        )
         return F.cross_entropy(out, y)
 
     def validation_step(self, batch) -> dict:

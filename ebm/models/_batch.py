@@ -44,15 +44,29 @@ def labelled_batch(batch: object, expected: str, allow_extra: bool = False) -> t
     raise ValueError(f"batch must be {expected} (pass both to Trainer.fit), got {got}")
 
 
-def batch_labels(y: object, device: torch.device, n_classes: int | None = None) -> Tensor:
+def batch_labels(
+    y: object,
+    device: torch.device,
+    n_classes: int | None = None,
+    shape: tuple[int, ...] | None = None,
+    rows_of: str = "batch[0]",
+) -> Tensor:
     """A labelled batch's class labels, batch[1], as int64 on ``device``. A tensor's dtype is
     checked (integers only: float or bool labels mean a target in the wrong place), never its
     values (no host sync: cross-entropy checks the range); an array-like is converted and
-    range-checked on the host, against ``n_classes`` when given."""
+    range-checked on the host, against ``n_classes`` when given. With ``shape``, the labels must
+    have it (one class index per row of ``rows_of``, which the message names)."""
     if not isinstance(y, Tensor):
-        return as_index_tensor("batch[1]", y, ndim=1, high=n_classes, device=device)
-    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        labels = as_index_tensor("batch[1]", y, ndim=1, high=n_classes, device=device)
+    elif y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
         raise ValueError(
             f"batch[1] (the labels y) must hold integer class indices, got dtype {y.dtype}"
         )
-    return y.to(device=device, dtype=torch.int64)
+    else:
+        labels = y.to(device=device, dtype=torch.int64)
+    if shape is not None and tuple(labels.shape) != tuple(shape):
+        raise ValueError(
+            f"batch[1] (the labels y) must have shape {tuple(shape)}, one class index per row of "
+            f"{rows_of}, got {tuple(labels.shape)}"
+        )
+    return labels

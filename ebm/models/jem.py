@@ -272,13 +272,7 @@ class JEM(nn.Module):
                 f"batch[0] (the inputs x) must have shape (B, {', '.join(map(str, shape))}) with "
                 f"B >= 1, the model's data_shape, got {tuple(x.shape)}"
             )
-        y = batch_labels(y, x.device, self.n_classes)
-        if y.shape != (len(x),):
-            raise ValueError(
-                f"batch[1] (the labels y) must have shape ({len(x)},), one label per row of "
-                f"batch[0], got {tuple(y.shape)}"
-            )
-        return x, y
+        return x, batch_labels(y, x.device, self.n_classes, shape=(len(x),))
 
     def training_step(self, batch) -> dict[str, Tensor]:
         """Cross-entropy plus the generative term, for batch [x (B, *data_shape), y (B,), ...].
